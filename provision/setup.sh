@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Turn a fresh Debian 12+/Ubuntu 22.04+ machine into one that builds, runs and tests `lab`.
+# Idempotent: every step checks first, so a second run takes seconds.
+#
+#   sudo provision/setup.sh            # packages, toolchains, build, install onto PATH
+#   sudo provision/setup.sh --deps     # only packages and toolchains (no build)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX="${LAB_PREFIX:-/usr/local}"
+BPF_LINKER_VERSION="0.13.0"
+LLVM_CANDIDATES=(22 21 23)
+DEPS_ONLY=0
+
+for arg in "$@"; do
+  case "$arg" in
+    --deps) DEPS_ONLY=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "setup: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die()  { echo "setup: error: $*" >&2; exit 1; }
+trap 'echo "setup: error: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+[ "$(id -u)" = 0 ] || die "must run as root: sudo $0 $*"
+
+# --- distro -------------------------------------------------------------------------------
+. /etc/os-release 2>/dev/null || die "cannot read /etc/os-release; supported: Debian 12+, Ubuntu 22.04+"
+case "${ID:-}" in
+  debian) [ "${VERSION_ID%%.*}" -ge 12 ] 2>/dev/null || die "Debian ${VERSION_ID:-?} is not supported; need Debian 12 or newer" ;;
+  ubuntu) [ "${VERSION_ID%%.*}" -ge 22 ] 2>/dev/null || die "Ubuntu ${VERSION_ID:-?} is not supported; need Ubuntu 22.04 or newer" ;;
+  *) die "distribution '${ID:-unknown}' is not supported; need Debian 12+ or Ubuntu 22.04+" ;;
+esac
+
+# --- apt packages -------------------------------------------------------------------------
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+APT_UPDATED=0
+apt_update_once() { [ "$APT_UPDATED" = 1 ] || { apt-get update -qq; APT_UPDATED=1; }; }
+
+pick_llvm() {
+  for v in "${LLVM_CANDIDATES[@]}"; do
+    if installed "llvm-$v-dev"; then echo "$v"; return; fi
+  done
+  apt_update_once
+  for v in "${LLVM_CANDIDATES[@]}"; do
+    if apt-cache show "llvm-$v-dev" >/dev/null 2>&1; then echo "$v"; return; fi
+  done
+  return 1
+}
+
+step "apt packages"
+LLVM=$(pick_llvm) || die "no llvm-21/22/23-dev package in the apt sources (bpf-linker needs one); on Debian 12 enable bookworm-security"
+PKGS=(build-essential pkg-config git "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev
+      bpftrace sysstat openssh-server openssh-client procps util-linux)
+MISSING=()
+for p in "${PKGS[@]}"; do installed "$p" || MISSING+=("$p"); done
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}"
+else
+  echo "    all ${#PKGS[@]} packages present"
+fi
+
+# --- rust toolchains ----------------------------------------------------------------------
+step "rust toolchains"
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v rustup >/dev/null || die "rustup not found; install Rust with rustup (https://rustup.rs) and re-run"
+rustup toolchain list | grep -q '^stable' || rustup toolchain install stable --profile minimal
+# The kernel halves need a nightly whose LLVM major matches bpf-linker's (LLVM $LLVM here):
+# tools/ebpf/NIGHTLY pins it (a newer nightly emits bitcode bpf-linker rejects: "Invalid record").
+NIGHTLY=$(cat "$REPO/tools/ebpf/NIGHTLY")
+if ! rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+  rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+else
+  echo "    $NIGHTLY + rust-src present"
+fi
+
+# --- bpf-linker ---------------------------------------------------------------------------
+step "bpf-linker $BPF_LINKER_VERSION (LLVM $LLVM)"
+if bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
+  echo "    present"
+else
+  PATH="/usr/lib/llvm-$LLVM/bin:$PATH" cargo install bpf-linker --locked --version "$BPF_LINKER_VERSION" \
+    --no-default-features --features "llvm-$LLVM"
+fi
+
+# --- tracefs ------------------------------------------------------------------------------
+step "tracefs"
+if [ -e /sys/kernel/tracing/events ]; then echo "    mounted"; else
+  mount -t tracefs tracefs /sys/kernel/tracing && echo "    mounted tracefs at /sys/kernel/tracing"
+fi
+
+[ "$DEPS_ONLY" = 1 ] && { step "done (dependencies only)"; exit 0; }
+
+# --- build and install --------------------------------------------------------------------
+step "build (release)"
+cd "$REPO"
+LAB_REQUIRE_EBPF=1 cargo build --release --locked --bins
+step "install into $PREFIX"
+install -d "$PREFIX/bin" "$PREFIX/share/lab"
+# Every executable cargo just built in target/release is one of ours (lab, lab-workload, the tools).
+find target/release -maxdepth 1 -type f -executable -print0 | while IFS= read -r -d '' bin; do
+  install -m 0755 "$bin" "$PREFIX/bin/$(basename "$bin")"
+done
+step "done: run 'sudo lab doctor' to check this machine, 'sudo lab start 1' to begin"

@@ -1,0 +1,49 @@
+//! Root checks: one clear line naming the command to re-run with sudo, exit 2, nothing written.
+
+/// An error that exits with a specific code (2: usage / wrong privileges).
+#[derive(Debug)]
+pub struct UsageError {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for UsageError {}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Fail with exit 2 unless root; `what` is the command line to suggest, e.g. "lab start 1".
+pub fn require_root(what: &str) -> anyhow::Result<()> {
+    if is_root() {
+        return Ok(());
+    }
+    Err(UsageError {
+        message: format!("'{what}' needs root to load BPF programs; re-run it as: sudo {what}"),
+        exit_code: 2,
+    }
+    .into())
+}
+
+/// The command line the user typed, for messages ("lab start 1").
+pub fn command_line() -> String {
+    let mut args = std::env::args();
+    let _ = args.next();
+    std::iter::once("lab".to_string()).chain(args).collect::<Vec<_>>().join(" ")
+}
+
+/// Shorthand: require root for the command line as typed.
+pub fn require_root_here() -> anyhow::Result<()> {
+    require_root(&command_line())
+}
+
+/// Build a usage error (exit 2) with a message.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError { message: message.into(), exit_code: 2 }.into()
+}

@@ -1,0 +1,8 @@
+//! Types shared by the kernel half (tools/ebpf) and the user half (tools/probes) of every probe.
+//! Everything here is `#[repr(C)]` plain data: the two halves agree on layout, not on code.
+#![no_std]
+
+pub mod execcount;
+
+/// Length of `task->comm` in the kernel (TASK_COMM_LEN).
+pub const TASK_COMM_LEN: usize = 16;

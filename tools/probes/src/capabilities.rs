@@ -1,0 +1,129 @@
+//! What this kernel lets BPF do, found by loading and attaching tiny real programs.
+use aya::{
+    programs::{FEntry, KProbe},
+    Btf,
+};
+
+/// The outcome of trying one program kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Usable,
+    /// The kernel was built without it (e.g. CONFIG_KPROBES off).
+    CompiledOut(String),
+    /// The kernel refused the load or attach (errno text included).
+    Refused(String),
+    /// We could not try (not root, object not built...).
+    Untested(String),
+}
+
+impl Availability {
+    pub fn is_usable(&self) -> bool {
+        matches!(self, Availability::Usable)
+    }
+}
+
+/// Function both probes attach to; present in every kernel we support.
+pub const TARGET_FUNCTION: &str = "vfs_read";
+
+fn errno_of(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return Some(code);
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        parts.push(e.to_string());
+        cur = e.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+fn errno_name(code: i32) -> &'static str {
+    match code {
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::ENOENT => "ENOENT",
+        libc::EINVAL => "EINVAL",
+        ENOTSUPP => "ENOTSUPP",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        _ => "error",
+    }
+}
+
+/// Kernel-internal ENOTSUPP, which leaks out of some BPF paths.
+const ENOTSUPP: i32 = 524;
+
+/// Whether kprobes are compiled in: the kprobe PMU or the legacy kprobe_events file exists.
+pub fn kprobes_compiled_in() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+        || crate::tracefs::root().is_some_and(|r| r.join("kprobe_events").exists())
+}
+
+/// Try loading and attaching a kprobe on `vfs_read`.
+pub fn kprobe() -> Availability {
+    if !kprobes_compiled_in() {
+        return Availability::CompiledOut(
+            "no kprobe PMU (/sys/bus/event_source/devices/kprobe) and no kprobe_events in tracefs: CONFIG_KPROBES is off".into(),
+        );
+    }
+    let mut bpf = match crate::load("doctor") {
+        Ok(b) => b,
+        Err(e) => return Availability::Untested(format!("{e:#}")),
+    };
+    let prog: &mut KProbe = match bpf.program_mut("doctor_kprobe").map(TryInto::try_into) {
+        Some(Ok(p)) => p,
+        _ => return Availability::Untested("doctor_kprobe missing from object".into()),
+    };
+    if let Err(e) = prog.load() {
+        return refused(&e);
+    }
+    match prog.attach(TARGET_FUNCTION, 0) {
+        Ok(_) => Availability::Usable,
+        Err(e) => refused(&e),
+    }
+}
+
+/// Try loading and attaching an fentry program on `vfs_read` (needs kernel BTF).
+pub fn fentry() -> Availability {
+    let btf = match Btf::from_sys_fs() {
+        Ok(b) => b,
+        Err(e) => return Availability::CompiledOut(format!("no kernel BTF: {e}")),
+    };
+    let mut bpf = match crate::load("doctor") {
+        Ok(b) => b,
+        Err(e) => return Availability::Untested(format!("{e:#}")),
+    };
+    let prog: &mut FEntry = match bpf.program_mut("doctor_fentry").map(TryInto::try_into) {
+        Some(Ok(p)) => p,
+        _ => return Availability::Untested("doctor_fentry missing from object".into()),
+    };
+    if let Err(e) = prog.load(TARGET_FUNCTION, &btf) {
+        return refused(&e);
+    }
+    match prog.attach() {
+        Ok(_) => Availability::Usable,
+        Err(e) => refused(&e),
+    }
+}
+
+fn refused(e: &(dyn std::error::Error + 'static)) -> Availability {
+    match errno_of(e) {
+        Some(code) => Availability::Refused(format!(
+            "{} ({})",
+            errno_name(code),
+            describe(e)
+        )),
+        None => Availability::Refused(describe(e)),
+    }
+}
