@@ -27,7 +27,8 @@ trap 'echo "setup: error: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 [ "$(id -u)" = 0 ] || die "must run as root: sudo $0 $*"
 
 # --- distro -------------------------------------------------------------------------------
-. /etc/os-release 2>/dev/null || die "cannot read /etc/os-release; supported: Debian 12+, Ubuntu 22.04+"
+OS_RELEASE="${LAB_OS_RELEASE:-/etc/os-release}"   # override only for tests of this check
+. "$OS_RELEASE" 2>/dev/null || die "cannot read /etc/os-release; supported: Debian 12+, Ubuntu 22.04+"
 case "${ID:-}" in
   debian) [ "${VERSION_ID%%.*}" -ge 12 ] 2>/dev/null || die "Debian ${VERSION_ID:-?} is not supported; need Debian 12 or newer" ;;
   ubuntu) [ "${VERSION_ID%%.*}" -ge 22 ] 2>/dev/null || die "Ubuntu ${VERSION_ID:-?} is not supported; need Ubuntu 22.04 or newer" ;;
@@ -61,6 +62,20 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}"
 else
   echo "    all ${#PKGS[@]} packages present"
+fi
+
+# --- browser for the slides test ---------------------------------------------------------
+# tests/it/slides.rs opens the rendered deck in headless Chromium; DejaVu is the deck's font.
+# (Debian's package; Ubuntu's chromium is a snap stub that does not run here.)
+step "chromium (slides test)"
+SLIDES_PKGS=(chromium fonts-dejavu-core)
+SLIDES_MISSING=()
+for p in "${SLIDES_PKGS[@]}"; do installed "$p" || SLIDES_MISSING+=("$p"); done
+if [ "${#SLIDES_MISSING[@]}" -gt 0 ]; then
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${SLIDES_MISSING[@]}"
+else
+  echo "    present"
 fi
 
 # --- rust toolchains ----------------------------------------------------------------------

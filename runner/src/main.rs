@@ -3,7 +3,13 @@ use std::process::ExitCode;
 
 mod cli;
 mod commands;
+mod lab;
 mod privilege;
+mod provision;
+mod session;
+mod slides;
+mod state;
+mod term;
 
 fn main() -> ExitCode {
     match run() {

@@ -2,7 +2,14 @@
 //! Everything here is `#[repr(C)]` plain data: the two halves agree on layout, not on code.
 #![no_std]
 
+pub mod block;
 pub mod execcount;
+pub mod filetrack;
+pub mod hist;
+pub mod offcputime;
+pub mod profile;
+pub mod sched;
+pub mod snoop;
 
 /// Length of `task->comm` in the kernel (TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;

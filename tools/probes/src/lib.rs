@@ -1,10 +1,29 @@
 //! User halves of lab's BPF probes. The tool binaries (tools/cli) and the runner (ground truth
 //! for `lab check`) both call these; no probe exists twice.
 
+pub mod biolatency;
+pub mod biosnoop;
+pub mod bitesize;
+pub mod block;
+pub mod btf;
 pub mod capabilities;
+pub mod cpudist;
+pub mod events;
 pub mod execcount;
+pub mod execsnoop;
+pub mod filetrack;
+pub mod hist;
+pub mod killsnoop;
 pub mod requirements;
+pub mod runqlat;
+pub mod runqlen;
+pub mod sched;
 pub mod loader;
+pub mod opensnoop;
+pub mod offcputime;
+pub mod profile;
+pub mod stacks;
+pub mod syscount;
 pub mod tracefs;
 
-pub use loader::{load, ObjectMissing};
+pub use loader::{load, load_with, ObjectMissing};

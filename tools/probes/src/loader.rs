@@ -39,7 +39,8 @@ pub fn object_names() -> impl Iterator<Item = &'static str> {
 
 /// Load object `name`, letting `configure` set globals (`EbpfLoader::override_global`) first.
 /// Raises RLIMIT_MEMLOCK for kernels that still charge BPF maps against it (before 5.11).
-pub fn load_with(name: &str, configure: impl FnOnce(&mut EbpfLoader)) -> Result<Ebpf> {
+/// The loader's lifetime is the caller's, so `override_global("NAME", &local_value, true)` works.
+pub fn load_with<'a>(name: &str, configure: impl FnOnce(&mut EbpfLoader<'a>)) -> Result<Ebpf> {
     let bytes = object(name)?;
     raise_memlock();
     let mut loader = EbpfLoader::new();

@@ -19,7 +19,22 @@ pub struct ToolInfo {
     pub perf_sampling: bool,
 }
 
-pub static TOOLS: &[ToolInfo] = &[];
+pub static TOOLS: &[ToolInfo] = &[
+    ToolInfo {
+        name: "profile",
+        category: "cpu",
+        summary: "sample on-CPU stack traces (kernel + user) at a timed interval; flame graphs",
+        tracepoints: &[],
+        perf_sampling: true,
+    },
+    ToolInfo {
+        name: "offcputime",
+        category: "cpu",
+        summary: "summarize time threads spend blocked (off CPU) by stack trace",
+        tracepoints: &[("sched", "sched_switch")],
+        perf_sampling: false,
+    },
+];
 
 /// Tracepoints the runner itself uses for ground truth, beyond the tools'.
 pub static RUNNER_TRACEPOINTS: &[Tracepoint] = &[("sched", "sched_process_exec")];

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Build (or reuse) a Debian 12 lab-VM disk image for qemu: debootstrap minbase with a kernel,
+# cloud-init and the labs' packages preinstalled, then `mkfs.ext4 -d` and qcow2. No partition
+# table and no bootloader: qemu boots the kernel directly (-kernel/-initrd, root=/dev/vda).
+#
+#   sudo provision/vm/build-image.sh           # prints the image directory on the last line
+#
+# The image is cached in $LAB_VM_CACHE (default /var/cache/lab/vm) under a hash of this script,
+# so a second run takes a second and any edit here builds a fresh one. The directory holds:
+#   disk.qcow2   root filesystem (use a qcow2 overlay per VM: it is shared)
+#   vmlinuz, initrd.img   the guest kernel and initramfs for direct boot
+# Installs its own host packages first (provision/vm/deps.sh).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${LAB_VM_CACHE:-/var/cache/lab/vm}"
+SUITE=bookworm
+MIRROR="${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DISK_SIZE=6G   # the labs want >= 2 GiB free in /var/tmp; qcow2 stores only what is used
+# python3-cffi-backend: debootstrap fails without it (cloud-init's dependency chain).
+# bpftrace, sysstat, locales, curl: what cloud-init would otherwise install at first boot (minutes
+# under TCG); locales gives cloud-init the update-locale it calls.
+INCLUDE=linux-image-amd64,systemd-sysv,udev,openssh-server,cloud-init,python3-cffi-backend,sudo,\
+ifupdown,isc-dhcp-client,iproute2,ca-certificates,netbase,procps,bpftrace,sysstat,locales,curl
+
+die() { echo "vm/build-image: error: $*" >&2; exit 1; }
+step() { echo "vm/build-image: $*" >&2; }
+[ "$(id -u)" = 0 ] || die "must run as root: sudo $0"
+
+KEY=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+OUT="$CACHE/$KEY"
+if [ -f "$OUT/done" ]; then step "cached image in $OUT"; echo "$OUT"; exit 0; fi
+
+"$HERE/deps.sh" >&2
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9   # one builder at a time; a concurrent run waits, then finds the cache
+if [ -f "$OUT/done" ]; then step "cached image in $OUT"; echo "$OUT"; exit 0; fi
+
+WORK=$(mktemp -d "$CACHE/build.XXXXXX")
+trap 'umount -R "$WORK/rootfs/proc" "$WORK/rootfs/sys" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+ROOTFS="$WORK/rootfs"
+START=$SECONDS
+
+step "debootstrap $SUITE (minbase; several minutes)"
+debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  || { tail -30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+
+step "rootfs tweaks"
+echo "/dev/vda / ext4 defaults 0 1" > "$ROOTFS/etc/fstab"
+: > "$ROOTFS/etc/machine-id"            # regenerated at first boot: each VM is unique
+rm -f "$ROOTFS"/etc/ssh/ssh_host_*      # likewise the SSH host keys (cloud-init makes them)
+printf 'datasource_list: [ NoCloud, None ]\n' > "$ROOTFS/etc/cloud/cloud.cfg.d/90-lab-datasource.cfg"
+cat > "$ROOTFS/etc/network/interfaces" <<NET
+# cloud-init writes the NIC's stanza to interfaces.d
+source /etc/network/interfaces.d/*
+auto lo
+iface lo inet loopback
+NET
+echo 'LANG=C.UTF-8' > "$ROOTFS/etc/default/locale"
+echo lab-vm > "$ROOTFS/etc/hostname"
+chroot "$ROOTFS" apt-get clean
+rm -rf "$ROOTFS"/var/lib/apt/lists/*
+
+step "kernel and initramfs"
+cp "$(ls -1 "$ROOTFS"/boot/vmlinuz-* | sort -V | tail -1)" "$WORK/vmlinuz"
+cp "$(ls -1 "$ROOTFS"/boot/initrd.img-* | sort -V | tail -1)" "$WORK/initrd.img"
+
+step "filesystem image ($DISK_SIZE)"
+mkfs.ext4 -q -F -L lab-root -d "$ROOTFS" "$WORK/disk.raw" "$DISK_SIZE"
+qemu-img convert -f raw -O qcow2 "$WORK/disk.raw" "$WORK/disk.qcow2"
+
+mkdir -p "$OUT"
+mv "$WORK/disk.qcow2" "$WORK/vmlinuz" "$WORK/initrd.img" "$OUT/"
+touch "$OUT/done"
+# Older images (other script hashes) are dead weight.
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d ! -name "$KEY" ! -name 'build.*' -exec rm -rf {} +
+step "built $OUT in $((SECONDS - START)) s"
+echo "$OUT"

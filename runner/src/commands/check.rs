@@ -1,0 +1,352 @@
+//! `lab check [N]`: asks the lab's questions (or takes `--answer id=value` / `--answers FILE`),
+//! traces the running workload for a short window with the same probes the tools use, and grades
+//! every answer against what it measured. Exercises 4a..5c and `--tool` go to `btcheck`.
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::lab::{Kind, Lab, Question};
+
+pub mod answer;
+mod lab1;
+mod lab2;
+mod lab3;
+mod probes;
+pub mod proctor;
+mod window;
+
+use answer::Truth;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Lab number (1, 2, 3) or exercise (4a ... 5c); default: the running lab
+    pub target: Option<String>,
+    /// Answer one question without being asked: --answer ID=VALUE (repeatable)
+    #[arg(long = "answer", value_name = "ID=VALUE")]
+    pub answer: Vec<String>,
+    /// Read answers from FILE: one `ID = VALUE` per line, `#` starts a comment
+    #[arg(long = "answers", value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// The bpftrace tool to check (labs 4 and 5: `lab check 4a --tool mytool.bt`)
+    #[arg(long, value_name = "FILE.bt")]
+    pub tool: Option<PathBuf>,
+    /// Seconds to trace the workload (default: the lab's own window)
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<f64>,
+    /// Print the result as JSON on stdout (for scripts)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One question's measured truth, as shown to the student.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub truth: Truth,
+    /// The measured value in words ("ledgerd (PID 4242)", "4.0 KiB").
+    pub shown: String,
+    /// One line on how it was measured / why it is the answer.
+    pub why: String,
+}
+
+/// Truth per metric name; Err = could not be measured this time (the reason).
+pub type Measurements = BTreeMap<String, Result<Measured, String>>;
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if let Some(target) = args.target.as_deref() {
+        if target.trim_start_matches(|c: char| c.is_ascii_digit()).chars().any(|c| c.is_ascii_alphabetic())
+            || args.tool.is_some()
+        {
+            return run_exercise(target, &args);
+        }
+    } else if args.tool.is_some() {
+        return Err(crate::privilege::usage("--tool needs an exercise: lab check 4a --tool FILE.bt"));
+    }
+    crate::privilege::require_root("lab check")?;
+    let id = match args.target.as_deref() {
+        Some(t) => crate::lab::parse_id(t).map_err(crate::privilege::usage)?,
+        None => match crate::session::current()? {
+            Some(live) => live.session.lab,
+            None => bail!("no lab is running; start one with: sudo lab start 1"),
+        },
+    };
+    let lab = crate::lab::find(id)?;
+    let mut given = collect_answers(&lab, &args)?;
+    let live = crate::session::require_running(id)?;
+    if let Some(dead) = live.workloads.iter().find(|w| !w.alive) {
+        bail!(
+            "workload {} of lab {id} is not running ({}); restart the lab: sudo lab stop && sudo lab start {id}",
+            dead.name,
+            dead.health()
+        );
+    }
+
+    // Ask what was not given on the command line, in the lab's own words.
+    let ctx = crate::lab::render::Context::for_session(&lab, &live.session);
+    if crate::term::interactive() && !args.json {
+        let unanswered: Vec<&Question> =
+            lab.questions.iter().filter(|q| gradable(q) && !given.contains_key(&q.id)).collect();
+        for q in unanswered {
+            let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
+            if let Some(a) = ask(q, &prompt)? {
+                given.insert(q.id.clone(), a);
+            }
+        }
+    }
+
+    let window = args.window.map(Duration::from_secs_f64);
+    let measured = match id {
+        1 => lab1::measure(&lab, &live, window)?,
+        2 => lab2::measure(&lab, &live, window)?,
+        3 => lab3::measure(&lab, &live, window)?,
+        _ => bail!("lab {id} has no traced checks in this runner; its exercises are checked with: lab check {id}a --tool FILE.bt"),
+    };
+    let report = grade(&lab, &given, &measured, &ctx);
+    let proctor = proctor::report(live.session.started_at).unwrap_or_else(|e| vec![format!("proctor unavailable: {e:#}")]);
+
+    crate::state::State::update(|state| {
+        let progress = state.progress_mut(id);
+        for r in report.iter().filter(|r| r.answer.is_some()) {
+            progress.record(&r.id, r.passed, r.answer.as_deref().unwrap_or(""), &r.shown);
+        }
+        let required: Vec<&str> = lab.questions.iter().filter(|q| q.required && gradable(q)).map(|q| q.id.as_str()).collect();
+        if progress.passed_count(required.iter().copied()) == required.len() && progress.passed_at.is_none() {
+            progress.passed_at = Some(crate::state::now());
+        }
+        Ok(())
+    })?;
+
+    let passed = report.iter().filter(|r| r.required).all(|r| r.passed);
+    if args.json {
+        print_json(id, passed, &report, &proctor)?;
+    } else {
+        print_report(&lab, passed, &report, &proctor);
+    }
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {
+    let Some(tool) = args.tool.as_deref() else {
+        return Err(crate::privilege::usage(format!("exercise {target} checks your tool: lab check {target} --tool FILE.bt")));
+    };
+    // Labs 4-5: the bpftrace checker runs the student's tool against its own workload.
+    crate::commands::btcheck::run(target, tool, args.json)
+}
+
+/// Questions the checker grades (text questions are shown with the hints, tool ones by btcheck).
+fn gradable(q: &Question) -> bool {
+    !matches!(q.kind, Kind::Text | Kind::Tool)
+}
+
+/// Answers from --answer and --answers FILE, checked against the lab's question ids.
+fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let ids = || lab.questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>().join(", ");
+    let mut add = |id: &str, value: &str, from: &str| -> Result<()> {
+        let id = id.trim();
+        if lab.question(id).is_none() {
+            return Err(crate::privilege::usage(format!(
+                "{from}: lab {} has no question {id:?} (questions: {})",
+                lab.id,
+                ids()
+            )));
+        }
+        out.insert(id.to_string(), value.trim().trim_matches('"').to_string());
+        Ok(())
+    };
+    if let Some(file) = &args.answers {
+        let text = std::fs::read_to_string(file).with_context(|| format!("--answers {}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((id, value)) = line.split_once(['=', ':']) else {
+                return Err(crate::privilege::usage(format!(
+                    "{}:{}: expected `ID = VALUE`, got {line:?}",
+                    file.display(),
+                    n + 1
+                )));
+            };
+            add(id, value, &format!("{}:{}", file.display(), n + 1))?;
+        }
+    }
+    for a in &args.answer {
+        let Some((id, value)) = a.split_once('=') else {
+            return Err(crate::privilege::usage(format!("--answer {a:?}: expected ID=VALUE, e.g. --answer process=1234")));
+        };
+        add(id, value, &format!("--answer {a}"))?;
+    }
+    Ok(out)
+}
+
+fn ask(q: &Question, prompt: &str) -> Result<Option<String>> {
+    let mut stderr = std::io::stderr();
+    if q.kind == Kind::Choice {
+        for (i, c) in q.choices.iter().enumerate() {
+            writeln!(stderr, "   {}. {c}", i + 1)?;
+        }
+    }
+    write!(stderr, "{prompt} (Enter to skip) ")?;
+    stderr.flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let line = line.trim();
+    Ok((!line.is_empty()).then(|| line.to_string()))
+}
+
+/// One graded question.
+#[derive(Debug)]
+struct Graded {
+    id: String,
+    prompt: String,
+    required: bool,
+    answer: Option<String>,
+    passed: bool,
+    shown: String,
+    why: String,
+}
+
+fn grade(lab: &Lab, given: &BTreeMap<String, String>, measured: &Measurements, ctx: &crate::lab::render::Context) -> Vec<Graded> {
+    let mut out = Vec::new();
+    for q in lab.questions.iter().filter(|q| gradable(q)) {
+        let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
+        let answer = given.get(&q.id).cloned();
+        let (passed, shown, why) = match (measured.get(&q.metric), &answer) {
+            (None, _) => (false, "-".into(), format!("the checker does not measure {}", q.metric)),
+            (Some(Err(reason)), _) => (false, "not measured".into(), reason.clone()),
+            (Some(Ok(m)), None) => (false, m.shown.clone(), "not answered".into()),
+            (Some(Ok(m)), Some(a)) => match answer::judge(q.kind, q.tolerance, &q.choices, &m.truth, a) {
+                Ok(ok) => {
+                    let tol = if q.kind.numeric() && q.tolerance != crate::lab::Tolerance::Exact {
+                        format!(" (accepted: {})", q.tolerance)
+                    } else {
+                        String::new()
+                    };
+                    (ok, m.shown.clone(), format!("{}{tol}", m.why))
+                }
+                Err(e) => (false, m.shown.clone(), format!("could not read your answer: {e}")),
+            },
+        };
+        out.push(Graded { id: q.id.clone(), prompt, required: q.required, answer, passed, shown, why });
+    }
+    out
+}
+
+fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) {
+    let st = crate::term::Style::stdout();
+    println!("{}", st.heading(&format!("Lab {}: {}", lab.id, lab.title)));
+    for r in report {
+        let mark = if r.passed { st.ok("✓") } else { st.bad("✗") };
+        let ans = r.answer.as_deref().unwrap_or("(no answer)");
+        println!("{mark} {} {}", st.bold(&r.id), st.dim(&r.prompt));
+        println!("    your answer: {ans}   measured: {}", r.shown);
+        println!("    {}", st.dim(&r.why));
+    }
+    for p in proctor {
+        println!("{} {p}", st.warn("!"));
+    }
+    let n = report.iter().filter(|r| r.passed).count();
+    if passed {
+        println!("{}", st.ok(&format!("Lab {} passed: {n}/{} answers right.", lab.id, report.len())));
+    } else {
+        println!("{n}/{} answers right; the lab passes when every required one is. Try again: sudo lab check {}", report.len(), lab.id);
+    }
+}
+
+fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> Result<()> {
+    let questions: Vec<_> = report
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id, "required": r.required, "answer": r.answer, "passed": r.passed,
+                "measured": r.shown, "why": r.why,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({ "lab": lab, "passed": passed, "questions": questions, "proctor": proctor });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// After `lab start` (engine hook): confirm the lab's symptom shows on this machine, adjusting
+/// the workload's intensity within bounds. Returns a line for the student; `Ok(None)` when the
+/// lab has nothing to verify.
+pub fn verify_symptom(lab: &Lab, live: &crate::session::Live) -> Result<Option<String>> {
+    Ok(match lab.id {
+        1 => Some(lab1::verify_symptom(live)?),
+        3 => Some(lab3::verify_symptom(live)?),
+        _ => None,
+    })
+}
+
+/// Metric names each lab's checker measures (for `lab dev check`).
+pub fn metric_known(lab: &Lab, metric: &str) -> bool {
+    match lab.id {
+        1 => lab1::METRICS.contains(&metric),
+        2 => lab2::METRICS.contains(&metric),
+        3 => lab3::METRICS.contains(&metric),
+        _ => false,
+    }
+}
+
+/// Run the lab's reference answers through the checker: start the lab, answer every question
+/// with what the checker itself measures (the reference answers are the measured truths, except
+/// questions with a `reference`), and require a pass; then stop the lab.
+pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
+    if !(1..=3).contains(&lab.id) {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("finding the lab binary")?;
+    let run = |args: &[&str]| -> Result<std::process::Output> {
+        std::process::Command::new(&exe).args(args).output().with_context(|| format!("running lab {}", args.join(" ")))
+    };
+    let id = lab.id.to_string();
+    let out = run(&["start", &id])?;
+    anyhow::ensure!(out.status.success(), "lab start {id} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    let result = (|| -> Result<String> {
+        let live = crate::session::require_running(lab.id)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let measured = match lab.id {
+            1 => lab1::measure(lab, &live, None)?,
+            2 => lab2::measure(lab, &live, None)?,
+            _ => lab3::measure(lab, &live, None)?,
+        };
+        let mut args: Vec<String> = vec!["check".into(), id.clone(), "--json".into()];
+        for q in lab.questions.iter().filter(|q| gradable(q)) {
+            let value = match (&q.reference, measured.get(&q.metric)) {
+                (Some(r), _) => crate::lab::render::Context::for_session(lab, &live.session).render(r)?,
+                (None, Some(Ok(m))) => reference_answer(q.kind, &m.truth),
+                (None, _) => bail!("question {}: metric {} was not measured", q.id, q.metric),
+            };
+            args.push("--answer".into());
+            args.push(format!("{}={value}", q.id));
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&argv)?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(out.status.success(), "reference answers did not pass:\n{stdout}");
+        Ok(format!("lab {}: reference answers pass", lab.id))
+    })();
+    let _ = run(&["stop"]);
+    result.map(Some)
+}
+
+/// The measured truth written as a student would answer it.
+fn reference_answer(kind: Kind, truth: &Truth) -> String {
+    match truth {
+        Truth::Process { names, .. } => names.first().cloned().unwrap_or_default(),
+        Truth::File { path } => path.clone(),
+        Truth::Syscall(s) | Truth::Choice(s) => s.clone(),
+        Truth::Number { value, .. } => match kind {
+            Kind::Duration => format!("{value}ns"),
+            Kind::Size => format!("{value}"),
+            _ => format!("{value}"),
+        },
+    }
+}

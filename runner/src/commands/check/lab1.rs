@@ -1,0 +1,250 @@
+//! Lab 1 ground truth: who does the disk I/O and to which file, its typical size, the sync call
+//! after every write, and the size and latency of the outliers (block I/O ≥ 10× the typical
+//! latency), all traced from the running workload.
+use std::{collections::BTreeMap, time::Duration};
+
+use anyhow::{Context as _, Result};
+
+use super::{
+    answer::{show_ns, show_size, Truth},
+    probes, window, Measured, Measurements,
+};
+use crate::{lab::Lab, session::Live};
+
+pub const METRICS: &[&str] = &[
+    "writer.comm",
+    "writer.file",
+    "writer.io_size.p50",
+    "writer.sync_syscall",
+    "writer.outlier.size",
+    "writer.outlier.latency",
+    "lab1.best_fix",
+];
+
+const DEFAULT_WINDOW: Duration = Duration::from_secs(6);
+/// An I/O this many times slower than the typical one is an outlier.
+pub const OUTLIER_FACTOR: f64 = 10.0;
+const SYNC_CALLS: &[&str] = &["fsync", "fdatasync", "sync_file_range", "msync", "syncfs", "sync"];
+const WRITE_CALLS: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2"];
+
+pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
+    let w = live.workload("writer").context("lab 1 has no workload named writer")?;
+    let pids = live.pids();
+    let dur = window.unwrap_or(DEFAULT_WINDOW);
+
+    // Block I/O is essential; a probe missing for one question only fails that question.
+    let mut bio = probes::BioTrace::start()?;
+    let mut opens = probes::OpenTrace::start(w.pid).map_err(|e| format!("{e:#}"));
+    let mut sys = probes::SyscallCounts::start(w.pid).map_err(|e| format!("{e:#}"));
+    let (mut ios, mut files) = (Vec::new(), Vec::new());
+    window::trace_for(&format!("tracing {} (PID {})", w.comm, w.pid), dur, || {
+        ios.extend(bio.poll()?.into_iter().filter(|b| pids.contains(&(b.pid as i32))));
+        if let Ok(o) = opens.as_mut() {
+            files.extend(o.poll()?.into_iter().filter(|o| pids.contains(&(o.pid as i32))));
+        }
+        Ok(())
+    })?;
+    let counts = match &sys {
+        Ok(s) => s.counts().map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.clone()),
+    };
+    let _ = (lab, &mut sys);
+
+    let mut m = Measurements::new();
+    let n = ios.len();
+    let no_io = || format!("{} (PID {}) issued no block I/O in {:.0}s of tracing", w.comm, w.pid, dur.as_secs_f64());
+    let bytes_all: u64 = ios.iter().map(|b| b.bytes as u64).sum();
+    m.insert(
+        "writer.comm".into(),
+        if n == 0 {
+            Err(no_io())
+        } else {
+            Ok(Measured {
+                truth: Truth::Process { names: vec![w.comm.clone()], pids: pids.clone() },
+                shown: format!("{} (PID {})", w.comm, w.pid),
+                why: format!("it issued {n} block I/Os ({}) in {:.0}s (biosnoop's probe)", show_size(bytes_all as f64), dur.as_secs_f64()),
+            })
+        },
+    );
+
+    // The file: what it opened for writing while traced (it reopens its log regularly).
+    let mut by_path: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in files.iter().filter(|o| o.writes) {
+        *by_path.entry(o.path.as_str()).or_default() += 1;
+    }
+    let file = by_path.iter().max_by_key(|(_, n)| **n).map(|(p, n)| (p.to_string(), *n));
+    m.insert(
+        "writer.file".into(),
+        match file {
+            Some((path, k)) => Ok(Measured {
+                truth: Truth::File { path: path.clone() },
+                shown: path.clone(),
+                why: format!("opened for writing {k} time(s) while traced (opensnoop's probe)"),
+            }),
+            None => Err(match &opens {
+                Err(e) => e.clone(),
+                Ok(_) => "it opened no file for writing while traced; run the check again".into(),
+            }),
+        },
+    );
+
+    // Cache flushes are 0-byte requests: they carry no data, so sizes and latencies skip them.
+    let data: Vec<&probes::Bio> = ios.iter().filter(|b| b.bytes > 0).collect();
+    let mut sizes: Vec<f64> = data.iter().map(|b| b.bytes as f64).collect();
+    let mut lats: Vec<f64> = data.iter().map(|b| b.lat_ns as f64).collect();
+    let p50_size = median(&mut sizes);
+    let p50_lat = median(&mut lats);
+    m.insert(
+        "writer.io_size.p50".into(),
+        match p50_size {
+            Some(s) => Ok(Measured {
+                truth: Truth::number(s),
+                shown: show_size(s),
+                why: format!("median size of its {} data I/Os, cache flushes left out (bitesize/biosnoop)", data.len()),
+            }),
+            None => Err(no_io()),
+        },
+    );
+
+    let no_counts = counts.as_ref().err().cloned();
+    let counts = counts.unwrap_or_default();
+    let syncs: Vec<(&str, u64)> =
+        SYNC_CALLS.iter().filter_map(|s| counts.get(*s).map(|n| (*s, *n))).filter(|(_, n)| *n > 0).collect();
+    let writes: u64 = WRITE_CALLS.iter().filter_map(|s| counts.get(*s)).sum();
+    let top_sync = syncs.iter().max_by_key(|(_, n)| *n).copied();
+    m.insert(
+        "writer.sync_syscall".into(),
+        match top_sync {
+            Some((name, k)) => Ok(Measured {
+                truth: Truth::Syscall(name.to_string()),
+                shown: name.to_string(),
+                why: format!("{k} {name} calls for {writes} writes while traced (syscount's probe)"),
+            }),
+            None => Err(no_counts.clone().unwrap_or_else(|| "no sync system call seen while traced".into())),
+        },
+    );
+
+    // Outliers: at least OUTLIER_FACTOR times the median latency.
+    let outliers: Vec<&probes::Bio> = match p50_lat {
+        Some(l) => data.iter().copied().filter(|b| b.lat_ns as f64 >= OUTLIER_FACTOR * l).collect(),
+        None => Vec::new(),
+    };
+    // Small I/Os queued behind a dump are slow too, but few and carrying little data: weigh
+    // sizes by bytes, and take the latency of the large outliers, as biosnoop's slowest lines show.
+    let o_size = weighted_median(outliers.iter().map(|b| b.bytes as f64));
+    let mut o_lats: Vec<f64> = match o_size {
+        Some(s) => outliers.iter().filter(|b| b.bytes as f64 >= s / 2.0).map(|b| b.lat_ns as f64).collect(),
+        None => Vec::new(),
+    };
+    let no_outliers = || match p50_lat {
+        Some(l) => format!(
+            "no I/O took ≥{OUTLIER_FACTOR}× the typical {} in this window: this machine's disk does not show the outliers clearly; run the check again",
+            show_ns(l)
+        ),
+        None => no_io(),
+    };
+    m.insert(
+        "writer.outlier.size".into(),
+        match o_size {
+            Some(s) => Ok(Measured {
+                truth: Truth::number(s),
+                shown: show_size(s),
+                why: format!(
+                    "the size carrying most bytes among the {} I/Os that took ≥{OUTLIER_FACTOR}× the typical latency",
+                    outliers.len()
+                ),
+            }),
+            None => Err(no_outliers()),
+        },
+    );
+    m.insert(
+        "writer.outlier.latency".into(),
+        match (median(&mut o_lats), p50_lat) {
+            (Some(l), Some(typ)) => Ok(Measured {
+                truth: Truth::number(l),
+                shown: show_ns(l),
+                why: format!("median latency of the outliers, {:.0}× the typical {} (biosnoop's probe)", l / typ, show_ns(typ)),
+            }),
+            _ => Err(no_outliers()),
+        },
+    );
+
+    // Every small record waits for a sync: removing that wait helps every request.
+    let fix = "eliminate the fsync per record";
+    m.insert(
+        "lab1.best_fix".into(),
+        match top_sync {
+            Some((name, k)) if writes > 0 && k * 2 >= writes => Ok(Measured {
+                truth: Truth::Choice(fix.into()),
+                shown: fix.into(),
+                why: format!("{k} {name} for {writes} writes: each record waits for the disk; the dumps are rare"),
+            }),
+            _ => Err(no_counts.unwrap_or_else(|| format!("the sync pattern was not seen ({writes} writes); run the check again"))),
+        },
+    );
+    Ok(m)
+}
+
+/// The value at which half of the total (sum of values) lies in values at least as large.
+pub fn weighted_median(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = v.filter(|x| *x > 0.0).collect();
+    v.sort_by(|a, b| b.total_cmp(a));
+    let total: f64 = v.iter().sum();
+    let mut acc = 0.0;
+    for x in &v {
+        acc += x;
+        if acc >= total / 2.0 {
+            return Some(*x);
+        }
+    }
+    None
+}
+
+/// Median of `v` (sorted in place); None when empty.
+pub fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// Before hand-over: is the outlier symptom visible on this machine? Traces block I/O for a few
+/// seconds; when outliers are missing or under 10× the typical latency, raises the workload's
+/// dump size through its intensity file (up to 4×) and looks again.
+pub fn verify_symptom(live: &Live) -> Result<String> {
+    let w = live.workload("writer").context("lab 1 has no workload named writer")?;
+    let control = live.session.data_dir.join("writer.intensity");
+    let mut factor = 1.0;
+    loop {
+        let mut bio = probes::BioTrace::start()?;
+        let mut ios = Vec::new();
+        window::trace_for("checking the symptom (disk latency outliers)", Duration::from_secs(4), || {
+            ios.extend(bio.poll()?.into_iter().filter(|b| b.pid as i32 == w.pid && b.bytes > 0));
+            Ok(())
+        })?;
+        let mut lats: Vec<f64> = ios.iter().map(|b| b.lat_ns as f64).collect();
+        let typical = median(&mut lats);
+        let mut slow: Vec<f64> = match typical {
+            Some(t) => ios.iter().map(|b| b.lat_ns as f64).filter(|l| *l >= OUTLIER_FACTOR * t).collect(),
+            None => Vec::new(),
+        };
+        if let (Some(t), Some(o)) = (typical, median(&mut slow)) {
+            return Ok(format!(
+                "symptom verified: disk I/O outliers take {}, {:.0}× the typical {}",
+                show_ns(o),
+                o / t,
+                show_ns(t)
+            ));
+        }
+        if factor >= 4.0 {
+            return Ok(format!(
+                "this machine does not show the outliers clearly (no I/O ≥{OUTLIER_FACTOR}× the typical latency even with 4× larger dumps); the lab still runs, but its latency questions may not be checkable here"
+            ));
+        }
+        factor *= 2.0;
+        std::fs::write(&control, format!("{factor}\n")).with_context(|| format!("writing {}", control.display()))?;
+        // Let a dump cycle pass with the new size.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,235 @@
+//! Lab 2 ground truth: the checker logs in over SSH itself while tracing exec, and takes from
+//! that trace the program the login waits for, how many processes a login starts, who starts
+//! most of them, and how long a login takes.
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::{
+    answer::{show_ns, Truth},
+    lab1::median,
+    probes::{self, Exec},
+    window, Measured, Measurements,
+};
+use crate::{lab::Lab, session::Live};
+
+pub const METRICS: &[&str] =
+    &["login.slowest_comm", "login.processes", "login.top_parent", "login.duration", "lab2.best_fix"];
+
+const LOGINS: usize = 2;
+pub const FIX: &str = "take the slow program out of the login path (run it in the background or cache its result)";
+
+/// One login the checker made.
+struct Login {
+    wall_ns: f64,
+    execs: Vec<Exec>,
+    end_ns: u64,
+}
+
+pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
+    let w = live.workload("sshd").context("lab 2 has no workload named sshd")?;
+    let port = live
+        .session
+        .vars
+        .get("port")
+        .and_then(|v| v.as_u64())
+        .context("lab 2 session has no seeded port")?;
+    let logins_wanted = window.map(|d| (d.as_secs() as usize / 2).max(1)).unwrap_or(LOGINS);
+    let mut trace = probes::ExecTrace::start()?;
+    let mut tree = Tree::new(w.pid);
+    let mut logins = Vec::new();
+    let bar = window::bar("logging in over SSH while tracing exec", Duration::from_secs(logins_wanted as u64));
+    for i in 0..logins_wanted {
+        bar.set_position(i as u64 * 1000);
+        let start_ns = probes::monotonic_ns();
+        let t = Instant::now();
+        let mut child = ssh(&live.session.data_dir, port)?;
+        let mut events = Vec::new();
+        let status = loop {
+            // Poll while the login runs so parents are looked up while they still exist.
+            for e in trace.poll()? {
+                tree.learn(&e);
+                events.push(e);
+            }
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let wall = t.elapsed();
+        std::thread::sleep(Duration::from_millis(100));
+        for e in trace.poll()? {
+            tree.learn(&e);
+            events.push(e);
+        }
+        let end_ns = start_ns + wall.as_nanos() as u64;
+        if !status.success() {
+            let err = child.wait_with_output().map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
+            bail!("the checker's own ssh login to 127.0.0.1:{port} failed ({status}): {err}; is sshd running? (sudo lab status)");
+        }
+        let execs: Vec<Exec> = events.into_iter().filter(|e| e.ts_ns >= start_ns && tree.descends(e.pid)).collect();
+        logins.push(Login { wall_ns: wall.as_nanos() as f64, execs, end_ns });
+    }
+    bar.finish_and_clear();
+
+    let mut m = Measurements::new();
+    let mut walls: Vec<f64> = logins.iter().map(|l| l.wall_ns).collect();
+    let wall = median(&mut walls).unwrap_or(0.0);
+    m.insert(
+        "login.duration".into(),
+        Ok(Measured {
+            truth: Truth::number(wall),
+            shown: show_ns(wall),
+            why: format!("median of {} logins the checker made (`ssh ... echo hello`, wall time)", logins.len()),
+        }),
+    );
+
+    // Use the last login: caches (page cache, sshd's) are warm, like the student's n-th try.
+    let last = logins.last().context("no login made")?;
+    let execs = &last.execs;
+    if execs.is_empty() {
+        let reason = "the trace saw no process of the login (exec tracing failed?)".to_string();
+        for k in ["login.slowest_comm", "login.processes", "login.top_parent", "lab2.best_fix"] {
+            m.insert(k.into(), Err(reason.clone()));
+        }
+        return Ok(m);
+    }
+    m.insert(
+        "login.processes".into(),
+        Ok(Measured {
+            truth: Truth::number(execs.len() as f64),
+            shown: execs.len().to_string(),
+            why: format!("exec()s in one login's process tree under sshd (PID {}), as execsnoop shows them", w.pid),
+        }),
+    );
+
+    // Who the login waits for: the longest gap after a process starts until the next one does.
+    let mut slowest: Option<(&Exec, u64)> = None;
+    for (i, e) in execs.iter().enumerate() {
+        let next = execs.get(i + 1).map(|n| n.ts_ns).unwrap_or(last.end_ns);
+        let gap = next.saturating_sub(e.ts_ns);
+        if slowest.is_none_or(|(_, g)| gap > g) {
+            slowest = Some((e, gap));
+        }
+    }
+    let (culprit, gap) = slowest.expect("non-empty");
+    m.insert(
+        "login.slowest_comm".into(),
+        Ok(Measured {
+            truth: Truth::Process { names: vec![culprit.comm.clone()], pids: vec![culprit.pid as i32] },
+            shown: culprit.comm.clone(),
+            why: format!(
+                "nothing else started for {} after it ({:.0}% of the {} login)",
+                show_ns(gap as f64),
+                gap as f64 / last.wall_ns * 100.0,
+                show_ns(last.wall_ns)
+            ),
+        }),
+    );
+    m.insert(
+        "lab2.best_fix".into(),
+        if gap as f64 >= 0.4 * last.wall_ns {
+            Ok(Measured {
+                truth: Truth::Choice(FIX.into()),
+                shown: FIX.into(),
+                why: format!("{} alone costs {:.0}% of the login", culprit.comm, gap as f64 / last.wall_ns * 100.0),
+            })
+        } else {
+            Err(format!("no single program dominated this login ({} was {:.0}%)", culprit.comm, gap as f64 / last.wall_ns * 100.0))
+        },
+    );
+
+    // The parent starting most processes, named by its comm when it started them.
+    let mut children: BTreeMap<u32, usize> = BTreeMap::new();
+    for e in execs {
+        *children.entry(e.ppid).or_default() += 1;
+    }
+    let (ppid, k) = children.iter().max_by_key(|(_, n)| **n).map(|(p, n)| (*p, *n)).expect("non-empty");
+    let first_child = execs.iter().filter(|e| e.ppid == ppid).map(|e| e.ts_ns).min().unwrap_or(0);
+    let name = execs
+        .iter()
+        .filter(|e| e.pid == ppid && e.ts_ns <= first_child)
+        .max_by_key(|e| e.ts_ns)
+        .map(|e| e.comm.clone())
+        .or_else(|| tree.comm(ppid));
+    m.insert(
+        "login.top_parent".into(),
+        match name {
+            Some(name) => Ok(Measured {
+                truth: Truth::Process { names: vec![name.clone()], pids: vec![ppid as i32] },
+                shown: format!("{name} (PID {ppid} in the checker's login)"),
+                why: format!("it started {k} of the login's {} processes (execsnoop's PPID column)", execs.len()),
+            }),
+            None => Err(format!("the parent PID {ppid} was not seen starting")),
+        },
+    );
+    Ok(m)
+}
+
+/// `ssh -F DATA/ssh/config -p PORT student@127.0.0.1 echo hello`, as the lab tells the student.
+fn ssh(data_dir: &Path, port: u64) -> Result<std::process::Child> {
+    Command::new("ssh")
+        .arg("-F")
+        .arg(data_dir.join("ssh/config"))
+        .args(["-o", "BatchMode=yes", "-p", &port.to_string(), "student@127.0.0.1", "echo", "hello"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running ssh (is openssh-client installed?)")
+}
+
+/// Which PIDs descend from sshd's listener: parents from exec events, else from /proc while the
+/// (non-exec'ing) sshd session processes still exist.
+struct Tree {
+    root: u32,
+    parent: BTreeMap<u32, u32>,
+    comm: BTreeMap<u32, String>,
+}
+
+impl Tree {
+    fn new(root: i32) -> Tree {
+        Tree { root: root as u32, parent: BTreeMap::new(), comm: BTreeMap::new() }
+    }
+
+    fn learn(&mut self, e: &Exec) {
+        self.parent.insert(e.pid, e.ppid);
+        self.comm.insert(e.pid, e.comm.clone());
+        // Fill in ancestors now, while they are alive.
+        let mut p = e.ppid;
+        for _ in 0..32 {
+            if p <= 1 || p == self.root || self.parent.contains_key(&p) {
+                break;
+            }
+            let Some(pp) = procfs::process::Process::new(p as i32).ok().and_then(|pr| pr.stat().ok()).map(|s| s.ppid as u32)
+            else {
+                break;
+            };
+            self.parent.insert(p, pp);
+            p = pp;
+        }
+    }
+
+    fn descends(&self, pid: u32) -> bool {
+        let mut p = pid;
+        for _ in 0..64 {
+            if p == self.root {
+                return true;
+            }
+            match self.parent.get(&p) {
+                Some(&pp) if pp != p => p = pp,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    fn comm(&self, pid: u32) -> Option<String> {
+        self.comm.get(&pid).cloned()
+    }
+}

@@ -1,0 +1,114 @@
+//! The checker's view of the probe library (tools/probes): the same probes the students' tools
+//! use, reduced to the plain records the lab checks need. No probe is implemented here.
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+pub use lab_probes::events::monotonic_ns;
+pub use lab_probes::execsnoop::Exec;
+
+/// execsnoop's probe: every exec on the machine.
+pub struct ExecTrace(lab_probes::execsnoop::ExecSnoop);
+
+impl ExecTrace {
+    pub fn start() -> Result<Self> {
+        Ok(Self(lab_probes::execsnoop::ExecSnoop::attach(&lab_probes::execsnoop::Config {
+            max_args: 0,
+            uid: None,
+        })?))
+    }
+    /// Successful execs since the last poll.
+    pub fn poll(&mut self) -> Result<Vec<Exec>> {
+        let mut out = Vec::new();
+        self.0.drain(|e| {
+            if e.retval == 0 {
+                out.push(e);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// One completed block I/O.
+#[derive(Debug, Clone)]
+pub struct Bio {
+    pub pid: u32,
+    pub bytes: u32,
+    pub lat_ns: u64,
+}
+
+/// One successful open.
+#[derive(Debug, Clone)]
+pub struct Open {
+    pub pid: u32,
+    pub path: String,
+    /// Opened for writing (O_WRONLY or O_RDWR).
+    pub writes: bool,
+}
+
+/// biosnoop's probe: completed block I/O with submitter and latency.
+pub struct BioTrace(lab_probes::biosnoop::BioSnoop);
+
+impl BioTrace {
+    pub fn start() -> Result<Self> {
+        Ok(Self(lab_probes::biosnoop::BioSnoop::attach(&Default::default())?))
+    }
+    pub fn poll(&mut self) -> Result<Vec<Bio>> {
+        let mut out = Vec::new();
+        self.0.drain(|e| -> Result<()> {
+            out.push(Bio { pid: e.pid, bytes: e.bytes, lat_ns: e.lat_ns });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// runqlat's probe for one process: its run-queue latency histogram (microsecond slots).
+pub struct RunqHist(lab_probes::runqlat::RunqLat);
+
+impl RunqHist {
+    pub fn start(pid: i32) -> Result<Self> {
+        let o = lab_probes::runqlat::Options { pids: vec![pid as u32], ..Default::default() };
+        Ok(Self(lab_probes::runqlat::RunqLat::attach(&o)?))
+    }
+    /// Rows (lo ns, hi ns, count), lowest first.
+    pub fn hist(&self) -> Result<Vec<(f64, f64, u64)>> {
+        let h = lab_probes::hist::merged(self.0.read()?.values());
+        Ok(h.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                let (lo, hi) = lab_probes::hist::log2_span(i);
+                (lo * 1e3, hi * 1e3, *n)
+            })
+            .collect())
+    }
+}
+
+// Stand-ins until the tools' probe libraries (opensnoop, syscount) land.
+fn pending(name: &str) -> anyhow::Error {
+    anyhow::anyhow!("the {name} probe library is not in this build yet")
+}
+pub struct OpenTrace;
+impl OpenTrace {
+    pub fn start(_pid: i32) -> Result<Self> {
+        Err(pending("opensnoop"))
+    }
+    pub fn poll(&mut self) -> Result<Vec<Open>> {
+        Ok(Vec::new())
+    }
+}
+pub struct SyscallCounts;
+impl SyscallCounts {
+    pub fn start(_pid: i32) -> Result<Self> {
+        Err(pending("syscount"))
+    }
+    pub fn poll(&mut self) -> Result<()> {
+        Ok(())
+    }
+    pub fn counts(&self) -> Result<BTreeMap<String, u64>> {
+        Ok(BTreeMap::new())
+    }
+}

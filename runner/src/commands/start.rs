@@ -1,0 +1,245 @@
+//! `lab start N [--seed S]`: show the lab, prepare its data, start its workloads supervised.
+use std::{
+    io::{BufRead as _, BufReader},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    lab::{self, markdown, render::Context, seed, Lab},
+    privilege,
+    session::{self, runfiles, spawn},
+    state::{self, Session, State},
+    term::{self, Style},
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Lab number (see `lab list`)
+    pub lab: String,
+    /// Seed for the session's values; the same seed reproduces a session exactly
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// If another lab is running, stop it without asking
+    #[arg(long)]
+    pub replace: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let id = lab::parse_id(&args.lab).map_err(privilege::usage)?;
+    privilege::require_root(&format!("lab start {id}"))?;
+    let lab = lab::find(id)?;
+    let style = Style::stdout();
+
+    if let Some(running) = State::load()?.session {
+        let live = session::inspect(&running);
+        let anything_alive = live.workloads.iter().any(|w| w.alive);
+        if running.lab == id && running.complete && live.same_boot {
+            return show_running(&lab, &running, style);
+        }
+        if running.lab != id && running.complete && anything_alive {
+            let question = format!(
+                "Lab {} is running; labs compete for the CPU and disk. Stop it and start lab {id}?",
+                running.lab
+            );
+            let stop = args.replace || (term::interactive() && term::confirm(&question)?);
+            if !stop {
+                anyhow::bail!(
+                    "lab {} is running (labs compete for the CPU and disk); stop it first with: sudo lab stop \
+                     (or: sudo lab start {id} --replace)",
+                    running.lab
+                );
+            }
+        } else {
+            eprintln!("Cleaning up an earlier session of lab {} that ended or was interrupted.", running.lab);
+        }
+        super::stop::end_session(&running)?;
+    }
+
+    let seed = args.seed.unwrap_or_else(seed::fresh);
+    let state_dir = state::dir()?;
+    let data_dir = session::data_dir_for(&state_dir, id);
+    let user = state::user();
+    // Render everything first: a template error must leave nothing behind.
+    let ctx = Context::for_seed(&lab, seed, &data_dir, &user)?;
+    let body = ctx.body(&lab)?;
+    let prepare: Vec<(String, String, Vec<String>)> = lab
+        .prepare
+        .iter()
+        .map(|s| Ok((s.label.clone().unwrap_or_else(|| s.run.clone()), s.run.clone(), ctx.args(&lab, s)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let workloads: Vec<(String, String, String, Vec<String>)> = lab
+        .workloads
+        .iter()
+        .map(|w| Ok((w.name.clone(), ctx.comm(&lab, w)?, w.run.clone(), ctx.args(&lab, w)?)))
+        .collect::<anyhow::Result<_>>()?;
+    spawn::workload_binary()?;
+
+    session::remove_data_dir(&data_dir)?; // a stale one from a crash
+    let session = Session {
+        lab: id,
+        seed,
+        vars: ctx.seed.clone(),
+        data_dir: data_dir.clone(),
+        user,
+        started_at: state::now(),
+        boot_id: session::procs::boot_id(),
+        workloads: workloads.iter().map(|w| w.0.clone()).collect(),
+        complete: false,
+    };
+    // Record the session before anything runs, so a kill -9 from here on leaves a session
+    // that `lab stop` (or the next `lab start`) cleans up.
+    State::update(|s| {
+        s.session = Some(session.clone());
+        s.progress_mut(id).last_seed = Some(seed);
+        Ok(())
+    })?;
+
+    println!("{}\n", markdown::to_terminal(&body, style));
+    let started = (|| -> anyhow::Result<Vec<(String, String, i32)>> {
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        for (label, run, args) in &prepare {
+            prepare_step(&data_dir, label, run, args, seed)?;
+        }
+        let mut started = Vec::new();
+        for (name, comm, run, args) in &workloads {
+            let id = spawn::start(&data_dir, name, comm, run, args, seed)?;
+            started.push((name.clone(), comm.clone(), id.pid));
+        }
+        // A workload that dies at once (bad args, missing program) is reported now, not later.
+        std::thread::sleep(Duration::from_millis(300));
+        let live = session::inspect(&session);
+        if let Some(dead) = live.workloads.iter().find(|w| !w.alive) {
+            let tail = runfiles::log_tail(&data_dir, &dead.name, 8).join("\n    ");
+            anyhow::bail!("workload {} ({}) {} right after starting; its last output:\n    {tail}", dead.name, dead.comm, dead.health());
+        }
+        Ok(started)
+    })();
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let cleanup = super::stop::end_session(&session);
+            return Err(match cleanup {
+                Ok(_) => e.context(format!("starting lab {id} (stopped again, nothing left running)")),
+                Err(c) => e.context(format!("starting lab {id}; cleaning up also failed: {c:#}")),
+            });
+        }
+    };
+    State::update(|s| {
+        if let Some(sess) = s.session.as_mut().filter(|x| x.lab == id && x.seed == seed) {
+            sess.complete = true;
+        }
+        Ok(())
+    })?;
+
+    println!("{}", style.bold(&format!("Lab {id} is running (seed {seed}).")));
+    for (name, comm, pid) in &started {
+        println!("  {name}: {} (pid {pid})", style.code(comm));
+    }
+    footer(id, lab.hints.len(), style);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn footer(id: u32, hints: usize, style: Style) {
+    println!();
+    println!("  Begin:   open another terminal and investigate with the BPF tools (`lab tools` lists them)");
+    if hints > 0 {
+        println!("  Hints:   sudo lab hint        ({hints} available)");
+    }
+    println!("  Check:   sudo lab check {id}");
+    println!("  Status:  sudo lab status");
+    println!("  Stop:    sudo lab stop        {}", style.dim("(progress is kept)"));
+}
+
+/// The lab is already running: show it again instead of starting a second copy.
+fn show_running(lab: &Lab, running: &Session, style: Style) -> anyhow::Result<ExitCode> {
+    let ctx = Context::for_session(lab, running);
+    println!("{}\n", markdown::to_terminal(&ctx.body(lab)?, style));
+    let live = session::inspect(running);
+    let elapsed = state::now().saturating_sub(running.started_at);
+    println!(
+        "{}",
+        style.bold(&format!(
+            "Lab {} is already running (seed {}, started {} ago); not starting a second copy.",
+            lab.id,
+            running.seed,
+            term::human_duration(elapsed)
+        ))
+    );
+    for w in &live.workloads {
+        println!("  {}: {} (pid {}) {}", w.name, style.code(&w.comm), w.pid, w.health());
+    }
+    if !live.all_alive() {
+        println!("  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}", lab.id);
+    }
+    footer(lab.id, lab.hints.len(), style);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run one prepare step to completion, drawing its `progress DONE TOTAL` lines as a bar.
+fn prepare_step(data_dir: &std::path::Path, label: &str, run: &str, args: &[String], seed: u64) -> anyhow::Result<()> {
+    let bin = spawn::workload_binary()?;
+    let mut argv: Vec<String> = vec![run.to_string()];
+    argv.extend(args.iter().cloned());
+    argv.extend(["--seed".to_string(), seed.to_string()]);
+    let reader = duct::cmd(&bin, &argv)
+        .dir(data_dir)
+        .stdin_null()
+        .stderr_to_stdout()
+        .unchecked()
+        .before_spawn(|cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe. A prepare step dies with `lab start` (even
+            // on kill -9) instead of writing into a session that is being cleaned up.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            Ok(())
+        })
+        .reader()
+        .with_context(|| format!("{label}: starting lab-workload {run}"))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {msg} [{bar:30}] {percent:>3}%")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    let plain = bar.is_hidden();
+    if plain {
+        println!("  {label} ...");
+    }
+    let mut tail: Vec<String> = Vec::new();
+    let mut lines = BufReader::new(&reader).lines();
+    while let Some(line) = lines.next() {
+        let line = line.with_context(|| format!("{label}: reading its output"))?;
+        let mut parts = line.split_whitespace();
+        if parts.next() == Some("progress") {
+            if let (Some(Ok(done)), Some(Ok(total))) = (parts.next().map(str::parse::<u64>), parts.next().map(str::parse::<u64>)) {
+                bar.set_length(total);
+                bar.set_position(done);
+                continue;
+            }
+        }
+        tail.push(line);
+        if tail.len() > 8 {
+            tail.remove(0);
+        }
+    }
+    let out = reader.try_wait()?.context("prepare step output ended but it did not exit")?;
+    bar.finish_and_clear();
+    if !out.status.success() {
+        anyhow::bail!("{label}: lab-workload {run} failed ({}):\n    {}", out.status, tail.join("\n    "));
+    }
+    if plain {
+        println!("  {label}: done");
+    } else {
+        println!("  {label}: {}", Style::stdout().ok("done"));
+    }
+    Ok(())
+}

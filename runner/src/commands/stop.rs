@@ -1,0 +1,74 @@
+//! `lab stop`: end the running lab's workloads (whole process trees) and delete their data
+//! files; progress is kept.
+use std::process::ExitCode;
+
+use crate::{
+    privilege,
+    session,
+    state::{self, Session, State},
+    term::{self, Style},
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    privilege::require_root("lab stop")?;
+    let style = Style::stdout();
+    let state = State::load()?;
+    let mut ended = 0;
+    let mut what = None;
+    if let Some(running) = &state.session {
+        let spent = state::now().saturating_sub(running.started_at);
+        ended += end_session(running)?;
+        what = Some((running.lab, spent));
+    }
+    // Sessions the state does not know about (state lost or reset): nothing may keep running.
+    ended += stop_strays()?;
+    match what {
+        Some((lab, spent)) => {
+            println!("Stopped lab {lab} after {}: {ended} process(es) ended, data files removed.", term::human_duration(spent));
+            let st = State::load()?;
+            if let (Some(p), Ok(l)) = (st.progress(lab), crate::lab::find(lab)) {
+                let ids = l.questions.iter().filter(|q| q.required).map(|q| q.id.as_str());
+                let total = l.questions.iter().filter(|q| q.required).count();
+                println!("Progress kept: {}/{total} questions passed. {}", p.passed_count(ids), style.dim(&format!("(sudo lab start {lab} to continue)")));
+            }
+        }
+        None if ended > 0 => println!("No lab was recorded as running; ended {ended} leftover process(es)."),
+        None => println!("No lab is running."),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stop a session completely and forget it: processes, data directory, state (time spent is
+/// added to the lab's progress). Returns the number of processes signalled.
+pub fn end_session(running: &Session) -> anyhow::Result<usize> {
+    let n = session::stop_session(running)?;
+    State::update(|s| {
+        if s.session.as_ref().is_some_and(|x| x.lab == running.lab && x.seed == running.seed && x.started_at == running.started_at) {
+            let spent = state::now().saturating_sub(running.started_at);
+            s.progress_mut(running.lab).time_spent += spent;
+            s.session = None;
+        }
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// Kill and remove every session directory under the state dir that is not the running one.
+fn stop_strays() -> anyhow::Result<usize> {
+    let sessions = state::dir()?.join("sessions");
+    let current = State::load()?.session.map(|s| s.data_dir);
+    let Ok(entries) = std::fs::read_dir(&sessions) else { return Ok(0) };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let dir = e.path();
+        if Some(&dir) == current.as_ref() || !dir.is_dir() {
+            continue;
+        }
+        n += session::stop::kill_trees(&dir)?;
+        session::remove_data_dir(&dir)?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,107 @@
+//! Starting a workload: a `lab supervise` process in its own session (setsid), which starts
+//! the workload through a symlink named after its seeded process name.
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+
+use super::{
+    procs::ProcId,
+    runfiles::{self, WorkloadFile},
+};
+
+/// The `lab-workload` binary: `LAB_WORKLOAD_BIN`, next to this `lab`, or on PATH.
+pub fn workload_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("LAB_WORKLOAD_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        let sibling = me.with_file_name("lab-workload");
+        if sibling.exists() {
+            return Ok(sibling);
+        }
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join("lab-workload");
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!("lab-workload not found next to lab or on PATH; install it (provision/setup.sh) or set LAB_WORKLOAD_BIN")
+}
+
+/// Start one workload; returns its identity once the supervisor has recorded it.
+pub fn start(data_dir: &Path, name: &str, comm: &str, subcommand: &str, args: &[String], seed: u64) -> anyhow::Result<ProcId> {
+    let bin = workload_binary()?;
+    // exec through a symlink named `comm`: the kernel takes the task name from the path
+    // executed, so ps/top/execsnoop show the seeded name, not "lab-workload".
+    let link_dir = data_dir.join("bin");
+    std::fs::create_dir_all(&link_dir)?;
+    std::fs::create_dir_all(runfiles::run_dir(data_dir))?;
+    std::fs::create_dir_all(data_dir.join("logs"))?;
+    let link = link_dir.join(comm);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&bin, &link).with_context(|| format!("linking {}", link.display()))?;
+
+    let me = std::env::current_exe().context("finding the lab binary")?;
+    let mut argv: Vec<String> = vec![
+        "supervise".into(),
+        "--name".into(),
+        name.into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--comm".into(),
+        comm.into(),
+        "--".into(),
+        link.display().to_string(),
+        subcommand.into(),
+    ];
+    argv.extend(args.iter().cloned());
+    argv.extend(["--seed".to_string(), seed.to_string()]);
+    let log = runfiles::log_path(data_dir, name);
+    // Append mode: the supervisor and the workload share this file.
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| log.display().to_string())?;
+    let handle = duct::cmd(&me, &argv)
+        .stdin_null()
+        .stdout_null()
+        .stderr_file(log_file)
+        .unchecked()
+        .before_spawn(|cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setsid is async-signal-safe. Its own session: no terminal signals, and
+            // `lab stop` finds every member by session id.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setsid() < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            Ok(())
+        })
+        .start()
+        .with_context(|| format!("starting the supervisor for {name}"))?;
+    let sup_pid = handle.pids()[0] as i32;
+
+    // Wait for the supervisor to record the workload.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(w) = runfiles::read::<WorkloadFile>(&runfiles::workload_path(data_dir, name)) {
+            // The supervisor keeps running after we exit; it must not become our zombie if we
+            // linger, and duct must not kill it: forget the handle.
+            std::mem::forget(handle);
+            return Ok(w.id);
+        }
+        if let Ok(Some(out)) = handle.try_wait() {
+            let tail = runfiles::log_tail(data_dir, name, 5).join("\n  ");
+            anyhow::bail!("supervisor for {name} (pid {sup_pid}) exited early ({:?}):\n  {tail}", out.status);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("workload {name} did not start within 10 s (see {})", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

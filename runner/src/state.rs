@@ -1,0 +1,353 @@
+//! The per-user state file: the running session and each lab's progress.
+//!
+//! One JSON file with a `format` version, in a directory per student (the runner runs as root
+//! via sudo, so the student is SUDO_USER). Writes are atomic (temp file, fsync, rename, fsync
+//! the directory) under an exclusive flock, so a crash or kill -9 leaves the old or the new
+//! state, never a torn one.
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, OpenOptions},
+    io::Write,
+    os::unix::{fs::OpenOptionsExt, io::AsRawFd},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// The newest state format this runner reads and the one it writes.
+pub const FORMAT: u32 = 1;
+const FILE: &str = "state.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub format: u32,
+    /// The lab running now, if any (at most one: labs compete for the CPU and disk).
+    #[serde(default)]
+    pub session: Option<Session>,
+    /// Progress per lab id.
+    #[serde(default)]
+    pub labs: BTreeMap<u32, LabProgress>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State { format: FORMAT, session: None, labs: BTreeMap::new() }
+    }
+}
+
+/// A started lab. Workload processes are not stored here: each supervisor records its own and
+/// its workload's PID + start time in `data_dir/run/` (see session::runfiles), so a `lab start`
+/// killed at any moment leaves nothing that `lab stop` cannot find.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Session {
+    pub lab: u32,
+    pub seed: u64,
+    /// Seeded values, as computed at start (templates and the checker read them).
+    pub vars: BTreeMap<String, serde_json::Value>,
+    pub data_dir: PathBuf,
+    pub user: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// /proc/sys/kernel/random/boot_id at start: after a reboot every process is gone.
+    pub boot_id: String,
+    /// The workload names the lab declares, in start order.
+    pub workloads: Vec<String>,
+    /// False until `lab start` finished starting every workload.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LabProgress {
+    /// Seconds spent in finished sessions (the running one adds now - started_at).
+    #[serde(default)]
+    pub time_spent: u64,
+    #[serde(default)]
+    pub hints_revealed: usize,
+    #[serde(default)]
+    pub last_seed: Option<u64>,
+    #[serde(default)]
+    pub questions: BTreeMap<String, QuestionResult>,
+    /// Unix seconds of the check that passed every required question.
+    #[serde(default)]
+    pub passed_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuestionResult {
+    pub passed: bool,
+    pub answer: String,
+    pub measured: String,
+    pub at: u64,
+}
+
+impl LabProgress {
+    /// Record one checked answer (the checker calls this for each question).
+    pub fn record(&mut self, question: &str, passed: bool, answer: &str, measured: &str) {
+        self.questions.insert(
+            question.to_string(),
+            QuestionResult { passed, answer: answer.to_string(), measured: measured.to_string(), at: now() },
+        );
+    }
+    /// How many of these question ids have passed.
+    pub fn passed_count<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> usize {
+        ids.into_iter().filter(|id| self.questions.get(*id).is_some_and(|q| q.passed)).count()
+    }
+}
+
+impl State {
+    pub fn progress(&self, lab: u32) -> Option<&LabProgress> {
+        self.labs.get(&lab)
+    }
+    pub fn progress_mut(&mut self, lab: u32) -> &mut LabProgress {
+        self.labs.entry(lab).or_default()
+    }
+
+    /// Read the state (no lock: rename makes every read see a whole file). Missing = empty.
+    pub fn load() -> anyhow::Result<State> {
+        load_from(&dir()?)
+    }
+
+    /// Locked read-modify-write: `f` changes the state; it is written atomically afterwards.
+    pub fn update<T>(f: impl FnOnce(&mut State) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        update_in(&dir()?, f)
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The student this state belongs to: SUDO_USER when run through sudo, else the current user.
+pub fn user() -> String {
+    if let Ok(u) = std::env::var("SUDO_USER") {
+        if !u.is_empty() && !u.contains('/') && u != "." && u != ".." {
+            return u;
+        }
+    }
+    // SAFETY: getpwuid returns a pointer into static storage or null.
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        if !pw.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+        }
+    }
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
+/// The state directory: `LAB_STATE_DIR`, or /var/lib/lab/<user>.
+pub fn dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("LAB_STATE_DIR").filter(|d| !d.is_empty()) {
+        let d = PathBuf::from(d);
+        return Ok(if d.is_absolute() { d } else { std::env::current_dir()?.join(d) });
+    }
+    Ok(Path::new("/var/lib/lab").join(user()))
+}
+
+pub fn load_from(dir: &Path) -> anyhow::Result<State> {
+    let path = dir.join(FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(e) => return Err(e).with_context(|| format!("reading state file {}", path.display())),
+    };
+    parse(&text).with_context(|| format!("state file {}", path.display()))
+}
+
+/// Parse state JSON; checks the format before the fields so a newer file is named as such.
+pub fn parse(text: &str) -> anyhow::Result<State> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress"))?;
+    match value.get("format").and_then(|f| f.as_u64()) {
+        Some(n) if n > FORMAT as u64 => {
+            anyhow::bail!("format {n} is newer than this lab understands ({FORMAT}); update lab, or move the file away")
+        }
+        Some(_) => {}
+        None => anyhow::bail!("has no \"format\" field; move it away to start with fresh progress"),
+    }
+    serde_json::from_value(value).map_err(|e| anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress"))
+}
+
+pub fn update_in<T>(dir: &Path, f: impl FnOnce(&mut State) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    create_dir(dir)?;
+    let _lock = Lock::exclusive(dir)?;
+    let mut state = load_from(dir)?;
+    let result = f(&mut state)?;
+    state.format = FORMAT;
+    write_atomic(&dir.join(FILE), serde_json::to_string_pretty(&state)?.as_bytes())?;
+    Ok(result)
+}
+
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            crate::privilege::usage(format!(
+                "cannot create {} (permission denied); re-run as: sudo {}",
+                dir.display(),
+                crate::privilege::command_line()
+            ))
+        } else {
+            anyhow::Error::new(e).context(format!("creating {}", dir.display()))
+        }
+    })
+}
+
+/// Write `bytes` to `path` so that readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().context("state path has no directory")?;
+    let tmp = dir.join(format!(".{}.tmp.{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(crate::privilege::usage(format!(
+                "cannot write {} (permission denied); re-run as: sudo {}",
+                path.display(),
+                crate::privilege::command_line()
+            )));
+        }
+        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+    }
+    Ok(())
+}
+
+/// An flock on `<dir>/state.lock`, released on drop (and by the kernel if we are killed).
+struct Lock(File);
+
+impl Lock {
+    fn exclusive(dir: &Path) -> anyhow::Result<Lock> {
+        let path = dir.join("state.lock");
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: valid fd for the life of f.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
+        }
+        Ok(Lock(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lab-state-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn round_trip() {
+        let d = scratch("rt");
+        let written = update_in(&d, |s| {
+            s.session = Some(Session {
+                lab: 1,
+                seed: 42,
+                vars: [("comm".to_string(), serde_json::json!("logsink")), ("size".into(), serde_json::json!(4096))].into(),
+                data_dir: d.join("sessions/lab-01"),
+                user: "alice".into(),
+                started_at: 1000,
+                boot_id: "b".into(),
+                workloads: vec!["writer".into()],
+                complete: true,
+            });
+            s.progress_mut(1).record("process", true, "logsink", "logsink (pid 7)");
+            s.progress_mut(1).hints_revealed = 2;
+            Ok(s.clone())
+        })
+        .unwrap();
+        assert_eq!(load_from(&d).unwrap(), written);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_empty_state() {
+        let d = scratch("missing");
+        assert_eq!(load_from(&d).unwrap(), State::default());
+    }
+
+    /// Not a test on its own: the writer process for `kill_9_mid_write_leaves_old_or_new`.
+    #[test]
+    #[ignore]
+    fn writer_child() {
+        let Some(d) = std::env::var_os("LAB_TEST_WRITER_DIR") else { return };
+        let d = PathBuf::from(d);
+        loop {
+            // Big enough (~1.5 MB) that a write takes a while and a kill lands mid-write.
+            update_in(&d, |s| {
+                let p = s.progress_mut(1);
+                let generation = p.time_spent + 1;
+                for q in 0..20_000 {
+                    p.record(&format!("q{q}"), true, &generation.to_string(), "measured value padding");
+                }
+                p.time_spent = generation;
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn kill_9_mid_write_leaves_old_or_new() {
+        let d = scratch("kill9");
+        let exe = std::env::current_exe().unwrap();
+        let mut last = 0;
+        for round in 0..8u64 {
+            let mut child = std::process::Command::new(&exe)
+                .args(["--exact", "state::tests::writer_child", "--ignored", "--test-threads=1"])
+                .env("LAB_TEST_WRITER_DIR", &d)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            // Let it write a few generations, then kill it at an arbitrary point.
+            std::thread::sleep(std::time::Duration::from_millis(150 + round * 37));
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let s = load_from(&d).expect("state readable after kill -9");
+            let p = &s.labs[&1];
+            let generation = p.time_spent;
+            assert!(generation >= last, "state went backwards");
+            assert_eq!(p.questions.len(), 20_000);
+            assert!(
+                p.questions.values().all(|q| q.answer == generation.to_string()),
+                "torn state: mixed generations after kill -9"
+            );
+            last = generation;
+        }
+        assert!(last > 0, "the writer never completed a write");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn newer_format_is_refused_by_name() {
+        let err = parse(r#"{"format": 2, "labs": {}, "future": true}"#).unwrap_err().to_string();
+        assert!(err.contains("format 2 is newer"), "{err}");
+        assert!(err.contains("(1)"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        let d = scratch("garbage");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join(FILE), "{\"format\": 1, \"labs\": {").unwrap();
+        let err = format!("{:#}", load_from(&d).unwrap_err());
+        assert!(err.contains(&d.join(FILE).display().to_string()) && err.contains("unreadable"), "{err}");
+        // And an update does not overwrite the unreadable file.
+        assert!(update_in(&d, |_| Ok(())).is_err());
+        assert_eq!(fs::read_to_string(d.join(FILE)).unwrap(), "{\"format\": 1, \"labs\": {");
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Record the tool output shown on the slides (slides/captures/*.txt) by running our tools, as
+# root, against small workloads started here. Nothing on the slides is typed by hand.
+#
+#   sudo slides/capture.sh              # every capture whose tool is available
+#   sudo slides/capture.sh runqlat ...  # only these captures
+#
+# Tools are taken from $LAB_BIN (a directory), else $CARGO_TARGET_DIR/release, target/release,
+# then PATH. A capture whose tool is missing or fails is skipped and keeps its previous file;
+# the summary at the end lists what was recorded and what was not.
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+OUT="$HERE/captures"
+[ "$(id -u)" = 0 ] || { echo "capture.sh: needs root to load BPF programs: sudo $0 $*" >&2; exit 2; }
+mkdir -p "$OUT"
+WORK=$(mktemp -d /var/tmp/lab-capture.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ulimit -l unlimited 2>/dev/null  # else bpftrace prints a (harmless) RLIMIT_MEMLOCK error line
+[ -e /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing
+
+find_tool() {
+  local name=$1 dir
+  for dir in "${LAB_BIN:-}" "${CARGO_TARGET_DIR:+$CARGO_TARGET_DIR/release}" "$REPO/target/release"; do
+    [ -n "$dir" ] && [ -x "$dir/$name" ] && { echo "$dir/$name"; return 0; }
+  done
+  command -v "$name" 2>/dev/null
+}
+
+# Background load, stopped by stop_load. Two busy dd copies pinned to CPU 0 make a run queue.
+BUSY=""
+cpu_load() {
+  for _ in 1 2; do
+    taskset -c 0 dd if=/dev/zero of=/dev/null bs=64k status=none & PIDS+=($!)
+    BUSY=$!
+  done
+}
+# Small synchronous writes with a large write now and then: a latency distribution with outliers.
+disk_load() {
+  ( for round in 1 2 3 4 5 6; do
+      dd if=/dev/zero of="$WORK/records" bs=4k count=200 oflag=direct,dsync conv=notrunc status=none
+      dd if=/dev/zero of="$WORK/dump.$round" bs=1M count=16 oflag=direct status=none
+    done ) & PIDS+=($!)
+}
+# A few short-lived processes.
+proc_load() {
+  ( sleep 1
+    for _ in 1 2 3; do ls "$WORK" >/dev/null; date +%s >/dev/null; cat /etc/hostname >/dev/null; done
+    sh -c 'uname -r >/dev/null' ) & PIDS+=($!)
+}
+stop_load() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  PIDS=()
+}
+
+RECORDED=()
+SKIPPED=()
+# capture NAME SECONDS TOOL [ARGS...]: run for at most SECONDS (SIGINT, as Ctrl-C would), keep
+# the output as captures/NAME.txt under a "# command" line when the tool succeeds.
+capture() {
+  local name=$1 secs=$2 tool=$3; shift 3
+  local path
+  if ! path=$(find_tool "$tool"); then
+    SKIPPED+=("$name (no $tool binary)"); return
+  fi
+  local shown=$tool arg
+  for arg in "$@"; do
+    case $arg in *[!A-Za-z0-9_.,:/=-]*) shown+=" '$arg'" ;; *) shown+=" $arg" ;; esac
+  done
+  echo "capture.sh: $name: $shown" >&2
+  local tmp="$WORK/$name.txt"
+  { echo "# $shown"; timeout --preserve-status -s INT -k 5 "$secs" "$path" "$@" 2>&1; } >"$tmp"
+  local rc=$?
+  if [ "$rc" = 0 ] && [ "$(wc -l <"$tmp")" -gt 1 ]; then
+    # Strip trailing spaces and terminal escapes; the text is otherwise exactly what was printed.
+    sed -e 's/\x1b\[[0-9;]*m//g' -e 's/[[:space:]]*$//' "$tmp" >"$OUT/$name.txt"
+    RECORDED+=("$name")
+  else
+    SKIPPED+=("$name ($tool exited $rc: $(tail -n 1 "$tmp" | cut -c1-120))")
+  fi
+}
+
+want() { [ "${#ONLY[@]}" = 0 ] || printf '%s\n' "${ONLY[@]}" | grep -qx "$1"; }
+ONLY=("$@")
+
+if want tcpdump-d; then capture tcpdump-d 10 tcpdump -d 'tcp dst port 22'; fi
+
+if want execsnoop; then
+  proc_load
+  capture execsnoop 4 execsnoop
+  stop_load
+fi
+
+cpu_load; sleep 1
+want vmstat && capture vmstat 10 vmstat 1 5
+want mpstat && capture mpstat 10 mpstat -P ALL 1 1
+# Filtered to one of the busy processes: other work on the machine would bury it.
+want runqlat && capture runqlat 20 runqlat -p "$BUSY" 5 1
+want runqlen && capture runqlen 20 runqlen -C 5 1
+want profile && capture profile 20 profile -F 99 -p "$BUSY" 3
+stop_load
+
+if want biolatency; then
+  disk_load
+  capture biolatency 20 biolatency -m 5 1
+  stop_load
+fi
+if want bpftrace-bytes; then
+  disk_load
+  capture bpftrace-bytes 4 bpftrace -e 't:block:block_rq_issue { @bytes = hist(args->bytes); }'
+  stop_load
+fi
+
+want lab-tools && capture lab-tools 10 lab tools
+
+echo "capture.sh: recorded ${#RECORDED[@]}: ${RECORDED[*]:-none}"
+for s in "${SKIPPED[@]}"; do echo "capture.sh: skipped $s"; done

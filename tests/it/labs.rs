@@ -1,0 +1,492 @@
+//! Labs 1-3 end to end (root, real BPF, real workloads, real sshd): for several seeds a scripted
+//! student finds the answers with the project's own tools, parsing their output as a student
+//! reads it, and passes `lab check`; the same answers perturbed (wrong PID, 2x sizes, wrong
+//! syscall, 4x latency) fail; and a check with no lab running says so.
+use std::{
+    collections::BTreeMap,
+    io::Read as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use lab_tests::{bin, bpf_lock, cmd, require_root, run};
+use serde_json::Value;
+
+const SEEDS: &[u64] = &[11, 22, 33, 44, 55];
+
+/// A scratch state directory for one test; stops its lab and removes itself when dropped.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("lab-it-labs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+    fn lab(&self) -> Command {
+        let mut c = cmd("lab");
+        c.env("LAB_STATE_DIR", &self.dir).env("NO_COLOR", "1").env_remove("LAB_LABS_DIR");
+        c
+    }
+    fn start(&self, lab: u32, seed: u64) -> Value {
+        let (code, out, err) = run(self.lab().args(["start", &lab.to_string(), "--seed", &seed.to_string()]));
+        assert_eq!(code, 0, "lab start {lab} --seed {seed} failed:\n{out}\n{err}");
+        let (code, out, err) = run(self.lab().args(["status", "--json"]));
+        assert_eq!(code, 0, "lab status failed: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab status --json: {e}: {out}"))
+    }
+    fn stop(&self) {
+        let _ = run(self.lab().arg("stop"));
+    }
+    /// `lab check N --json --answer id=value ...`: (exit code, per-question results by id).
+    fn check(&self, lab: u32, answers: &BTreeMap<&str, String>, window: Option<u32>) -> (i32, BTreeMap<String, Value>, String) {
+        let mut c = self.lab();
+        c.args(["check", &lab.to_string(), "--json"]);
+        if let Some(w) = window {
+            c.args(["--window", &w.to_string()]);
+        }
+        for (id, v) in answers {
+            c.arg("--answer").arg(format!("{id}={v}"));
+        }
+        let (code, out, err) = run(&mut c);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --json: {e}\nstdout: {out}\nstderr: {err}"));
+        let qs = v["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| (q["id"].as_str().unwrap().to_string(), q.clone()))
+            .collect();
+        (code, qs, out)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn workload_pid(status: &Value) -> i32 {
+    status["workloads"][0]["pid"].as_i64().expect("workload pid in lab status") as i32
+}
+
+/// Run one of our tools for `secs`, then interrupt it like Ctrl-C and return its stdout.
+fn tool_for(name: &str, args: &[&str], secs: f64) -> String {
+    let mut child = Command::new(bin(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Several tools at once (a student with several terminals), each for `secs`.
+fn tools_for(runs: Vec<(&'static str, Vec<String>)>, secs: f64) -> Vec<String> {
+    let handles: Vec<_> = runs
+        .into_iter()
+        .map(|(name, args)| {
+            std::thread::spawn(move || {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                tool_for(name, &a, secs)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "median of nothing");
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The passed flag of each question, with a readable failure message.
+fn assert_all_pass(lab: u32, seed: u64, code: i32, qs: &BTreeMap<String, Value>, out: &str) {
+    let failed: Vec<&String> = qs.iter().filter(|(_, q)| q["passed"] != Value::Bool(true)).map(|(id, _)| id).collect();
+    assert!(failed.is_empty() && code == 0, "lab {lab} seed {seed}: the scripted student failed {failed:?}:\n{out}");
+}
+
+fn assert_fails(lab: u32, seed: u64, qs: &BTreeMap<String, Value>, ids: &[&str], out: &str) {
+    for id in ids {
+        assert_eq!(qs[*id]["passed"], Value::Bool(false), "lab {lab} seed {seed}: perturbed answer to {id} passed:\n{out}");
+    }
+}
+
+/// syscount -p PID: (syscall, count) rows, as printed under its SYSCALL/COUNT header.
+fn syscount_rows(out: &str) -> Vec<(String, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                [name, count, ..] if name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') => {
+                    count.parse::<u64>().ok().map(|n| (name.to_string(), n))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- lab 1
+
+/// One biosnoop line: TIME(s) COMM PID DISK T SECTOR BYTES LAT(ms), read from the right.
+struct BioLine {
+    comm: String,
+    pid: i32,
+    bytes: f64,
+    lat_ms: f64,
+}
+
+fn biosnoop_lines(out: &str) -> Vec<BioLine> {
+    out.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n = f.len();
+            if n < 8 {
+                return None;
+            }
+            Some(BioLine {
+                comm: f[1..n - 6].join(" "),
+                pid: f[n - 6].parse().ok()?,
+                bytes: f[n - 2].parse().ok()?,
+                lat_ms: f[n - 1].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
+    let bio = tool_for("biosnoop", &[], 6.0);
+    let lines = biosnoop_lines(&bio);
+    // The process doing most of the disk I/O (kernel threads aside).
+    let mut per: BTreeMap<(String, i32), usize> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.pid > 0 && !l.comm.starts_with("kworker") && !l.comm.starts_with("jbd2")) {
+        *per.entry((l.comm.clone(), l.pid)).or_default() += 1;
+    }
+    let ((comm, pid), _) = per.into_iter().max_by_key(|(_, n)| *n).expect("biosnoop showed no I/O");
+    assert_eq!(pid, pid_hint, "the busiest disk process is not the lab's workload:\n{bio}");
+    let mine: Vec<&BioLine> = lines.iter().filter(|l| l.pid == pid && l.bytes > 0.0).collect();
+    let typical_size = median(mine.iter().map(|l| l.bytes).collect());
+    let typical_lat = median(mine.iter().map(|l| l.lat_ms).collect());
+    let slow: Vec<&&BioLine> = mine.iter().filter(|l| l.lat_ms >= 10.0 * typical_lat.max(0.01)).collect();
+    assert!(!slow.is_empty(), "biosnoop showed no outliers:\n{bio}");
+    // The slow lines: most of their bytes are in the big ones.
+    let big = slow.iter().map(|l| l.bytes).fold(0.0, f64::max);
+    let outlier_lat = median(slow.iter().filter(|l| l.bytes >= big / 2.0).map(|l| l.lat_ms).collect());
+
+    let p = pid.to_string();
+    let outs = tools_for(
+        vec![("opensnoop", vec!["-p".into(), p.clone()]), ("syscount", vec!["-p".into(), p.clone()])],
+        3.0,
+    );
+    let file = outs[0]
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .find(|path| path.starts_with('/'))
+        .unwrap_or_else(|| panic!("opensnoop showed no file:\n{}", outs[0]));
+    let rows = syscount_rows(&outs[1]);
+    let sync = rows
+        .iter()
+        .find(|(n, _)| n == "fsync" || n == "fdatasync")
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| panic!("syscount showed no sync call:\n{}", outs[1]));
+    BTreeMap::from([
+        ("process", comm),
+        ("file", file),
+        ("io_size", format!("{typical_size}")),
+        ("sync", sync),
+        ("outlier_size", format!("{big}")),
+        ("outlier_latency", format!("{outlier_lat}ms")),
+        ("fix", "eliminate the fsync per record".to_string()),
+    ])
+}
+
+#[test]
+fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
+    if !require_root("labs::lab1_scripted_student_passes_and_perturbed_answers_fail") {
+        return;
+    }
+    let _g = bpf_lock();
+    let s = Scratch::new("lab1");
+    for &seed in SEEDS {
+        let status = s.start(1, seed);
+        let pid = workload_pid(&status);
+        let answers = lab1_student(pid);
+        let (code, qs, out) = s.check(1, &answers, None);
+        assert_all_pass(1, seed, code, &qs, &out);
+
+        let mut bad = answers.clone();
+        let num = |k: &str| answers[k].trim_end_matches("ms").parse::<f64>().unwrap();
+        bad.insert("process", (pid + 100_000).to_string());
+        bad.insert("io_size", format!("{}", num("io_size") * 2.0));
+        bad.insert("outlier_size", format!("{}", num("outlier_size") * 2.0));
+        bad.insert("sync", if answers["sync"] == "fsync" { "fdatasync" } else { "fsync" }.to_string());
+        bad.insert("outlier_latency", format!("{}ms", num("outlier_latency") * 4.0));
+        let (code, qs, out) = s.check(1, &bad, Some(4));
+        assert_ne!(code, 0, "perturbed answers passed lab 1:\n{out}");
+        assert_fails(1, seed, &qs, &["process", "io_size", "outlier_size", "sync", "outlier_latency"], &out);
+        s.stop();
+    }
+}
+
+// ---------------------------------------------------------------- lab 3
+
+/// (tid, cpu ticks, last CPU) of every thread, from /proc as `top -H` reads it.
+fn thread_ticks(pid: i32) -> Vec<(i32, u64, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let tid: i32 = e.unwrap().file_name().to_string_lossy().parse().unwrap();
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else { continue };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // Fields after the comm start at field 3 (state): utime is 14, stime 15, processor 39.
+        let ticks = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        out.push((tid, ticks, f[36].parse().unwrap()));
+    }
+    out
+}
+
+fn proc_io(pid: i32) -> BTreeMap<String, u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.to_string(), v.trim().parse().unwrap_or(0))))
+        .collect()
+}
+
+/// runqlat's histogram rows (low, high, count) in the printed unit, interpolated p99.
+fn runqlat_p99_us(out: &str) -> f64 {
+    let rows: Vec<(f64, f64, f64)> = out
+        .lines()
+        .filter_map(|l| {
+            let (range, rest) = l.split_once(':')?;
+            let (lo, hi) = range.split_once("->")?;
+            let count = rest.split('|').next()?.trim().parse().ok()?;
+            Some((lo.trim().parse().ok()?, hi.trim().parse::<f64>().ok()? + 1.0, count))
+        })
+        .collect();
+    let total: f64 = rows.iter().map(|r| r.2).sum();
+    assert!(total > 0.0, "runqlat showed nothing:\n{out}");
+    let rank = total * 0.99;
+    let mut before = 0.0;
+    for (lo, hi, n) in &rows {
+        if before + n >= rank && *n > 0.0 {
+            return lo + (rank - before) / n * (hi - lo);
+        }
+        before += n;
+    }
+    rows.last().unwrap().1
+}
+
+fn lab3_student(pid: i32) -> BTreeMap<&'static str, String> {
+    let t0 = thread_ticks(pid);
+    let io0 = proc_io(pid);
+    let p = pid.to_string();
+    let outs = tools_for(
+        vec![("syscount", vec!["-p".into(), p.clone()]), ("runqlat", vec!["-p".into(), p.clone()])],
+        3.0,
+    );
+    let t1 = thread_ticks(pid);
+    let io1 = proc_io(pid);
+    let busy: Vec<&(i32, u64, u32)> = t1
+        .iter()
+        .filter(|(tid, ticks, _)| t0.iter().find(|t| t.0 == *tid).is_some_and(|t| ticks - t.1 >= 3))
+        .collect();
+    let mut cpus: BTreeMap<u32, usize> = BTreeMap::new();
+    for t in &busy {
+        *cpus.entry(t.2).or_default() += 1;
+    }
+    let cpu = cpus.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c).expect("no busy thread");
+    let calls = io1["syscr"] + io1["syscw"] - io0["syscr"] - io0["syscw"];
+    let bytes = io1["rchar"] + io1["wchar"] - io0["rchar"] - io0["wchar"];
+    let rows = syscount_rows(&outs[0]);
+    let top = rows.iter().max_by_key(|(_, n)| *n).unwrap_or_else(|| panic!("syscount showed nothing:\n{}", outs[0]));
+    BTreeMap::from([
+        ("threads", busy.len().to_string()),
+        ("cpu", format!("cpu{cpu}")),
+        ("syscall", top.0.clone()),
+        ("bytes", format!("{}", bytes / calls.max(1))),
+        ("runqlat_p99", format!("{:.0} us", runqlat_p99_us(&outs[1]))),
+        ("problems", "3".to_string()),
+    ])
+}
+
+#[test]
+fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
+    if !require_root("labs::lab3_scripted_student_passes_and_perturbed_answers_fail") {
+        return;
+    }
+    let _g = bpf_lock();
+    let s = Scratch::new("lab3");
+    for &seed in SEEDS {
+        let status = s.start(3, seed);
+        let pid = workload_pid(&status);
+        std::thread::sleep(Duration::from_millis(500));
+        let answers = lab3_student(pid);
+        let (code, qs, out) = s.check(3, &answers, None);
+        assert_all_pass(3, seed, code, &qs, &out);
+
+        let mut bad = answers.clone();
+        let threads: u64 = answers["threads"].parse().unwrap();
+        let cpu: u32 = answers["cpu"].trim_start_matches("cpu").parse().unwrap();
+        let p99: f64 = answers["runqlat_p99"].trim_end_matches(" us").parse().unwrap();
+        bad.insert("threads", (threads + 1).to_string());
+        bad.insert("cpu", (cpu + 1).to_string());
+        bad.insert("syscall", if answers["syscall"] == "getppid" { "getpid" } else { "getppid" }.to_string());
+        bad.insert("runqlat_p99", format!("{} us", p99 * 4.0));
+        let (code, qs, out) = s.check(3, &bad, Some(2));
+        assert_ne!(code, 0, "perturbed answers passed lab 3:\n{out}");
+        assert_fails(3, seed, &qs, &["threads", "cpu", "syscall", "runqlat_p99"], &out);
+        s.stop();
+    }
+}
+
+// ---------------------------------------------------------------- lab 2
+
+/// One `execsnoop -t -u UID` line: TIME(s) PCOMM PID PPID RET ARGS.
+struct ExecLine {
+    t: f64,
+    comm: String,
+    pid: u32,
+    ppid: u32,
+}
+
+fn execsnoop_lines(out: &str) -> Vec<ExecLine> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 5 || f[4] != "0" {
+                return None;
+            }
+            Some(ExecLine { t: f[0].parse().ok()?, comm: f[1].to_string(), pid: f[2].parse().ok()?, ppid: f[3].parse().ok()? })
+        })
+        .collect()
+}
+
+fn uid_of(user: &str) -> String {
+    let (_, out, _) = run(Command::new("id").args(["-u", user]));
+    out.trim().to_string()
+}
+
+fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
+    let uid = uid_of("student");
+    let mut snoop = Command::new(bin("execsnoop"))
+        .args(["-t", "-u", &uid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    let (code, out, err) = run(Command::new("ssh")
+        .arg("-F")
+        .arg(data_dir.join("ssh/config"))
+        .args(["-o", "BatchMode=yes", "-p", &port.to_string(), "student@127.0.0.1", "echo", "hello"]));
+    let wall = t.elapsed().as_secs_f64();
+    assert_eq!((code, out.trim()), (0, "hello"), "ssh login failed: {err}");
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(snoop.id() as i32, libc::SIGINT) };
+    let _ = snoop.wait();
+    let mut text = String::new();
+    snoop.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    let lines = execsnoop_lines(&text);
+    assert!(lines.len() > 5, "execsnoop saw too little of the login:\n{text}");
+    // The program before the longest quiet gap is what the login waits for.
+    let culprit = lines
+        .windows(2)
+        .max_by(|a, b| (a[1].t - a[0].t).total_cmp(&(b[1].t - b[0].t)))
+        .map(|w| w[0].comm.clone())
+        .unwrap();
+    let mut children: BTreeMap<u32, usize> = BTreeMap::new();
+    for l in &lines {
+        *children.entry(l.ppid).or_default() += 1;
+    }
+    let (ppid, _) = children.into_iter().max_by_key(|(_, n)| *n).unwrap();
+    let first_child = lines.iter().filter(|l| l.ppid == ppid).map(|l| l.t).fold(f64::MAX, f64::min);
+    let parent = lines
+        .iter()
+        .filter(|l| l.pid == ppid && l.t <= first_child)
+        .last()
+        .map(|l| l.comm.clone())
+        .unwrap_or_else(|| panic!("parent {ppid} not in execsnoop's output:\n{text}"));
+    BTreeMap::from([
+        ("culprit", culprit),
+        ("processes", lines.len().to_string()),
+        ("parent", parent),
+        ("login_time", format!("{wall:.2}s")),
+        ("fix", "3".to_string()),
+    ])
+}
+
+#[test]
+fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
+    if !require_root("labs::lab2_scripted_student_passes_and_perturbed_answers_fail") {
+        return;
+    }
+    let _g = bpf_lock();
+    let s = Scratch::new("lab2");
+    for &seed in SEEDS {
+        let status = s.start(2, seed);
+        let data_dir = PathBuf::from(status["data_dir"].as_str().unwrap());
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(s.dir.join("state.json")).unwrap()).unwrap();
+        let port = state["session"]["vars"]["port"].as_u64().expect("seeded port");
+        let answers = lab2_student(&data_dir, port);
+        let (code, qs, out) = s.check(2, &answers, None);
+        assert_all_pass(2, seed, code, &qs, &out);
+
+        let mut bad = answers.clone();
+        let n: f64 = answers["processes"].parse().unwrap();
+        let secs: f64 = answers["login_time"].trim_end_matches('s').parse().unwrap();
+        bad.insert("culprit", "uname".to_string());
+        bad.insert("processes", format!("{}", n * 2.0));
+        bad.insert("parent", "sshd".to_string());
+        bad.insert("login_time", format!("{}s", secs * 4.0));
+        let (code, qs, out) = s.check(2, &bad, Some(2));
+        assert_ne!(code, 0, "perturbed answers passed lab 2:\n{out}");
+        assert_fails(2, seed, &qs, &["culprit", "processes", "parent", "login_time"], &out);
+        s.stop();
+    }
+}
+
+#[test]
+fn check_without_a_running_lab_says_so() {
+    if !require_root("labs::check_without_a_running_lab_says_so") {
+        return;
+    }
+    let s = Scratch::new("nolab");
+    let (code, out, err) = run(s.lab().args(["check", "1", "--answer", "process=1"]));
+    assert_ne!(code, 0, "check with no lab running succeeded:\n{out}");
+    assert!(err.contains("no lab is running") && err.contains("lab start 1"), "unclear message: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "expected one line, got: {err}");
+}
+
+#[test]
+fn check_rejects_unknown_question_ids() {
+    if !require_root("labs::check_rejects_unknown_question_ids") {
+        return;
+    }
+    let s = Scratch::new("badid");
+    let (code, _, err) = run(s.lab().args(["check", "1", "--answer", "colour=blue"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("no question \"colour\"") && err.contains("process"), "unclear message: {err}");
+}

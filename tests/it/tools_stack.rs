@@ -1,0 +1,300 @@
+//! profile and offcputime against small C workloads compiled here (gcc, frame pointers kept, so
+//! user stacks unwind): a known hot function must top the profile, a known sleep pattern must
+//! show up as off-CPU time in the nanosleep stack, in the amount the workload itself measured.
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+};
+
+use lab_tests::{bpf_lock, cmd, require_root, run};
+
+/// A per-test scratch dir and a suffix that makes function names unique to this run.
+fn scratch(test: &str) -> (PathBuf, String) {
+    let tag = format!("{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("lab-{test}-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    (dir, tag)
+}
+
+/// Compile `src` into `dir/name` (PIE, as Debian's gcc builds by default).
+fn compile(dir: &Path, name: &str, src: &str) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let exe = dir.join(name);
+    let out = Command::new("gcc")
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&c)
+        .output()
+        .expect("gcc (apt-get install gcc) is needed to build the test workload");
+    assert!(out.status.success(), "gcc failed: {}", String::from_utf8_lossy(&out.stderr));
+    exe
+}
+
+/// A workload that prints "ready" and then waits for a line on stdin before its work.
+struct Workload {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Workload {
+    fn start(exe: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut w = Self { child, stdin, stdout };
+        assert_eq!(w.line(), "ready");
+        w
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.stdout.read_line(&mut s).unwrap();
+        s.trim().to_owned()
+    }
+    fn go(&mut self) {
+        writeln!(self.stdin.as_mut().unwrap(), "go").unwrap();
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        drop(self.stdin.take()); // EOF ends every workload here
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Folded line `comm;frame;...;frame count` -> (frames after comm, count).
+fn parse_folded(out: &str) -> Vec<(Vec<String>, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let (stack, n) = l.rsplit_once(' ')?;
+            let n = n.parse().ok()?;
+            let frames = stack.split(';').skip(1).map(str::to_owned).collect();
+            Some((frames, n))
+        })
+        .collect()
+}
+
+const BURN_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+__attribute__((noinline)) unsigned long lab_spin_TAG(unsigned long n) {
+    volatile unsigned long x = 0;
+    for (unsigned long i = 0; i < n; i++) x += i * i;
+    return x;
+}
+
+__attribute__((noinline)) void lab_read_TAG(int fd, char *buf) {
+    if (read(fd, buf, 1 << 20) < 0) exit(1);
+}
+
+int main(int argc, char **argv) {
+    static char buf[1 << 20];
+    int fd = open("/dev/zero", O_RDONLY);
+    printf("ready\n");
+    fflush(stdout);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    for (;;) {
+        if (strcmp(argv[1], "spin") == 0) lab_spin_TAG(1000000);
+        else lab_read_TAG(fd, buf);
+    }
+}
+"#;
+
+#[test]
+fn profile_puts_the_hot_function_on_top() {
+    if !require_root("profile_puts_the_hot_function_on_top") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (dir, tag) = scratch("profile");
+    let exe = compile(&dir, "burn", &BURN_C.replace("TAG", &tag));
+    let hot = format!("lab_spin_{tag}");
+    let reader = format!("lab_read_{tag}");
+
+    // User stacks: the spinning function must be the innermost frame of most samples.
+    let mut w = Workload::start(&exe, &["spin"]);
+    w.go();
+    let svg = dir.join("out.svg");
+    let pid = w.pid().to_string();
+    let (code, out, err) = run(cmd("profile")
+        .args(["-F", "499", "-U", "-f", "-p", &pid, "--flamegraph"])
+        .arg(&svg)
+        .arg("2"));
+    assert_eq!(code, 0, "profile failed: {err}");
+    drop(w);
+    let stacks = parse_folded(&out);
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    assert!(total >= 300, "expected ~1000 samples of a busy process at 499 Hz for 2 s, got {total}:\n{out}");
+    let mut by_leaf: std::collections::HashMap<&str, u64> = Default::default();
+    for (frames, n) in &stacks {
+        *by_leaf.entry(frames.last().map(String::as_str).unwrap_or("")).or_default() += n;
+    }
+    let (top, top_n) = by_leaf.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert_eq!(*top, hot, "top user frame; leaves: {by_leaf:?}");
+    assert!(*top_n * 10 >= total * 9, "{hot} has {top_n} of {total} samples:\n{out}");
+    // Frame pointers unwind through the caller.
+    let with_main: u64 = stacks
+        .iter()
+        .filter(|(f, _)| f.last() == Some(&hot) && f.iter().any(|x| x == "main"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(with_main * 10 >= top_n * 8, "only {with_main} of {top_n} hot samples unwind to main:\n{out}");
+
+    let svg_text = std::fs::read_to_string(&svg).expect("--flamegraph wrote no file");
+    assert!(svg_text.starts_with("<?xml") && svg_text.contains("<svg"), "not an SVG: {}", &svg_text[..200.min(svg_text.len())]);
+    assert!(svg_text.contains(&hot), "flame graph does not mention {hot}");
+    assert!(svg_text.trim_end().ends_with("</svg>"), "SVG is truncated");
+
+    // Kernel + user stacks: reads of /dev/zero spend their time in the kernel's read path,
+    // under the user function that calls read().
+    let mut w = Workload::start(&exe, &["read"]);
+    w.go();
+    let pid = w.pid().to_string();
+    let (code, out, err) = run(cmd("profile").args(["-F", "499", "-d", "-f", "-p", &pid, "2"]));
+    assert_eq!(code, 0, "profile failed: {err}");
+    drop(w);
+    let stacks = parse_folded(&out);
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    assert!(total >= 300, "too few samples ({total}):\n{out}");
+    let in_kernel_read: u64 = stacks
+        .iter()
+        .filter(|(f, _)| {
+            let Some(d) = f.iter().position(|x| x == "-") else { return false };
+            f[..d].contains(&reader) && f[d + 1..].iter().any(|k| k.contains("vfs_read"))
+        })
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        in_kernel_read * 2 >= total,
+        "only {in_kernel_read} of {total} samples are in vfs_read under {reader}:\n{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const NAP_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+__attribute__((noinline)) long long lab_nap_TAG(long ms) {
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    long long t0 = now_ns();
+    nanosleep(&ts, NULL);
+    return now_ns() - t0;
+}
+
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]);
+    long ms = atol(argv[2]);
+    printf("ready\n");
+    fflush(stdout);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    long long slept = 0;
+    for (int i = 0; i < n; i++) slept += lab_nap_TAG(ms);
+    printf("%lld\n", slept / 1000);
+    fflush(stdout);
+    /* Stay alive (blocked) until stdin closes, so the tracer can symbolize our stacks. */
+    fgets(line, sizeof line, stdin);
+    return 0;
+}
+"#;
+
+#[test]
+fn offcputime_attributes_sleep_to_nanosleep_stack() {
+    if !require_root("offcputime_attributes_sleep_to_nanosleep_stack") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (dir, tag) = scratch("offcputime");
+    let exe = compile(&dir, "nap", &NAP_C.replace("TAG", &tag));
+    let nap = format!("lab_nap_{tag}");
+    let (naps, ms) = (15, 100);
+
+    // The workload blocks on stdin before the tracer attaches, so that wait is not counted
+    // (a thread is only timed from a switch-out the tracer saw).
+    let mut w = Workload::start(&exe, &[&naps.to_string(), &ms.to_string()]);
+    let mut tool = cmd("offcputime")
+        .args(["-d", "-p", &w.pid().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut tool_out = BufReader::new(tool.stdout.take().unwrap());
+    let mut header = String::new();
+    tool_out.read_line(&mut header).unwrap();
+    assert!(header.starts_with("Tracing off-CPU time (us) of PID"), "header: {header:?}");
+    w.go();
+    let slept_us: u64 = w.line().parse().expect("workload prints the time it slept");
+    unsafe { libc::kill(tool.id() as i32, libc::SIGTERM) };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut tool_out, &mut stdout).unwrap();
+    let out = tool.wait_with_output().unwrap();
+    assert!(out.status.success(), "offcputime failed: {}", String::from_utf8_lossy(&out.stderr));
+    drop(w);
+
+    // BCC's layout with -d: kernel frames, "--", user frames, "-  comm (pid)", value (us).
+    let blocks: Vec<(Vec<&str>, Vec<&str>, u64)> = stdout
+        .split("\n\n")
+        .filter_map(|b| {
+            let lines: Vec<&str> = b.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let (value, rest) = lines.split_last()?;
+            let value = value.parse().ok()?;
+            let frames = &rest[..rest.len().checked_sub(1)?];
+            let d = frames.iter().position(|l| *l == "--").unwrap_or(frames.len());
+            Some((frames[..d].to_vec(), frames.get(d + 1..).unwrap_or_default().to_vec(), value))
+        })
+        .collect();
+    let total: u64 = blocks.iter().map(|b| b.2).sum();
+    let in_nap: u64 = blocks
+        .iter()
+        .filter(|(k, u, _)| u.contains(&nap.as_str()) && k.iter().any(|f| f.contains("nanosleep")))
+        .map(|b| b.2)
+        .sum();
+    assert!(in_nap * 10 >= total * 9, "only {in_nap} of {total} us off CPU are under {nap} in nanosleep:\n{stdout}");
+    let diff = in_nap.abs_diff(slept_us);
+    assert!(
+        diff * 20 <= slept_us,
+        "off-CPU time in {nap} is {in_nap} us, the workload slept {slept_us} us ({naps} x {ms} ms):\n{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stack_tools_reject_bad_input() {
+    for tool in ["profile", "offcputime"] {
+        let (code, _, err) = run(cmd(tool).args(["-p", "2147483647"]));
+        assert_ne!(code, 0, "{tool} -p with no such process must fail");
+        assert!(err.contains("-p 2147483647") && err.lines().count() == 1, "{tool}: {err}");
+        let (code, _, err) = run(cmd(tool).arg("--no-such-flag"));
+        assert_eq!(code, 2, "{tool}: {err}");
+        let (code, _, err) = run(cmd(tool).args(["-U", "-K"]));
+        assert_eq!(code, 2, "{tool} -U -K must be refused: {err}");
+    }
+    let (code, _, err) = run(cmd("offcputime").args(["-m", "500", "-M", "100"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("-m 500"), "{err}");
+}

@@ -1,0 +1,55 @@
+//! Command-line pieces the BCC tools share: `[interval] [count]`, PIDs, durations.
+use std::time::Duration;
+
+use crate::runtime::Schedule;
+
+/// BCC's trailing positionals `[interval] [count]`: print every `interval` seconds, `count` times
+/// (default: one summary at Ctrl-C).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct IntervalCount {
+    /// output interval, in seconds
+    #[arg(value_name = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+    /// number of outputs
+    #[arg(value_name = "count", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+impl IntervalCount {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            interval: self.interval.map(Duration::from_secs),
+            count: self.count,
+            duration: None,
+        }
+    }
+}
+
+/// Value parser for a PID (or TID): a positive 32-bit integer.
+pub fn pid(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(p) if p > 0 && p <= i32::MAX as u32 => Ok(p),
+        _ => Err(format!("'{s}' is not a process id (a positive integer)")),
+    }
+}
+
+/// Value parser for a whole number of seconds > 0 (`-d`, `-i`).
+pub fn seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err(format!("'{s}' is not a number of seconds (a positive integer)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_and_seconds() {
+        assert_eq!(pid("42"), Ok(42));
+        assert!(pid("0").is_err() && pid("-1").is_err() && pid("x").is_err());
+        assert_eq!(seconds("3"), Ok(Duration::from_secs(3)));
+        assert!(seconds("0").is_err());
+    }
+}

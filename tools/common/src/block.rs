@@ -1,0 +1,74 @@
+//! Block I/O probes (biolatency, biosnoop, bitesize): in-flight request state and events.
+//! The block tracepoints carry no request pointer, so a request is identified by (dev, sector),
+//! the pair every block tracepoint has.
+
+use crate::TASK_COMM_LEN;
+
+/// Where a block tracepoint keeps the fields the probes read, from its tracefs `format` file
+/// (set as a global at load time, so the probes follow layout changes between kernels).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BlockTpOffsets {
+    pub dev: u32,
+    pub sector: u32,
+    pub nr_sector: u32,
+    pub rwbs: u32,
+}
+
+/// Identifies an in-flight request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ReqKey {
+    pub dev: u32,
+    pub _pad: u32,
+    pub sector: u64,
+}
+
+/// What is known about an in-flight request before it completes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReqStart {
+    /// When the driver was handed the request (block_rq_issue), 0 until then.
+    pub issue_ns: u64,
+    /// When it entered the I/O scheduler (block_rq_insert), 0 when never seen.
+    pub insert_ns: u64,
+    /// Process that submitted it (block_io_start / insert), 0 when unknown.
+    pub pid: u32,
+    pub bytes: u32,
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+/// One completed request (biosnoop), sent through the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BioEvent {
+    /// Completion time, CLOCK_MONOTONIC ns.
+    pub ts_ns: u64,
+    /// Issue to completion (device time).
+    pub lat_ns: u64,
+    /// Insert to issue (OS queued time), 0 when the insert was not seen.
+    pub queued_ns: u64,
+    pub sector: u64,
+    pub pid: u32,
+    pub dev: u32,
+    pub bytes: u32,
+    pub _pad: u32,
+    pub comm: [u8; TASK_COMM_LEN],
+    /// The tracepoint's rwbs string ("W", "WS", "R", "FWFS", ...), NUL-padded.
+    pub rwbs: [u8; RWBS_LEN],
+}
+
+/// Bytes of rwbs kept (the kernel's RWBS_LEN is 8 or 10; the flags that matter fit in 8).
+pub const RWBS_LEN: usize = 8;
+
+/// Capacity of the in-flight request map (LRU: a lost completion cannot pin it full).
+pub const MAX_INFLIGHT: u32 = 16384;
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    unsafe impl aya::Pod for BlockTpOffsets {}
+    unsafe impl aya::Pod for ReqKey {}
+    unsafe impl aya::Pod for ReqStart {}
+    unsafe impl aya::Pod for BioEvent {}
+}

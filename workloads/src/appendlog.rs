@@ -1,0 +1,120 @@
+//! Lab 1: an application that appends small records to a log file, syncing after every record,
+//! and now and then writes a large "debug dump" in one `write(2)`: the dump's writeback shows up
+//! as block I/O latency outliers. Everything about it comes from the arguments (seeded by the lab).
+use std::{
+    fs::{File, OpenOptions},
+    io::Write as _,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+
+use crate::common::{self, Common, Rng};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Log file to append to (created if missing).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Bytes per record.
+    #[arg(long)]
+    pub record_size: usize,
+    /// Sync call after every record: fsync or fdatasync.
+    #[arg(long, default_value = "fsync")]
+    pub sync: SyncCall,
+    /// Pause between records, microseconds (jittered ±25% from the seed).
+    #[arg(long, default_value_t = 4000)]
+    pub gap_us: u64,
+    /// Milliseconds between debug dumps.
+    #[arg(long)]
+    pub dump_every_ms: u64,
+    /// Size of each debug dump, e.g. 8M.
+    #[arg(long, value_parser = parse_size_arg)]
+    pub dump_size: u64,
+    /// File holding a dump size factor (1-4) the runner may write after checking the symptom.
+    #[arg(long)]
+    pub intensity_file: Option<PathBuf>,
+    /// Truncate the log when it grows past this size (keeps the disk from filling up).
+    #[arg(long, value_parser = parse_size_arg, default_value = "256M")]
+    pub max_size: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncCall {
+    Fsync,
+    Fdatasync,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    common::parse_size(s).map_err(|e| e.to_string())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut rng = Rng::new(args.common.seed);
+    let record = make_record(&mut rng, args.record_size);
+    let mut dump = Vec::new();
+    let dump_every = Duration::from_millis(args.dump_every_ms.max(100));
+    loop {
+        dump.resize(scaled_dump(args.dump_size, args.intensity_file.as_ref()), b'#');
+        // The application reopens its log once per dump cycle (as after a log rotation check),
+        // so opensnoop sees which file it writes.
+        let mut f = open(&args.file)?;
+        let cycle_start = Instant::now();
+        while cycle_start.elapsed() < dump_every {
+            f.write_all(&record).context("appending a record")?;
+            sync(&f, args.sync)?;
+            let jitter = rng.range(75, 125);
+            std::thread::sleep(Duration::from_micros(args.gap_us * jitter / 100));
+        }
+        f.write_all(&dump).context("writing the debug dump")?;
+        sync(&f, args.sync)?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        drop(f);
+        if len > args.max_size {
+            File::create(&args.file).context("truncating the log")?;
+        }
+    }
+}
+
+/// Dump size scaled by the factor the runner writes to `--intensity-file` when it finds the
+/// outliers too weak on this machine (bounded to 1..=4 times the seeded size).
+fn scaled_dump(seeded: u64, file: Option<&PathBuf>) -> usize {
+    let factor = file
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|f| f.is_finite())
+        .unwrap_or(1.0)
+        .clamp(1.0, 4.0);
+    (seeded as f64 * factor) as usize
+}
+
+fn open(path: &PathBuf) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+fn sync(f: &File, call: SyncCall) -> Result<()> {
+    match call {
+        SyncCall::Fsync => f.sync_all(),
+        SyncCall::Fdatasync => f.sync_data(),
+    }
+    .context("syncing the log")
+}
+
+/// One log line of exactly `size` bytes ending in a newline.
+fn make_record(rng: &mut Rng, size: usize) -> Vec<u8> {
+    let size = size.max(2);
+    let mut line = format!("rec id={:016x} status=ok payload=", rng.next_u64()).into_bytes();
+    while line.len() < size - 1 {
+        line.push(b'a' + (rng.next_u64() % 26) as u8);
+    }
+    line.truncate(size - 1);
+    line.push(b'\n');
+    line
+}

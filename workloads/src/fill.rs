@@ -1,0 +1,38 @@
+//! Prepare step: create a file of a given size, reporting progress (labs/FORMAT.md).
+use std::{fs::File, io::Write as _, path::PathBuf};
+
+use anyhow::Context as _;
+
+use crate::common::{self, Common, Rng};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// File to create (replaced if it exists)
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Size, e.g. 16M
+    #[arg(long, value_parser = |s: &str| common::parse_size(s).map_err(|e| e.to_string()))]
+    pub bytes: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut rng = Rng::new(args.common.seed);
+    let mut f = File::create(&args.file).with_context(|| format!("creating {}", args.file.display()))?;
+    let chunk_len = 1 << 20;
+    let mut chunk = vec![0u8; chunk_len];
+    let mut done = 0u64;
+    common::progress(0, args.bytes);
+    while done < args.bytes {
+        for b in chunk.iter_mut().step_by(64) {
+            *b = rng.next_u64() as u8;
+        }
+        let n = chunk_len.min((args.bytes - done) as usize);
+        f.write_all(&chunk[..n])?;
+        done += n as u64;
+        common::progress(done, args.bytes);
+    }
+    f.sync_all()?;
+    Ok(())
+}
