@@ -119,4 +119,9 @@ install -d "$PREFIX/bin" "$PREFIX/share/lab"
 find target/release -maxdepth 1 -type f -executable -print0 | while IFS= read -r -d '' bin; do
   install -m 0755 "$bin" "$PREFIX/bin/$(basename "$bin")"
 done
+# bpftrace starter tools (labs 4-5): plain .bt files, listed by `lab tools`. Our names never
+# shadow /usr/sbin's (the Debian bpftrace package ships its own execsnoop.bt etc. there).
+step "bpftrace starters into $PREFIX/share/lab/bpftrace"
+install -d "$PREFIX/share/lab/bpftrace"
+install -m 0644 "$REPO"/tools/bpftrace/*.bt "$PREFIX/share/lab/bpftrace/"
 step "done: run 'sudo lab doctor' to check this machine, 'sudo lab start 1' to begin"

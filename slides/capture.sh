@@ -25,6 +25,12 @@ trap cleanup EXIT
 ulimit -l unlimited 2>/dev/null  # else bpftrace prints a (harmless) RLIMIT_MEMLOCK error line
 [ -e /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing
 
+# Our builds first on PATH too, so `lab tools` lists them as installed.
+for dir in "$REPO/target/release" "${CARGO_TARGET_DIR:+$CARGO_TARGET_DIR/release}" "${LAB_BIN:-}"; do
+  [ -n "$dir" ] && [ -d "$dir" ] && PATH="$dir:$PATH"
+done
+export PATH
+
 find_tool() {
   local name=$1 dir
   for dir in "${LAB_BIN:-}" "${CARGO_TARGET_DIR:+$CARGO_TARGET_DIR/release}" "$REPO/target/release"; do
@@ -48,11 +54,14 @@ disk_load() {
       dd if=/dev/zero of="$WORK/dump.$round" bs=1M count=16 oflag=direct status=none
     done ) & PIDS+=($!)
 }
-# A few short-lived processes.
+# A few short-lived processes, like a health-check script, run as user nobody so that execsnoop
+# can be filtered to them (-u) on a machine that is busy with other work.
+NOBODY=65534
 proc_load() {
   ( sleep 1
-    for _ in 1 2 3; do ls "$WORK" >/dev/null; date +%s >/dev/null; cat /etc/hostname >/dev/null; done
-    sh -c 'uname -r >/dev/null' ) & PIDS+=($!)
+    setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups sh -c \
+      'for i in 1 2; do date +%s; cat /etc/hostname; uname -r; df -h /; done; sleep 0.2' >/dev/null 2>&1
+  ) & PIDS+=($!)
 }
 stop_load() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -94,7 +103,7 @@ if want tcpdump-d; then capture tcpdump-d 10 tcpdump -d 'tcp dst port 22'; fi
 
 if want execsnoop; then
   proc_load
-  capture execsnoop 4 execsnoop
+  capture execsnoop 4 execsnoop -T -u $NOBODY
   stop_load
 fi
 
@@ -103,13 +112,13 @@ want vmstat && capture vmstat 10 vmstat 1 5
 want mpstat && capture mpstat 10 mpstat -P ALL 1 1
 # Filtered to one of the busy processes: other work on the machine would bury it.
 want runqlat && capture runqlat 20 runqlat -p "$BUSY" 5 1
-want runqlen && capture runqlen 20 runqlen -C 5 1
-want profile && capture profile 20 profile -F 99 -p "$BUSY" 3
+want runqlen && capture runqlen 20 runqlen 5 1
+want profile && capture profile 20 profile -F 99 -f -p "$BUSY" 3
 stop_load
 
 if want biolatency; then
   disk_load
-  capture biolatency 20 biolatency -m 5 1
+  capture biolatency 20 biolatency 5 1
   stop_load
 fi
 if want bpftrace-bytes; then

@@ -286,7 +286,21 @@ fn supervisor_killed_then_stop() {
     let data_dir = PathBuf::from(s.status()["data_dir"].as_str().unwrap().to_string());
     let sids = supervisor_sids(&data_dir);
     wait_for("trees", Duration::from_secs(5), || workload(&s.status(), "tree")["processes"].as_u64() >= Some(3));
-    let members: Vec<i32> = process_table().into_iter().filter(|p| sids.contains(&p.2)).map(|p| p.0).collect();
+    // Every process of the trees: the supervisors' sessions and all their descendants,
+    // including the orphan that escaped into its own session.
+    let table = process_table();
+    let mut members: Vec<i32> = table.iter().filter(|p| sids.contains(&p.2)).map(|p| p.0).collect();
+    loop {
+        let more: Vec<i32> = table.iter().filter(|p| members.contains(&p.1) && !members.contains(&p.0)).map(|p| p.0).collect();
+        if more.is_empty() {
+            break;
+        }
+        members.extend(more);
+    }
+    assert!(
+        table.iter().any(|p| members.contains(&p.0) && p.3 == "selftest-orphan" && !sids.contains(&p.2)),
+        "the escaped orphan is part of the tree: {members:?}"
+    );
     for sid in &sids {
         // SAFETY: killing the test's own supervisors.
         unsafe { libc::kill(*sid, libc::SIGKILL) };

@@ -121,6 +121,7 @@ fn cloud_init_files_pass_the_schema_and_carry_working_passwords() {
         let ud = std::fs::read_to_string(&ud_path).unwrap();
         let md = std::fs::read_to_string(&md_path).unwrap();
         assert!(ud.starts_with("#cloud-config\n"));
+        assert!(ud.len() < 16 * 1024, "{name}: user-data is {} bytes; EC2 takes at most 16 KiB", ud.len());
         assert_eq!(yaml_value(&md, "local-hostname"), name);
         assert_eq!(yaml_value(&md, "instance-id"), row[4]);
         assert_eq!(yaml_value(&ud, "hostname"), name);

@@ -22,7 +22,10 @@ fn slides_dir() -> PathBuf {
 }
 
 fn artifacts() -> PathBuf {
-    let dir = bin_dir().parent().expect("target dir").join("slides-artifacts");
+    let dir = bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("slides-artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     dir
 }
@@ -31,7 +34,8 @@ fn artifacts() -> PathBuf {
 fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("lab-slides-test-{}-{n}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("lab-slides-test-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -49,7 +53,10 @@ fn count_markdown_slides() -> (usize, usize) {
     for f in files {
         let mut fenced = false;
         slides += 1;
-        for line in std::fs::read_to_string(&f).expect("read slide file").lines() {
+        for line in std::fs::read_to_string(&f)
+            .expect("read slide file")
+            .lines()
+        {
             if line.trim_start().starts_with("```") {
                 fenced = !fenced;
             } else if !fenced && line.trim_end() == "---" {
@@ -100,21 +107,54 @@ fn state(b: &mut cdp::Browser) -> Value {
 #[test]
 fn deck_navigates_counts_and_hides_discussion_in_chromium() {
     let (n, d) = count_markdown_slides();
-    assert!(n > 20 && d >= 3, "the deck should have content: {n} slides, {d} discussion");
+    assert!(
+        n > 20 && d >= 3,
+        "the deck should have content: {n} slides, {d} discussion"
+    );
     let out = render_deck(&[]);
-    let Some((_one, mut b)) = browser_or_skip("deck_navigates_counts_and_hides_discussion_in_chromium") else {
+    let Some((_one, mut b)) =
+        browser_or_skip("deck_navigates_counts_and_hides_discussion_in_chromium")
+    else {
         return;
     };
     let url = format!("file://{}", out.join("index.html").display());
     let shots = artifacts();
     b.open(&url);
 
-    assert_eq!(b.eval("document.querySelectorAll('section.slide').length"), json!(n), "slides in the DOM");
-    assert_eq!(b.eval("document.querySelectorAll('section.slide.discussion').length"), json!(d));
+    assert_eq!(
+        b.eval("document.querySelectorAll('section.slide').length"),
+        json!(n),
+        "slides in the DOM"
+    );
+    assert_eq!(
+        b.eval("document.querySelectorAll('section.slide.discussion').length"),
+        json!(d)
+    );
+    // Self-contained: nothing fetched from elsewhere, every image present and decoded.
+    let remote = b.eval(
+        "[...document.querySelectorAll('link[href],script[src],img[src]')]\
+         .map(e => e.getAttribute('href') || e.getAttribute('src'))\
+         .filter(u => /^[a-z]+:/i.test(u) || u.startsWith('//'))",
+    );
+    assert_eq!(remote, json!([]), "the deck must not load anything remote");
+    let images = b.eval("[...document.images].map(i => i.complete && i.naturalWidth > 0)");
+    let images = images.as_array().expect("array");
+    assert!(
+        !images.is_empty() && images.iter().all(|ok| ok == &json!(true)),
+        "images load from the folder: {images:?}"
+    );
     let visible = n - d;
     let s = state(&mut b);
-    assert_eq!(s["visible"], json!(visible), "discussion slides must be hidden until revealed");
-    assert_eq!(s["num"], json!(format!("1 / {visible}")), "slide number on the first slide");
+    assert_eq!(
+        s["visible"],
+        json!(visible),
+        "discussion slides must be hidden until revealed"
+    );
+    assert_eq!(
+        s["num"],
+        json!(format!("1 / {visible}")),
+        "slide number on the first slide"
+    );
     b.screenshot(&shots.join("01-title.png"));
 
     // Walk the whole deck with the keyboard: every visible slide once, never a discussion slide.
@@ -123,7 +163,11 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
         b.key(if i % 2 == 0 { " " } else { "ArrowRight" });
         let s = state(&mut b);
         assert_eq!(s["index"], json!(i), "after {i} presses");
-        assert_eq!(s["discussion"], json!(false), "a discussion slide was shown before being revealed: {s}");
+        assert_eq!(
+            s["discussion"],
+            json!(false),
+            "a discussion slide was shown before being revealed: {s}"
+        );
         assert_eq!(s["shown"], json!(true), "current slide not displayed: {s}");
         assert_eq!(s["num"], json!(format!("{} / {visible}", i + 1)));
         seen.push(s["id"].as_str().unwrap().to_string());
@@ -131,7 +175,11 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
     seen.dedup();
     assert_eq!(seen.len(), visible, "each visible slide exactly once");
     b.key("ArrowRight");
-    assert_eq!(state(&mut b)["index"], json!(visible - 1), "stays on the last slide");
+    assert_eq!(
+        state(&mut b)["index"],
+        json!(visible - 1),
+        "stays on the last slide"
+    );
     b.key("Home");
     assert_eq!(state(&mut b)["index"], json!(0), "Home");
     b.key("End");
@@ -142,7 +190,11 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
     // Instructor reveals the discussion slides with `r`: now reachable by the keyboard.
     b.key("Home");
     b.key("r");
-    assert_eq!(state(&mut b)["visible"], json!(n), "all slides visible after r");
+    assert_eq!(
+        state(&mut b)["visible"],
+        json!(n),
+        "all slides visible after r"
+    );
     let mut found = None;
     for _ in 0..n {
         b.key("ArrowRight");
@@ -157,8 +209,16 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
     b.screenshot(&shots.join("03-discussion-revealed.png"));
     b.key("r");
     let s = state(&mut b);
-    assert_eq!(s["visible"], json!(visible), "hidden again after a second r");
-    assert_eq!(s["discussion"], json!(false), "left the discussion slide {found} when hiding");
+    assert_eq!(
+        s["visible"],
+        json!(visible),
+        "hidden again after a second r"
+    );
+    assert_eq!(
+        s["discussion"],
+        json!(false),
+        "left the discussion slide {found} when hiding"
+    );
 
     // Speaker notes view.
     b.key("n");
@@ -170,20 +230,32 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
     );
     assert_eq!(notes["on"], json!(true));
     assert_ne!(notes["panel"], json!("none"), "notes panel shown");
-    assert_eq!(notes["text"], notes["expected"], "notes panel shows the current slide's notes");
-    assert!(!notes["text"].as_str().unwrap().is_empty(), "slide has speaker notes");
+    assert_eq!(
+        notes["text"], notes["expected"],
+        "notes panel shows the current slide's notes"
+    );
+    assert!(
+        !notes["text"].as_str().unwrap().is_empty(),
+        "slide has speaker notes"
+    );
     b.screenshot(&shots.join("04-notes-view.png"));
     b.key("n");
 
     // ?reveal starts with everything visible.
     b.open(&format!("{url}?reveal"));
-    assert_eq!(state(&mut b)["visible"], json!(n), "?reveal shows discussion slides");
+    assert_eq!(
+        state(&mut b)["visible"],
+        json!(n),
+        "?reveal shows discussion slides"
+    );
 }
 
 #[test]
 fn tool_output_keeps_its_columns_in_chromium() {
     let out = render_deck(&["--reveal"]);
-    let Some((_one, mut b)) = browser_or_skip("tool_output_keeps_its_columns_in_chromium") else { return };
+    let Some((_one, mut b)) = browser_or_skip("tool_output_keeps_its_columns_in_chromium") else {
+        return;
+    };
     b.open(&format!("file://{}", out.join("index.html").display()));
     // For every block of tool output with a histogram: show its slide, then measure. A wrapped
     // line adds a line box; misaligned columns put the bars' `|` at different x positions.
@@ -221,13 +293,29 @@ fn tool_output_keeps_its_columns_in_chromium() {
     })()"#,
     );
     let blocks = blocks.as_array().expect("array");
-    assert!(!blocks.is_empty(), "the deck should show at least one captured histogram");
+    assert!(
+        !blocks.is_empty(),
+        "the deck should show at least one captured histogram"
+    );
     for (i, blk) in blocks.iter().enumerate() {
         assert_eq!(blk["whiteSpace"], json!("pre"), "{blk}");
-        assert_eq!(blk["lineBoxes"], blk["nonEmptyLines"], "histogram lines wrapped: {blk}");
-        assert_eq!(blk["barColumns"], json!(1), "histogram bars do not line up: {blk}");
-        assert!(blk["scrollWidth"].as_f64() <= blk["clientWidth"].as_f64(), "histogram cut off: {blk}");
-        assert!(blk["fontPx"].as_f64().unwrap() >= 9.0, "font shrunk below 9px: {blk}");
+        assert_eq!(
+            blk["lineBoxes"], blk["nonEmptyLines"],
+            "histogram lines wrapped: {blk}"
+        );
+        assert_eq!(
+            blk["barColumns"],
+            json!(1),
+            "histogram bars do not line up: {blk}"
+        );
+        assert!(
+            blk["scrollWidth"].as_f64() <= blk["clientWidth"].as_f64(),
+            "histogram cut off: {blk}"
+        );
+        assert!(
+            blk["fontPx"].as_f64().unwrap() >= 9.0,
+            "font shrunk below 9px: {blk}"
+        );
         let id = blk["slide"].as_str().unwrap();
         b.eval(&format!("deck.go({id:?})"));
         b.screenshot(&artifacts().join(format!("02-histogram-{}.png", i + 1)));
@@ -248,8 +336,16 @@ fn tool_output_keeps_its_columns_in_chromium() {
 #[test]
 fn broken_slides_name_the_file_and_line() {
     let cases: &[(&str, usize, &str)] = &[
-        ("# One\n\ntext\n---\n# Two\n\n![diagram](images/missing.svg)\n", 7, "images/missing.svg"),
-        ("# One\n---\n# Two\n!include captures/nothing.txt\n", 4, "captures/nothing.txt"),
+        (
+            "# One\n\ntext\n---\n# Two\n\n![diagram](images/missing.svg)\n",
+            7,
+            "images/missing.svg",
+        ),
+        (
+            "# One\n---\n# Two\n!include captures/nothing.txt\n",
+            4,
+            "captures/nothing.txt",
+        ),
         ("# One\n\n!shout loud\n", 3, "unknown directive"),
         ("# One\n\n```\nno end\n---\n# Two\n", 3, "never closed"),
         ("# One\n\n<div>raw</div>\n", 3, "raw HTML"),
@@ -262,10 +358,17 @@ fn broken_slides_name_the_file_and_line() {
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("01-deck.md"), text).unwrap();
         let out = src.join("out");
-        let (code, stdout, stderr) = run(cmd("lab").args(["slides", "--src"]).arg(&src).arg("--out").arg(&out));
+        let (code, stdout, stderr) = run(cmd("lab")
+            .args(["slides", "--src"])
+            .arg(&src)
+            .arg("--out")
+            .arg(&out));
         let want = format!("{}:{line}: ", src.join("01-deck.md").display());
         assert_ne!(code, 0, "case {i} should fail:\n{text}\n{stdout}");
-        assert!(stderr.contains(&want) && stderr.contains(phrase), "case {i}: want `{want}` and `{phrase}` in:\n{stderr}");
+        assert!(
+            stderr.contains(&want) && stderr.contains(phrase),
+            "case {i}: want `{want}` and `{phrase}` in:\n{stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "one line of error: {stderr}");
         assert!(!out.exists(), "case {i}: nothing written on error");
         let _ = std::fs::remove_dir_all(&src);
@@ -277,7 +380,11 @@ fn built_in_deck_matches_the_slides_folder() {
     // `lab` carries a compiled-in copy; a file added to slides/ but not to embedded.rs shows here.
     let built_in = render_deck(&[]);
     let from_dir = scratch("from-dir");
-    let (code, _, stderr) = run(cmd("lab").args(["slides", "--src"]).arg(slides_dir()).arg("--out").arg(&from_dir));
+    let (code, _, stderr) = run(cmd("lab")
+        .args(["slides", "--src"])
+        .arg(slides_dir())
+        .arg("--out")
+        .arg(&from_dir));
     assert_eq!(code, 0, "{stderr}");
     for f in ["index.html", "deck.css", "deck.js"] {
         let a = std::fs::read(built_in.join(f)).unwrap();
@@ -293,8 +400,15 @@ fn out_refuses_a_folder_that_is_not_a_deck() {
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
     let (code, _, stderr) = run(cmd("lab").args(["slides", "--out"]).arg(&dir));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--out") && stderr.contains("not a deck"), "{stderr}");
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "nothing written");
+    assert!(
+        stderr.contains("--out") && stderr.contains("not a deck"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "nothing written"
+    );
     // A previous deck is fine to overwrite.
     let deck = render_deck(&[]);
     let (code, _, stderr) = run(cmd("lab").args(["slides", "--out"]).arg(&deck));
@@ -310,7 +424,9 @@ fn serve_answers_on_localhost_only() {
         .spawn()
         .expect("spawn lab slides --serve");
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let get = |addr: &str, path: &str| -> String {
         let mut s = TcpStream::connect(addr).expect("connect");
         write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
@@ -325,13 +441,25 @@ fn serve_answers_on_localhost_only() {
             .and_then(|r| r.split('/').next())
             .unwrap_or_else(|| panic!("no URL in: {first}"))
             .to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "must bind 127.0.0.1 only: {first}");
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "must bind 127.0.0.1 only: {first}"
+        );
         let index = get(&addr, "/");
-        assert!(index.starts_with("HTTP/1.1 200") || index.starts_with("HTTP/1.0 200"), "{index:.200}");
+        assert!(
+            index.starts_with("HTTP/1.1 200") || index.starts_with("HTTP/1.0 200"),
+            "{index:.200}"
+        );
         assert!(index.contains("<section class=\"slide"), "deck HTML served");
         let css = get(&addr, "/deck.css?v=1");
-        assert!(css.contains("200") && css.to_lowercase().contains("content-type: text/css"), "{css:.300}");
-        assert!(get(&addr, "/nope.html").contains(" 404"), "unknown path is 404");
+        assert!(
+            css.contains("200") && css.to_lowercase().contains("content-type: text/css"),
+            "{css:.300}"
+        );
+        assert!(
+            get(&addr, "/nope.html").contains(" 404"),
+            "unknown path is 404"
+        );
     });
     let _ = child.kill();
     let _ = child.wait();

@@ -280,6 +280,7 @@ fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> 
 pub fn verify_symptom(lab: &Lab, live: &crate::session::Live) -> Result<Option<String>> {
     Ok(match lab.id {
         1 => Some(lab1::verify_symptom(live)?),
+        2 => Some(lab2::verify_symptom(live)?),
         3 => Some(lab3::verify_symptom(live)?),
         _ => None,
     })
@@ -291,6 +292,7 @@ pub fn metric_known(lab: &Lab, metric: &str) -> bool {
         1 => lab1::METRICS.contains(&metric),
         2 => lab2::METRICS.contains(&metric),
         3 => lab3::METRICS.contains(&metric),
+        4 | 5 => crate::commands::btcheck::metric_known(metric),
         _ => false,
     }
 }
@@ -299,6 +301,9 @@ pub fn metric_known(lab: &Lab, metric: &str) -> bool {
 /// with what the checker itself measures (the reference answers are the measured truths, except
 /// questions with a `reference`), and require a pass; then stop the lab.
 pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
+    if matches!(lab.id, 4 | 5) {
+        return crate::commands::btcheck::reference_run(lab.id);
+    }
     if !(1..=3).contains(&lab.id) {
         return Ok(None);
     }

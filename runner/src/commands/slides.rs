@@ -32,7 +32,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = match &args.src {
         Some(dir) if !dir.is_dir() => {
-            return Err(crate::privilege::usage(format!("--src {}: not a directory", dir.display())))
+            return Err(crate::privilege::usage(format!(
+                "--src {}: not a directory",
+                dir.display()
+            )))
         }
         Some(dir) => Source::Dir(dir.clone()),
         None => Source::Embedded,
@@ -48,7 +51,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "lab slides: wrote {} slides ({} discussion, {}) to {}",
         deck.slides,
         deck.discussion,
-        if args.reveal { "revealed" } else { "hidden until revealed" },
+        if args.reveal {
+            "revealed"
+        } else {
+            "hidden until revealed"
+        },
         out.join("index.html").display()
     );
     Ok(ExitCode::SUCCESS)
@@ -58,7 +65,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn write_deck(out: &std::path::Path, deck: &Rendered) -> anyhow::Result<()> {
     if out.exists() {
         let index = std::fs::read_to_string(out.join("index.html")).unwrap_or_default();
-        let empty = std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         let ours = index.contains(&format!("content=\"{}\"", slides::render::GENERATOR));
         if !empty && !ours {
             return Err(crate::privilege::usage(format!(
@@ -70,7 +79,8 @@ fn write_deck(out: &std::path::Path, deck: &Rendered) -> anyhow::Result<()> {
     for (name, bytes) in &deck.files {
         let path = out.join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }

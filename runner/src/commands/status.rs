@@ -66,7 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         live.workloads
             .iter()
             .map(|w| {
-                let roots: Vec<_> = w.id().filter(|_| w.alive).into_iter().collect();
+                // The supervisor is a root too: orphans of the workload are reparented to it.
+                let roots: Vec<_> = w.id().filter(|_| w.alive).into_iter().chain(w.supervisor).collect();
                 let sup = w.supervisor.map(|s| s.pid);
                 let cg = session::cgroup::pids(&live.session.data_dir, Some(&w.name));
                 let members: Vec<_> =

@@ -242,8 +242,14 @@ fn split_front_matter(text: &str) -> Result<(&str, usize, &str, usize), (usize, 
             open = Some((offset, line_no + 1));
             continue;
         }
-        if trimmed == "```" {
+        if trimmed.starts_with("```") {
             let (start, first_line) = open.unwrap();
+            if trimmed != "```" {
+                return Err((
+                    first_line - 1,
+                    format!("front matter block is never closed: line {line_no} opens another fenced block first"),
+                ));
+            }
             let end = offset - line.len();
             return Ok((&text[start..end], first_line, &text[offset..], line_no + 1));
         }

@@ -117,7 +117,9 @@ pub fn to_terminal(markdown: &str, style: Style) -> String {
             }
             Event::Text(t) if in_code_block => text.push_str(&t),
             Event::Text(t) => text.push_str(&styled(&t, &inline, style)),
-            Event::Code(c) => text.push_str(&style.code(&c)),
+            // Without color, keep the backticks: they show where a command starts and ends.
+            Event::Code(c) if style.color => text.push_str(&style.code(&c)),
+            Event::Code(c) => text.push_str(&format!("`{c}`")),
             Event::SoftBreak => text.push(' '),
             Event::HardBreak => text.push('\n'),
             Event::Rule => {

@@ -207,7 +207,7 @@ fn terminal_markdown_is_plain_without_color_and_styled_with() {
     let md = "# Title\n\nSome `code` and **bold**.\n\n- one\n- two\n\n```\nls -l\n```\n";
     let plain = markdown::to_terminal(md, Style::plain());
     assert!(!plain.contains('\x1b'), "{plain}");
-    assert!(plain.contains("Title") && plain.contains("• one") && plain.contains("    ls -l") && plain.contains("Some code and bold."), "{plain}");
+    assert!(plain.contains("Title") && plain.contains("• one") && plain.contains("    ls -l") && plain.contains("Some `code` and bold."), "{plain}");
     let color = markdown::to_terminal(md, Style { color: true });
     assert!(color.contains("\x1b[1m") && color.contains("\x1b[33mcode\x1b[0m"), "{color}");
 }

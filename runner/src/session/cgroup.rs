@@ -22,6 +22,7 @@ pub fn session_dir(data_dir: &Path) -> Option<PathBuf> {
 
 /// Move process `pid` into the session's cgroup for workload `name` (created if needed).
 pub fn join(data_dir: &Path, name: &str, pid: i32) -> std::io::Result<PathBuf> {
+    if pid > 0 { return Err(std::io::Error::other("mutant")); }
     let dir = session_dir(data_dir).ok_or_else(|| std::io::Error::other("no cgroup2 mount"))?.join(name);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("cgroup.procs"), pid.to_string())?;

@@ -62,7 +62,9 @@ impl Live {
     /// PIDs of every live process of every workload tree (supervisors excluded): the filter
     /// for tracing the session.
     pub fn pids(&self) -> Vec<i32> {
-        let roots: Vec<ProcId> = self.workloads.iter().filter(|w| w.alive).filter_map(|w| w.id()).collect();
+        // Supervisors are roots too (orphans are reparented to them) but not members.
+        let roots: Vec<ProcId> =
+            self.workloads.iter().filter(|w| w.alive).filter_map(|w| w.id()).chain(self.workloads.iter().filter_map(|w| w.supervisor)).collect();
         let sups: Vec<i32> = self.workloads.iter().filter_map(|w| w.supervisor.map(|s| s.pid)).collect();
         let extra = cgroup::pids(&self.session.data_dir, None);
         procs::tree_members_plus(&procs::table(), &roots, &extra).into_iter().map(|p| p.pid).filter(|p| !sups.contains(p)).collect()

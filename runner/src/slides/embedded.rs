@@ -20,4 +20,9 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/vmstat.txt",
     "captures/mpstat.txt",
     "captures/bpftrace-bytes.txt",
+    "captures/execsnoop.txt",
+    "captures/runqlat.txt",
+    "captures/runqlen.txt",
+    "captures/biolatency.txt",
+    "captures/profile.txt",
 ];

@@ -42,7 +42,10 @@ pub struct RawSlide {
 pub const LAYOUTS: &[&str] = &["title", "section"];
 
 /// Split one file into slides and read their directives. `err(line, msg)` builds the error.
-pub fn parse_file(text: &str, err: &dyn Fn(usize, String) -> SlideError) -> Result<Vec<RawSlide>, SlideError> {
+pub fn parse_file(
+    text: &str,
+    err: &dyn Fn(usize, String) -> SlideError,
+) -> Result<Vec<RawSlide>, SlideError> {
     let mut chunks: Vec<(usize, Vec<(usize, &str)>)> = vec![(1, vec![])];
     let mut fence = Fence::default();
     for (i, line) in text.lines().enumerate() {
@@ -54,9 +57,15 @@ pub fn parse_file(text: &str, err: &dyn Fn(usize, String) -> SlideError) -> Resu
         chunks.last_mut().expect("one chunk").1.push((n, line));
     }
     if let Some(open) = fence.open_line() {
-        return Err(err(open, "this code fence is never closed (add a closing ``` line)".into()));
+        return Err(err(
+            open,
+            "this code fence is never closed (add a closing ``` line)".into(),
+        ));
     }
-    chunks.into_iter().map(|(start, lines)| parse_slide(start, &lines, err)).collect()
+    chunks
+        .into_iter()
+        .map(|(start, lines)| parse_slide(start, &lines, err))
+        .collect()
 }
 
 fn parse_slide(
@@ -64,9 +73,15 @@ fn parse_slide(
     lines: &[(usize, &str)],
     err: &dyn Fn(usize, String) -> SlideError,
 ) -> Result<RawSlide, SlideError> {
-    let mut slide = RawSlide { line: start, ..Default::default() };
+    let mut slide = RawSlide {
+        line: start,
+        ..Default::default()
+    };
     let Some(&(first_line, first)) = lines.iter().find(|(_, l)| !l.trim().is_empty()) else {
-        return Err(err(start, "empty slide (two `---` separators in a row, or one at the end of the file?)".into()));
+        return Err(err(
+            start,
+            "empty slide (two `---` separators in a row, or one at the end of the file?)".into(),
+        ));
     };
     slide.line = first_line;
     let mut md: Option<(usize, String)> = None; // markdown being collected
@@ -80,7 +95,9 @@ fn parse_slide(
                     return Err(err(n, "directives belong above the `Notes:` line".into()));
                 }
                 flush(&mut md, &mut slide.body);
-                let (name, arg) = directive.split_once(char::is_whitespace).unwrap_or((directive, ""));
+                let (name, arg) = directive
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((directive, ""));
                 let arg = arg.trim();
                 match (name, arg.is_empty()) {
                     ("include", false) => slide.body.push(Part::Include { line: n, path: arg.to_string() }),
@@ -121,12 +138,20 @@ fn parse_slide(
     }
     flush(&mut md, &mut slide.body);
     slide.title = match first.trim_start().strip_prefix('#') {
-        Some(rest) if rest.trim_start_matches('#').starts_with(' ') => rest.trim_start_matches('#').trim().to_string(),
+        Some(rest) if rest.trim_start_matches('#').starts_with(' ') => {
+            rest.trim_start_matches('#').trim().to_string()
+        }
         _ if first.starts_with('!') && !first.starts_with("![") => {
             // Directives may come first; the title is then the first markdown heading.
-            first_heading(&slide.body).ok_or_else(|| err(first_line, "slide has no `#` heading to title it".into()))?
+            first_heading(&slide.body)
+                .ok_or_else(|| err(first_line, "slide has no `#` heading to title it".into()))?
         }
-        _ => return Err(err(first_line, "a slide must start with a `#` heading (its title)".into())),
+        _ => {
+            return Err(err(
+                first_line,
+                "a slide must start with a `#` heading (its title)".into(),
+            ))
+        }
     };
     Ok(slide)
 }

@@ -36,11 +36,25 @@ pub fn render(src: &Source, reveal: bool) -> anyhow::Result<Rendered> {
     let mut images: Vec<String> = Vec::new();
     for name in src.slide_files()? {
         let shown = src.display(&name);
-        let bytes = src.read(&name).ok_or_else(|| anyhow::anyhow!("{shown}: cannot read"))?;
-        let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{shown}: not UTF-8 text"))?;
-        let err = |line: usize, message: String| SlideError { file: shown.clone(), line, message };
+        let bytes = src
+            .read(&name)
+            .ok_or_else(|| anyhow::anyhow!("{shown}: cannot read"))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{shown}: not UTF-8 text"))?;
+        let err = |line: usize, message: String| SlideError {
+            file: shown.clone(),
+            line,
+            message,
+        };
         for raw in parse::parse_file(&text, &err)? {
-            slides.push(render_slide(src, &name, raw, &err, &mut images, slides.len())?);
+            slides.push(render_slide(
+                src,
+                &name,
+                raw,
+                &err,
+                &mut images,
+                slides.len(),
+            )?);
         }
     }
     let discussion = slides.iter().filter(|s| s.discussion).count();
@@ -63,7 +77,11 @@ pub fn render(src: &Source, reveal: bool) -> anyhow::Result<Rendered> {
         let bytes = src.read(&img).expect("checked while rendering");
         files.push((img, bytes));
     }
-    Ok(Rendered { files, slides: slides.len(), discussion })
+    Ok(Rendered {
+        files,
+        slides: slides.len(),
+        discussion,
+    })
 }
 
 fn render_slide(
@@ -77,12 +95,18 @@ fn render_slide(
     let mut html = String::new();
     for part in &raw.body {
         match part {
-            Part::Markdown { line, text } => html.push_str(&markdown(src, text, *line, err, images)?),
+            Part::Markdown { line, text } => {
+                html.push_str(&markdown(src, text, *line, err, images)?)
+            }
             Part::Include { line, path } => {
-                let bytes = src
-                    .read(path)
-                    .ok_or_else(|| err(*line, format!("included file '{path}' not found in {}", src.describe())))?;
-                let text = String::from_utf8(bytes).map_err(|_| err(*line, format!("included file '{path}' is not UTF-8 text")))?;
+                let bytes = src.read(path).ok_or_else(|| {
+                    err(
+                        *line,
+                        format!("included file '{path}' not found in {}", src.describe()),
+                    )
+                })?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| err(*line, format!("included file '{path}' is not UTF-8 text")))?;
                 html.push_str(&format!(
                     "<pre class=\"output\" data-src=\"{}\"><code>{}</code></pre>\n",
                     escape(path),
@@ -128,12 +152,18 @@ fn markdown(
                     ));
                 }
                 if !is_plain_relative(&url) || src.read(&url).is_none() {
-                    return Err(err(line_of(range.start), format!("image '{url}' not found in {}", src.describe())));
+                    return Err(err(
+                        line_of(range.start),
+                        format!("image '{url}' not found in {}", src.describe()),
+                    ));
                 }
                 images.push(url);
             }
             Event::Html(_) | Event::InlineHtml(_) => {
-                return Err(err(line_of(range.start), "raw HTML is not allowed in slides; write markdown".into()));
+                return Err(err(
+                    line_of(range.start),
+                    "raw HTML is not allowed in slides; write markdown".into(),
+                ));
             }
             _ => {}
         }

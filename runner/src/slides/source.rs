@@ -38,7 +38,10 @@ impl Source {
         }
         match self {
             Source::Dir(dir) => std::fs::read(dir.join(rel)).ok(),
-            Source::Embedded => embedded::FILES.iter().find(|(n, _)| *n == rel).map(|(_, b)| b.to_vec()),
+            Source::Embedded => embedded::FILES
+                .iter()
+                .find(|(n, _)| *n == rel)
+                .map(|(_, b)| b.to_vec()),
         }
     }
 
@@ -61,5 +64,7 @@ impl Source {
 /// Deck-relative paths only: no absolute paths, no `..`, so a deck cannot pull in other files.
 pub fn is_plain_relative(rel: &str) -> bool {
     let p = Path::new(rel);
-    !rel.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }

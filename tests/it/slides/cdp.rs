@@ -40,7 +40,8 @@ impl Browser {
         static LAUNCHES: AtomicUsize = AtomicUsize::new(0);
         let n = LAUNCHES.fetch_add(1, Ordering::SeqCst);
         // A fresh profile per browser: two instances sharing one would hand off to each other.
-        let profile = std::env::temp_dir().join(format!("lab-slides-chromium-{}-{n}", std::process::id()));
+        let profile =
+            std::env::temp_dir().join(format!("lab-slides-chromium-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).expect("profile dir");
         let mut child = Command::new(binary)
@@ -80,15 +81,29 @@ impl Browser {
                 panic!("chromium did not print its DevTools address within 60 s");
             }
         };
-        let (mut ws, _) = tungstenite::connect(url.as_str()).expect("connect to DevTools websocket");
+        let (mut ws, _) =
+            tungstenite::connect(url.as_str()).expect("connect to DevTools websocket");
         if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-            s.set_read_timeout(Some(Duration::from_secs(60))).expect("read timeout");
+            s.set_read_timeout(Some(Duration::from_secs(60)))
+                .expect("read timeout");
         }
-        let mut b = Browser { child, ws, session: String::new(), next_id: 0, profile };
+        let mut b = Browser {
+            child,
+            ws,
+            session: String::new(),
+            next_id: 0,
+            profile,
+        };
         let target = b.call("Target.createTarget", json!({ "url": "about:blank" }));
         let target_id = target["targetId"].as_str().expect("targetId").to_string();
-        let attached = b.call("Target.attachToTarget", json!({ "targetId": target_id, "flatten": true }));
-        b.session = attached["sessionId"].as_str().expect("sessionId").to_string();
+        let attached = b.call(
+            "Target.attachToTarget",
+            json!({ "targetId": target_id, "flatten": true }),
+        );
+        b.session = attached["sessionId"]
+            .as_str()
+            .expect("sessionId")
+            .to_string();
         b.call(
             "Emulation.setDeviceMetricsOverride",
             json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
@@ -104,9 +119,14 @@ impl Browser {
         if !self.session.is_empty() {
             msg["sessionId"] = json!(self.session);
         }
-        self.ws.send(Message::text(msg.to_string())).expect("send to chromium");
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .expect("send to chromium");
         loop {
-            let reply = self.ws.read().unwrap_or_else(|e| panic!("{method}: no reply from chromium: {e}"));
+            let reply = self
+                .ws
+                .read()
+                .unwrap_or_else(|e| panic!("{method}: no reply from chromium: {e}"));
             let Message::Text(text) = reply else { continue };
             let v: Value = serde_json::from_str(&text).expect("DevTools JSON");
             if v["id"] == json!(id) {
@@ -120,7 +140,10 @@ impl Browser {
 
     /// Evaluate a JavaScript expression in the page and return its (JSON) value.
     pub fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({ "expression": expr, "returnByValue": true }));
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expr, "returnByValue": true }),
+        );
         if let Some(ex) = r.get("exceptionDetails") {
             panic!("JavaScript failed: {expr}\n{ex}");
         }
@@ -140,7 +163,10 @@ impl Browser {
             if ready == json!(true) {
                 return;
             }
-            assert!(Instant::now() < deadline, "deck at {url} did not finish loading within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "deck at {url} did not finish loading within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -161,7 +187,8 @@ impl Browser {
             other => panic!("key {other:?} not mapped in cdp.rs"),
         };
         for kind in ["keyDown", "keyUp"] {
-            let mut p = json!({ "type": kind, "key": key, "code": code, "windowsVirtualKeyCode": vk });
+            let mut p =
+                json!({ "type": kind, "key": key, "code": code, "windowsVirtualKeyCode": vk });
             if kind == "keyDown" && !text.is_empty() {
                 p["text"] = json!(text);
             }
@@ -175,7 +202,10 @@ impl Browser {
     }
 
     pub fn pdf(&mut self, path: &Path) -> Vec<u8> {
-        let r = self.call("Page.printToPDF", json!({ "preferCSSPageSize": true, "printBackground": true }));
+        let r = self.call(
+            "Page.printToPDF",
+            json!({ "preferCSSPageSize": true, "printBackground": true }),
+        );
         write_base64(path, &r["data"])
     }
 }

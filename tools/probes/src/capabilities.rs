@@ -46,7 +46,12 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     parts.dedup();
-    parts.join(": ")
+    let text = parts.join(": ");
+    // aya appends an empty verifier log on load failures; it only adds noise here.
+    match text.find(". Verifier output") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 fn errno_name(code: i32) -> &'static str {

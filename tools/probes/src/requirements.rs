@@ -21,6 +21,34 @@ pub struct ToolInfo {
 
 pub static TOOLS: &[ToolInfo] = &[
     ToolInfo {
+        name: "execsnoop",
+        category: "processes",
+        summary: "trace new processes via exec() syscalls, with arguments, parent and result",
+        tracepoints: crate::execsnoop::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "opensnoop",
+        category: "filesystems",
+        summary: "trace open() syscalls: which process opened which file, fd or error",
+        tracepoints: crate::opensnoop::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "killsnoop",
+        category: "processes",
+        summary: "trace signals sent with kill()/tkill()/tgkill(): sender, target, signal, result",
+        tracepoints: crate::killsnoop::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "syscount",
+        category: "cpu",
+        summary: "count syscalls by syscall or by process, optionally with time spent in them",
+        tracepoints: crate::syscount::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
         name: "profile",
         category: "cpu",
         summary: "sample on-CPU stack traces (kernel + user) at a timed interval; flame graphs",
@@ -32,6 +60,48 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "summarize time threads spend blocked (off CPU) by stack trace",
         tracepoints: &[("sched", "sched_switch")],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "biolatency",
+        category: "disks",
+        summary: "summarize block device I/O latency as a histogram (per disk, per flags, queued time)",
+        tracepoints: crate::biolatency::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "biosnoop",
+        category: "disks",
+        summary: "trace block device I/O: process, disk, R/W, sector, bytes and latency per I/O",
+        tracepoints: crate::biosnoop::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "bitesize",
+        category: "disks",
+        summary: "summarize block device I/O size as a histogram per process name",
+        tracepoints: crate::bitesize::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "runqlat",
+        category: "cpu",
+        summary: "summarize run queue (scheduler) latency as a histogram, per process optionally",
+        tracepoints: crate::runqlat::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "runqlen",
+        category: "cpu",
+        summary: "sample run queue length per CPU at 99 Hz as a histogram; run queue occupancy",
+        tracepoints: &[],
+        perf_sampling: true,
+    },
+    ToolInfo {
+        name: "cpudist",
+        category: "cpu",
+        summary: "summarize on-CPU (or off-CPU) time per scheduling as a histogram",
+        tracepoints: crate::cpudist::TRACEPOINTS,
         perf_sampling: false,
     },
 ];

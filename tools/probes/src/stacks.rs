@@ -91,7 +91,7 @@ pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
         match id {
             NOT_COLLECTED => Frames::NotCollected,
             e if e == -EFAULT => Frames::Empty,
-            e if e < 0 => { eprintln!("DEBUG errno {e}"); Frames::Missed },
+            e if e < 0 => Frames::Missed,
             id => {
                 let ips = ips_cache.entry(id as u32).or_insert_with(|| {
                     stacks.get(&(id as u32), 0).ok().map(|t| t.frames().iter().map(|f| f.ip).collect())

@@ -41,6 +41,13 @@ pub fn parse(stderr: &str, tool: &Path) -> Vec<ToolError> {
             .split(':')
             .skip(1)
             .find_map(|seg| seg.split('-').next()?.trim().parse::<usize>().ok());
+        // bpftrace's line for a probe can point at the lines before it: prefer the line that
+        // names the probe when the message quotes one.
+        let named = message
+            .split_once("not found: ")
+            .map(|(_, p)| p.trim().trim_matches('\''))
+            .and_then(|p| src.iter().position(|l| l.contains(p)).map(|i| i + 1));
+        let line = named.or(line);
         let source = line.and_then(|n| src.get(n.wrapping_sub(1)).cloned());
         out.push(ToolError { line, source, hint: hint(&message), message });
     }

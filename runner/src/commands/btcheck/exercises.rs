@@ -202,7 +202,7 @@ fn drive(
             let secs = if kind == Kind::BioLhist { 2.5 } else { 4.6 };
             let mut bio = BioSnoop::attach(&Options::default()).context("runner's block I/O probe")?;
             let mut lat_ms = Vec::new();
-            let mut drain = |bio: &mut BioSnoop, lat_ms: &mut Vec<f64>| {
+            let drain = |bio: &mut BioSnoop, lat_ms: &mut Vec<f64>| {
                 let _ = bio.drain(|b| {
                     lat_ms.push(b.lat_ns as f64 / 1e6);
                     Ok::<(), ()>(())

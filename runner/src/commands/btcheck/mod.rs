@@ -99,17 +99,21 @@ fn print_report(r: &Report) {
 /// For `lab dev check`: run every reference solution (must pass) and every broken variant (must
 /// fail, with the expected explanation). Returns (name, as expected, detail). Needs root.
 pub fn dev_check() -> Result<Vec<(String, bool, String)>> {
+    dev_check_filtered(|_| true)
+}
+
+fn dev_check_filtered(want: impl Fn(&str) -> bool) -> Result<Vec<(String, bool, String)>> {
     let dir = std::env::temp_dir().join(format!("lab-btcheck-dev-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
-    for ex in EXERCISES.iter().filter(|e| e.kind != exercises::Kind::Open) {
+    for ex in EXERCISES.iter().filter(|e| e.kind != exercises::Kind::Open && want(e.id)) {
         let Some(src) = solution(ex.id) else { continue };
         let path = write(&dir, &format!("{}.bt", ex.id), src)?;
         let r = exercises::run(ex, &path, seed())?;
         let ok = r.passed == Some(true);
         out.push((format!("solution {}", ex.id), ok, summary(&r)));
     }
-    for b in BROKEN {
+    for b in BROKEN.iter().filter(|b| want(b.exercise)) {
         let Some(ex) = exercises::find(b.exercise) else { continue };
         let path = write(&dir, b.file, b.source)?;
         let r = exercises::run(ex, &path, seed())?;
@@ -135,4 +139,24 @@ fn summary(r: &Report) -> String {
         .chain(r.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.what, c.detail)))
         .collect();
     if failed.is_empty() { "passed".into() } else { failed.join("; ") }
+}
+
+/// Metrics labs 4-5 name in their questions (`metric = "btcheck.4a"`); `text` questions use
+/// `btcheck.text` (shown, never graded).
+pub fn metric_known(metric: &str) -> bool {
+    metric == "btcheck.text" || metric.strip_prefix("btcheck.").is_some_and(|id| exercises::find(id).is_some())
+}
+
+/// `lab dev check`'s reference run for lab 4 or 5: every reference solution of the lab passes
+/// and every broken variant fails as expected. Ok(None) for other labs.
+pub fn reference_run(lab: u32) -> Result<Option<String>> {
+    if !matches!(lab, 4 | 5) {
+        return Ok(None);
+    }
+    crate::privilege::require_root(&format!("lab dev check {lab}"))?;
+    let prefix = lab.to_string();
+    let results: Vec<_> = dev_check_filtered(|ex| ex.starts_with(&prefix))?;
+    let bad: Vec<String> = results.iter().filter(|r| !r.1).map(|r| format!("{}: {}", r.0, r.2)).collect();
+    anyhow::ensure!(bad.is_empty(), "{}", bad.join("; "));
+    Ok(Some(format!("{} reference solutions and broken variants behaved as expected", results.len())))
 }

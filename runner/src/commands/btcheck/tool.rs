@@ -16,8 +16,9 @@ use std::{
 
 use anyhow::{Context as _, Result};
 
-/// Stop reading (and stop the tool) after this much output: a flood, not a report.
-pub const FLOOD_BYTES: u64 = 8 << 20;
+/// Stop reading (and stop the tool) after this much output: a flood, not a report. The checks
+/// run a few seconds; honest tools print kilobytes, one printing per syscall ~1.5 MB/s.
+pub const FLOOD_BYTES: u64 = 2 << 20;
 /// Attaching takes 0.2-0.4 s here; a tool not attached after this is reported as hung.
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time END gets to print the maps after Ctrl-C.

@@ -125,7 +125,8 @@ pub struct Scratch(pub PathBuf);
 impl Scratch {
     pub fn new(tag: &str, seed: u64) -> Result<Self> {
         // /var/tmp: on disk (block I/O happens), unlike a tmpfs /tmp.
-        let dir = PathBuf::from(format!("/var/tmp/lab-btcheck-{tag}-{}-{seed:x}", std::process::id()));
+        // Short: bpftrace's str() keeps 64 bytes, and the paths must fit whole in a tool's output.
+        let dir = PathBuf::from(format!("/var/tmp/lab-{tag}-{:06x}", (seed ^ u64::from(std::process::id())) & 0xff_ffff));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))
     }
@@ -224,8 +225,8 @@ pub fn leaker(comm: &str, rng: &mut Rng, opens: usize, leak: usize, file: &Path)
     Gated::fork(comm, move || {
         let mut fds = [0i32; 256];
         let n = opens.min(fds.len());
-        for (i, fd) in fds.iter_mut().enumerate().take(n) {
-            *fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+        for i in 0..n {
+            fds[i] = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
             child_sleep_ms(10);
             // Close the ones not kept a little later, interleaved with further opens.
             if i >= 2 {

@@ -233,3 +233,26 @@ impl Tree {
         self.comm.get(&pid).cloned()
     }
 }
+
+/// Before hand-over: log in once and confirm it is slow (seconds, not the usual ~0.2 s).
+pub fn verify_symptom(live: &Live) -> Result<String> {
+    let port = live.session.vars.get("port").and_then(|v| v.as_u64()).context("lab 2 session has no seeded port")?;
+    // sshd needs a moment after start to listen.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let t = Instant::now();
+        let out = ssh(&live.session.data_dir, port)?.wait_with_output()?;
+        if out.status.success() {
+            let secs = t.elapsed().as_secs_f64();
+            return Ok(if secs >= 1.0 {
+                format!("symptom verified: a login takes {secs:.1} s")
+            } else {
+                format!("a login took only {secs:.1} s on this machine; the slow step may be hard to see")
+            });
+        }
+        if Instant::now() > deadline {
+            bail!("cannot log in to the lab's sshd on port {port}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

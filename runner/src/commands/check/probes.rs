@@ -87,28 +87,41 @@ impl RunqHist {
     }
 }
 
-// Stand-ins until the tools' probe libraries (opensnoop, syscount) land.
-fn pending(name: &str) -> anyhow::Error {
-    anyhow::anyhow!("the {name} probe library is not in this build yet")
-}
-pub struct OpenTrace;
+/// opensnoop's probe, filtered to one process.
+pub struct OpenTrace(lab_probes::opensnoop::OpenSnoop);
+
 impl OpenTrace {
-    pub fn start(_pid: i32) -> Result<Self> {
-        Err(pending("opensnoop"))
+    pub fn start(pid: i32) -> Result<Self> {
+        let cfg = lab_probes::opensnoop::Config { pids: Some(vec![pid as u32]), ..Default::default() };
+        Ok(Self(lab_probes::opensnoop::OpenSnoop::attach(&cfg)?))
     }
     pub fn poll(&mut self) -> Result<Vec<Open>> {
-        Ok(Vec::new())
+        let mut out = Vec::new();
+        self.0.drain(|e| {
+            if e.ret >= 0 {
+                let acc = e.flags & libc::O_ACCMODE as u64;
+                let writes = acc == libc::O_WRONLY as u64 || acc == libc::O_RDWR as u64;
+                out.push(Open { pid: e.pid, path: e.path, writes });
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 }
-pub struct SyscallCounts;
+
+/// syscount's probe for one process: calls by syscall name.
+pub struct SyscallCounts(lab_probes::syscount::SysCount);
+
 impl SyscallCounts {
-    pub fn start(_pid: i32) -> Result<Self> {
-        Err(pending("syscount"))
-    }
-    pub fn poll(&mut self) -> Result<()> {
-        Ok(())
+    pub fn start(pid: i32) -> Result<Self> {
+        let cfg = lab_probes::syscount::Config { pids: Some(vec![pid as u32]), ..Default::default() };
+        Ok(Self(lab_probes::syscount::SysCount::attach(&cfg)?))
     }
     pub fn counts(&self) -> Result<BTreeMap<String, u64>> {
-        Ok(BTreeMap::new())
+        let mut out = BTreeMap::new();
+        for (nr, stat) in self.0.counts()? {
+            *out.entry(lab_probes::syscount::syscall_name(nr)).or_default() += stat.count;
+        }
+        Ok(out)
     }
 }

@@ -122,11 +122,7 @@ fn trace(args: &Args) -> Result<()> {
     let mut rt = Runtime::new(Schedule { interval: args.interval, count: None, duration: args.duration })?;
     let mut out = output::stdout();
     let what = if args.process { "processes" } else { "syscalls" };
-    if args.duration.is_some() || args.interval.is_some() {
-        writeln!(out, "Tracing {what}, printing top {}... Ctrl+C to quit.", args.top)?;
-    } else {
-        writeln!(out, "Tracing {what}, printing top {}... Ctrl+C to quit.", args.top)?;
-    }
+    writeln!(out, "Tracing {what}, printing top {}... Ctrl+C to quit.", args.top)?;
     out.flush()?;
     loop {
         match rt.wait(&[])? {

@@ -1,0 +1,665 @@
+//! The histogram tools (biolatency, biosnoop, bitesize, runqlat, runqlen, cpudist) run as
+//! binaries against workloads whose behaviour the test knows or measures itself:
+//! - block I/O: N O_DIRECT writes of one size by a dd copy with a unique name, to a file on the
+//!   disk under the build directory (its disk found from the file, not assumed);
+//! - scheduling: K spinning threads pinned to one CPU (a C workload compiled here) that count
+//!   their own context switches (getrusage) and time their own off-CPU gaps.
+//! Their BCC-format output is parsed back into histograms and compared with those figures.
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use lab_probes::hist::Hist;
+use lab_tests::{bin_dir, bpf_lock, cmd, require_root, run};
+
+// ---------------------------------------------------------------------------------------------
+// Parsing BCC histogram output (independent of the printer in lab_probes::hist).
+
+/// Histograms by section ("" when the output has no "name = value" sections), summed over
+/// every interval printed. Log2 rows map to BCC's slots (row "lo -> hi" is slot log2(hi+1)),
+/// linear rows to their value.
+fn parse_hists(out: &str) -> BTreeMap<String, Hist> {
+    let mut hists: BTreeMap<String, Hist> = BTreeMap::new();
+    let mut section = String::new();
+    for line in out.lines() {
+        if let Some((k, v)) = line.split_once(" = ") {
+            if !line.contains(':') && !k.trim().is_empty() {
+                section = v.trim().to_string();
+                continue;
+            }
+        }
+        if line.trim().is_empty() {
+            // A blank line ends a section: the next unsectioned histogram is "".
+            section.clear();
+            continue;
+        }
+        let Some((left, right)) = line.split_once(" : ") else { continue };
+        let Some(count) = right.split_whitespace().next().and_then(|c| c.parse::<u64>().ok()) else { continue };
+        let slot = match left.split_once(" -> ") {
+            Some((_, hi)) => {
+                let hi: u64 = hi.trim().parse().unwrap();
+                64 - hi.leading_zeros() as usize // hi = 2^i - 1
+            }
+            None => left.trim().parse::<usize>().unwrap(),
+        };
+        hists.entry(section.clone()).or_default().add(slot, count);
+    }
+    hists
+}
+
+#[test]
+fn parser_reads_bcc_rows() {
+    let out = "Tracing...\n\ndisk = vda\n     usecs               : count     distribution\n         0 -> 1          : 2        |**  |\n         4 -> 7          : 5        |*****|\n\n     runqlen       : count     distribution\n        0          : 7        |*|\n        3          : 1        |*|\n";
+    let h = parse_hists(out);
+    assert_eq!(h["vda"].get(1), 2);
+    assert_eq!(h["vda"].get(3), 5);
+    assert_eq!(h[""].get(0), 7);
+    assert_eq!(h[""].get(3), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a tool: wait for its ready line, stop it with SIGINT, collect its output.
+
+struct Tool {
+    child: Child,
+    out: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    name: String,
+}
+
+impl Tool {
+    /// Start `name args` and wait until it prints a line containing `ready`.
+    fn start(name: &str, args: &[&str], ready: &str) -> Tool {
+        let mut child = cmd(name).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = Arc::clone(&out);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut t = Tool { child, out, reader: Some(reader), name: name.into() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !t.out.lock().unwrap().contains(ready) {
+            if let Ok(Some(st)) = t.child.try_wait() {
+                let mut err = String::new();
+                t.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                panic!("{name} exited ({st}) before its ready line: {err}");
+            }
+            assert!(Instant::now() < deadline, "{name} printed no '{ready}' in 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t
+    }
+
+    /// SIGINT, as Ctrl-C; returns (exit code, stdout, stderr) once it has printed its summary.
+    fn stop(mut self) -> (i32, String, String) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.finish()
+    }
+
+    /// Wait for it to exit on its own (interval/count), at most 30 s.
+    fn finish(mut self) -> (i32, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("{} did not exit within 30 s", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.reader.take().unwrap().join().unwrap();
+        let mut err = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        let out = self.out.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), out, err)
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block I/O workload.
+
+/// A scratch file on a real disk (under the build directory) and that disk's name.
+fn io_file(test: &str) -> (PathBuf, String) {
+    let dir = bin_dir().join(format!("tools_hist-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("data");
+    (file.clone(), disk_of(&dir))
+}
+
+/// The whole-disk name ("vda") holding `path`, from its st_dev through /sys/dev/block.
+fn disk_of(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).unwrap().dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let sys = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}"))
+        .unwrap_or_else(|_| panic!("{} is not on a block device ({major}:{minor}); the block I/O tests need a disk", path.display()));
+    let disk = if sys.join("partition").exists() { sys.parent().unwrap().to_path_buf() } else { sys };
+    disk.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// A copy of dd named `name` (so its comm is unique to this test run).
+fn dd_named(dir: &Path, name: &str) -> PathBuf {
+    let dd = ["/usr/bin/dd", "/bin/dd"].iter().map(PathBuf::from).find(|p| p.exists()).expect("dd (coreutils)");
+    let exe = dir.join(name);
+    std::fs::copy(dd, &exe).unwrap();
+    exe
+}
+
+/// Write the file once (buffered, synced) so later O_DIRECT writes only overwrite data blocks:
+/// no allocation, no unwritten-extent conversion, one request per write.
+fn preallocate(file: &Path, bytes: usize) {
+    let mut f = std::fs::File::create(file).unwrap();
+    f.write_all(&vec![0xa5u8; bytes]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// `count` O_DIRECT writes of `bs` bytes by `dd` (the copy at `exe`); returns dd's pid.
+fn direct_writes(exe: &Path, file: &Path, bs: usize, count: usize) -> u32 {
+    let mut c = Command::new(exe);
+    c.arg("if=/dev/zero")
+        .arg(format!("of={}", file.display()))
+        .arg(format!("bs={bs}"))
+        .arg(format!("count={count}"))
+        .args(["oflag=direct", "conv=notrunc", "status=none"]);
+    let child = c.spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dd failed");
+    pid
+}
+
+fn comm_of(exe: &Path) -> String {
+    exe.file_name().unwrap().to_string_lossy().chars().take(15).collect()
+}
+
+const IO_BS: usize = 64 * 1024;
+const IO_COUNT: usize = 40;
+
+#[test]
+fn bitesize_puts_every_direct_write_in_its_size_bucket() {
+    if !require_root("bitesize_puts_every_direct_write_in_its_size_bucket") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (file, disk) = io_file("bitesize");
+    preallocate(&file, IO_BS * IO_COUNT);
+    let dd = dd_named(file.parent().unwrap(), &format!("bsz{}", std::process::id()));
+    let tool = Tool::start("bitesize", &["-d", &disk], "Hit Ctrl-C");
+    direct_writes(&dd, &file, IO_BS, IO_COUNT);
+    let (code, out, err) = tool.stop();
+    assert_eq!(code, 0, "{err}");
+    let hists = parse_hists(&out);
+    let mine = hists.get(&comm_of(&dd)).unwrap_or_else(|| panic!("no 'Process Name = {}' section:\n{out}", comm_of(&dd)));
+    // Kbytes = 64 lands in BCC's row "64 -> 127", slot log2(64) + 1.
+    let slot = 64 - ((IO_BS / 1024) as u64).leading_zeros() as usize;
+    assert_eq!(mine.get(slot), IO_COUNT as u64, "every {IO_BS}-byte write in slot {slot}:\n{out}");
+    assert_eq!(mine.total(), IO_COUNT as u64, "no other sizes from the writer:\n{out}");
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
+#[test]
+fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size() {
+    if !require_root("biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (file, disk) = io_file("biosnoop");
+    preallocate(&file, IO_BS * IO_COUNT);
+    let dd = dd_named(file.parent().unwrap(), &format!("bsn{}", std::process::id()));
+    let tool = Tool::start("biosnoop", &["-Q"], "LAT(ms)");
+    let pid = direct_writes(&dd, &file, IO_BS, IO_COUNT);
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, out, err) = tool.stop();
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap();
+    assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES", "QUE(ms)", "LAT(ms)"]);
+    let mine: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.get(2) == Some(&pid.to_string().as_str()))
+        .collect();
+    assert_eq!(mine.len(), IO_COUNT, "one line per write for pid {pid}:\n{out}");
+    let mut sectors = std::collections::BTreeSet::new();
+    for f in &mine {
+        assert_eq!(f[1], comm_of(&dd));
+        assert_eq!(f[3], disk);
+        assert_eq!(f[4], "W");
+        assert_eq!(f[6], IO_BS.to_string());
+        sectors.insert(f[5].parse::<u64>().unwrap());
+        let lat: f64 = f.last().unwrap().parse().unwrap();
+        assert!((0.0..10_000.0).contains(&lat), "latency {lat} ms");
+    }
+    assert_eq!(sectors.len(), IO_COUNT, "each write at its own sector");
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
+/// usecs to BCC's log2 slot.
+fn slot_of_us(us: u64) -> usize {
+    if us <= 1 {
+        1
+    } else {
+        64 - us.leading_zeros() as usize
+    }
+}
+
+#[test]
+fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed() {
+    if !require_root("biolatency_counts_the_writes_in_the_buckets_biosnoop_timed") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (file, disk) = io_file("biolatency");
+    preallocate(&file, IO_BS * IO_COUNT);
+    let dd = dd_named(file.parent().unwrap(), &format!("blt{}", std::process::id()));
+    // biosnoop times each of our writes; biolatency (a kernel-side histogram) must hold every
+    // one of them in the bucket of its latency. Other I/O on the disk only adds counts, so the
+    // checks are "at least".
+    let lat = Tool::start("biolatency", &["-D", "-d", &disk], "Hit Ctrl-C");
+    let snoop = Tool::start("biosnoop", &["-d", &disk], "LAT(ms)");
+    let pid = direct_writes(&dd, &file, IO_BS, IO_COUNT).to_string();
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, snoop_out, err) = snoop.stop();
+    assert_eq!(code, 0, "{err}");
+    let (code, lat_out, err) = lat.stop();
+    assert_eq!(code, 0, "{err}");
+    let hists = parse_hists(&lat_out);
+    let h = hists.get(&disk).unwrap_or_else(|| panic!("no 'disk = {disk}' section:\n{lat_out}"));
+    assert_eq!(hists.len(), 1, "-d {disk} traces only that disk:\n{lat_out}");
+    assert!(h.total() >= IO_COUNT as u64, "at least the {IO_COUNT} writes:\n{lat_out}");
+    // biosnoop prints ms with 2 decimals (10 us): a write whose +-5 us range stays inside one
+    // bucket must be counted in that bucket.
+    let mut need = Hist::default();
+    let mut ours = 0;
+    for l in snoop_out.lines().skip(1) {
+        let f: Vec<_> = l.split_whitespace().collect();
+        if f.get(2) != Some(&pid.as_str()) {
+            continue;
+        }
+        ours += 1;
+        let us = f.last().unwrap().parse::<f64>().unwrap() * 1000.0;
+        let (lo, hi) = (slot_of_us((us - 5.0).max(0.0) as u64), slot_of_us((us + 5.0) as u64));
+        if lo == hi {
+            need.add(lo, 1);
+        }
+    }
+    assert_eq!(ours, IO_COUNT, "biosnoop saw every write:\n{snoop_out}");
+    assert!(need.total() >= IO_COUNT as u64 / 2, "most writes away from bucket edges: {need:?}");
+    for (slot, &n) in need.slots.iter().enumerate() {
+        assert!(h.get(slot) >= n, "bucket {slot}: biolatency {} < {n} writes biosnoop timed there\n{lat_out}\n{snoop_out}", h.get(slot));
+    }
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
+#[test]
+fn biolatency_interval_count_and_timestamps() {
+    if !require_root("biolatency_interval_count_and_timestamps") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (file, _disk) = io_file("biolatency-mt");
+    preallocate(&file, IO_BS * 8);
+    let tool = Tool::start("biolatency", &["-mT", "1", "2"], "Hit Ctrl-C");
+    let dd = dd_named(file.parent().unwrap(), &format!("blm{}", std::process::id()));
+    direct_writes(&dd, &file, IO_BS, 8);
+    let (code, out, err) = tool.finish();
+    assert_eq!(code, 0, "{err}");
+    // Two intervals, each: blank line, HH:MM:SS, then a msecs histogram (or nothing if idle).
+    let stamps: Vec<_> = out
+        .lines()
+        .filter(|l| l.len() == 8 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b':')
+        .collect();
+    assert_eq!(stamps.len(), 2, "{out}");
+    assert!(out.contains("     msecs               : count     distribution"), "{out}");
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
+#[test]
+fn bad_disk_and_pid_are_one_line_errors() {
+    if !require_root("bad_disk_and_pid_are_one_line_errors") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (code, out, err) = run(cmd("biolatency").args(["-d", "nosuchdisk0"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("nosuchdisk0"), "{err}");
+    // A pid that cannot exist (beyond pid_max).
+    let (code, _, err) = run(cmd("runqlat").args(["-p", "2147483647", "1", "1"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("-p 2147483647: no such process"), "{err}");
+    let (code, _, err) = run(cmd("runqlen").arg("0"));
+    assert_eq!(code, 2, "interval 0 is refused: {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler workload: K spinners pinned to one CPU.
+
+const SPIN_C: &str = r#"
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define MAXG 400000
+struct th { pthread_t t; long nivcsw, nvcsw, start, end; int n; long *gs, *gd; };
+static atomic_int stop;
+static int cpu;
+
+static long now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000L + t.tv_nsec; }
+
+static void *spin(void *a) {
+    struct th *t = a;
+    cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s);
+    sched_setaffinity(0, sizeof s, &s);
+    struct rusage r0, r1;
+    getrusage(RUSAGE_THREAD, &r0);
+    long last = now(); t->start = last;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        long x = now();
+        if (x - last > 1000 && t->n < MAXG) { t->gs[t->n] = last; t->gd[t->n] = x - last; t->n++; }
+        last = x;
+    }
+    t->end = last;
+    getrusage(RUSAGE_THREAD, &r1);
+    t->nivcsw = r1.ru_nivcsw - r0.ru_nivcsw;
+    t->nvcsw = r1.ru_nvcsw - r0.ru_nvcsw;
+    return 0;
+}
+
+static long *sortkey;
+static int by_dur_desc(const void *a, const void *b) { long x = sortkey[*(int *)a], y = sortkey[*(int *)b]; return (y > x) - (y < x); }
+static int by_int(const void *a, const void *b) { return *(int *)a - *(int *)b; }
+
+int main(int argc, char **argv) {
+    int k = atoi(argv[1]); cpu = atoi(argv[2]);
+    char line[64];
+    printf("ready\n"); fflush(stdout);
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    struct th *ts = calloc(k, sizeof *ts);
+    for (int i = 0; i < k; i++) {
+        ts[i].gs = malloc(MAXG * sizeof(long)); ts[i].gd = malloc(MAXG * sizeof(long));
+        pthread_create(&ts[i].t, 0, spin, &ts[i]);
+    }
+    printf("started\n"); fflush(stdout);
+    fgets(line, sizeof line, stdin);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < k; i++) pthread_join(ts[i].t, 0);
+    /* The nivcsw longest gaps of each thread are its preemptions (interrupts are short);
+       between them lie its on-CPU stretches (first and last stretch cut by start/stop). */
+    printf("preempt_us");
+    for (int i = 0; i < k; i++) {
+        struct th *t = &ts[i];
+        int *idx = malloc(t->n * sizeof(int));
+        for (int j = 0; j < t->n; j++) idx[j] = j;
+        sortkey = t->gd; qsort(idx, t->n, sizeof(int), by_dur_desc);
+        int m = t->nivcsw < t->n ? t->nivcsw : t->n;
+        for (int j = 0; j < m; j++) printf(" %ld", t->gd[idx[j]] / 1000);
+        qsort(idx, m, sizeof(int), by_int);
+        free(idx);
+    }
+    printf("\nrun_us");
+    for (int i = 0; i < k; i++) {
+        struct th *t = &ts[i];
+        int *idx = malloc(t->n * sizeof(int));
+        for (int j = 0; j < t->n; j++) idx[j] = j;
+        sortkey = t->gd; qsort(idx, t->n, sizeof(int), by_dur_desc);
+        int m = t->nivcsw < t->n ? t->nivcsw : t->n;
+        qsort(idx, m, sizeof(int), by_int);
+        for (int j = 1; j < m; j++) {
+            long prev_end = t->gs[idx[j - 1]] + t->gd[idx[j - 1]];
+            printf(" %ld", (t->gs[idx[j]] - prev_end) / 1000);
+        }
+        free(idx);
+    }
+    struct rusage r; getrusage(RUSAGE_SELF, &r);
+    long niv = 0; for (int i = 0; i < k; i++) niv += ts[i].nivcsw;
+    printf("\nswitches %ld %ld %ld\n", r.ru_nvcsw, r.ru_nivcsw, niv);
+    fflush(stdout);
+    return 0;
+}
+"#;
+
+/// Build the spinner once per test run.
+fn spinner() -> PathBuf {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("lab-tools_hist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = dir.join("spin.c");
+        std::fs::write(&c, SPIN_C).unwrap();
+        let exe = dir.join("labspin");
+        let out = Command::new("gcc")
+            .args(["-O2", "-pthread", "-o"])
+            .arg(&exe)
+            .arg(&c)
+            .output()
+            .expect("gcc (apt-get install gcc) is needed to build the test workload");
+        assert!(out.status.success(), "gcc: {}", String::from_utf8_lossy(&out.stderr));
+        exe
+    })
+    .clone()
+}
+
+struct Spin {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// What the spinner measured about itself.
+#[derive(Debug)]
+struct SpinReport {
+    preempt_us: Vec<u64>,
+    run_us: Vec<u64>,
+    /// Voluntary + involuntary switches of the whole process (getrusage RUSAGE_SELF).
+    switches: u64,
+    /// Involuntary switches of the spinning threads.
+    spinner_nivcsw: u64,
+}
+
+impl Spin {
+    fn start(k: usize, cpu: usize) -> Spin {
+        let mut child = Command::new(spinner())
+            .args([k.to_string(), cpu.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut s = Spin { child, stdin, stdout };
+        assert_eq!(s.line(), "ready");
+        s
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.stdout.read_line(&mut l).unwrap();
+        l.trim_end().to_string()
+    }
+    fn go(&mut self) {
+        writeln!(self.stdin.as_mut().unwrap(), "go").unwrap();
+        assert_eq!(self.line(), "started");
+    }
+    fn finish(mut self) -> SpinReport {
+        writeln!(self.stdin.as_mut().unwrap(), "stop").unwrap();
+        let nums = |l: String, tag: &str| -> Vec<u64> {
+            let rest = l.strip_prefix(tag).unwrap_or_else(|| panic!("expected {tag}: {l}"));
+            rest.split_whitespace().map(|x| x.parse().unwrap()).collect()
+        };
+        let preempt_us = nums(self.line(), "preempt_us");
+        let run_us = nums(self.line(), "run_us");
+        let sw = nums(self.line(), "switches");
+        self.child.wait().unwrap();
+        SpinReport { preempt_us, run_us, switches: sw[0] + sw[1], spinner_nivcsw: sw[2] }
+    }
+}
+
+impl Drop for Spin {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn median(v: &[u64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v[v.len() / 2] as f64
+}
+
+/// The CPU the spinners share: the last one this process may use.
+fn spin_cpu() -> usize {
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    n - 1
+}
+
+const SPINNERS: usize = 3;
+const SPIN_FOR: Duration = Duration::from_millis(2500);
+
+/// Run the spinner under `tool args` (filtered to its pid with `-p`), return the tool's
+/// single histogram and the spinner's report.
+fn under_tool(tool: &str, extra: &[&str]) -> (Hist, SpinReport, String) {
+    let mut spin = Spin::start(SPINNERS, spin_cpu());
+    let pid = spin.pid().to_string();
+    let mut args = extra.to_vec();
+    args.extend(["-p", &pid]);
+    let t = Tool::start(tool, &args, "Hit Ctrl-C");
+    spin.go();
+    std::thread::sleep(SPIN_FOR);
+    let report = spin.finish();
+    let (code, out, err) = t.stop();
+    assert_eq!(code, 0, "{err}");
+    let hists = parse_hists(&out);
+    assert_eq!(hists.len(), 1, "one histogram:\n{out}");
+    (hists.into_values().next().unwrap(), report, out)
+}
+
+fn assert_close(what: &str, got: f64, want: f64, factor: f64, out: &str) {
+    assert!(
+        got <= want * factor && got >= want / factor,
+        "{what}: tool says {got:.0}, workload measured {want:.0} (allowed factor {factor})\n{out}"
+    );
+}
+
+#[test]
+fn runqlat_matches_the_spinners_own_preemption_gaps() {
+    if !require_root("runqlat_matches_the_spinners_own_preemption_gaps") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (h, r, out) = under_tool("runqlat", &[]);
+    assert!(r.spinner_nivcsw >= 20, "spinners sharing a CPU must be preempted: {r:?}");
+    // Every switch-out of the process's threads is followed by one wait in the run queue
+    // (preempted, or woken), except those around its start and exit.
+    let slack = 10 + r.switches / 10;
+    assert!(
+        h.total() + slack >= r.switches && h.total() <= r.switches + slack,
+        "runqlat counted {} waits, the process switched {} times\n{out}",
+        h.total(),
+        r.switches
+    );
+    // The spinners dominate: the median wait is the median preemption gap they timed.
+    assert_close("median run queue latency (us)", h.p50().unwrap(), median(&r.preempt_us), 2.0, &out);
+}
+
+#[test]
+fn cpudist_matches_the_spinners_own_time_slices() {
+    if !require_root("cpudist_matches_the_spinners_own_time_slices") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (h, r, out) = under_tool("cpudist", &[]);
+    assert!(r.run_us.len() >= 20, "{r:?}");
+    // One on-CPU period per switch-out of the process's threads.
+    let slack = 10 + r.switches / 10;
+    assert!(
+        h.total() + slack >= r.switches && h.total() <= r.switches + slack,
+        "cpudist counted {} on-CPU periods, the process switched {} times\n{out}",
+        h.total(),
+        r.switches
+    );
+    assert_close("median on-CPU time (us)", h.p50().unwrap(), median(&r.run_us), 2.0, &out);
+}
+
+/// procs_running from /proc/stat: the sum of every CPU's rq->nr_running, the kernel's own count.
+fn procs_running() -> u64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap();
+    s.lines().find_map(|l| l.strip_prefix("procs_running ")).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn runqlen_sees_the_pinned_spinners_queue() {
+    if !require_root("runqlen_sees_the_pinned_spinners_queue") {
+        return;
+    }
+    let _g = bpf_lock();
+    let cpu = spin_cpu();
+    let ncpu = cpu + 1;
+    let mut spin = Spin::start(SPINNERS, cpu);
+    spin.go();
+    std::thread::sleep(Duration::from_millis(200)); // let every spinner reach its CPU
+    let t = Tool::start("runqlen", &["-C"], "Hit Ctrl-C");
+    // Meanwhile, sample the kernel's own total of runnable tasks.
+    let mut totals = Vec::new();
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        totals.push(procs_running());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, out, err) = t.stop();
+    let _ = spin.finish();
+    assert_eq!(code, 0, "{err}");
+    let hists = parse_hists(&out);
+    let mine = hists.get(&cpu.to_string()).unwrap_or_else(|| panic!("no 'cpu = {cpu}' section:\n{out}"));
+    // K pinned spinners are always runnable there: K - 1 of them wait at every sample.
+    let at_least: u64 = mine.slots.iter().enumerate().filter(|(len, _)| *len >= SPINNERS - 1).map(|(_, n)| n).sum();
+    assert!(mine.total() >= 50, "99 Hz for over a second:\n{out}");
+    assert!(
+        at_least as f64 >= 0.9 * mine.total() as f64,
+        "CPU {cpu}: {at_least} of {} samples show >= {} queued\n{out}",
+        mine.total(),
+        SPINNERS - 1
+    );
+    // Across CPUs: queued = runnable - running, so sum of mean queue lengths lies within
+    // [procs_running - ncpu, procs_running] (with room for sampling noise).
+    let queued: f64 = hists.values().map(|h| h.linear_mean().unwrap_or(0.0)).sum();
+    let runnable = totals.iter().sum::<u64>() as f64 / totals.len() as f64;
+    let noise = 1.0 + 0.15 * runnable;
+    assert!(
+        queued <= runnable + noise && queued >= runnable - ncpu as f64 - noise,
+        "runqlen's queued tasks {queued:.2} vs the kernel's runnable {runnable:.2} on {ncpu} CPUs\n{out}"
+    );
+}

@@ -1,0 +1,547 @@
+//! The snoop tools (execsnoop, opensnoop, killsnoop) and syscount run as binaries, as root,
+//! against workloads started here whose behaviour the test decides: a uniquely named copy of
+//! /bin/true exec'd N times with chosen arguments, a C helper that opens N named files or calls
+//! getppid() K times when told to, and signals the test sends itself. Their BCC-format output is
+//! parsed back and compared exactly. Every run is stopped with SIGINT or SIGTERM, must print its
+//! final output, exit 0, and leave none of its BPF programs loaded.
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{mpsc, OnceLock},
+    time::{Duration, Instant, SystemTime},
+};
+
+use lab_tests::{bpf_lock, cmd, require_root, run};
+
+// ---------------------------------------------------------------------------------------------
+// Running a tool: wait for its ready (header) line, stop it with a signal, collect its output.
+
+struct Tool {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    seen: Vec<String>,
+    started: SystemTime,
+}
+
+impl Tool {
+    /// Start `name args`; returns once a stdout line containing `ready` appeared (the probes are
+    /// attached before the header is printed). `ignore_sigint` starts it the way a background job
+    /// of a non-interactive shell would be: with SIGINT ignored.
+    fn start(name: &str, args: &[&str], ready: &str, ignore_sigint: bool) -> Tool {
+        let started = SystemTime::now();
+        let mut c = cmd(name);
+        c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if ignore_sigint {
+            // SAFETY: only async-signal-safe signal(2) between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    libc::signal(libc::SIGINT, libc::SIG_IGN);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut t = Tool { name: name.into(), child, lines, stderr, seen: Vec::new(), started };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match t.lines.recv_timeout(left.max(Duration::from_millis(1))) {
+                Ok(l) => {
+                    let hit = l.contains(ready);
+                    t.seen.push(l);
+                    if hit {
+                        return t;
+                    }
+                }
+                Err(_) => {
+                    let _ = t.child.kill();
+                    let status = t.child.wait().unwrap();
+                    let err = t.stderr.join().unwrap_or_default();
+                    panic!("{name} never printed {ready:?} ({status}); stdout {:?}, stderr {err}", t.seen);
+                }
+            }
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Send `sig`, wait for exit (10 s at most), and return (stdout, stderr). Asserts exit 0 and
+    /// that the tool left none of its BPF programs (`progs`, kernel names) loaded.
+    fn stop(mut self, sig: i32, progs: &[&str]) -> (String, String) {
+        // SAFETY: signalling our own child.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} did not exit within 10 s of signal {sig}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = self.stderr.join().unwrap_or_default();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(l);
+        }
+        let stdout = self.seen.join("\n");
+        assert_eq!(status.code(), Some(0), "{} exit after signal {sig}: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}", self.name);
+        assert!(!Path::new(&format!("/proc/{}", self.child.id())).exists(), "{} still in /proc", self.name);
+        let left = programs_loaded_since(self.started, progs);
+        assert!(left.is_empty(), "{} left BPF programs loaded after exit: {left:?}", self.name);
+        (stdout, stderr)
+    }
+}
+
+/// Kernel names (15 chars at most) of BPF programs from `names` loaded at or after `since`.
+fn programs_loaded_since(since: SystemTime, names: &[&str]) -> Vec<String> {
+    // Program teardown after the last fd closes is asynchronous (RCU); give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<String> = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .filter(|p| p.loaded_at().is_some_and(|t| t + Duration::from_secs(1) >= since))
+            .filter_map(|p| p.name_as_str().map(str::to_owned))
+            .filter(|n| names.iter().any(|want| want.starts_with(n.as_str()) && !n.is_empty()))
+            .collect();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lab-snoop-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+// ---------------------------------------------------------------------------------------------
+// The C helper: waits for a line on stdin (so the tool is attached first), then does its work.
+
+const HELPER_C: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char buf[8];
+    if (read(0, buf, sizeof buf) <= 0) return 3;
+    if (argc >= 3 && strcmp(argv[1], "getppid") == 0) {
+        long n = atol(argv[2]);
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "open") == 0) {
+        for (int i = 2; i < argc; i++) {
+            int fd = open(argv[i], O_RDONLY);
+            if (fd >= 0) close(fd);
+        }
+        return 0;
+    }
+    return 2;
+}
+"#;
+
+fn helper() -> &'static Path {
+    static HELPER: OnceLock<PathBuf> = OnceLock::new();
+    HELPER.get_or_init(|| {
+        let dir = tmpdir("helper");
+        std::fs::write(dir.join("snoopee.c"), HELPER_C).unwrap();
+        let exe = dir.join("snoopee");
+        let out = Command::new("gcc")
+            .args(["-O1", "-o"])
+            .arg(&exe)
+            .arg(dir.join("snoopee.c"))
+            .output()
+            .expect("gcc (apt-get install gcc) is needed to build the test workload");
+        assert!(out.status.success(), "gcc: {}", String::from_utf8_lossy(&out.stderr));
+        exe
+    })
+}
+
+/// The helper started and waiting on stdin; `go` lets it run and waits for it to finish.
+struct Helper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Helper {
+    fn spawn(args: &[&str]) -> Helper {
+        let mut child = Command::new(helper()).args(args).stdin(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        Helper { child, stdin }
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    fn go(mut self) {
+        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "helper failed: {st}");
+    }
+}
+
+/// Give a ring buffer consumer time to print what it already has (snoops drain every 50 ms).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+// ---------------------------------------------------------------------------------------------
+// execsnoop
+
+const EXECSNOOP_PROGS: &[&str] = &["execsnoop_enter", "execsnoop_exit", "execsnoop_fork"];
+
+/// Rows of execsnoop output, the optional leading TIME column removed: (pcomm, pid, ppid, ret, args).
+fn exec_rows(out: &str, time_col: bool) -> Vec<(String, u32, u32, i64, String)> {
+    out.lines()
+        .skip_while(|l| !l.contains("PCOMM"))
+        .skip(1)
+        .filter_map(|l| {
+            let l = if time_col { l.get(9..)? } else { l };
+            let mut it = l.split_whitespace();
+            let comm = it.next()?.to_owned();
+            let pid = it.next()?.parse().ok()?;
+            let ppid = it.next()?.parse().ok()?;
+            let ret = it.next()?.parse().ok()?;
+            let args = it.collect::<Vec<_>>().join(" ");
+            Some((comm, pid, ppid, ret, args))
+        })
+        .collect()
+}
+
+#[test]
+fn execsnoop_sees_each_exec_with_args_parent_and_result() {
+    if !require_root("execsnoop_sees_each_exec_with_args_parent_and_result") {
+        return;
+    }
+    let _g = bpf_lock();
+    let dir = tmpdir("exec");
+    // A unique comm (15 chars max), so no other exec on the machine can match.
+    let name = format!("lxs{}", std::process::id() % 1_000_000);
+    let exe = dir.join(&name);
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let not_exec = dir.join(format!("{name}-noexec"));
+    std::fs::write(&not_exec, "not a program").unwrap();
+    let n = 3 + (std::process::id() % 3) as usize;
+
+    let run_workload = || -> Vec<u32> {
+        let mut pids = Vec::new();
+        for i in 0..n {
+            let mut c = Command::new(&exe).args(["alpha", "beta", &i.to_string()]).spawn().unwrap();
+            pids.push(c.id());
+            assert!(c.wait().unwrap().success());
+        }
+        let e = Command::new(&not_exec).spawn().expect_err("exec of a non-executable file must fail");
+        assert_eq!(e.raw_os_error(), Some(libc::EACCES));
+        pids
+    };
+
+    // 1: -T, started with SIGINT ignored, stopped by SIGINT: successes only, with times.
+    let tool = Tool::start("execsnoop", &["-T"], "PCOMM", true);
+    let pids = run_workload();
+    settle();
+    let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
+    let rows: Vec<_> = exec_rows(&out, true).into_iter().filter(|r| r.4.contains(&name)).collect();
+    assert_eq!(rows.len(), n, "exactly {n} execs of {name} (no failed one without -x):\n{out}");
+    for (i, (comm, pid, ppid, ret, args)) in rows.iter().enumerate() {
+        assert_eq!(comm, &name);
+        assert_eq!(*pid, pids[i]);
+        assert_eq!(*ppid, std::process::id(), "parent of the exec'd child is this test");
+        assert_eq!(*ret, 0);
+        assert_eq!(args, &format!("{} alpha beta {i}", exe.display()));
+    }
+    for l in out.lines().filter(|l| l.contains(&name)) {
+        let t = &l[..8];
+        assert!(t.len() == 8 && t.as_bytes()[2] == b':' && t.as_bytes()[5] == b':', "HH:MM:SS first: {l}");
+    }
+
+    // 2: -x -l NAME, stopped by SIGTERM: the failed exec too, with its errno.
+    let line_re = format!("{name}");
+    let tool = Tool::start("execsnoop", &["-x", "-l", &line_re], "PCOMM", false);
+    let pids = run_workload();
+    settle();
+    let (out, _) = tool.stop(libc::SIGTERM, EXECSNOOP_PROGS);
+    let rows = exec_rows(&out, false);
+    assert_eq!(rows.len(), n + 1, "-l keeps only our execs; -x adds the failed one:\n{out}");
+    for (i, r) in rows[..n].iter().enumerate() {
+        assert_eq!((r.1, r.3), (pids[i], 0), "{out}");
+    }
+    let failed = &rows[n];
+    assert_eq!(failed.3, -(libc::EACCES as i64), "failed exec RET is -EACCES:\n{out}");
+    assert_eq!(failed.4, not_exec.display().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// opensnoop
+
+const OPENSNOOP_PROGS: &[&str] = &["opensnoop_open", "opensnoop_openat", "opensnoop_openat2", "opensnoop_exit"];
+
+#[test]
+fn opensnoop_pid_sees_exactly_the_files_its_process_opens() {
+    if !require_root("opensnoop_pid_sees_exactly_the_files_its_process_opens") {
+        return;
+    }
+    let _g = bpf_lock();
+    let dir = tmpdir("open");
+    let n = 4 + (std::process::id() % 4) as usize;
+    let files: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("file-{i}"))).collect();
+    for f in &files {
+        std::fs::write(f, "x").unwrap();
+    }
+    let missing = dir.join("missing");
+    let mut args: Vec<String> = vec!["open".into()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.push(missing.display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let h = Helper::spawn(&args);
+    let pid = h.pid().to_string();
+    // Something else opening our files must not show up under -p.
+    let tool = Tool::start("opensnoop", &["-p", &pid], "PATH", false);
+    std::fs::read(&files[0]).unwrap();
+    h.go();
+    settle();
+    let (out, _) = tool.stop(libc::SIGINT, OPENSNOOP_PROGS);
+
+    // PID COMM FD ERR PATH
+    let rows: Vec<(String, String, i64, i64, String)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert!(f.len() >= 5, "short row {l:?}");
+            (f[0].into(), f[1].into(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4..].join(" "))
+        })
+        .collect();
+    assert!(rows.iter().all(|r| r.0 == pid), "only PID {pid}:\n{out}");
+    let ours: Vec<_> = rows.iter().filter(|r| r.4.starts_with(&dir.display().to_string())).collect();
+    assert_eq!(ours.len(), n + 1, "each of the {n} files once, plus the missing one:\n{out}");
+    for (i, f) in files.iter().enumerate() {
+        let r = ours[i];
+        assert_eq!(r.4, f.display().to_string());
+        assert_eq!(r.1, "snoopee");
+        assert!(r.2 >= 3 && r.3 == 0, "fd and no error: {r:?}");
+    }
+    let m = ours[n];
+    assert_eq!((m.2, m.3, m.4.clone()), (-1, libc::ENOENT as i64, missing.display().to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// killsnoop
+
+const KILLSNOOP_PROGS: &[&str] = &["killsnoop_kill", "killsnoop_tkill", "killsnoop_tgkill", "killsnoop_exit"];
+
+/// (pid, sig, tpid, result) rows of killsnoop output.
+fn kill_rows(out: &str) -> Vec<(u32, u32, i32, i64)> {
+    out.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n = f.len();
+            assert!(n >= 6, "short row {l:?}");
+            // TIME PID COMM... SIG TPID RESULT (a comm may hold spaces: count from the end)
+            (f[1].parse().unwrap(), f[n - 3].parse().unwrap(), f[n - 2].parse().unwrap(), f[n - 1].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn killsnoop_sees_each_signal_sent_with_target_and_result() {
+    if !require_root("killsnoop_sees_each_signal_sent_with_target_and_result") {
+        return;
+    }
+    let _g = bpf_lock();
+    let me = std::process::id();
+    let spawn_target = || Command::new("sleep").arg("30").spawn().unwrap();
+    let sends = |targets: &[i32]| -> Vec<(u32, i32, i64)> {
+        let plan = [libc::SIGUSR1, libc::SIGTERM, libc::SIGKILL];
+        let mut sent = Vec::new();
+        for (t, sig) in targets.iter().zip(plan) {
+            // SAFETY: signalling our own children.
+            assert_eq!(unsafe { libc::kill(*t, sig) }, 0);
+            sent.push((sig as u32, *t, 0));
+        }
+        // A kill that fails: no such process.
+        assert_eq!(unsafe { libc::kill(i32::MAX - 1, libc::SIGTERM) }, -1);
+        sent.push((libc::SIGTERM as u32, i32::MAX - 1, -(libc::ESRCH as i64)));
+        sent
+    };
+
+    let mut kids: Vec<Child> = (0..3).map(|_| spawn_target()).collect();
+    let targets: Vec<i32> = kids.iter().map(|k| k.id() as i32).collect();
+    let tool = Tool::start("killsnoop", &["-p", &me.to_string()], "TPID", false);
+    let sent = sends(&targets);
+    for k in &mut kids {
+        let _ = k.wait();
+    }
+    settle();
+    let (out, _) = tool.stop(libc::SIGINT, KILLSNOOP_PROGS);
+    let rows = kill_rows(&out);
+    let seen: Vec<(u32, i32, i64)> = rows.iter().map(|r| (r.1, r.2, r.3)).collect();
+    assert_eq!(seen, sent, "exactly our signals, in order:\n{out}");
+    assert!(rows.iter().all(|r| r.0 == me), "sender is this test:\n{out}");
+
+    // -s TERM keeps only the SIGTERMs; -x only the failed one.
+    let mut kids: Vec<Child> = (0..3).map(|_| spawn_target()).collect();
+    let targets: Vec<i32> = kids.iter().map(|k| k.id() as i32).collect();
+    let tool = Tool::start("killsnoop", &["-p", &me.to_string(), "-s", "SIGTERM", "-x"], "TPID", false);
+    let sent = sends(&targets);
+    for k in &mut kids {
+        let _ = k.wait();
+    }
+    settle();
+    let (out, _) = tool.stop(libc::SIGTERM, KILLSNOOP_PROGS);
+    let seen: Vec<(u32, i32, i64)> = kill_rows(&out).iter().map(|r| (r.1, r.2, r.3)).collect();
+    let want: Vec<_> = sent.into_iter().filter(|s| s.0 == libc::SIGTERM as u32 && s.2 < 0).collect();
+    assert_eq!(seen, want, "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// syscount
+
+const SYSCOUNT_PROGS: &[&str] = &["syscount_enter", "syscount_exit"];
+
+/// The count column of `name`'s row in the last table printed.
+fn syscount_row(out: &str, name: &str) -> Option<Vec<String>> {
+    let last = out.rsplit("SYSCALL").next()?;
+    last.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|f| f.first().is_some_and(|n| n == name))
+}
+
+#[test]
+fn syscount_counts_exactly_the_calls_of_a_pid() {
+    if !require_root("syscount_counts_exactly_the_calls_of_a_pid") {
+        return;
+    }
+    let _g = bpf_lock();
+    let k = 1000 + (std::process::id() % 1000) as u64;
+
+    // SIGINT: final table with the exact getppid count.
+    let h = Helper::spawn(&["getppid", &k.to_string()]);
+    let tool = Tool::start("syscount", &["-p", &h.pid().to_string()], "Tracing syscalls", false);
+    h.go();
+    let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
+    let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
+    assert_eq!(row[1].parse::<u64>().unwrap(), k, "{out}");
+    assert!(out.trim_end().ends_with("Detaching..."), "{out}");
+
+    // SIGTERM with -L: the same count, and a latency column.
+    let h = Helper::spawn(&["getppid", &k.to_string()]);
+    let tool = Tool::start("syscount", &["-L", "-p", &h.pid().to_string()], "Tracing syscalls", false);
+    h.go();
+    let (out, _) = tool.stop(libc::SIGTERM, SYSCOUNT_PROGS);
+    assert!(out.contains("TIME (us)"), "{out}");
+    let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
+    assert_eq!(row[1].parse::<u64>().unwrap(), k, "{out}");
+    assert!(row[2].parse::<f64>().unwrap() > 0.0, "{out}");
+
+    // -P: one row for the helper's PID, whose count includes the K getppid calls.
+    let h = Helper::spawn(&["getppid", &k.to_string()]);
+    let pid = h.pid().to_string();
+    let tool = Tool::start("syscount", &["-P", "-p", &pid], "Tracing processes", false);
+    h.go();
+    let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("PID"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0][0], pid);
+    let total: u64 = rows[0].last().unwrap().parse().unwrap();
+    assert!(total >= k && total < k + 200, "K getppid plus a few exit-time calls, got {total}:\n{out}");
+}
+
+#[test]
+fn syscount_duration_ends_on_its_own_with_the_summary() {
+    if !require_root("syscount_duration_ends_on_its_own_with_the_summary") {
+        return;
+    }
+    let _g = bpf_lock();
+    let t0 = Instant::now();
+    let (code, out, err) = run(cmd("syscount").args(["-d", "1", "--syscall", "getppid", "-T", "3"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    assert!(out.contains("SYSCALL") && out.trim_end().ends_with("Detaching..."), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command lines: bad flags, help, man pages (no root needed: parsing happens before any BPF).
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("execsnoop", &["--bogus"], "--bogus"),
+        ("execsnoop", &["--max-args", "0"], "--max-args"),
+        ("execsnoop", &["-n", "("], "not a valid regular expression"),
+        ("opensnoop", &["-p", "abc"], "not a process id"),
+        ("opensnoop", &["-d", "0"], "not a number of seconds"),
+        ("opensnoop", &["-p", "1", "-t", "2"], "cannot be used with"),
+        ("killsnoop", &["-s", "NOPE"], "not a signal"),
+        ("syscount", &["--syscall", "nope"], "not a known syscall"),
+        ("syscount", &["-e", "EWHAT"], "not an errno"),
+        ("syscount", &["-T", "0"], "--top"),
+    ];
+    for (tool, args, want) in cases {
+        let (code, out, err) = run(cmd(tool).args(*args));
+        assert_eq!(code, 2, "{tool} {args:?}: exit {code}\n{out}{err}");
+        assert!(err.contains(want), "{tool} {args:?}: stderr should mention {want:?}:\n{err}");
+        assert!(out.is_empty(), "{tool} {args:?}: nothing on stdout:\n{out}");
+    }
+}
+
+#[test]
+fn help_has_examples_and_man_pages_render() {
+    for tool in ["execsnoop", "opensnoop", "killsnoop", "syscount"] {
+        let (code, out, _) = run(cmd(tool).arg("--help"));
+        assert_eq!(code, 0);
+        assert!(out.contains("examples:") && out.contains(&format!("    {tool} ")), "{tool} --help:\n{out}");
+        let (code, man, err) = run(cmd(tool).arg("--man"));
+        assert_eq!(code, 0, "{err}");
+        assert!(man.starts_with(".ie") || man.contains(".TH"), "{tool} --man:\n{man}");
+        assert!(man.contains(".SH EXAMPLES") && man.contains(".SH OPTIONS"), "{tool} --man:\n{man}");
+    }
+}
+
+#[test]
+fn missing_tracepoint_is_named() {
+    if !require_root("missing_tracepoint_is_named") {
+        return;
+    }
+    let err = lab_probes::events::require_tracepoints(&[("syscalls", "sys_enter_openat"), ("syscalls", "sys_enter_no_such_call")])
+        .expect_err("a tracepoint that does not exist");
+    assert!(err.to_string().contains("syscalls:sys_enter_no_such_call"), "{err}");
+}
