@@ -42,6 +42,9 @@ pub enum Command {
     Reset(commands::reset::Args),
     /// For lab authors: `lab dev check` parses and cross-checks every lab
     Dev(commands::dev::Args),
+    /// Instructors: the reference .bt of a bpftrace exercise (lab solution 4c --instructor)
+    #[command(hide = true)]
+    Solution(commands::solution::Args),
     /// Internal: the supervisor process of one workload (started by `lab start`)
     #[command(hide = true)]
     Supervise(commands::supervise::Args),

@@ -32,7 +32,11 @@ pub struct State {
 
 impl Default for State {
     fn default() -> Self {
-        State { format: FORMAT, session: None, labs: BTreeMap::new() }
+        State {
+            format: FORMAT,
+            session: None,
+            labs: BTreeMap::new(),
+        }
     }
 }
 
@@ -86,12 +90,19 @@ impl LabProgress {
     pub fn record(&mut self, question: &str, passed: bool, answer: &str, measured: &str) {
         self.questions.insert(
             question.to_string(),
-            QuestionResult { passed, answer: answer.to_string(), measured: measured.to_string(), at: now() },
+            QuestionResult {
+                passed,
+                answer: answer.to_string(),
+                measured: measured.to_string(),
+                at: now(),
+            },
         );
     }
     /// How many of these question ids have passed.
     pub fn passed_count<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> usize {
-        ids.into_iter().filter(|id| self.questions.get(*id).is_some_and(|q| q.passed)).count()
+        ids.into_iter()
+            .filter(|id| self.questions.get(*id).is_some_and(|q| q.passed))
+            .count()
     }
 }
 
@@ -115,7 +126,10 @@ impl State {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The student this state belongs to: SUDO_USER when run through sudo, else the current user.
@@ -129,7 +143,9 @@ pub fn user() -> String {
     unsafe {
         let pw = libc::getpwuid(libc::geteuid());
         if !pw.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
         }
     }
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
@@ -139,7 +155,11 @@ pub fn user() -> String {
 pub fn dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("LAB_STATE_DIR").filter(|d| !d.is_empty()) {
         let d = PathBuf::from(d);
-        return Ok(if d.is_absolute() { d } else { std::env::current_dir()?.join(d) });
+        return Ok(if d.is_absolute() {
+            d
+        } else {
+            std::env::current_dir()?.join(d)
+        });
     }
     Ok(Path::new("/var/lib/lab").join(user()))
 }
@@ -156,8 +176,9 @@ pub fn load_from(dir: &Path) -> anyhow::Result<State> {
 
 /// Parse state JSON; checks the format before the fields so a newer file is named as such.
 pub fn parse(text: &str) -> anyhow::Result<State> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress"))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress")
+    })?;
     match value.get("format").and_then(|f| f.as_u64()) {
         Some(n) if n > FORMAT as u64 => {
             anyhow::bail!("format {n} is newer than this lab understands ({FORMAT}); update lab, or move the file away")
@@ -165,16 +186,23 @@ pub fn parse(text: &str) -> anyhow::Result<State> {
         Some(_) => {}
         None => anyhow::bail!("has no \"format\" field; move it away to start with fresh progress"),
     }
-    serde_json::from_value(value).map_err(|e| anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress"))
+    serde_json::from_value(value)
+        .map_err(|e| anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress"))
 }
 
-pub fn update_in<T>(dir: &Path, f: impl FnOnce(&mut State) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub fn update_in<T>(
+    dir: &Path,
+    f: impl FnOnce(&mut State) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     create_dir(dir)?;
     let _lock = Lock::exclusive(dir)?;
     let mut state = load_from(dir)?;
     let result = f(&mut state)?;
     state.format = FORMAT;
-    write_atomic(&dir.join(FILE), serde_json::to_string_pretty(&state)?.as_bytes())?;
+    write_atomic(
+        &dir.join(FILE),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
+    )?;
     Ok(result)
 }
 
@@ -195,9 +223,18 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
 /// Write `bytes` to `path` so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("state path has no directory")?;
-    let tmp = dir.join(format!(".{}.tmp.{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -232,7 +269,8 @@ impl Lock {
             .with_context(|| format!("opening {}", path.display()))?;
         // SAFETY: valid fd for the life of f.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("locking {}", path.display()));
         }
         Ok(Lock(f))
     }
@@ -255,7 +293,11 @@ mod tests {
             s.session = Some(Session {
                 lab: 1,
                 seed: 42,
-                vars: [("comm".to_string(), serde_json::json!("logsink")), ("size".into(), serde_json::json!(4096))].into(),
+                vars: [
+                    ("comm".to_string(), serde_json::json!("logsink")),
+                    ("size".into(), serde_json::json!(4096)),
+                ]
+                .into(),
                 data_dir: d.join("sessions/lab-01"),
                 user: "alice".into(),
                 started_at: 1000,
@@ -263,7 +305,8 @@ mod tests {
                 workloads: vec!["writer".into()],
                 complete: true,
             });
-            s.progress_mut(1).record("process", true, "logsink", "logsink (pid 7)");
+            s.progress_mut(1)
+                .record("process", true, "logsink", "logsink (pid 7)");
             s.progress_mut(1).hints_revealed = 2;
             Ok(s.clone())
         })
@@ -282,7 +325,9 @@ mod tests {
     #[test]
     #[ignore]
     fn writer_child() {
-        let Some(d) = std::env::var_os("LAB_TEST_WRITER_DIR") else { return };
+        let Some(d) = std::env::var_os("LAB_TEST_WRITER_DIR") else {
+            return;
+        };
         let d = PathBuf::from(d);
         loop {
             // Big enough (~1.5 MB) that a write takes a while and a kill lands mid-write.
@@ -290,7 +335,12 @@ mod tests {
                 let p = s.progress_mut(1);
                 let generation = p.time_spent + 1;
                 for q in 0..20_000 {
-                    p.record(&format!("q{q}"), true, &generation.to_string(), "measured value padding");
+                    p.record(
+                        &format!("q{q}"),
+                        true,
+                        &generation.to_string(),
+                        "measured value padding",
+                    );
                 }
                 p.time_spent = generation;
                 Ok(())
@@ -306,7 +356,12 @@ mod tests {
         let mut last = 0;
         for round in 0..8u64 {
             let mut child = std::process::Command::new(&exe)
-                .args(["--exact", "state::tests::writer_child", "--ignored", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "state::tests::writer_child",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
                 .env("LAB_TEST_WRITER_DIR", &d)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -325,7 +380,9 @@ mod tests {
             assert!(generation >= last, "state went backwards");
             assert_eq!(p.questions.len(), 20_000);
             assert!(
-                p.questions.values().all(|q| q.answer == generation.to_string()),
+                p.questions
+                    .values()
+                    .all(|q| q.answer == generation.to_string()),
                 "torn state: mixed generations after kill -9"
             );
             last = generation;
@@ -336,7 +393,9 @@ mod tests {
 
     #[test]
     fn newer_format_is_refused_by_name() {
-        let err = parse(r#"{"format": 2, "labs": {}, "future": true}"#).unwrap_err().to_string();
+        let err = parse(r#"{"format": 2, "labs": {}, "future": true}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("format 2 is newer"), "{err}");
         assert!(err.contains("(1)"), "{err}");
     }
@@ -347,10 +406,16 @@ mod tests {
         fs::create_dir_all(&d).unwrap();
         fs::write(d.join(FILE), "{\"format\": 1, \"labs\": {").unwrap();
         let err = format!("{:#}", load_from(&d).unwrap_err());
-        assert!(err.contains(&d.join(FILE).display().to_string()) && err.contains("unreadable"), "{err}");
+        assert!(
+            err.contains(&d.join(FILE).display().to_string()) && err.contains("unreadable"),
+            "{err}"
+        );
         // And an update does not overwrite the unreadable file.
         assert!(update_in(&d, |_| Ok(())).is_err());
-        assert_eq!(fs::read_to_string(d.join(FILE)).unwrap(), "{\"format\": 1, \"labs\": {");
+        assert_eq!(
+            fs::read_to_string(d.join(FILE)).unwrap(),
+            "{\"format\": 1, \"labs\": {"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -10,8 +10,11 @@ pub struct Style {
 impl Style {
     /// Styles for stdout.
     pub fn stdout() -> Style {
-        Style { color: color_wanted(std::io::stdout().is_terminal()) }
+        Style {
+            color: color_wanted(std::io::stdout().is_terminal()),
+        }
     }
+    #[allow(dead_code)] // used by tests and the checker
     pub fn plain() -> Style {
         Style { color: false }
     }
@@ -66,7 +69,10 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// "3m 12s", "1h 04m", "45s".

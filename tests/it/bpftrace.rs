@@ -41,7 +41,11 @@ fn run_starter(name: &str, dir: &Path, workload: impl FnOnce()) -> String {
     let tool = dir.join(name);
     std::fs::copy(repo().join("tools/bpftrace").join(name), &tool).unwrap();
     let mut child = Command::new("bpftrace");
-    child.arg(&tool).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    child
+        .arg(&tool)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut child, || {
             libc::signal(libc::SIGINT, libc::SIG_DFL);
@@ -60,7 +64,8 @@ fn run_starter(name: &str, dir: &Path, workload: impl FnOnce()) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-        let line = line.unwrap_or_else(|_| panic!("{name}: no output after attaching within 20 s: {text}"));
+        let line = line
+            .unwrap_or_else(|_| panic!("{name}: no output after attaching within 20 s: {text}"));
         let begin = !line.starts_with("Attaching");
         text.push_str(&line);
         text.push('\n');
@@ -76,8 +81,15 @@ fn run_starter(name: &str, dir: &Path, workload: impl FnOnce()) -> String {
     text.extend(rx.try_iter().map(|l| l + "\n"));
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success() || status.code().is_none(), "{name} failed: {err}");
-    assert!(!err.lines().any(|l| l.contains("ERROR") && !l.contains("RLIMIT_MEMLOCK")), "{name}: {err}");
+    assert!(
+        status.success() || status.code().is_none(),
+        "{name} failed: {err}"
+    );
+    assert!(
+        !err.lines()
+            .any(|l| l.contains("ERROR") && !l.contains("RLIMIT_MEMLOCK")),
+        "{name}: {err}"
+    );
     text
 }
 
@@ -104,7 +116,11 @@ fn starter_tools_see_the_events_of_a_workload() {
             Command::new(&exe).status().unwrap();
         }
     });
-    assert_eq!(out.matches(&format!("uniq-true-{me}")).count(), n, "execsnoop.bt:\n{out}");
+    assert_eq!(
+        out.matches(&format!("uniq-true-{me}")).count(),
+        n,
+        "execsnoop.bt:\n{out}"
+    );
 
     // opensnoop: a unique path, opened twice (once missing: ERR 2).
     let file = dir.join(format!("opened-{me}.txt"));
@@ -113,13 +129,24 @@ fn starter_tools_see_the_events_of_a_workload() {
         std::fs::write(&file, "x").unwrap();
         std::fs::File::open(&file).unwrap();
     });
-    let lines: Vec<&str> = out.lines().filter(|l| l.contains(&format!("opened-{me}.txt"))).collect();
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(&format!("opened-{me}.txt")))
+        .collect();
     assert!(lines.len() >= 3, "opensnoop.bt:\n{out}");
-    assert!(lines.iter().any(|l| l.split_whitespace().nth(3) == Some("2")), "no ENOENT line: {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().nth(3) == Some("2")),
+        "no ENOENT line: {lines:?}"
+    );
 
     // biolatency and bitesize: direct writes of 64 KiB.
     let blk = dir.join("blk.dat");
-    let dd = format!("dd if=/dev/zero of={} bs=64k count=40 oflag=direct status=none", blk.display());
+    let dd = format!(
+        "dd if=/dev/zero of={} bs=64k count=40 oflag=direct status=none",
+        blk.display()
+    );
     let out = run_starter("biolatency.bt", &dir, || sh(&dd));
     let total: u64 = out
         .lines()
@@ -127,7 +154,10 @@ fn starter_tools_see_the_events_of_a_workload() {
         .filter_map(|l| l.split(')').nth(1).or_else(|| l.split(']').nth(1)))
         .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
-    assert!(out.contains("@usecs") && total >= 40, "biolatency.bt: {total} I/Os\n{out}");
+    assert!(
+        out.contains("@usecs") && total >= 40,
+        "biolatency.bt: {total} I/Os\n{out}"
+    );
     let out = run_starter("bitesize.bt", &dir, || sh(&dd));
     assert!(out.contains("@kbytes[dd]"), "bitesize.bt:\n{out}");
 
@@ -148,17 +178,36 @@ fn starter_tools_see_the_events_of_a_workload() {
     );
 
     // runqlat and syscount: histograms and counts of a busy few hundred ms.
-    let out = run_starter("runqlat.bt", &dir, || sh("for i in 1 2 3 4; do (i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done) & done; wait"));
+    let out = run_starter("runqlat.bt", &dir, || {
+        sh("for i in 1 2 3 4; do (i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done) & done; wait")
+    });
     assert!(out.contains("@usecs"), "runqlat.bt:\n{out}");
-    let out = run_starter("syscount.bt", &dir, || sh("ls -R /usr/share/doc > /dev/null"));
-    assert!(out.contains("@syscall[") && out.contains("@process["), "syscount.bt:\n{out}");
+    let out = run_starter("syscount.bt", &dir, || {
+        sh("ls -R /usr/share/doc > /dev/null")
+    });
+    assert!(
+        out.contains("@syscall[") && out.contains("@process["),
+        "syscount.bt:\n{out}"
+    );
 
     // vfsstat: one line per second.
-    let out = run_starter("vfsstat.bt", &dir, || std::thread::sleep(Duration::from_millis(2300)));
-    let per_sec = out.lines().filter(|l| l.len() > 8 && l.as_bytes()[2] == b':' && l.split_whitespace().count() == 6).count();
-    assert!((2..=3).contains(&per_sec), "vfsstat.bt: {per_sec} per-second lines\n{out}");
+    let out = run_starter("vfsstat.bt", &dir, || {
+        std::thread::sleep(Duration::from_millis(2300))
+    });
+    let per_sec = out
+        .lines()
+        .filter(|l| l.len() > 8 && l.as_bytes()[2] == b':' && l.split_whitespace().count() == 6)
+        .count();
+    assert!(
+        (2..=3).contains(&per_sec),
+        "vfsstat.bt: {per_sec} per-second lines\n{out}"
+    );
 
-    assert!(bpftrace_left(&dir).is_empty(), "bpftrace left running: {:?}", bpftrace_left(&dir));
+    assert!(
+        bpftrace_left(&dir).is_empty(),
+        "bpftrace left running: {:?}",
+        bpftrace_left(&dir)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -167,8 +216,12 @@ fn check(ex: &str, src: &Path, dir: &Path) -> (i32, serde_json::Value, f64) {
     let tool = dir.join(src.file_name().unwrap());
     std::fs::copy(src, &tool).unwrap();
     let t = Instant::now();
-    let (code, stdout, stderr) = run(cmd("lab").args(["check", ex, "--tool"]).arg(&tool).arg("--json"));
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{ex}: not JSON ({e}): {stdout}\n{stderr}"));
+    let (code, stdout, stderr) = run(cmd("lab")
+        .args(["check", ex, "--tool"])
+        .arg(&tool)
+        .arg("--json"));
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{ex}: not JSON ({e}): {stdout}\n{stderr}"));
     (code, json, t.elapsed().as_secs_f64())
 }
 
@@ -181,12 +234,22 @@ fn reference_solutions_pass() {
     let dir = scratch("solutions");
     for ex in ["4a", "4b", "4c", "4d", "5a", "5b"] {
         let (code, json, _) = check(ex, &repo().join(format!("labs/solutions/{ex}.bt")), &dir);
-        assert_eq!(json["passed"], true, "solution {ex} did not pass:\n{json:#}");
+        assert_eq!(
+            json["passed"], true,
+            "solution {ex} did not pass:\n{json:#}"
+        );
         assert_eq!(code, 0, "{ex}");
         // Every check names what it compared.
-        assert!(json["checks"].as_array().is_some_and(|c| c.len() >= 3), "{json:#}");
+        assert!(
+            json["checks"].as_array().is_some_and(|c| c.len() >= 3),
+            "{json:#}"
+        );
     }
-    assert!(bpftrace_left(&dir).is_empty(), "bpftrace left running: {:?}", bpftrace_left(&dir));
+    assert!(
+        bpftrace_left(&dir).is_empty(),
+        "bpftrace left running: {:?}",
+        bpftrace_left(&dir)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -200,7 +263,11 @@ fn broken_variants_fail_with_the_right_explanation() {
     // (exercise, file, phrase the verdict must contain)
     let cases = [
         ("4a", "4a-usecs.bt", "milliseconds are nsecs/1000000"),
-        ("4a", "4a-no-such-tracepoint.bt", "tracepoint not found: block:block_rq_done"),
+        (
+            "4a",
+            "4a-no-such-tracepoint.bt",
+            "tracepoint not found: block:block_rq_done",
+        ),
         ("4b", "4b-no-interval.bt", "interval:s:1"),
         ("4c", "4c-unlink-only.bt", "sys_enter_unlinkat"),
         ("4d", "4d-exec-only.bt", "sched_process_fork"),
@@ -211,13 +278,33 @@ fn broken_variants_fail_with_the_right_explanation() {
         let (code, json, _) = check(ex, &repo().join("labs/solutions/broken").join(file), &dir);
         assert_eq!(json["passed"], false, "{file} passed {ex}:\n{json:#}");
         assert_eq!(code, 1, "{file}");
-        assert!(json.to_string().contains(phrase), "{file}: verdict lacks {phrase:?}:\n{json:#}");
+        assert!(
+            json.to_string().contains(phrase),
+            "{file}: verdict lacks {phrase:?}:\n{json:#}"
+        );
     }
     // The unknown tracepoint is reported on its own line of the tool, with a hint.
-    let (_, json, _) = check("4a", &repo().join("labs/solutions/broken/4a-no-such-tracepoint.bt"), &dir);
-    assert_eq!(json["errors"][0]["source"], "tracepoint:block:block_rq_done", "{json:#}");
-    assert!(json["errors"][0]["hint"].as_str().unwrap().contains("bpftrace -l"), "{json:#}");
-    assert!(bpftrace_left(&dir).is_empty(), "bpftrace left running: {:?}", bpftrace_left(&dir));
+    let (_, json, _) = check(
+        "4a",
+        &repo().join("labs/solutions/broken/4a-no-such-tracepoint.bt"),
+        &dir,
+    );
+    assert_eq!(
+        json["errors"][0]["source"], "tracepoint:block:block_rq_done",
+        "{json:#}"
+    );
+    assert!(
+        json["errors"][0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("bpftrace -l"),
+        "{json:#}"
+    );
+    assert!(
+        bpftrace_left(&dir).is_empty(),
+        "bpftrace left running: {:?}",
+        bpftrace_left(&dir)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -228,10 +315,21 @@ fn syntax_error_and_flood_get_their_verdicts_within_the_timeout() {
     }
     let _g = bpf_lock();
     let dir = scratch("limits");
-    let (code, json, secs) = check("4a", &repo().join("labs/solutions/broken/syntax-error.bt"), &dir);
-    assert_eq!((code, &json["passed"]), (1, &serde_json::json!(false)), "{json:#}");
+    let (code, json, secs) = check(
+        "4a",
+        &repo().join("labs/solutions/broken/syntax-error.bt"),
+        &dir,
+    );
+    assert_eq!(
+        (code, &json["passed"]),
+        (1, &serde_json::json!(false)),
+        "{json:#}"
+    );
     let e = &json["errors"][0];
-    assert!(e["message"].as_str().unwrap().contains("syntax error"), "{json:#}");
+    assert!(
+        e["message"].as_str().unwrap().contains("syntax error"),
+        "{json:#}"
+    );
     assert_eq!(e["line"], 6, "{json:#}");
     assert!(secs < 10.0, "syntax error took {secs:.1} s");
 
@@ -240,19 +338,30 @@ fn syntax_error_and_flood_get_their_verdicts_within_the_timeout() {
     assert_eq!(code, 1, "{json:#}");
     let text = json.to_string();
     assert!(text.contains("was stopped"), "{json:#}");
-    assert!(text.contains("bpftrace and its probes are gone"), "{json:#}");
+    assert!(
+        text.contains("bpftrace and its probes are gone"),
+        "{json:#}"
+    );
     assert!(secs < 20.0, "flood took {secs:.1} s");
-    assert!(bpftrace_left(&dir).is_empty(), "bpftrace left running: {:?}", bpftrace_left(&dir));
+    assert!(
+        bpftrace_left(&dir).is_empty(),
+        "bpftrace left running: {:?}",
+        bpftrace_left(&dir)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bad_input_and_the_open_problem() {
     // No root needed: both answer before anything is loaded.
-    let (code, _, stderr) = run(cmd("lab").args(["check", "4c", "--tool", "/nonexistent/rmsnoop.bt"]));
+    let (code, _, stderr) =
+        run(cmd("lab").args(["check", "4c", "--tool", "/nonexistent/rmsnoop.bt"]));
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("--tool /nonexistent/rmsnoop.bt"), "{stderr}");
+    assert!(
+        stderr.contains("--tool /nonexistent/rmsnoop.bt"),
+        "{stderr}"
+    );
 
     let tool = scratch("open").join("x.bt");
     std::fs::write(&tool, "BEGIN { exit(); }\n").unwrap();

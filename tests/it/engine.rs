@@ -27,7 +27,10 @@ impl Scratch {
     }
     fn lab(&self) -> Command {
         let mut c = cmd("lab");
-        c.env("LAB_STATE_DIR", &self.dir).env("NO_COLOR", "1").env_remove("LAB_LABS_DIR").stdin(Stdio::null());
+        c.env("LAB_STATE_DIR", &self.dir)
+            .env("NO_COLOR", "1")
+            .env_remove("LAB_LABS_DIR")
+            .stdin(Stdio::null());
         if let Some(l) = &self.labs {
             c.env("LAB_LABS_DIR", l);
         }
@@ -42,7 +45,8 @@ impl Scratch {
         serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json")
     }
     fn state(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
+            .unwrap()
     }
 }
 
@@ -57,15 +61,26 @@ impl Drop for Scratch {
 fn process_table() -> Vec<(i32, i32, i32, String)> {
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         let comm = stat[open + 1..close].to_string();
         let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         if rest[0] == "Z" || rest[0] == "X" {
             continue;
         }
-        v.push((pid, rest[1].parse().unwrap(), rest[3].parse().unwrap(), comm));
+        v.push((
+            pid,
+            rest[1].parse().unwrap(),
+            rest[3].parse().unwrap(),
+            comm,
+        ));
     }
     v
 }
@@ -74,13 +89,22 @@ fn process_table() -> Vec<(i32, i32, i32, String)> {
 fn leftovers(comms: &[&str], sids: &[i32]) -> Vec<(i32, i32, i32, String)> {
     process_table()
         .into_iter()
-        .filter(|(_, _, sid, comm)| comms.iter().any(|c| comm.starts_with(&c[..c.len().min(15)])) || sids.contains(sid))
+        .filter(|(_, _, sid, comm)| {
+            comms
+                .iter()
+                .any(|c| comm.starts_with(&c[..c.len().min(15)]))
+                || sids.contains(sid)
+        })
         .collect()
 }
 
 fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].split_whitespace().nth(19)?.parse().ok()
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -92,14 +116,27 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 fn workload<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["workloads"].as_array().unwrap().iter().find(|w| w["name"] == name).unwrap_or_else(|| panic!("no workload {name}: {status}"))
+    status["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == name)
+        .unwrap_or_else(|| panic!("no workload {name}: {status}"))
 }
 
 fn supervisor_sids(data_dir: &Path) -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir(data_dir.join("run")) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(data_dir.join("run")) else {
+        return Vec::new();
+    };
     rd.flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".supervisor.json"))
-        .filter_map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.path()).ok()?).ok()?["pid"].as_i64())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".supervisor.json")
+        })
+        .filter_map(|e| {
+            serde_json::from_slice::<Value>(&std::fs::read(e.path()).ok()?).ok()?["pid"].as_i64()
+        })
         .map(|p| p as i32)
         .collect()
 }
@@ -116,47 +153,107 @@ fn lab1_quick_start_status_and_stop() {
     let out = s.ok(&["start", "1", "--seed", "4242"]);
     assert!(out.contains("Lab 1 is running (seed 4242)"), "{out}");
     assert!(out.contains("sudo lab stop"), "{out}");
-    assert!(!out.contains("```hint"), "hints must not be shown with the lab text: {out}");
+    assert!(
+        !out.contains("```hint"),
+        "hints must not be shown with the lab text: {out}"
+    );
 
     let st = s.status();
     assert_eq!(st["lab"], 1);
     assert_eq!(st["seed"], 4242);
-    let comm = s.state()["session"]["vars"]["comm"].as_str().unwrap().to_string();
+    let comm = s.state()["session"]["vars"]["comm"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let data_dir = PathBuf::from(st["data_dir"].as_str().unwrap());
     let w = &st["workloads"][0];
     assert_eq!(w["alive"], true, "{st}");
     assert_eq!(w["comm"], comm.as_str());
     let pid = w["pid"].as_i64().unwrap() as i32;
     // The seeded name is what ps and the kernel show.
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), comm);
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
+        comm
+    );
     assert_eq!(start_time(pid), w["start_time"].as_u64());
+    // ps shows the name only: the seeded parameters are not on any command line.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(
+        cmdline.iter().filter(|b| **b == 0).count(),
+        1,
+        "workload argv: {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    let vars = s.state()["session"]["vars"].clone();
+    let data_dir_s = st["data_dir"].as_str().unwrap();
+    let args = std::fs::read_to_string(Path::new(data_dir_s).join("run/writer.args")).unwrap();
+    let options: Vec<&str> = args
+        .split('\0')
+        .filter(|a| a.starts_with("--") && *a != "--seed")
+        .collect();
+    assert!(
+        !options.is_empty(),
+        "lab 1's workload takes seeded options: {args:?}"
+    );
+    for p in process_table() {
+        let line = String::from_utf8_lossy(
+            &std::fs::read(format!("/proc/{}/cmdline", p.0)).unwrap_or_default(),
+        )
+        .replace('\0', " ");
+        if line.contains(data_dir_s) || line.contains(&comm) {
+            assert!(
+                !options.iter().any(|o| line.contains(o)),
+                "seeded options visible in ps: {line}"
+            );
+        }
+    }
     // It survived `lab start` exiting, in its own session (not ours).
     let (_, _, sid, _) = process_table().into_iter().find(|p| p.0 == pid).unwrap();
     // SAFETY: getsid(0) for this process.
     assert_ne!(sid, unsafe { libc::getsid(0) });
 
-    // Same seed, same values: the session is reproducible.
-    let vars = s.state()["session"]["vars"].clone();
-
     // Starting it again shows it and starts no second copy.
     let again = s.ok(&["start", "1"]);
     assert!(again.contains("already running"), "{again}");
-    assert_eq!(s.status()["workloads"][0]["pid"].as_i64().unwrap() as i32, pid);
-    assert_eq!(process_table().iter().filter(|p| p.3 == comm).count(), 1, "a second copy was started");
+    assert_eq!(
+        s.status()["workloads"][0]["pid"].as_i64().unwrap() as i32,
+        pid
+    );
+    assert_eq!(
+        process_table().iter().filter(|p| p.3 == comm).count(),
+        1,
+        "a second copy was started"
+    );
 
     // Another lab while this one runs: refused clearly (stdin is not a terminal).
     let (code, _, err) = run(s.lab().args(["start", "3"]));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("lab 1 is running") && err.contains("sudo lab stop"), "{err}");
+    assert!(
+        err.contains("lab 1 is running") && err.contains("sudo lab stop"),
+        "{err}"
+    );
 
     let sids = supervisor_sids(&data_dir);
     assert!(!sids.is_empty());
     let stop = s.ok(&["stop"]);
     assert!(stop.contains("Stopped lab 1"), "{stop}");
-    assert_eq!(leftovers(&[&comm], &sids), vec![], "processes left after lab stop");
-    assert!(!data_dir.exists(), "data dir {} left behind", data_dir.display());
+    assert_eq!(
+        leftovers(&[&comm], &sids),
+        vec![],
+        "processes left after lab stop"
+    );
+    assert!(
+        !data_dir.exists(),
+        "data dir {} left behind",
+        data_dir.display()
+    );
     assert!(s.state()["session"].is_null());
-    assert_eq!(s.ok(&["status"]).trim(), "No lab is running. Start one with: sudo lab start 1 (see `lab list`)");
+    assert_eq!(
+        s.ok(&["status"]).trim(),
+        "No lab is running. Start one with: sudo lab start 1 (see `lab list`)"
+    );
 
     // --seed reproduces the session's values exactly.
     s.ok(&["start", "1", "--seed", "4242"]);
@@ -174,22 +271,41 @@ fn stop_ends_whole_trees() {
     let _g = bpf_lock();
     let s = Scratch::new("trees", true);
     let out = s.ok(&["start", "1", "--seed", "7"]);
-    assert!(out.contains("preparing test data: done"), "plain progress line when not a TTY: {out}");
+    assert!(
+        out.contains("preparing test data: done"),
+        "plain progress line when not a TTY: {out}"
+    );
     let st = s.status();
     let tree = workload(&st, "tree");
     let children = s.state()["session"]["vars"]["children"].as_i64().unwrap() as usize;
     // main + children + the escaped orphan (its own session, found through the subreaper).
-    wait_for("the tree to form", Duration::from_secs(5), || workload(&s.status(), "tree")["processes"].as_u64() == Some(children as u64 + 2));
+    wait_for("the tree to form", Duration::from_secs(5), || {
+        workload(&s.status(), "tree")["processes"].as_u64() == Some(children as u64 + 2)
+    });
     let comm = tree["comm"].as_str().unwrap().to_string();
     let data_dir = PathBuf::from(st["data_dir"].as_str().unwrap());
     let sids = supervisor_sids(&data_dir);
-    let before = leftovers(&[&comm, "selftest-child", "selftest-orphan", "stubborn-"], &sids);
-    assert!(before.len() >= children + 2 + 2 + 2, "expected the trees in the process table: {before:?}");
-    assert!(before.iter().any(|p| p.3 == "selftest-orphan" && !sids.contains(&p.2)), "the escaped orphan is in its own session: {before:?}");
+    let before = leftovers(
+        &[&comm, "selftest-child", "selftest-orphan", "stubborn-"],
+        &sids,
+    );
+    assert!(
+        before.len() >= children + 2 + 2 + 2,
+        "expected the trees in the process table: {before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|p| p.3 == "selftest-orphan" && !sids.contains(&p.2)),
+        "the escaped orphan is in its own session: {before:?}"
+    );
 
     s.ok(&["stop"]);
     let pids: Vec<i32> = before.iter().map(|p| p.0).collect();
-    let left: Vec<_> = process_table().into_iter().filter(|p| pids.contains(&p.0)).collect();
+    let left: Vec<_> = process_table()
+        .into_iter()
+        .filter(|p| pids.contains(&p.0))
+        .collect();
     assert_eq!(left, vec![], "lab stop left processes running");
     assert!(!data_dir.exists());
 }
@@ -218,10 +334,16 @@ fn dead_workloads_are_reported_with_exit_status() {
     let v = workload(&st, "victim");
     assert_eq!(v["exit_signal"].as_i64(), Some(9), "{st}");
     let text = s.ok(&["status"]);
-    assert!(text.contains(&format!("exited with status {code}")) && text.contains("killed by SIGKILL"), "{text}");
+    assert!(
+        text.contains(&format!("exited with status {code}")) && text.contains("killed by SIGKILL"),
+        "{text}"
+    );
     // Starting the lab again shows it (with the dead workloads), without a second copy.
     let again = s.ok(&["start", "2"]);
-    assert!(again.contains("already running") && again.contains("Some workloads ended"), "{again}");
+    assert!(
+        again.contains("already running") && again.contains("Some workloads ended"),
+        "{again}"
+    );
     s.ok(&["stop"]);
 }
 
@@ -237,23 +359,46 @@ fn kill_9_lab_start_at_awkward_moments() {
     let data_dir = s.dir.join("sessions/lab-03");
 
     // 1. During the prepare step (the big file is being written).
-    let mut child = s.lab().args(["start", "3"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    wait_for("the prepare step to start", Duration::from_secs(10), || data_dir.join("big.bin").exists());
+    let mut child = s
+        .lab()
+        .args(["start", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the prepare step to start", Duration::from_secs(10), || {
+        data_dir.join("big.bin").exists()
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     let st = s.status();
     assert_eq!(st["complete"], false, "{st}");
     s.ok(&["stop"]);
     assert!(!data_dir.exists());
-    let fills: Vec<_> = process_table().into_iter().filter(|p| p.3 == "lab-workload").collect();
+    let fills: Vec<_> = process_table()
+        .into_iter()
+        .filter(|p| p.3 == "lab-workload")
+        .collect();
     // The prepare child may outlive lab by a moment; it must not keep writing into the session.
     for (pid, ..) in fills {
-        wait_for("the orphaned prepare step to end", Duration::from_secs(10), || !Path::new(&format!("/proc/{pid}")).exists() || start_time(pid).is_none());
+        wait_for(
+            "the orphaned prepare step to end",
+            Duration::from_secs(10),
+            || !Path::new(&format!("/proc/{pid}")).exists() || start_time(pid).is_none(),
+        );
     }
 
     // 2. Right after the first workload was recorded, before `lab start` finished.
-    let mut child = s.lab().args(["start", "3"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    wait_for("the first workload", Duration::from_secs(30), || data_dir.join("run/first.workload.json").exists());
+    let mut child = s
+        .lab()
+        .args(["start", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first workload", Duration::from_secs(30), || {
+        data_dir.join("run/first.workload.json").exists()
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     let sids = supervisor_sids(&data_dir);
@@ -266,7 +411,10 @@ fn kill_9_lab_start_at_awkward_moments() {
     assert_eq!(out.0, 0, "{out:?}");
     assert!(out.2.contains("Cleaning up an earlier session"), "{out:?}");
     for sid in &sids {
-        assert!(!process_table().iter().any(|p| p.2 == *sid), "session {sid} of the interrupted start still has processes");
+        assert!(
+            !process_table().iter().any(|p| p.2 == *sid),
+            "session {sid} of the interrupted start still has processes"
+        );
     }
     let sids = supervisor_sids(&data_dir);
     s.ok(&["stop"]);
@@ -285,20 +433,32 @@ fn supervisor_killed_then_stop() {
     s.ok(&["start", "1", "--seed", "3"]);
     let data_dir = PathBuf::from(s.status()["data_dir"].as_str().unwrap().to_string());
     let sids = supervisor_sids(&data_dir);
-    wait_for("trees", Duration::from_secs(5), || workload(&s.status(), "tree")["processes"].as_u64() >= Some(3));
+    wait_for("trees", Duration::from_secs(5), || {
+        workload(&s.status(), "tree")["processes"].as_u64() >= Some(3)
+    });
     // Every process of the trees: the supervisors' sessions and all their descendants,
     // including the orphan that escaped into its own session.
     let table = process_table();
-    let mut members: Vec<i32> = table.iter().filter(|p| sids.contains(&p.2)).map(|p| p.0).collect();
+    let mut members: Vec<i32> = table
+        .iter()
+        .filter(|p| sids.contains(&p.2))
+        .map(|p| p.0)
+        .collect();
     loop {
-        let more: Vec<i32> = table.iter().filter(|p| members.contains(&p.1) && !members.contains(&p.0)).map(|p| p.0).collect();
+        let more: Vec<i32> = table
+            .iter()
+            .filter(|p| members.contains(&p.1) && !members.contains(&p.0))
+            .map(|p| p.0)
+            .collect();
         if more.is_empty() {
             break;
         }
         members.extend(more);
     }
     assert!(
-        table.iter().any(|p| members.contains(&p.0) && p.3 == "selftest-orphan" && !sids.contains(&p.2)),
+        table
+            .iter()
+            .any(|p| members.contains(&p.0) && p.3 == "selftest-orphan" && !sids.contains(&p.2)),
         "the escaped orphan is part of the tree: {members:?}"
     );
     for sid in &sids {
@@ -307,10 +467,21 @@ fn supervisor_killed_then_stop() {
     }
     std::thread::sleep(Duration::from_millis(200));
     let st = s.status();
-    assert_eq!(workload(&st, "tree")["alive"], true, "the workload outlives its supervisor: {st}");
+    assert_eq!(
+        workload(&st, "tree")["alive"],
+        true,
+        "the workload outlives its supervisor: {st}"
+    );
     s.ok(&["stop"]);
-    let left: Vec<_> = process_table().into_iter().filter(|p| members.contains(&p.0)).collect();
-    assert_eq!(left, vec![], "processes left after the supervisor was killed and lab stop ran");
+    let left: Vec<_> = process_table()
+        .into_iter()
+        .filter(|p| members.contains(&p.0))
+        .collect();
+    assert_eq!(
+        left,
+        vec![],
+        "processes left after the supervisor was killed and lab stop ran"
+    );
 }
 
 /// A recorded PID that now belongs to another process (start time differs) is "gone", and
@@ -330,8 +501,15 @@ fn reused_pid_is_treated_as_gone() {
     std::fs::create_dir_all(data_dir.join("run")).unwrap();
     let id = serde_json::json!({"pid": pid, "start_time": real - 1});
     std::fs::write(data_dir.join("run/tree.supervisor.json"), id.to_string()).unwrap();
-    std::fs::write(data_dir.join("run/tree.workload.json"), serde_json::json!({"pid": pid, "start_time": real - 1, "comm": "sleep"}).to_string()).unwrap();
-    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
+    std::fs::write(
+        data_dir.join("run/tree.workload.json"),
+        serde_json::json!({"pid": pid, "start_time": real - 1, "comm": "sleep"}).to_string(),
+    )
+    .unwrap();
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .to_string();
     let state = serde_json::json!({
         "format": 1,
         "session": {"lab": 1, "seed": 1, "vars": {}, "data_dir": data_dir, "user": "t", "started_at": 1,
@@ -345,7 +523,10 @@ fn reused_pid_is_treated_as_gone() {
     assert_eq!(w["alive"], false, "{st}");
     assert!(w["health"].as_str().unwrap().starts_with("gone"), "{st}");
     s.ok(&["stop"]);
-    assert!(innocent.try_wait().unwrap().is_none(), "lab stop killed a process that only shares a reused PID");
+    assert!(
+        innocent.try_wait().unwrap().is_none(),
+        "lab stop killed a process that only shares a reused PID"
+    );
     innocent.kill().unwrap();
     innocent.wait().unwrap();
 }
@@ -355,21 +536,43 @@ fn reused_pid_is_treated_as_gone() {
 fn hints_list_reset_and_state_format() {
     let s = Scratch::new("hints", true);
     let (code, _, err) = run(s.lab().arg("hint"));
-    assert_eq!(code, 2, "no running lab and no lab named: usage error: {err}");
+    assert_eq!(
+        code, 2,
+        "no running lab and no lab named: usage error: {err}"
+    );
     let first = s.ok(&["hint", "1"]);
-    assert!(first.contains("Hint 1 of 2") && first.contains("First hint: stree-") && !first.contains("Second"), "{first}");
+    assert!(
+        first.contains("Hint 1 of 2")
+            && first.contains("First hint: stree-")
+            && !first.contains("Second"),
+        "{first}"
+    );
     let second = s.ok(&["hint", "1"]);
-    assert!(second.contains("Hint 2 of 2") && !second.contains("First"), "{second}");
+    assert!(
+        second.contains("Hint 2 of 2") && !second.contains("First"),
+        "{second}"
+    );
     let all = s.ok(&["hint", "1", "--all"]);
-    assert!(all.contains("Hint 1 of 2") && all.contains("Hint 2 of 2"), "{all}");
+    assert!(
+        all.contains("Hint 1 of 2") && all.contains("Hint 2 of 2"),
+        "{all}"
+    );
     assert_eq!(s.state()["labs"]["1"]["hints_revealed"], 2);
 
     let list = s.ok(&["list"]);
-    assert!(list.contains("Engine self-test") && list.contains("not started") && list.contains("A workload that dies"), "{list}");
+    assert!(
+        list.contains("Engine self-test")
+            && list.contains("not started")
+            && list.contains("A workload that dies"),
+        "{list}"
+    );
 
     if lab_tests::is_root() {
         let (code, _, err) = run(s.lab().args(["reset", "1"]));
-        assert_eq!(code, 2, "reset without --yes and no terminal must refuse: {err}");
+        assert_eq!(
+            code, 2,
+            "reset without --yes and no terminal must refuse: {err}"
+        );
         assert!(err.contains("--yes"), "{err}");
         s.ok(&["reset", "1", "--yes"]);
         assert!(s.state()["labs"].get("1").is_none());
@@ -378,7 +581,10 @@ fn hints_list_reset_and_state_format() {
     std::fs::write(s.dir.join("state.json"), r#"{"format": 9, "labs": {}}"#).unwrap();
     let (code, _, err) = run(s.lab().arg("list"));
     assert_eq!(code, 1);
-    assert!(err.contains("state.json") && err.contains("format 9 is newer"), "{err}");
+    assert!(
+        err.contains("state.json") && err.contains("format 9 is newer"),
+        "{err}"
+    );
 }
 
 /// `lab dev check` names file:line for a malformed lab and exits non-zero.
@@ -387,15 +593,80 @@ fn dev_check_reports_file_and_line() {
     let s = Scratch::new("devcheck", false);
     let labs = s.dir.join("labs");
     std::fs::create_dir_all(&labs).unwrap();
-    let good = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("it/engine_labs/02-dies.md")).unwrap();
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("it/engine_labs/02-dies.md"),
+    )
+    .unwrap();
     std::fs::write(labs.join("02-dies.md"), &good).unwrap();
-    std::fs::write(labs.join("05-bad.md"), good.replace("id = 2", "id = 5").replace("duration = \"1m\"", "duration = \"1m\"\nkind = 3")).unwrap();
-    std::fs::write(labs.join("06-unknown.md"), good.replace("id = 2", "id = 6").replace("run = \"selftest\"", "run = \"no-such-workload\"")).unwrap();
-    let (code, out, err) = run(s.lab().env("LAB_LABS_DIR", &labs).args(["dev", "check", "--no-run"]));
+    std::fs::write(
+        labs.join("05-bad.md"),
+        good.replace("id = 2", "id = 5")
+            .replace("duration = \"1m\"", "duration = \"1m\"\nkind = 3"),
+    )
+    .unwrap();
+    std::fs::write(
+        labs.join("06-unknown.md"),
+        good.replace("id = 2", "id = 6")
+            .replace("run = \"selftest\"", "run = \"no-such-workload\""),
+    )
+    .unwrap();
+    let (code, out, err) = run(s
+        .lab()
+        .env("LAB_LABS_DIR", &labs)
+        .args(["dev", "check", "--no-run"]));
     assert_eq!(code, 1, "{out}{err}");
-    let bad_line = good.lines().position(|l| l.starts_with("duration")).unwrap() + 2;
-    assert!(out.contains(&format!("05-bad.md:{bad_line}:")) && out.contains("kind"), "{out}");
-    assert!(out.contains("06-unknown.md:") && out.contains("no subcommand \"no-such-workload\""), "{out}");
-    assert!(out.contains("02-dies.md (lab 2"), "the good lab is listed as fine: {out}");
+    let bad_line = good
+        .lines()
+        .position(|l| l.starts_with("duration"))
+        .unwrap()
+        + 2;
+    assert!(
+        out.contains(&format!("05-bad.md:{bad_line}:")) && out.contains("kind"),
+        "{out}"
+    );
+    assert!(
+        out.contains("06-unknown.md:") && out.contains("no subcommand \"no-such-workload\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("02-dies.md (lab 2"),
+        "the good lab is listed as fine: {out}"
+    );
     assert!(bin("lab-workload").exists());
+}
+
+/// kill -9 of `lab stop` in its SIGTERM grace period (a workload ignores SIGTERM): the session
+/// is still recorded, and the next `lab stop` ends what is left.
+#[test]
+fn kill_9_lab_stop_midway() {
+    if !require_root("kill_9_lab_stop_midway") {
+        return;
+    }
+    let _g = bpf_lock();
+    let s = Scratch::new("stopkill", true);
+    s.ok(&["start", "1", "--seed", "5"]);
+    let data_dir = PathBuf::from(s.status()["data_dir"].as_str().unwrap().to_string());
+    let sids = supervisor_sids(&data_dir);
+    let stubborn = workload(&s.status(), "stubborn")["pid"].as_i64().unwrap() as i32;
+    let mut stop = s
+        .lab()
+        .arg("stop")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    stop.kill().unwrap();
+    stop.wait().unwrap();
+    assert!(
+        start_time(stubborn).is_some(),
+        "the SIGTERM-ignoring workload outlives the interrupted stop"
+    );
+    assert_eq!(s.status()["lab"], 1, "the session is still recorded");
+    s.ok(&["stop"]);
+    assert_eq!(
+        leftovers(&["stubborn-", "stree-", "selftest-"], &sids),
+        vec![]
+    );
+    assert!(!data_dir.exists());
 }

@@ -143,6 +143,11 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
         !images.is_empty() && images.iter().all(|ok| ok == &json!(true)),
         "images load from the folder: {images:?}"
     );
+    let without_notes = b.eval(
+        "[...document.querySelectorAll('section.slide')]\
+         .filter(s => !s.querySelector('.notes').textContent.trim()).map(s => s.dataset.source)",
+    );
+    assert_eq!(without_notes, json!([]), "every slide has speaker notes");
     let visible = n - d;
     let s = state(&mut b);
     assert_eq!(

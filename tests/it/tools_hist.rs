@@ -540,10 +540,14 @@ fn median(v: &[u64]) -> f64 {
     v[v.len() / 2] as f64
 }
 
-/// The CPU the spinners share: the last one this process may use.
+/// The CPU the spinners share: the highest one this process may run on.
 fn spin_cpu() -> usize {
-    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    n - 1
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize).rev().find(|&c| libc::CPU_ISSET(c, &set)).unwrap()
+    }
 }
 
 const SPINNERS: usize = 3;
@@ -581,6 +585,7 @@ fn runqlat_matches_the_spinners_own_preemption_gaps() {
     }
     let _g = bpf_lock();
     let (h, r, out) = under_tool("runqlat", &[]);
+    eprintln!("runqlat: {} waits, p50 {:.0} us; spinner: {} switches, median gap {:.0} us", h.total(), h.p50().unwrap_or(0.0), r.switches, median(&r.preempt_us));
     assert!(r.spinner_nivcsw >= 20, "spinners sharing a CPU must be preempted: {r:?}");
     // Every switch-out of the process's threads is followed by one wait in the run queue
     // (preempted, or woken), except those around its start and exit.
@@ -602,6 +607,7 @@ fn cpudist_matches_the_spinners_own_time_slices() {
     }
     let _g = bpf_lock();
     let (h, r, out) = under_tool("cpudist", &[]);
+    eprintln!("cpudist: {} periods, p50 {:.0} us; spinner: {} switches, median slice {:.0} us", h.total(), h.p50().unwrap_or(0.0), r.switches, median(&r.run_us));
     assert!(r.run_us.len() >= 20, "{r:?}");
     // One on-CPU period per switch-out of the process's threads.
     let slack = 10 + r.switches / 10;
@@ -627,7 +633,6 @@ fn runqlen_sees_the_pinned_spinners_queue() {
     }
     let _g = bpf_lock();
     let cpu = spin_cpu();
-    let ncpu = cpu + 1;
     let mut spin = Spin::start(SPINNERS, cpu);
     spin.go();
     std::thread::sleep(Duration::from_millis(200)); // let every spinner reach its CPU
@@ -655,9 +660,11 @@ fn runqlen_sees_the_pinned_spinners_queue() {
     );
     // Across CPUs: queued = runnable - running, so sum of mean queue lengths lies within
     // [procs_running - ncpu, procs_running] (with room for sampling noise).
+    let ncpu = hists.len(); // every online CPU is sampled, so each has a section
     let queued: f64 = hists.values().map(|h| h.linear_mean().unwrap_or(0.0)).sum();
     let runnable = totals.iter().sum::<u64>() as f64 / totals.len() as f64;
     let noise = 1.0 + 0.15 * runnable;
+    eprintln!("runqlen: cpu {cpu} {at_least}/{} samples >= {}; sum of mean queues {queued:.2}, procs_running {runnable:.2}", mine.total(), SPINNERS - 1);
     assert!(
         queued <= runnable + noise && queued >= runnable - ncpu as f64 - noise,
         "runqlen's queued tasks {queued:.2} vs the kernel's runnable {runnable:.2} on {ncpu} CPUs\n{out}"

@@ -23,7 +23,7 @@ fn compile(dir: &Path, name: &str, src: &str) -> PathBuf {
     std::fs::write(&c, src).unwrap();
     let exe = dir.join(name);
     let out = Command::new("gcc")
-        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-pthread", "-o"])
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-fno-inline", "-pthread", "-o"])
         .arg(&exe)
         .arg(&c)
         .output()

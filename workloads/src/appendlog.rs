@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use anyhow::{Context as _, Result};
 
 use crate::common::{self, Common, Rng};
@@ -34,9 +36,6 @@ pub struct Args {
     /// Size of each debug dump, e.g. 8M.
     #[arg(long, value_parser = parse_size_arg)]
     pub dump_size: u64,
-    /// File holding a dump size factor (1-4) the runner may write after checking the symptom.
-    #[arg(long)]
-    pub intensity_file: Option<PathBuf>,
     /// Truncate the log when it grows past this size (keeps the disk from filling up).
     #[arg(long, value_parser = parse_size_arg, default_value = "256M")]
     pub max_size: u64,
@@ -57,8 +56,10 @@ pub fn run(args: Args) -> Result<()> {
     let record = make_record(&mut rng, args.record_size);
     let mut dump = Vec::new();
     let dump_every = Duration::from_millis(args.dump_every_ms.max(100));
+    // SAFETY: the handler only updates an atomic.
+    unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
     loop {
-        dump.resize(scaled_dump(args.dump_size, args.intensity_file.as_ref()), b'#');
+        dump.resize(scaled_dump(args.dump_size), b'#');
         // The application reopens its log once per dump cycle (as after a log rotation check),
         // so opensnoop sees which file it writes.
         let mut f = open(&args.file)?;
@@ -79,16 +80,16 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Dump size scaled by the factor the runner writes to `--intensity-file` when it finds the
-/// outliers too weak on this machine (bounded to 1..=4 times the seeded size).
-fn scaled_dump(seeded: u64, file: Option<&PathBuf>) -> usize {
-    let factor = file
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .and_then(|t| t.trim().parse::<f64>().ok())
-        .filter(|f| f.is_finite())
-        .unwrap_or(1.0)
-        .clamp(1.0, 4.0);
-    (seeded as f64 * factor) as usize
+/// How many times the runner asked for stronger outliers (SIGUSR1): each doubles the dump,
+/// at most twice (4× the seeded size). A signal, not a file, so opensnoop shows only the log.
+static BOOSTS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    let _ = BOOSTS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| (b < 2).then_some(b + 1));
+}
+
+fn scaled_dump(seeded: u64) -> usize {
+    (seeded as usize) << BOOSTS.load(Ordering::Relaxed)
 }
 
 fn open(path: &PathBuf) -> Result<File> {

@@ -41,9 +41,13 @@ impl Rng {
 /// "16M", "4k", "2 MiB", "2097152" -> bytes (binary units).
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("size {s:?}: expected e.g. 4096, 4k, 16M"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("size {s:?}: expected e.g. 4096, 4k, 16M"))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1u64,
         "k" | "kb" | "kib" => 1 << 10,

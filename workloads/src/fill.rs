@@ -19,7 +19,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut rng = Rng::new(args.common.seed);
-    let mut f = File::create(&args.file).with_context(|| format!("creating {}", args.file.display()))?;
+    let mut f =
+        File::create(&args.file).with_context(|| format!("creating {}", args.file.display()))?;
     let chunk_len = 1 << 20;
     let mut chunk = vec![0u8; chunk_len];
     let mut done = 0u64;

@@ -1,7 +1,8 @@
 //! `lab-workload SUBCOMMAND [ARGS] --seed S`: the misbehaving programs the labs start.
 //!
 //! The runner execs this binary through a symlink named after the workload's seeded process
-//! name, so argv[0] is not "lab-workload"; the subcommand is always argv[1]. One module per
+//! name, with no arguments on the command line (see `arguments`); run by hand, the subcommand
+//! is argv[1]. One module per
 //! workload, each with `Args` (flattening `common::Common` for `--seed`) and `run(args)`.
 use std::process::ExitCode;
 
@@ -38,9 +39,7 @@ enum Workload {
 }
 
 fn main() -> ExitCode {
-    // The subcommand name is argv[1]; argv[0] is the seeded process name.
-    let args = std::iter::once("lab-workload".into()).chain(std::env::args_os().skip(1));
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse_from(std::iter::once("lab-workload".into()).chain(arguments()));
     let result = match cli.workload {
         Workload::Fill(a) => fill::run(a),
         Workload::Appendlog(a) => appendlog::run(a),
@@ -62,6 +61,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("lab-workload: {e:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The arguments after argv[0]. Started by the runner, they come from the file named by
+/// LAB_WORKLOAD_ARGS (NUL-separated, root-only), so ps shows only the seeded process name and
+/// not the seeded parameters the student has to find with tools. Otherwise from argv.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let Some(path) = std::env::var_os("LAB_WORKLOAD_ARGS") else {
+        return std::env::args_os().skip(1).collect();
+    };
+    // Children (a workload's own helpers) must not inherit it.
+    // SAFETY: single-threaded at this point.
+    unsafe { std::env::remove_var("LAB_WORKLOAD_ARGS") };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.is_empty() => Vec::new(),
+        Ok(text) => text.split('\0').map(Into::into).collect(),
+        Err(e) => {
+            eprintln!("lab-workload: reading arguments from {}: {e}", std::path::Path::new(&path).display());
+            std::process::exit(2);
         }
     }
 }

@@ -54,7 +54,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("selftest ready");
     let start = Instant::now();
     loop {
-        if args.exit_after_ms.is_some_and(|ms| start.elapsed() >= Duration::from_millis(ms)) {
+        if args
+            .exit_after_ms
+            .is_some_and(|ms| start.elapsed() >= Duration::from_millis(ms))
+        {
             std::process::exit(args.exit_code as i32);
         }
         std::thread::sleep(Duration::from_millis(20));

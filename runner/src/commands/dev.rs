@@ -42,7 +42,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let style = Style::stdout();
-    let only = args.lab.as_deref().map(lab::parse_id).transpose().map_err(crate::privilege::usage)?;
+    let only = args
+        .lab
+        .as_deref()
+        .map(lab::parse_id)
+        .transpose()
+        .map_err(crate::privilege::usage)?;
     let workloads = workload_subcommands();
     let mut problems = 0usize;
     let mut labs = Vec::new();
@@ -51,7 +56,11 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         match lab::format::parse(&name, &text) {
             Ok(l) => {
                 if !ids.insert(l.id) {
-                    println!("{} {name}: id {} is used by another lab", style.bad("✗"), l.id);
+                    println!(
+                        "{} {name}: id {} is used by another lab",
+                        style.bad("✗"),
+                        l.id
+                    );
                     problems += 1;
                 }
                 labs.push(l);
@@ -66,7 +75,16 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     for l in &labs {
         let found = lab_problems(l, &workloads);
         if found.is_empty() {
-            println!("{} {} (lab {}: {}): {} questions, {} hints, {} workloads", style.ok("✓"), l.source, l.id, l.title, l.questions.len(), l.hints.len(), l.workloads.len());
+            println!(
+                "{} {} (lab {}: {}): {} questions, {} hints, {} workloads",
+                style.ok("✓"),
+                l.source,
+                l.id,
+                l.title,
+                l.questions.len(),
+                l.hints.len(),
+                l.workloads.len()
+            );
         }
         for p in &found {
             println!("{} {p}", style.bad("✗"));
@@ -76,8 +94,16 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if !args.no_run {
         for l in &labs {
             match crate::lab::hooks::reference_run(l) {
-                Ok(Some(summary)) => println!("{} lab {} reference answers: {summary}", style.ok("✓"), l.id),
-                Ok(None) => println!("{} lab {}: no automatic reference run", style.dim("-"), l.id),
+                Ok(Some(summary)) => println!(
+                    "{} lab {} reference answers: {summary}",
+                    style.ok("✓"),
+                    l.id
+                ),
+                Ok(None) => println!(
+                    "{} lab {}: no automatic reference run",
+                    style.dim("-"),
+                    l.id
+                ),
                 Err(e) => {
                     println!("{} lab {} reference answers: {e:#}", style.bad("✗"), l.id);
                     problems += 1;
@@ -103,7 +129,10 @@ pub fn lab_problems(l: &Lab, workloads: &Result<BTreeSet<String>, String>) -> Ve
         .and_then(|f| f.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<u32>().ok());
     if file_number.is_some_and(|n| n != l.id) {
-        out.push(format!("{}:1: id {} does not match the file name's number", l.source, l.id));
+        out.push(format!(
+            "{}:1: id {} does not match the file name's number",
+            l.source, l.id
+        ));
     }
     for seed in SEEDS {
         let dir = PathBuf::from(format!("/var/lib/lab/author/sessions/lab-{:02}", l.id));
@@ -146,21 +175,36 @@ pub fn lab_problems(l: &Lab, workloads: &Result<BTreeSet<String>, String>) -> Ve
         Ok(known) => {
             for s in l.prepare.iter().chain(&l.workloads) {
                 if !known.contains(&s.run) {
-                    out.push(format!("{}:{}: {}: lab-workload has no subcommand {:?} (it has: {})", l.source, s.line, s.name, s.run, known.iter().cloned().collect::<Vec<_>>().join(", ")));
+                    out.push(format!(
+                        "{}:{}: {}: lab-workload has no subcommand {:?} (it has: {})",
+                        l.source,
+                        s.line,
+                        s.name,
+                        s.run,
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
                 }
             }
         }
-        Err(e) if !l.prepare.is_empty() || !l.workloads.is_empty() => out.push(format!("{}: cannot check workloads: {e}", l.source)),
+        Err(e) if !l.prepare.is_empty() || !l.workloads.is_empty() => {
+            out.push(format!("{}: cannot check workloads: {e}", l.source))
+        }
         Err(_) => {}
     }
     for t in &l.tools {
         if !tool_exists(t) {
-            out.push(format!("{}: tool {t:?} is neither one of our tools, a starter .bt, nor on PATH", l.source));
+            out.push(format!(
+                "{}: tool {t:?} is neither one of our tools, a starter .bt, nor on PATH",
+                l.source
+            ));
         }
     }
     for q in &l.questions {
         if !crate::lab::hooks::metric_known(l, &q.metric) {
-            out.push(format!("{}:{}: question {}: the checker does not know metric {:?}", l.source, q.line, q.id, q.metric));
+            out.push(format!(
+                "{}:{}: question {}: the checker does not know metric {:?}",
+                l.source, q.line, q.id, q.metric
+            ));
         }
     }
     out
@@ -169,7 +213,10 @@ pub fn lab_problems(l: &Lab, workloads: &Result<BTreeSet<String>, String>) -> Ve
 /// The subcommands `lab-workload list` prints.
 pub fn workload_subcommands() -> Result<BTreeSet<String>, String> {
     let bin = spawn::workload_binary().map_err(|e| e.to_string())?;
-    let out = duct::cmd(&bin, ["list"]).stderr_null().read().map_err(|e| format!("{} list: {e}", bin.display()))?;
+    let out = duct::cmd(&bin, ["list"])
+        .stderr_null()
+        .read()
+        .map_err(|e| format!("{} list: {e}", bin.display()))?;
     Ok(out.lines().map(str::to_string).collect())
 }
 
@@ -177,8 +224,14 @@ fn tool_exists(name: &str) -> bool {
     if lab_probes::requirements::tool(name).is_some() {
         return true;
     }
-    let starters = [PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/bpftrace")), PathBuf::from("/usr/local/share/lab/bpftrace")];
-    if starters.iter().any(|d| d.join(format!("{name}.bt")).exists()) {
+    let starters = [
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/bpftrace")),
+        PathBuf::from("/usr/local/share/lab/bpftrace"),
+    ];
+    if starters
+        .iter()
+        .any(|d| d.join(format!("{name}.bt")).exists())
+    {
         return true;
     }
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())

@@ -3,8 +3,7 @@ use std::process::ExitCode;
 
 use crate::{
     lab::{self, markdown, render::Context},
-    privilege,
-    session,
+    privilege, session,
     state::{self, State},
     term::Style,
 };
@@ -47,13 +46,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (from, to) = if args.all {
         (0, total)
     } else if shown >= total {
-        println!("{}", style.dim(&format!("All {total} hints were shown already; here they are again.")));
+        println!(
+            "{}",
+            style.dim(&format!(
+                "All {total} hints were shown already; here they are again."
+            ))
+        );
         (0, total)
     } else {
         (shown, shown + 1)
     };
     // Render before recording, so a broken hint is not counted as seen.
-    let texts: Vec<String> = (from..to).map(|i| ctx.hint(&lab, i)).collect::<anyhow::Result<_>>()?;
+    let texts: Vec<String> = (from..to)
+        .map(|i| ctx.hint(&lab, i))
+        .collect::<anyhow::Result<_>>()?;
     if to > shown {
         State::update(|s| {
             let p = s.progress_mut(id);
@@ -62,7 +68,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })?;
     }
     for (i, text) in (from..to).zip(&texts) {
-        println!("{}", style.bold(&format!("Hint {} of {total} (lab {id}):", i + 1)));
+        println!(
+            "{}",
+            style.bold(&format!("Hint {} of {total} (lab {id}):", i + 1))
+        );
         println!("{}\n", markdown::to_terminal(text, style));
     }
     if !args.all && to < total {

@@ -14,25 +14,47 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     let style = Style::stdout();
     let labs = lab::catalog()?;
     let state = State::load()?;
-    println!("  {:>3}  {:<40} {:>8}  {:<22} {:>8}", "lab", "title", "duration", "status", "time");
+    println!(
+        "  {:>3}  {:<40} {:>8}  {:<22} {:>8}",
+        "lab", "title", "duration", "status", "time"
+    );
     for l in &labs {
         let running = state.session.as_ref().filter(|s| s.lab == l.id);
         let progress = state.progress(l.id);
-        let required: Vec<&str> = l.questions.iter().filter(|q| q.required).map(|q| q.id.as_str()).collect();
+        let required: Vec<&str> = l
+            .questions
+            .iter()
+            .filter(|q| q.required)
+            .map(|q| q.id.as_str())
+            .collect();
         let passed = progress.map_or(0, |p| p.passed_count(required.iter().copied()));
         let status = match (running, progress) {
-            (_, Some(p)) if p.passed_at.is_some() => style.ok(&format!("passed {passed}/{}", required.len())),
-            (Some(_), _) if passed > 0 => style.warn(&format!("running, {passed}/{} passed", required.len())),
+            (_, Some(p)) if p.passed_at.is_some() => {
+                style.ok(&format!("passed {passed}/{}", required.len()))
+            }
+            (Some(_), _) if passed > 0 => {
+                style.warn(&format!("running, {passed}/{} passed", required.len()))
+            }
             (Some(_), _) => style.warn("running"),
-            (None, Some(p)) if !p.questions.is_empty() => format!("{passed}/{} passed", required.len()),
+            (None, Some(p)) if !p.questions.is_empty() => {
+                format!("{passed}/{} passed", required.len())
+            }
             (None, Some(p)) if p.time_spent > 0 => "started".into(),
             _ => style.dim("not started"),
         };
-        let spent = progress.map_or(0, |p| p.time_spent) + running.map_or(0, |s| state::now().saturating_sub(s.started_at));
-        let time = if spent > 0 { term::human_duration(spent) } else { "-".into() };
+        let spent = progress.map_or(0, |p| p.time_spent)
+            + running.map_or(0, |s| state::now().saturating_sub(s.started_at));
+        let time = if spent > 0 {
+            term::human_duration(spent)
+        } else {
+            "-".into()
+        };
         // Pad on the plain text: escape codes have no width.
         let pad = 22 + status.len() - strip_len(&status);
-        println!("  {:>3}  {:<40} {:>8}  {:<pad$} {:>8}", l.id, l.title, l.duration, status, time);
+        println!(
+            "  {:>3}  {:<40} {:>8}  {:<pad$} {:>8}",
+            l.id, l.title, l.duration, status, time
+        );
     }
     if state.session.is_none() {
         println!("\nStart one with: sudo lab start N");

@@ -12,6 +12,7 @@ pub mod list;
 pub mod provision;
 pub mod reset;
 pub mod slides;
+pub mod solution;
 pub mod start;
 pub mod status;
 pub mod stop;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Reset(args) => reset::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Solution(args) => solution::run(args),
         Command::Supervise(args) => supervise::run(args),
     }
 }

@@ -1,11 +1,7 @@
 //! `lab reset [N] [--yes]`: forget the progress of one lab or of all labs.
 use std::process::ExitCode;
 
-use crate::{
-    lab, privilege,
-    state::State,
-    term,
-};
+use crate::{lab, privilege, state::State, term};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,7 +13,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let id = args.lab.as_deref().map(lab::parse_id).transpose().map_err(privilege::usage)?;
+    let id = args
+        .lab
+        .as_deref()
+        .map(lab::parse_id)
+        .transpose()
+        .map_err(privilege::usage)?;
     if let Some(id) = id {
         lab::find(id)?;
     }
@@ -25,15 +26,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     privilege::require_root(&privilege::command_line())?;
     if !args.yes {
         if !term::interactive() {
-            return Err(privilege::usage(format!("resetting forgets the progress of {what}; confirm with: {} --yes", privilege::command_line())));
+            return Err(privilege::usage(format!(
+                "resetting forgets the progress of {what}; confirm with: {} --yes",
+                privilege::command_line()
+            )));
         }
-        if !term::confirm(&format!("Forget all progress (answers, hints, time) of {what}?"))? {
+        if !term::confirm(&format!(
+            "Forget all progress (answers, hints, time) of {what}?"
+        ))? {
             println!("Nothing changed.");
             return Ok(ExitCode::SUCCESS);
         }
     }
     // A running session of a reset lab is stopped first: its progress is what we forget.
-    if let Some(running) = State::load()?.session.filter(|s| id.is_none_or(|i| i == s.lab)) {
+    if let Some(running) = State::load()?
+        .session
+        .filter(|s| id.is_none_or(|i| i == s.lab))
+    {
         super::stop::end_session(&running)?;
         println!("Stopped lab {}.", running.lab);
     }

@@ -53,7 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 );
             }
         } else {
-            eprintln!("Cleaning up an earlier session of lab {} that ended or was interrupted.", running.lab);
+            eprintln!(
+                "Cleaning up an earlier session of lab {} that ended or was interrupted.",
+                running.lab
+            );
         }
         super::stop::end_session(&running)?;
     }
@@ -68,12 +71,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let prepare: Vec<(String, String, Vec<String>)> = lab
         .prepare
         .iter()
-        .map(|s| Ok((s.label.clone().unwrap_or_else(|| s.run.clone()), s.run.clone(), ctx.args(&lab, s)?)))
+        .map(|s| {
+            Ok((
+                s.label.clone().unwrap_or_else(|| s.run.clone()),
+                s.run.clone(),
+                ctx.args(&lab, s)?,
+            ))
+        })
         .collect::<anyhow::Result<_>>()?;
     let workloads: Vec<(String, String, String, Vec<String>)> = lab
         .workloads
         .iter()
-        .map(|w| Ok((w.name.clone(), ctx.comm(&lab, w)?, w.run.clone(), ctx.args(&lab, w)?)))
+        .map(|w| {
+            Ok((
+                w.name.clone(),
+                ctx.comm(&lab, w)?,
+                w.run.clone(),
+                ctx.args(&lab, w)?,
+            ))
+        })
         .collect::<anyhow::Result<_>>()?;
     spawn::workload_binary()?;
 
@@ -99,7 +115,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     println!("{}\n", markdown::to_terminal(&body, style));
     let started = (|| -> anyhow::Result<Vec<(String, String, i32)>> {
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
         for (label, run, args) in &prepare {
             prepare_step(&data_dir, label, run, args, seed)?;
         }
@@ -113,7 +130,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let live = session::inspect(&session);
         if let Some(dead) = live.workloads.iter().find(|w| !w.alive) {
             let tail = runfiles::log_tail(&data_dir, &dead.name, 8).join("\n    ");
-            anyhow::bail!("workload {} ({}) {} right after starting; its last output:\n    {tail}", dead.name, dead.comm, dead.health());
+            anyhow::bail!(
+                "workload {} ({}) {} right after starting; its last output:\n    {tail}",
+                dead.name,
+                dead.comm,
+                dead.health()
+            );
         }
         Ok(started)
     })();
@@ -122,7 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => {
             let cleanup = super::stop::end_session(&session);
             return Err(match cleanup {
-                Ok(_) => e.context(format!("starting lab {id} (stopped again, nothing left running)")),
+                Ok(_) => e.context(format!(
+                    "starting lab {id} (stopped again, nothing left running)"
+                )),
                 Err(c) => e.context(format!("starting lab {id}; cleaning up also failed: {c:#}")),
             });
         }
@@ -134,7 +158,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
 
-    println!("{}", style.bold(&format!("Lab {id} is running (seed {seed}).")));
+    println!(
+        "{}",
+        style.bold(&format!("Lab {id} is running (seed {seed})."))
+    );
     for (name, comm, pid) in &started {
         println!("  {name}: {} (pid {pid})", style.code(comm));
     }
@@ -150,7 +177,10 @@ fn footer(id: u32, hints: usize, style: Style) {
     }
     println!("  Check:   sudo lab check {id}");
     println!("  Status:  sudo lab status");
-    println!("  Stop:    sudo lab stop        {}", style.dim("(progress is kept)"));
+    println!(
+        "  Stop:    sudo lab stop        {}",
+        style.dim("(progress is kept)")
+    );
 }
 
 /// The lab is already running: show it again instead of starting a second copy.
@@ -169,17 +199,32 @@ fn show_running(lab: &Lab, running: &Session, style: Style) -> anyhow::Result<Ex
         ))
     );
     for w in &live.workloads {
-        println!("  {}: {} (pid {}) {}", w.name, style.code(&w.comm), w.pid, w.health());
+        println!(
+            "  {}: {} (pid {}) {}",
+            w.name,
+            style.code(&w.comm),
+            w.pid,
+            w.health()
+        );
     }
     if !live.all_alive() {
-        println!("  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}", lab.id);
+        println!(
+            "  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
+            lab.id
+        );
     }
     footer(lab.id, lab.hints.len(), style);
     Ok(ExitCode::SUCCESS)
 }
 
 /// Run one prepare step to completion, drawing its `progress DONE TOTAL` lines as a bar.
-fn prepare_step(data_dir: &std::path::Path, label: &str, run: &str, args: &[String], seed: u64) -> anyhow::Result<()> {
+fn prepare_step(
+    data_dir: &std::path::Path,
+    label: &str,
+    run: &str,
+    args: &[String],
+    seed: u64,
+) -> anyhow::Result<()> {
     let bin = spawn::workload_binary()?;
     let mut argv: Vec<String> = vec![run.to_string()];
     argv.extend(args.iter().cloned());
@@ -203,7 +248,7 @@ fn prepare_step(data_dir: &std::path::Path, label: &str, run: &str, args: &[Stri
         })
         .reader()
         .with_context(|| format!("{label}: starting lab-workload {run}"))?;
-    let bar = indicatif::ProgressBar::new(0);
+    let bar = indicatif::ProgressBar::new(1); // 0% until the step reports its total
     bar.set_style(
         indicatif::ProgressStyle::with_template("  {msg} [{bar:30}] {percent:>3}%")
             .expect("valid template")
@@ -220,7 +265,10 @@ fn prepare_step(data_dir: &std::path::Path, label: &str, run: &str, args: &[Stri
         let line = line.with_context(|| format!("{label}: reading its output"))?;
         let mut parts = line.split_whitespace();
         if parts.next() == Some("progress") {
-            if let (Some(Ok(done)), Some(Ok(total))) = (parts.next().map(str::parse::<u64>), parts.next().map(str::parse::<u64>)) {
+            if let (Some(Ok(done)), Some(Ok(total))) = (
+                parts.next().map(str::parse::<u64>),
+                parts.next().map(str::parse::<u64>),
+            ) {
                 bar.set_length(total);
                 bar.set_position(done);
                 continue;
@@ -231,10 +279,16 @@ fn prepare_step(data_dir: &std::path::Path, label: &str, run: &str, args: &[Stri
             tail.remove(0);
         }
     }
-    let out = reader.try_wait()?.context("prepare step output ended but it did not exit")?;
+    let out = reader
+        .try_wait()?
+        .context("prepare step output ended but it did not exit")?;
     bar.finish_and_clear();
     if !out.status.success() {
-        anyhow::bail!("{label}: lab-workload {run} failed ({}):\n    {}", out.status, tail.join("\n    "));
+        anyhow::bail!(
+            "{label}: lab-workload {run} failed ({}):\n    {}",
+            out.status,
+            tail.join("\n    ")
+        );
     }
     if plain {
         println!("  {label}: done");

@@ -58,7 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let live = session::inspect(&running);
-    let title = crate::lab::find(running.lab).map(|l| l.title).unwrap_or_default();
+    let title = crate::lab::find(running.lab)
+        .map(|l| l.title)
+        .unwrap_or_default();
 
     // Two samples of each tree's CPU ticks and storage I/O, SAMPLE apart.
     let sample = |live: &session::Live| -> Vec<(usize, u64, Option<(u64, u64)>)> {
@@ -67,13 +69,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|w| {
                 // The supervisor is a root too: orphans of the workload are reparented to it.
-                let roots: Vec<_> = w.id().filter(|_| w.alive).into_iter().chain(w.supervisor).collect();
+                let roots: Vec<_> = w
+                    .id()
+                    .filter(|_| w.alive)
+                    .into_iter()
+                    .chain(w.supervisor)
+                    .collect();
                 let sup = w.supervisor.map(|s| s.pid);
                 let cg = session::cgroup::pids(&live.session.data_dir, Some(&w.name));
-                let members: Vec<_> =
-                    procs::tree_members_plus(&table, &roots, &cg).into_iter().filter(|p| Some(p.pid) != sup).collect();
+                let members: Vec<_> = procs::tree_members_plus(&table, &roots, &cg)
+                    .into_iter()
+                    .filter(|p| Some(p.pid) != sup)
+                    .collect();
                 let ticks = members.iter().map(|p| p.cpu_ticks).sum();
-                let io = members.iter().map(|p| procs::io_bytes(p.pid)).try_fold((0, 0), |acc, x| x.map(|(r, w)| (acc.0 + r, acc.1 + w)));
+                let io = members
+                    .iter()
+                    .map(|p| procs::io_bytes(p.pid))
+                    .try_fold((0, 0), |acc, x| x.map(|(r, w)| (acc.0 + r, acc.1 + w)));
                 (members.len(), ticks, io)
             })
             .collect()
@@ -107,7 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 cpu_percent: running.then(|| a.1.saturating_sub(b.1) as f64 / hz / secs * 100.0),
                 read_bytes_per_sec: rate(|x| x.0),
                 write_bytes_per_sec: rate(|x| x.1),
-                log_tail: if running || !w.started { Vec::new() } else { runfiles::log_tail(&running_dir(&live), &w.name, 5) },
+                log_tail: if running || !w.started {
+                    Vec::new()
+                } else {
+                    runfiles::log_tail(&running_dir(&live), &w.name, 5)
+                },
             }
         })
         .collect();
@@ -135,19 +151,41 @@ fn running_dir(live: &session::Live) -> std::path::PathBuf {
 fn print_report(r: &Report, live: &session::Live, style: Style) {
     println!(
         "{}",
-        style.bold(&format!("Lab {}: {} — running for {} (seed {})", r.lab, r.title, term::human_duration(r.elapsed_secs), r.seed))
+        style.bold(&format!(
+            "Lab {}: {} — running for {} (seed {})",
+            r.lab,
+            r.title,
+            term::human_duration(r.elapsed_secs),
+            r.seed
+        ))
     );
     if !live.same_boot {
         println!("  {}", style.warn("The machine rebooted since this lab started: its workloads are gone. Run: sudo lab stop"));
     }
     if !r.complete {
-        println!("  {}", style.warn("`lab start` did not finish (interrupted?); run: sudo lab stop && sudo lab start"));
+        println!(
+            "  {}",
+            style.warn(
+                "`lab start` did not finish (interrupted?); run: sudo lab stop && sudo lab start"
+            )
+        );
     }
-    println!("  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  {}", "workload", "process", "pid", "cpu", "read/s", "write/s", "state");
+    println!(
+        "  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  {}",
+        "workload", "process", "pid", "cpu", "read/s", "write/s", "state"
+    );
     for w in &r.workloads {
-        let state = if w.alive { style.ok(&w.health) } else { style.bad(&w.health) };
+        let state = if w.alive {
+            style.ok(&w.health)
+        } else {
+            style.bad(&w.health)
+        };
         let cpu = w.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"));
-        let rate = |v: Option<f64>| v.map_or(if w.alive { "?".into() } else { "-".into() }, |b| format!("{}/s", human_bytes(b)));
+        let rate = |v: Option<f64>| {
+            v.map_or(if w.alive { "?".into() } else { "-".into() }, |b| {
+                format!("{}/s", human_bytes(b))
+            })
+        };
         println!(
             "  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  {}",
             w.name,
@@ -159,14 +197,21 @@ fn print_report(r: &Report, live: &session::Live, style: Style) {
             state
         );
         if w.alive && w.processes > 1 {
-            println!("  {:<10} {}", "", style.dim(&format!("{} processes in its tree", w.processes)));
+            println!(
+                "  {:<10} {}",
+                "",
+                style.dim(&format!("{} processes in its tree", w.processes))
+            );
         }
         for line in &w.log_tail {
             println!("    {}", style.dim(line));
         }
     }
     println!("  data: {}", r.data_dir);
-    if r.workloads.iter().any(|w| w.alive && w.read_bytes_per_sec.is_none()) {
+    if r.workloads
+        .iter()
+        .any(|w| w.alive && w.read_bytes_per_sec.is_none())
+    {
         println!("  {}", style.dim("(I/O rates need root: sudo lab status)"));
     }
 }

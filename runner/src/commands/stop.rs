@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use crate::{
-    privilege,
-    session,
+    privilege, session,
     state::{self, Session, State},
     term::{self, Style},
 };
@@ -27,15 +26,30 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     ended += stop_strays()?;
     match what {
         Some((lab, spent)) => {
-            println!("Stopped lab {lab} after {}: {ended} process(es) ended, data files removed.", term::human_duration(spent));
+            println!(
+                "Stopped lab {lab} after {}: {ended} process(es) ended, data files removed.",
+                term::human_duration(spent)
+            );
             let st = State::load()?;
             if let (Some(p), Ok(l)) = (st.progress(lab), crate::lab::find(lab)) {
-                let ids = l.questions.iter().filter(|q| q.required).map(|q| q.id.as_str());
+                let ids = l
+                    .questions
+                    .iter()
+                    .filter(|q| q.required)
+                    .map(|q| q.id.as_str());
                 let total = l.questions.iter().filter(|q| q.required).count();
-                println!("Progress kept: {}/{total} questions passed. {}", p.passed_count(ids), style.dim(&format!("(sudo lab start {lab} to continue)")));
+                if total > 0 {
+                    println!(
+                        "Progress kept: {}/{total} questions passed. {}",
+                        p.passed_count(ids),
+                        style.dim(&format!("(sudo lab start {lab} to continue)"))
+                    );
+                }
             }
         }
-        None if ended > 0 => println!("No lab was recorded as running; ended {ended} leftover process(es)."),
+        None if ended > 0 => {
+            println!("No lab was recorded as running; ended {ended} leftover process(es).")
+        }
         None => println!("No lab is running."),
     }
     Ok(ExitCode::SUCCESS)
@@ -46,7 +60,9 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
 pub fn end_session(running: &Session) -> anyhow::Result<usize> {
     let n = session::stop_session(running)?;
     State::update(|s| {
-        if s.session.as_ref().is_some_and(|x| x.lab == running.lab && x.seed == running.seed && x.started_at == running.started_at) {
+        if s.session.as_ref().is_some_and(|x| {
+            x.lab == running.lab && x.seed == running.seed && x.started_at == running.started_at
+        }) {
             let spent = state::now().saturating_sub(running.started_at);
             s.progress_mut(running.lab).time_spent += spent;
             s.session = None;
@@ -60,7 +76,9 @@ pub fn end_session(running: &Session) -> anyhow::Result<usize> {
 fn stop_strays() -> anyhow::Result<usize> {
     let sessions = state::dir()?.join("sessions");
     let current = State::load()?.session.map(|s| s.data_dir);
-    let Ok(entries) = std::fs::read_dir(&sessions) else { return Ok(0) };
+    let Ok(entries) = std::fs::read_dir(&sessions) else {
+        return Ok(0);
+    };
     let mut n = 0;
     for e in entries.flatten() {
         let dir = e.path();

@@ -84,8 +84,13 @@ fn yes() -> bool {
 
 /// Parse one lab file. `file` is the name used in messages (e.g. "labs/01-disk-latency.md").
 pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
-    let err = |line: usize, message: String| LabError { file: file.to_string(), line, message };
-    let (front, front_line, body, body_line) = split_front_matter(text).map_err(|(l, m)| err(l, m))?;
+    let err = |line: usize, message: String| LabError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let (front, front_line, body, body_line) =
+        split_front_matter(text).map_err(|(l, m)| err(l, m))?;
     // Line of a byte offset inside the front matter (front_line is the first line of its TOML).
     let at = |offset: usize| front_line + front[..offset.min(front.len())].matches('\n').count();
 
@@ -93,7 +98,10 @@ pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
     if let Ok(v) = front.parse::<toml::Table>() {
         if let Some(n) = v.get("format").and_then(|f| f.as_integer()) {
             if n > FORMAT as i64 {
-                let line = front.lines().position(|l| l.trim_start().starts_with("format")).unwrap_or(0);
+                let line = front
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("format"))
+                    .unwrap_or(0);
                 return Err(err(
                     front_line + line,
                     format!("lab format {n} is newer than this lab runner understands ({FORMAT}); update lab"),
@@ -106,20 +114,32 @@ pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
         err(line, e.message().trim_end().to_string())
     })?;
     if *raw.format.get_ref() < 1 {
-        return Err(err(at(raw.format.span().start), format!("format must be {FORMAT}")));
+        return Err(err(
+            at(raw.format.span().start),
+            format!("format must be {FORMAT}"),
+        ));
     }
     if *raw.id.get_ref() == 0 {
         return Err(err(at(raw.id.span().start), "id must be 1 or more".into()));
     }
     let duration_secs = parse_duration(raw.duration.get_ref()).ok_or_else(|| {
-        err(at(raw.duration.span().start), format!("duration {:?}: expected e.g. \"15m\", \"1h30m\", \"90s\"", raw.duration.get_ref()))
+        err(
+            at(raw.duration.span().start),
+            format!(
+                "duration {:?}: expected e.g. \"15m\", \"1h30m\", \"90s\"",
+                raw.duration.get_ref()
+            ),
+        )
     })?;
 
     let mut seed = Vec::new();
     for (name, value) in raw.seed {
         let line = front_line + seed_line(front, &name);
         if !valid_name(&name) {
-            return Err(err(line, format!("seed.{name}: names are [a-z_][a-z0-9_]*")));
+            return Err(err(
+                line,
+                format!("seed.{name}: names are [a-z_][a-z0-9_]*"),
+            ));
         }
         let spec = seed_spec(value).map_err(|m| err(line, format!("seed.{name}: {m}")))?;
         seed.push((name, spec));
@@ -149,7 +169,14 @@ pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
                 None if need_name => return Err(err(line, format!("{what}[{i}] needs a name"))),
                 None => run.clone(),
             };
-            out.push(Step { name, run, args: s.args, comm: s.comm, label: s.label, line });
+            out.push(Step {
+                name,
+                run,
+                args: s.args,
+                comm: s.comm,
+                label: s.label,
+                line,
+            });
         }
         Ok(out)
     };
@@ -162,7 +189,11 @@ pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
         let line = at(q.id.span().start);
         let id = q.id.into_inner();
         let here = |m: String| err(line, format!("questions[{i}] ({id}): {m}"));
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
             return Err(here("id must be [a-z0-9_-]+".into()));
         }
         if !ids.insert(id.clone()) {
@@ -255,7 +286,10 @@ fn split_front_matter(text: &str) -> Result<(&str, usize, &str, usize), (usize, 
         }
     }
     match open {
-        None => Err((1, "empty lab file: it needs a ```toml front matter block (see labs/FORMAT.md)".into())),
+        None => Err((
+            1,
+            "empty lab file: it needs a ```toml front matter block (see labs/FORMAT.md)".into(),
+        )),
         Some((_, l)) => Err((l - 1, "front matter block is never closed with ```".into())),
     }
 }
@@ -266,14 +300,20 @@ fn split_hints(body: &str, body_line: usize) -> Result<(String, Vec<String>), (u
     let mut hints = Vec::new();
     let mut cut = Vec::new();
     let mut current: Option<(usize, String)> = None;
-    for (event, range) in Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).into_offset_iter() {
+    for (event, range) in
+        Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
+            .into_offset_iter()
+    {
         match event {
             Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
                 let lang = info.split_whitespace().next().unwrap_or("");
                 if lang == "hint" {
                     current = Some((range.start, String::new()));
                 } else if lang == "toml" && info.contains("lab") {
-                    return Err((line_of(range.start), "a second front matter block; only one is allowed".into()));
+                    return Err((
+                        line_of(range.start),
+                        "a second front matter block; only one is allowed".into(),
+                    ));
                 }
             }
             Event::Text(t) if current.is_some() => current.as_mut().unwrap().1.push_str(&t),
@@ -282,7 +322,9 @@ fn split_hints(body: &str, body_line: usize) -> Result<(String, Vec<String>), (u
                     if text.trim().is_empty() {
                         return Err((line_of(start), "empty hint block".into()));
                     }
-                    if !body[range.clone()].trim_end().ends_with("```") && !body[range.clone()].trim_end().ends_with("~~~") {
+                    if !body[range.clone()].trim_end().ends_with("```")
+                        && !body[range.clone()].trim_end().ends_with("~~~")
+                    {
                         return Err((line_of(start), "hint block is never closed".into()));
                     }
                     hints.push(text.trim_end().to_string());
@@ -310,7 +352,11 @@ fn seed_line(front: &str, name: &str) -> usize {
         .iter()
         .enumerate()
         .skip(start)
-        .find(|(_, l)| l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_start().starts_with('=')))
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
         .map_or(start, |(i, _)| i)
 }
 
@@ -348,15 +394,23 @@ fn toml_to_json(v: toml::Value) -> Result<serde_json::Value, String> {
     Ok(match v {
         toml::Value::String(s) => s.into(),
         toml::Value::Integer(i) => i.into(),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f).ok_or("not a finite number")?.into(),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .ok_or("not a finite number")?
+            .into(),
         toml::Value::Boolean(b) => b.into(),
-        other => return Err(format!("seeded values are strings, numbers or booleans, not {}", other.type_str())),
+        other => {
+            return Err(format!(
+                "seeded values are strings, numbers or booleans, not {}",
+                other.type_str()
+            ))
+        }
     })
 }
 
 fn valid_name(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_lowercase() || f == '_') && c.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    matches!(c.next(), Some(f) if f.is_ascii_lowercase() || f == '_')
+        && c.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// "90s", "15m", "1h", "1h30m" -> seconds.

@@ -32,7 +32,10 @@ pub fn to_terminal(markdown: &str, style: Style) -> String {
         })
     };
 
-    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH) {
+    for event in Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+    ) {
         match event {
             Event::Start(Tag::Heading { level, .. }) => {
                 flush(&mut out, &mut text, quote);

@@ -13,8 +13,9 @@ pub mod seed;
 #[cfg(test)]
 mod tests;
 
-
 /// One parsed lab (see labs/FORMAT.md for every field).
+// Some fields are only read by the checker or by tests: they are the lab's API.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Lab {
     pub format: u32,
@@ -43,6 +44,7 @@ impl Lab {
     pub fn question(&self, id: &str) -> Option<&Question> {
         self.questions.iter().find(|q| q.id == id)
     }
+    #[allow(dead_code)] // API for the checker
     pub fn workload(&self, name: &str) -> Option<&Step> {
         self.workloads.iter().find(|w| w.name == name)
     }
@@ -59,6 +61,7 @@ pub struct Step {
     pub line: usize,
 }
 
+#[allow(dead_code)] // `params` is for the checker
 #[derive(Debug, Clone)]
 pub struct Question {
     pub id: String,
@@ -111,7 +114,12 @@ impl Tolerance {
     /// "exact", "2x", "25%", "±3", "+-3".
     pub fn parse(s: &str) -> Option<Tolerance> {
         let s = s.trim();
-        let num = |t: &str| t.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+        let num = |t: &str| {
+            t.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+        };
         if s.eq_ignore_ascii_case("exact") {
             Some(Tolerance::Exact)
         } else if let Some(f) = s.strip_suffix(['x', '×']) {
@@ -162,22 +170,27 @@ pub enum SeedSpec {
     Template(String),
 }
 
-static EMBEDDED: include_dir::Dir<'static> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/../labs");
+static EMBEDDED: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../labs");
 
 /// Where the labs come from: `LAB_LABS_DIR`, or the copy embedded at build time.
 pub fn labs_dir_override() -> Option<PathBuf> {
-    std::env::var_os("LAB_LABS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os("LAB_LABS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Every lab file as (name for messages, text), sorted by file name.
 pub fn sources() -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     if let Some(dir) = labs_dir_override() {
-        let entries = std::fs::read_dir(&dir).with_context(|| format!("LAB_LABS_DIR={}", dir.display()))?;
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("LAB_LABS_DIR={}", dir.display()))?;
         for e in entries {
             let path = e?.path();
             if is_lab_file(&path.file_name().unwrap_or_default().to_string_lossy()) {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 out.push((path.display().to_string(), text));
             }
         }
@@ -185,7 +198,9 @@ pub fn sources() -> anyhow::Result<Vec<(String, String)>> {
         for f in EMBEDDED.files() {
             let name = f.path().to_string_lossy().into_owned();
             if is_lab_file(&name) {
-                let text = f.contents_utf8().with_context(|| format!("labs/{name} is not UTF-8"))?;
+                let text = f
+                    .contents_utf8()
+                    .with_context(|| format!("labs/{name} is not UTF-8"))?;
                 out.push((format!("labs/{name}"), text.to_string()));
             }
         }
@@ -208,7 +223,12 @@ pub fn catalog() -> anyhow::Result<Vec<Lab>> {
     labs.sort_by_key(|l| l.id);
     for pair in labs.windows(2) {
         if pair[0].id == pair[1].id {
-            anyhow::bail!("{} and {} both have id {}", pair[0].source, pair[1].source, pair[0].id);
+            anyhow::bail!(
+                "{} and {} both have id {}",
+                pair[0].source,
+                pair[1].source,
+                pair[0].id
+            );
         }
     }
     Ok(labs)
@@ -218,13 +238,16 @@ pub fn catalog() -> anyhow::Result<Vec<Lab>> {
 pub fn find(id: u32) -> anyhow::Result<Lab> {
     let labs = catalog()?;
     let ids: Vec<String> = labs.iter().map(|l| l.id.to_string()).collect();
-    labs.into_iter()
-        .find(|l| l.id == id)
-        .ok_or_else(|| crate::privilege::usage(format!("there is no lab {id} (labs: {})", ids.join(", "))))
+    labs.into_iter().find(|l| l.id == id).ok_or_else(|| {
+        crate::privilege::usage(format!("there is no lab {id} (labs: {})", ids.join(", ")))
+    })
 }
 
 /// Parse a lab argument: "1", "01", "lab1" -> 1.
 pub fn parse_id(s: &str) -> Result<u32, String> {
     let t = s.trim().trim_start_matches("lab").trim_start_matches('-');
-    t.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{s:?} is not a lab number (e.g. 1)"))
+    t.parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{s:?} is not a lab number (e.g. 1)"))
 }

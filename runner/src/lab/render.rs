@@ -34,13 +34,25 @@ impl Context {
     pub fn base(lab: &Lab, seed: u64, data_dir: &std::path::Path, user: &str) -> Context {
         Context {
             seed: BTreeMap::new(),
-            session: SessionVars { seed, data_dir: data_dir.display().to_string(), user: user.to_string() },
-            lab: LabVars { id: lab.id, title: lab.title.clone() },
+            session: SessionVars {
+                seed,
+                data_dir: data_dir.display().to_string(),
+                user: user.to_string(),
+            },
+            lab: LabVars {
+                id: lab.id,
+                title: lab.title.clone(),
+            },
         }
     }
 
     /// The full context of a lab for one seed: computes the seeded values.
-    pub fn for_seed(lab: &Lab, seed: u64, data_dir: &std::path::Path, user: &str) -> anyhow::Result<Context> {
+    pub fn for_seed(
+        lab: &Lab,
+        seed: u64,
+        data_dir: &std::path::Path,
+        user: &str,
+    ) -> anyhow::Result<Context> {
         let mut ctx = Context::base(lab, seed, data_dir, user);
         ctx.seed = super::seed::values(lab, seed, &ctx)?;
         Ok(ctx)
@@ -59,10 +71,21 @@ impl Context {
     }
 
     /// Render a part of a lab file that starts at `first_line`, naming file:line on error.
-    pub fn render_at(&self, lab: &Lab, first_line: usize, what: &str, template: &str) -> anyhow::Result<String> {
+    pub fn render_at(
+        &self,
+        lab: &Lab,
+        first_line: usize,
+        what: &str,
+        template: &str,
+    ) -> anyhow::Result<String> {
         self.render(template).map_err(|e| {
             let line = first_line + e.line().unwrap_or(1).saturating_sub(1);
-            anyhow::anyhow!("{}:{}: {what}: {}", lab.source, line, e.detail().unwrap_or(&e.kind().to_string()))
+            anyhow::anyhow!(
+                "{}:{}: {what}: {}",
+                lab.source,
+                line,
+                e.detail().unwrap_or(&e.kind().to_string())
+            )
         })
     }
 
@@ -73,12 +96,20 @@ impl Context {
 
     /// Hint `i` (0-based), rendered.
     pub fn hint(&self, lab: &Lab, i: usize) -> anyhow::Result<String> {
-        self.render_at(lab, lab.body_line, &format!("hint {}", i + 1), &lab.hints[i])
+        self.render_at(
+            lab,
+            lab.body_line,
+            &format!("hint {}", i + 1),
+            &lab.hints[i],
+        )
     }
 
     /// A workload's or prepare step's argv after the subcommand, rendered.
     pub fn args(&self, lab: &Lab, step: &super::Step) -> anyhow::Result<Vec<String>> {
-        step.args.iter().map(|a| self.render_at(lab, step.line, &format!("{} args", step.name), a)).collect()
+        step.args
+            .iter()
+            .map(|a| self.render_at(lab, step.line, &format!("{} args", step.name), a))
+            .collect()
     }
 
     /// The process name a workload runs under (kernel comm: at most 15 bytes).
@@ -88,7 +119,12 @@ impl Context {
             None => step.run.clone(),
         };
         if comm.is_empty() || comm.len() > 15 || comm.contains(['/', ' ', '\0']) {
-            anyhow::bail!("{}:{}: workload {} comm {comm:?}: 1-15 bytes, no '/' or spaces", lab.source, step.line, step.name);
+            anyhow::bail!(
+                "{}:{}: workload {} comm {comm:?}: 1-15 bytes, no '/' or spaces",
+                lab.source,
+                step.line,
+                step.name
+            );
         }
         Ok(comm)
     }

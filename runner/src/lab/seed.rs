@@ -37,7 +37,9 @@ impl Rng {
 /// not change the others.
 fn stream(seed: u64, name: &str) -> Rng {
     // FNV-1a of the name.
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     Rng::new(seed ^ h)
 }
 
@@ -49,7 +51,10 @@ pub fn fresh() -> u64 {
     let raw = if n == 8 {
         u64::from_ne_bytes(buf)
     } else {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
     };
     raw % 999_999 + 1
 }
@@ -67,7 +72,10 @@ pub fn values(lab: &Lab, seed: u64, base: &Context) -> anyhow::Result<BTreeMap<S
                 let count = ((hi - lo) / step) as u64 + 1;
                 Value::from(lo + rng.below(count) as i64 * step)
             }
-            SeedSpec::Template(t) => Value::from(ctx.render(t).with_context(|| format!("{}: seed.{name}", lab.source))?),
+            SeedSpec::Template(t) => Value::from(
+                ctx.render(t)
+                    .with_context(|| format!("{}: seed.{name}", lab.source))?,
+            ),
         };
         ctx.seed.insert(name.clone(), v);
     }

@@ -39,7 +39,10 @@ pub struct WorkloadLive {
 
 impl WorkloadLive {
     pub fn id(&self) -> Option<ProcId> {
-        self.started.then_some(ProcId { pid: self.pid, start_time: self.start_time })
+        self.started.then_some(ProcId {
+            pid: self.pid,
+            start_time: self.start_time,
+        })
     }
     /// "running", "exited with status 3", "killed by SIGKILL", "gone (...)", "not started".
     pub fn health(&self) -> String {
@@ -63,11 +66,24 @@ impl Live {
     /// for tracing the session.
     pub fn pids(&self) -> Vec<i32> {
         // Supervisors are roots too (orphans are reparented to them) but not members.
-        let roots: Vec<ProcId> =
-            self.workloads.iter().filter(|w| w.alive).filter_map(|w| w.id()).chain(self.workloads.iter().filter_map(|w| w.supervisor)).collect();
-        let sups: Vec<i32> = self.workloads.iter().filter_map(|w| w.supervisor.map(|s| s.pid)).collect();
+        let roots: Vec<ProcId> = self
+            .workloads
+            .iter()
+            .filter(|w| w.alive)
+            .filter_map(|w| w.id())
+            .chain(self.workloads.iter().filter_map(|w| w.supervisor))
+            .collect();
+        let sups: Vec<i32> = self
+            .workloads
+            .iter()
+            .filter_map(|w| w.supervisor.map(|s| s.pid))
+            .collect();
         let extra = cgroup::pids(&self.session.data_dir, None);
-        procs::tree_members_plus(&procs::table(), &roots, &extra).into_iter().map(|p| p.pid).filter(|p| !sups.contains(p)).collect()
+        procs::tree_members_plus(&procs::table(), &roots, &extra)
+            .into_iter()
+            .map(|p| p.pid)
+            .filter(|p| !sups.contains(p))
+            .collect()
     }
     pub fn all_alive(&self) -> bool {
         self.workloads.iter().all(|w| w.alive)
@@ -83,8 +99,15 @@ pub fn inspect(session: &Session) -> Live {
             names.push(n);
         }
     }
-    let workloads = names.into_iter().map(|name| workload_live(&session.data_dir, name, same_boot)).collect();
-    Live { session: session.clone(), workloads, same_boot }
+    let workloads = names
+        .into_iter()
+        .map(|name| workload_live(&session.data_dir, name, same_boot))
+        .collect();
+    Live {
+        session: session.clone(),
+        workloads,
+        same_boot,
+    }
 }
 
 fn workload_live(data_dir: &Path, name: String, same_boot: bool) -> WorkloadLive {
@@ -114,7 +137,10 @@ pub fn require_running(lab: u32) -> anyhow::Result<Live> {
     match current()? {
         None => anyhow::bail!("no lab is running; start it with: sudo lab start {lab}"),
         Some(live) if live.session.lab != lab => {
-            anyhow::bail!("lab {} is running, not lab {lab}; stop it with: sudo lab stop", live.session.lab)
+            anyhow::bail!(
+                "lab {} is running, not lab {lab}; stop it with: sudo lab stop",
+                live.session.lab
+            )
         }
         Some(live) => Ok(live),
     }
@@ -131,7 +157,11 @@ pub fn stop_session(session: &Session) -> anyhow::Result<usize> {
 /// Remove a session's data directory, refusing anything that does not look like one.
 pub fn remove_data_dir(dir: &Path) -> anyhow::Result<()> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let parent = dir.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+    let parent = dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
     anyhow::ensure!(
         name.starts_with("lab-") && parent == "sessions",
         "refusing to delete {}: not a session data directory",

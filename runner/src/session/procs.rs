@@ -16,7 +16,10 @@ impl ProcId {
     /// This process's identity now (None if it does not exist).
     pub fn of(pid: i32) -> Option<ProcId> {
         let st = procfs::process::Process::new(pid).ok()?.stat().ok()?;
-        Some(ProcId { pid, start_time: st.starttime })
+        Some(ProcId {
+            pid,
+            start_time: st.starttime,
+        })
     }
     /// The same process still exists and has not exited (a zombie counts as exited).
     pub fn alive(&self) -> bool {
@@ -48,7 +51,9 @@ impl Proc {
 
 /// A snapshot of every process.
 pub fn table() -> Vec<Proc> {
-    let Ok(all) = procfs::process::all_processes() else { return Vec::new() };
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
     all.filter_map(|p| p.ok()?.stat().ok())
         .map(|st| Proc {
             pid: st.pid,
@@ -66,6 +71,7 @@ pub fn table() -> Vec<Proc> {
 /// are still the same processes), their descendants, and members of the session a root leads
 /// (setsid'd supervisors: orphans reparented to init keep the session id). A session member
 /// must have started no earlier than its leader, so a reused session id cannot match.
+#[allow(dead_code)] // API for the checker
 pub fn tree_members(table: &[Proc], roots: &[ProcId]) -> Vec<Proc> {
     tree_members_plus(table, roots, &[])
 }
@@ -80,7 +86,10 @@ pub fn tree_members_plus(table: &[Proc], roots: &[ProcId], extra: &[i32]) -> Vec
     let mut found = BTreeSet::new();
     let mut queue = Vec::new();
     for r in roots {
-        if by_pid.get(&r.pid).is_some_and(|p| p.start_time == r.start_time) {
+        if by_pid
+            .get(&r.pid)
+            .is_some_and(|p| p.start_time == r.start_time)
+        {
             queue.push(r.pid); // else the PID was reused: not ours
         }
         // Session members outlive their leader (a killed supervisor); they started after it.
@@ -96,12 +105,19 @@ pub fn tree_members_plus(table: &[Proc], roots: &[ProcId], extra: &[i32]) -> Vec
             queue.extend(children.get(&pid).into_iter().flatten().copied());
         }
     }
-    found.into_iter().filter_map(|pid| by_pid.get(&pid)).filter(|p| p.running()).map(|p| (*p).clone()).collect()
+    found
+        .into_iter()
+        .filter_map(|pid| by_pid.get(&pid))
+        .filter(|p| p.running())
+        .map(|p| (*p).clone())
+        .collect()
 }
 
 /// /proc/sys/kernel/random/boot_id: changes on every boot.
 pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Bytes read and written from storage by a process (needs root for others' processes).

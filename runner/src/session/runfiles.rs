@@ -47,6 +47,11 @@ pub fn supervisor_path(data_dir: &Path, name: &str) -> PathBuf {
 pub fn workload_path(data_dir: &Path, name: &str) -> PathBuf {
     run_dir(data_dir).join(format!("{name}.workload.json"))
 }
+/// The workload's arguments, NUL-separated, readable by root only: passed through a file so
+/// `ps` shows just the seeded process name, not the seeded parameters a student must find.
+pub fn args_path(data_dir: &Path, name: &str) -> PathBuf {
+    run_dir(data_dir).join(format!("{name}.args"))
+}
 pub fn exit_path(data_dir: &Path, name: &str) -> PathBuf {
     run_dir(data_dir).join(format!("{name}.exit.json"))
 }
@@ -62,9 +67,17 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
 /// Names of every workload with a supervisor file in this data dir (including ones the state
 /// does not know about because `lab start` was killed before recording them).
 pub fn names(data_dir: &Path) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(run_dir(data_dir)) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(run_dir(data_dir)) else {
+        return Vec::new();
+    };
     let mut v: Vec<String> = rd
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".supervisor.json").map(str::to_string))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".supervisor.json")
+                .map(str::to_string)
+        })
         .collect();
     v.sort();
     v
@@ -74,5 +87,8 @@ pub fn names(data_dir: &Path) -> Vec<String> {
 pub fn log_tail(data_dir: &Path, name: &str, n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(log_path(data_dir, name)).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }

@@ -33,7 +33,14 @@ pub fn workload_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// Start one workload; returns its identity once the supervisor has recorded it.
-pub fn start(data_dir: &Path, name: &str, comm: &str, subcommand: &str, args: &[String], seed: u64) -> anyhow::Result<ProcId> {
+pub fn start(
+    data_dir: &Path,
+    name: &str,
+    comm: &str,
+    subcommand: &str,
+    args: &[String],
+    seed: u64,
+) -> anyhow::Result<ProcId> {
     let bin = workload_binary()?;
     // exec through a symlink named `comm`: the kernel takes the task name from the path
     // executed, so ps/top/execsnoop show the seeded name, not "lab-workload".
@@ -43,10 +50,15 @@ pub fn start(data_dir: &Path, name: &str, comm: &str, subcommand: &str, args: &[
     std::fs::create_dir_all(data_dir.join("logs"))?;
     let link = link_dir.join(comm);
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&bin, &link).with_context(|| format!("linking {}", link.display()))?;
+    std::os::unix::fs::symlink(&bin, &link)
+        .with_context(|| format!("linking {}", link.display()))?;
 
     let me = std::env::current_exe().context("finding the lab binary")?;
-    let mut argv: Vec<String> = vec![
+    let mut workload_args: Vec<String> = vec![subcommand.to_string()];
+    workload_args.extend(args.iter().cloned());
+    workload_args.extend(["--seed".to_string(), seed.to_string()]);
+    write_args(&runfiles::args_path(data_dir, name), &workload_args)?;
+    let argv: Vec<String> = vec![
         "supervise".into(),
         "--name".into(),
         name.into(),
@@ -56,13 +68,14 @@ pub fn start(data_dir: &Path, name: &str, comm: &str, subcommand: &str, args: &[
         comm.into(),
         "--".into(),
         link.display().to_string(),
-        subcommand.into(),
     ];
-    argv.extend(args.iter().cloned());
-    argv.extend(["--seed".to_string(), seed.to_string()]);
     let log = runfiles::log_path(data_dir, name);
     // Append mode: the supervisor and the workload share this file.
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| log.display().to_string())?;
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| log.display().to_string())?;
     let handle = duct::cmd(&me, &argv)
         .stdin_null()
         .stdout_null()
@@ -97,11 +110,35 @@ pub fn start(data_dir: &Path, name: &str, comm: &str, subcommand: &str, args: &[
         }
         if let Ok(Some(out)) = handle.try_wait() {
             let tail = runfiles::log_tail(data_dir, name, 5).join("\n  ");
-            anyhow::bail!("supervisor for {name} (pid {sup_pid}) exited early ({:?}):\n  {tail}", out.status);
+            anyhow::bail!(
+                "supervisor for {name} (pid {sup_pid}) exited early ({:?}):\n  {tail}",
+                out.status
+            );
         }
         if Instant::now() > deadline {
-            anyhow::bail!("workload {name} did not start within 10 s (see {})", log.display());
+            anyhow::bail!(
+                "workload {name} did not start within 10 s (see {})",
+                log.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Write the NUL-separated argument file, mode 0600.
+fn write_args(path: &Path, args: &[String]) -> anyhow::Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    anyhow::ensure!(
+        !args.iter().any(|a| a.contains('\0')),
+        "workload arguments may not contain NUL"
+    );
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| path.display().to_string())?;
+    f.write_all(args.join("\0").as_bytes())?;
+    Ok(())
 }

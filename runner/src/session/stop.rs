@@ -40,7 +40,11 @@ pub fn kill_trees(data_dir: &Path) -> anyhow::Result<usize> {
     let grace = Instant::now() + Duration::from_secs(2);
     let mut termed = false;
     loop {
-        let members: Vec<_> = procs::tree_members_plus(&procs::table(), &roots, &cgroup::pids(data_dir, None)).into_iter().filter(|p| !supervisors.contains(&p.pid)).collect();
+        let members: Vec<_> =
+            procs::tree_members_plus(&procs::table(), &roots, &cgroup::pids(data_dir, None))
+                .into_iter()
+                .filter(|p| !supervisors.contains(&p.pid))
+                .collect();
         if members.is_empty() || Instant::now() > grace {
             break;
         }
@@ -59,13 +63,17 @@ pub fn kill_trees(data_dir: &Path) -> anyhow::Result<usize> {
     let kill_supervisors_at = Instant::now() + Duration::from_millis(500);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let members = procs::tree_members_plus(&procs::table(), &roots, &cgroup::pids(data_dir, None));
+        let members =
+            procs::tree_members_plus(&procs::table(), &roots, &cgroup::pids(data_dir, None));
         if members.is_empty() {
             cgroup::remove(data_dir);
             return Ok(signalled.len());
         }
         if Instant::now() > deadline {
-            let left: Vec<String> = members.iter().map(|p| format!("{} ({})", p.pid, p.comm)).collect();
+            let left: Vec<String> = members
+                .iter()
+                .map(|p| format!("{} ({})", p.pid, p.comm))
+                .collect();
             anyhow::bail!("could not stop: still running: {}", left.join(", "));
         }
         if Instant::now() > kill_supervisors_at {

@@ -28,7 +28,7 @@ pub struct Args {
     /// Process name the workload runs under
     #[arg(long)]
     pub comm: String,
-    /// Program and arguments
+    /// Program (a symlink named after the workload); its arguments are in run/NAME.args
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
 }
@@ -37,7 +37,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // SAFETY: plain prctl calls on this process.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        libc::prctl(libc::PR_SET_NAME, c"lab-supervise".as_ptr() as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_NAME,
+            c"lab-supervise".as_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
         // No terminal to hang up, but a stray SIGHUP/SIGINT must not end the session silently.
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
@@ -50,10 +56,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runfiles::write(&runfiles::supervisor_path(&args.data_dir, &args.name), &me)?;
 
     let log_path = runfiles::log_path(&args.data_dir, &args.name);
-    let log = OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| log_path.display().to_string())?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| log_path.display().to_string())?;
     let (program, rest) = args.command.split_first().context("no command")?;
     let handle = duct::cmd(program, rest)
         .dir(&args.data_dir)
+        // The workload reads its arguments from this file (see runfiles::args_path).
+        .env(
+            "LAB_WORKLOAD_ARGS",
+            runfiles::args_path(&args.data_dir, &args.name),
+        )
         .stdin_null()
         .stdout_file(log)
         .stderr_to_stdout()
@@ -76,8 +91,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let child = *handle.pids().first().context("no pid")? as i32;
     // We reap with waitpid(-1) below; duct's handle must not wait too.
     std::mem::forget(handle);
-    let child_id = ProcId::of(child).unwrap_or(ProcId { pid: child, start_time: 0 });
-    runfiles::write(&runfiles::workload_path(&args.data_dir, &args.name), &WorkloadFile { id: child_id, comm: args.comm.clone() })?;
+    let child_id = ProcId::of(child).unwrap_or(ProcId {
+        pid: child,
+        start_time: 0,
+    });
+    runfiles::write(
+        &runfiles::workload_path(&args.data_dir, &args.name),
+        &WorkloadFile {
+            id: child_id,
+            comm: args.comm.clone(),
+        },
+    )?;
 
     // Reap until the workload itself ends.
     let exit = loop {
@@ -89,7 +113,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if err.raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            break ExitInfo { code: None, signal: None, at: crate::state::now() };
+            break ExitInfo {
+                code: None,
+                signal: None,
+                at: crate::state::now(),
+            };
         }
         if pid == child {
             break ExitInfo {
@@ -113,7 +141,11 @@ fn end_rest(me: &ProcId, data_dir: &std::path::Path, name: &str) {
     let mut sig = libc::SIGTERM;
     loop {
         let table = procs::table();
-        let rest: Vec<_> = procs::tree_members_plus(&table, &[*me], &super::cgroup::pids(data_dir, Some(name))).into_iter().filter(|p| p.pid != me.pid).collect();
+        let rest: Vec<_> =
+            procs::tree_members_plus(&table, &[*me], &super::cgroup::pids(data_dir, Some(name)))
+                .into_iter()
+                .filter(|p| p.pid != me.pid)
+                .collect();
         if rest.is_empty() {
             break;
         }

@@ -25,4 +25,5 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/runqlen.txt",
     "captures/biolatency.txt",
     "captures/profile.txt",
+    "captures/lab-tools.txt",
 ];

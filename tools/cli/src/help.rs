@@ -11,6 +11,7 @@ pub fn parse<A: clap::Parser>(examples: &str) -> A {
         let mut out = std::io::stdout().lock();
         let code = match man_page(cmd, &mut out) {
             Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
             Err(e) => {
                 eprintln!("error writing man page: {e}");
                 1
@@ -24,7 +25,7 @@ pub fn parse<A: clap::Parser>(examples: &str) -> A {
 
 /// The clap command of `A` with the examples section attached (also used by man page tests).
 pub fn command<A: CommandFactory>(examples: &str) -> clap::Command {
-    A::command().after_help(format!("examples:\n{}", examples.trim_end()))
+    A::command().after_help(format!("examples:\n{}", examples.trim_matches('\n').trim_end()))
 }
 
 /// Render `cmd` as a section-8 man page; the examples become an EXAMPLES section.
@@ -47,6 +48,5 @@ pub fn man_page(cmd: clap::Command, out: &mut dyn std::io::Write) -> std::io::Re
         }
         writeln!(out, ".fi")?;
     }
-    man.render_authors_section(out)?;
     Ok(())
 }

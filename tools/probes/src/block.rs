@@ -41,6 +41,15 @@ pub fn dev_by_name(name: &str) -> Result<u32> {
     let path = format!("/sys/class/block/{name}/dev");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("no block device named '{name}' ({path} missing); see lsblk for names"))?;
+    // The request tracepoints carry the whole disk's dev_t, so a partition would match nothing.
+    let part = std::path::Path::new("/sys/class/block").join(name);
+    if part.join("partition").exists() {
+        let disk = std::fs::canonicalize(&part).ok().and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()));
+        anyhow::bail!(
+            "'{name}' is a partition; block I/O is traced per disk: use {}",
+            disk.unwrap_or_else(|| "the disk's name".into())
+        );
+    }
     let (maj, min) = text.trim().split_once(':').with_context(|| format!("unexpected contents of {path}"))?;
     Ok(kdev(maj.parse()?, min.parse()?))
 }

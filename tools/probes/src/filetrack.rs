@@ -9,7 +9,8 @@ use aya::{
     Ebpf,
 };
 use lab_probes_common::filetrack::{
-    FdKey, ForkEvent, UnlinkEvent, FD_CLOSES, FD_OPENS, RW_BLOCK, RW_READ, RW_WRITE, SYS_RMDIR, SYS_UNLINK,
+    FdKey, ForkEvent, UnlinkEvent, FD_CLOSES, FD_OPENS, RW_BLOCK, RW_READ, RW_WRITE, SYS_RMDIR,
+    SYS_UNLINK,
 };
 
 use crate::{events, requirements::Tracepoint, tracefs};
@@ -40,7 +41,11 @@ impl UnlinkSnoop {
     pub fn attach(tgid: u32) -> Result<Self> {
         let root = events::require_tracepoints(Self::TRACEPOINTS)?;
         let off = |tp: &str| tracefs::field_offset(&root, "syscalls", tp, "pathname");
-        let (unlink, unlinkat, rmdir) = (off("sys_enter_unlink")?, off("sys_enter_unlinkat")?, off("sys_enter_rmdir")?);
+        let (unlink, unlinkat, rmdir) = (
+            off("sys_enter_unlink")?,
+            off("sys_enter_unlinkat")?,
+            off("sys_enter_rmdir")?,
+        );
         let mut bpf = crate::load_with("unlinksnoop", |l| {
             l.override_global("TARGET_TGID", &tgid, true);
             l.override_global("UNLINK_PATH_OFF", &unlink, true);
@@ -55,7 +60,11 @@ impl UnlinkSnoop {
             events::attach_tracepoint(&mut bpf, prog, "syscalls", tp)?;
         }
         let ring = events::take_ring(&mut bpf)?;
-        Ok(Self { _bpf: bpf, ring, seen: Vec::new() })
+        Ok(Self {
+            _bpf: bpf,
+            ring,
+            seen: Vec::new(),
+        })
     }
 
     /// Every deletion traced since attach.
@@ -68,7 +77,11 @@ impl UnlinkSnoop {
                     SYS_RMDIR => "rmdir",
                     _ => "unlinkat",
                 };
-                seen.push(Unlink { tgid: ev.tgid, syscall, path: events::cstr(&ev.path) });
+                seen.push(Unlink {
+                    tgid: ev.tgid,
+                    syscall,
+                    path: events::cstr(&ev.path),
+                });
             }
             Ok::<(), ()>(())
         });
@@ -95,7 +108,11 @@ impl ForkSnoop {
         })?;
         events::attach_tracepoint(&mut bpf, "forksnoop", "sched", "sched_process_fork")?;
         let ring = events::take_ring(&mut bpf)?;
-        Ok(Self { _bpf: bpf, ring, seen: Vec::new() })
+        Ok(Self {
+            _bpf: bpf,
+            ring,
+            seen: Vec::new(),
+        })
     }
 
     /// (parent tgid, child pid) of every fork traced since attach.
@@ -107,7 +124,10 @@ impl ForkSnoop {
             }
             Ok::<(), ()>(())
         });
-        self.seen.iter().map(|e| (e.parent_tgid, e.child_pid)).collect()
+        self.seen
+            .iter()
+            .map(|e| (e.parent_tgid, e.child_pid))
+            .collect()
     }
 }
 
@@ -118,8 +138,14 @@ pub struct FdLeak {
 
 impl FdLeak {
     /// Syscalls whose return value is a new descriptor.
-    pub const OPENERS: &'static [&'static str] =
-        &["sys_exit_open", "sys_exit_openat", "sys_exit_openat2", "sys_exit_dup", "sys_exit_dup2", "sys_exit_dup3"];
+    pub const OPENERS: &'static [&'static str] = &[
+        "sys_exit_open",
+        "sys_exit_openat",
+        "sys_exit_openat2",
+        "sys_exit_dup",
+        "sys_exit_dup2",
+        "sys_exit_dup3",
+    ];
 
     pub fn attach(tgid: u32) -> Result<Self> {
         let (root, _) = tracefs::mount_if_missing()?;
@@ -143,7 +169,8 @@ impl FdLeak {
 
     /// Descriptors still open, by tgid (sorted).
     pub fn open_fds(&self) -> Result<BTreeMap<u32, Vec<u32>>> {
-        let map: HashMap<_, FdKey, u8> = HashMap::try_from(self.bpf.map("OPEN_FDS").context("map OPEN_FDS")?)?;
+        let map: HashMap<_, FdKey, u8> =
+            HashMap::try_from(self.bpf.map("OPEN_FDS").context("map OPEN_FDS")?)?;
         let mut out: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         for k in map.keys() {
             let k = k?;
@@ -155,8 +182,12 @@ impl FdLeak {
 
     /// (descriptors opened, descriptors closed that were opened while traced).
     pub fn totals(&self) -> Result<(u64, u64)> {
-        let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(self.bpf.map("COUNTS").context("map COUNTS")?)?;
-        Ok((arr.get(&FD_OPENS, 0)?.iter().sum(), arr.get(&FD_CLOSES, 0)?.iter().sum()))
+        let arr: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.bpf.map("COUNTS").context("map COUNTS")?)?;
+        Ok((
+            arr.get(&FD_OPENS, 0)?.iter().sum(),
+            arr.get(&FD_CLOSES, 0)?.iter().sum(),
+        ))
     }
 }
 
@@ -174,19 +205,34 @@ pub struct IoBytes {
 }
 
 impl RwBytes {
-    pub const READS: &'static [&'static str] = &["sys_exit_read", "sys_exit_pread64", "sys_exit_readv", "sys_exit_preadv"];
-    pub const WRITES: &'static [&'static str] =
-        &["sys_exit_write", "sys_exit_pwrite64", "sys_exit_writev", "sys_exit_pwritev"];
+    pub const READS: &'static [&'static str] = &[
+        "sys_exit_read",
+        "sys_exit_pread64",
+        "sys_exit_readv",
+        "sys_exit_preadv",
+    ];
+    pub const WRITES: &'static [&'static str] = &[
+        "sys_exit_write",
+        "sys_exit_pwrite64",
+        "sys_exit_writev",
+        "sys_exit_pwritev",
+    ];
 
     pub fn attach() -> Result<Self> {
-        let root = events::require_tracepoints(&[("block", "block_rq_issue"), ("syscalls", "sys_exit_read")])?;
+        let root = events::require_tracepoints(&[
+            ("block", "block_rq_issue"),
+            ("syscalls", "sys_exit_read"),
+        ])?;
         let ret = tracefs::field_offset(&root, "syscalls", "sys_exit_read", "ret")?;
         let bytes = tracefs::field_offset(&root, "block", "block_rq_issue", "bytes")?;
         let mut bpf = crate::load_with("rwbytes", |l| {
             l.override_global("EXIT_RET_OFF", &ret, true);
             l.override_global("ISSUE_BYTES_OFF", &bytes, true);
         })?;
-        for (prog, tps) in [("rwbytes_read", Self::READS), ("rwbytes_write", Self::WRITES)] {
+        for (prog, tps) in [
+            ("rwbytes_read", Self::READS),
+            ("rwbytes_write", Self::WRITES),
+        ] {
             load_prog(&mut bpf, prog)?;
             for tp in tps {
                 if tracefs::tracepoint_exists(&root, "syscalls", tp) {
@@ -199,9 +245,14 @@ impl RwBytes {
     }
 
     pub fn totals(&self) -> Result<IoBytes> {
-        let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(self.bpf.map("BYTES").context("map BYTES")?)?;
+        let arr: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.bpf.map("BYTES").context("map BYTES")?)?;
         let sum = |slot| -> Result<u64> { Ok(arr.get(&slot, 0)?.iter().sum()) };
-        Ok(IoBytes { read: sum(RW_READ)?, write: sum(RW_WRITE)?, block: sum(RW_BLOCK)? })
+        Ok(IoBytes {
+            read: sum(RW_READ)?,
+            write: sum(RW_WRITE)?,
+            block: sum(RW_BLOCK)?,
+        })
     }
 }
 
@@ -210,7 +261,8 @@ fn load_prog(bpf: &mut Ebpf, prog: &str) -> Result<()> {
         .program_mut(prog)
         .with_context(|| format!("program {prog} missing from object"))?
         .try_into()?;
-    p.load().with_context(|| format!("verifier rejected {prog}"))
+    p.load()
+        .with_context(|| format!("verifier rejected {prog}"))
 }
 
 /// Attach an already loaded program to one more tracepoint.
@@ -219,6 +271,7 @@ fn attach_loaded(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Resu
         .program_mut(prog)
         .with_context(|| format!("program {prog} missing from object"))?
         .try_into()?;
-    p.attach(category, name).with_context(|| format!("attaching {prog} to {category}:{name}"))?;
+    p.attach(category, name)
+        .with_context(|| format!("attaching {prog} to {category}:{name}"))?;
     Ok(())
 }

@@ -15,15 +15,25 @@ pub struct ToolError {
 
 /// The errors in bpftrace's stderr (warnings and the harmless RLIMIT_MEMLOCK notice skipped).
 pub fn parse(stderr: &str, tool: &Path) -> Vec<ToolError> {
-    let src: Vec<String> = std::fs::read_to_string(tool).unwrap_or_default().lines().map(str::to_string).collect();
+    let src: Vec<String> = std::fs::read_to_string(tool)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
     let mut out = Vec::new();
     for l in stderr.lines() {
         let Some(idx) = l.find("ERROR:") else {
             // clang's errors for #include lines: "/usr/include/linux/sched.h:93:2: error: ..."
             if l.contains(": error:") && out.is_empty() && l.contains(".h:") {
                 out.push(ToolError {
-                    line: src.iter().position(|s| s.trim_start().starts_with("#include")).map(|i| i + 1),
-                    source: src.iter().find(|s| s.trim_start().starts_with("#include")).cloned(),
+                    line: src
+                        .iter()
+                        .position(|s| s.trim_start().starts_with("#include"))
+                        .map(|i| i + 1),
+                    source: src
+                        .iter()
+                        .find(|s| s.trim_start().starts_with("#include"))
+                        .cloned(),
                     message: l.trim().to_string(),
                     hint: hint(l),
                 });
@@ -49,7 +59,12 @@ pub fn parse(stderr: &str, tool: &Path) -> Vec<ToolError> {
             .and_then(|p| src.iter().position(|l| l.contains(p)).map(|i| i + 1));
         let line = named.or(line);
         let source = line.and_then(|n| src.get(n.wrapping_sub(1)).cloned());
-        out.push(ToolError { line, source, hint: hint(&message), message });
+        out.push(ToolError {
+            line,
+            source,
+            hint: hint(&message),
+            message,
+        });
     }
     out
 }
@@ -65,15 +80,22 @@ pub fn hint(msg: &str) -> String {
         "this kernel has no kprobes (CONFIG_KPROBES is off): use tracepoints instead, e.g. tracepoint:block:block_rq_issue or tracepoint:syscalls:sys_enter_unlinkat"
     } else if m.contains("kfunc") || m.contains("fentry") || m.contains("kretfunc") {
         "kfunc/fentry probes are refused here: use tracepoints"
-    } else if m.contains("include headers") || m.contains(".h:") || m.contains("unknown type name") {
+    } else if m.contains("include headers") || m.contains(".h:") || m.contains("unknown type name")
+    {
         "no kernel headers here: drop the #include and use tracepoint arguments (args->field) and numeric constants"
     } else if m.contains("does not contain a field") {
         "see the tracepoint's fields with `sudo bpftrace -lv tracepoint:CATEGORY:NAME`"
-    } else if m.contains("error loading program") || m.contains("verifier") || m.contains("permission denied") {
+    } else if m.contains("error loading program")
+        || m.contains("verifier")
+        || m.contains("permission denied")
+    {
         "the kernel's BPF verifier rejected the program: look for unbounded loops, reads of pointers without str()/probe_read, or too large stack use"
     } else if m.contains("error attaching probe") {
         "the probe exists in the program but could not be attached on this kernel: use a tracepoint (sudo bpftrace -l 'tracepoint:*')"
-    } else if m.contains("undefined") || m.contains("unknown function") || m.contains("unknown identifier") {
+    } else if m.contains("undefined")
+        || m.contains("unknown function")
+        || m.contains("unknown identifier")
+    {
         "a map, variable or function name is wrong or used before it is set; see `man bpftrace` for builtins"
     } else {
         "run it yourself with `sudo bpftrace FILE.bt` to see the whole message"

@@ -25,14 +25,22 @@ pub use solutions::{solution, BROKEN};
 pub fn run(exercise: &str, tool: &Path, json: bool) -> Result<ExitCode> {
     let Some(ex) = exercises::find(exercise) else {
         let ids: Vec<&str> = EXERCISES.iter().map(|e| e.id).collect();
-        return Err(crate::privilege::usage(format!("no exercise {exercise:?} with a tool check (exercises: {})", ids.join(", "))));
+        return Err(crate::privilege::usage(format!(
+            "no exercise {exercise:?} with a tool check (exercises: {})",
+            ids.join(", ")
+        )));
     };
     if ex.kind == exercises::Kind::Open {
         if json {
             let v = serde_json::json!({ "exercise": ex.id, "title": ex.title, "passed": null, "graded": false, "text": exercises::OPEN_PROBLEM });
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
-            println!("lab check {}: {}\n\n{}\n\nNo automatic verdict for this exercise.", ex.id, ex.title, exercises::OPEN_PROBLEM);
+            println!(
+                "lab check {}: {}\n\n{}\n\nNo automatic verdict for this exercise.",
+                ex.id,
+                ex.title,
+                exercises::OPEN_PROBLEM
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -43,7 +51,10 @@ pub fn run(exercise: &str, tool: &Path, json: bool) -> Result<ExitCode> {
         )));
     }
     if let Err(e) = std::fs::File::open(tool) {
-        return Err(crate::privilege::usage(format!("--tool {}: cannot read it: {e}", tool.display())));
+        return Err(crate::privilege::usage(format!(
+            "--tool {}: cannot read it: {e}",
+            tool.display()
+        )));
     }
     crate::privilege::require_root(&format!("lab check {} --tool {}", ex.id, tool.display()))?;
     let report = exercises::run(ex, tool, seed())?;
@@ -52,15 +63,24 @@ pub fn run(exercise: &str, tool: &Path, json: bool) -> Result<ExitCode> {
     } else {
         print_report(&report);
     }
-    Ok(if report.passed == Some(true) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.passed == Some(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// A seed for the workload: LAB_BTCHECK_SEED to reproduce a run, else from the clock.
 fn seed() -> u64 {
-    if let Some(s) = std::env::var("LAB_BTCHECK_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(s) = std::env::var("LAB_BTCHECK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return s;
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     now.as_nanos() as u64 ^ u64::from(std::process::id())
 }
 
@@ -75,15 +95,27 @@ fn print_report(r: &Report) {
             format!("\x1b[31m{s}\x1b[0m")
         }
     };
-    println!("lab check {}: {} ({}, seed {})", r.exercise, r.title, r.tool, r.seed);
+    println!(
+        "lab check {}: {} ({}, seed {})",
+        r.exercise, r.title, r.tool, r.seed
+    );
     for e in &r.errors {
         match (e.line, &e.source) {
-            (Some(n), Some(src)) => println!("  bpftrace error at line {n}: {}\n      {n:>4} | {}\n      hint: {}", e.message, src.trim_end(), e.hint),
+            (Some(n), Some(src)) => println!(
+                "  bpftrace error at line {n}: {}\n      {n:>4} | {}\n      hint: {}",
+                e.message,
+                src.trim_end(),
+                e.hint
+            ),
             _ => println!("  bpftrace error: {}\n      hint: {}", e.message, e.hint),
         }
     }
     for c in &r.checks {
-        let mark = if c.ok { paint(true, "✓") } else { paint(false, "✗") };
+        let mark = if c.ok {
+            paint(true, "✓")
+        } else {
+            paint(false, "✗")
+        };
         println!("  {mark} {}: {}", c.what, c.detail);
     }
     for n in &r.notes {
@@ -98,6 +130,8 @@ fn print_report(r: &Report) {
 
 /// For `lab dev check`: run every reference solution (must pass) and every broken variant (must
 /// fail, with the expected explanation). Returns (name, as expected, detail). Needs root.
+/// (`lab dev check` runs the same per lab through `reference_run`.)
+#[allow(dead_code)]
 pub fn dev_check() -> Result<Vec<(String, bool, String)>> {
     dev_check_filtered(|_| true)
 }
@@ -106,7 +140,10 @@ fn dev_check_filtered(want: impl Fn(&str) -> bool) -> Result<Vec<(String, bool, 
     let dir = std::env::temp_dir().join(format!("lab-btcheck-dev-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
-    for ex in EXERCISES.iter().filter(|e| e.kind != exercises::Kind::Open && want(e.id)) {
+    for ex in EXERCISES
+        .iter()
+        .filter(|e| e.kind != exercises::Kind::Open && want(e.id))
+    {
         let Some(src) = solution(ex.id) else { continue };
         let path = write(&dir, &format!("{}.bt", ex.id), src)?;
         let r = exercises::run(ex, &path, seed())?;
@@ -114,12 +151,18 @@ fn dev_check_filtered(want: impl Fn(&str) -> bool) -> Result<Vec<(String, bool, 
         out.push((format!("solution {}", ex.id), ok, summary(&r)));
     }
     for b in BROKEN.iter().filter(|b| want(b.exercise)) {
-        let Some(ex) = exercises::find(b.exercise) else { continue };
+        let Some(ex) = exercises::find(b.exercise) else {
+            continue;
+        };
         let path = write(&dir, b.file, b.source)?;
         let r = exercises::run(ex, &path, seed())?;
         let text = serde_json::to_string(&r)?;
         let ok = r.passed == Some(false) && text.contains(b.expect);
-        out.push((format!("broken {} ({})", b.exercise, b.file), ok, summary(&r)));
+        out.push((
+            format!("broken {} ({})", b.exercise, b.file),
+            ok,
+            summary(&r),
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
@@ -136,15 +179,27 @@ fn summary(r: &Report) -> String {
         .errors
         .iter()
         .map(|e| format!("bpftrace error: {}", e.message))
-        .chain(r.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.what, c.detail)))
+        .chain(
+            r.checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("{}: {}", c.what, c.detail)),
+        )
         .collect();
-    if failed.is_empty() { "passed".into() } else { failed.join("; ") }
+    if failed.is_empty() {
+        "passed".into()
+    } else {
+        failed.join("; ")
+    }
 }
 
 /// Metrics labs 4-5 name in their questions (`metric = "btcheck.4a"`); `text` questions use
 /// `btcheck.text` (shown, never graded).
 pub fn metric_known(metric: &str) -> bool {
-    metric == "btcheck.text" || metric.strip_prefix("btcheck.").is_some_and(|id| exercises::find(id).is_some())
+    metric == "btcheck.text"
+        || metric
+            .strip_prefix("btcheck.")
+            .is_some_and(|id| exercises::find(id).is_some())
 }
 
 /// `lab dev check`'s reference run for lab 4 or 5: every reference solution of the lab passes
@@ -156,7 +211,14 @@ pub fn reference_run(lab: u32) -> Result<Option<String>> {
     crate::privilege::require_root(&format!("lab dev check {lab}"))?;
     let prefix = lab.to_string();
     let results: Vec<_> = dev_check_filtered(|ex| ex.starts_with(&prefix))?;
-    let bad: Vec<String> = results.iter().filter(|r| !r.1).map(|r| format!("{}: {}", r.0, r.2)).collect();
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|r| !r.1)
+        .map(|r| format!("{}: {}", r.0, r.2))
+        .collect();
     anyhow::ensure!(bad.is_empty(), "{}", bad.join("; "));
-    Ok(Some(format!("{} reference solutions and broken variants behaved as expected", results.len())))
+    Ok(Some(format!(
+        "{} reference solutions and broken variants behaved as expected",
+        results.len()
+    )))
 }

@@ -28,20 +28,26 @@ impl Hist {
 
     /// Linear with step 1 (lhist(v, min, max, 1)): every bounded bucket holds one value.
     pub fn is_step1(&self) -> bool {
-        let bounded: Vec<_> = self.buckets.iter().filter_map(|b| Some((b.lo?, b.hi?))).collect();
+        let bounded: Vec<_> = self
+            .buckets
+            .iter()
+            .filter_map(|b| Some((b.lo?, b.hi?)))
+            .collect();
         !bounded.is_empty() && bounded.iter().all(|(lo, hi)| lo == hi)
     }
 
     /// Power-of-2 buckets (hist()).
     pub fn is_log2(&self) -> bool {
-        self.buckets.iter().filter_map(|b| Some((b.lo?, b.hi?))).any(|(lo, hi)| lo > 1 && hi == 2 * lo - 1)
+        self.buckets
+            .iter()
+            .filter_map(|b| Some((b.lo?, b.hi?)))
+            .any(|(lo, hi)| lo > 1 && hi == 2 * lo - 1)
     }
 }
 
 /// One printed map entry (or a scalar, key None).
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub at: f64,
     pub name: String,
     pub key: Option<String>,
     pub value: Value,
@@ -62,7 +68,7 @@ impl Output {
             let data = &l.json["data"];
             match l.json["type"].as_str().unwrap_or("") {
                 "hist" => o.add_hists(l.at, data),
-                "map" | "stats" | "value" => o.add_entries(l.at, data),
+                "map" | "stats" | "value" => o.add_entries(data),
                 "attached_probes" | "lost_events" => {}
                 _ => {
                     let s = match data {
@@ -81,11 +87,21 @@ impl Output {
         let Some(obj) = data.as_object() else { return };
         for (name, v) in obj {
             match v {
-                Value::Array(b) => self.hists.push(Hist { at, name: name.clone(), key: None, buckets: buckets(b) }),
+                Value::Array(b) => self.hists.push(Hist {
+                    at,
+                    name: name.clone(),
+                    key: None,
+                    buckets: buckets(b),
+                }),
                 Value::Object(keys) => {
                     for (k, b) in keys {
                         if let Value::Array(b) = b {
-                            self.hists.push(Hist { at, name: name.clone(), key: Some(k.clone()), buckets: buckets(b) });
+                            self.hists.push(Hist {
+                                at,
+                                name: name.clone(),
+                                key: Some(k.clone()),
+                                buckets: buckets(b),
+                            });
                         }
                     }
                 }
@@ -94,19 +110,31 @@ impl Output {
         }
     }
 
-    fn add_entries(&mut self, at: f64, data: &Value) {
+    fn add_entries(&mut self, data: &Value) {
         let Some(obj) = data.as_object() else {
-            self.entries.push(Entry { at, name: String::new(), key: None, value: data.clone() });
+            self.entries.push(Entry {
+                name: String::new(),
+                key: None,
+                value: data.clone(),
+            });
             return;
         };
         for (name, v) in obj {
             match v {
                 Value::Object(keys) => {
                     for (k, val) in keys {
-                        self.entries.push(Entry { at, name: name.clone(), key: Some(k.clone()), value: val.clone() });
+                        self.entries.push(Entry {
+                            name: name.clone(),
+                            key: Some(k.clone()),
+                            value: val.clone(),
+                        });
                     }
                 }
-                other => self.entries.push(Entry { at, name: name.clone(), key: None, value: other.clone() }),
+                other => self.entries.push(Entry {
+                    name: name.clone(),
+                    key: None,
+                    value: other.clone(),
+                }),
             }
         }
     }
@@ -119,7 +147,12 @@ impl Output {
             s.push('\n');
         }
         for e in &self.entries {
-            s.push_str(&format!("{}[{}]: {}\n", e.name, e.key.as_deref().unwrap_or(""), e.value));
+            s.push_str(&format!(
+                "{}[{}]: {}\n",
+                e.name,
+                e.key.as_deref().unwrap_or(""),
+                e.value
+            ));
         }
         for h in &self.hists {
             if let Some(k) = &h.key {
@@ -132,7 +165,11 @@ impl Output {
 
 fn buckets(arr: &[Value]) -> Vec<Bucket> {
     arr.iter()
-        .map(|b| Bucket { lo: b["min"].as_i64(), hi: b["max"].as_i64(), count: b["count"].as_u64().unwrap_or(0) })
+        .map(|b| Bucket {
+            lo: b["min"].as_i64(),
+            hi: b["max"].as_i64(),
+            count: b["count"].as_u64().unwrap_or(0),
+        })
         .collect()
 }
 
@@ -184,9 +221,14 @@ mod tests {
 
     #[test]
     fn lhist_shape() {
-        let line = |s: &str| Line { at: 0.0, json: serde_json::from_str(s).unwrap() };
+        let line = |s: &str| Line {
+            at: 0.0,
+            json: serde_json::from_str(s).unwrap(),
+        };
         let o = Output::parse(
-            &[line(r#"{"type":"hist","data":{"@l":[{"min":0,"max":0,"count":2},{"min":1,"max":1,"count":1},{"min":100,"count":1}]}}"#)],
+            &[line(
+                r#"{"type":"hist","data":{"@l":[{"min":0,"max":0,"count":2},{"min":1,"max":1,"count":1},{"min":100,"count":1}]}}"#,
+            )],
             &[],
         );
         assert!(o.hists[0].is_step1());

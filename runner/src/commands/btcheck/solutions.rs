@@ -24,7 +24,12 @@ pub struct Broken {
 
 macro_rules! broken {
     ($ex:literal, $file:literal, $expect:literal) => {
-        Broken { exercise: $ex, file: $file, source: include_str!(concat!("../../../../labs/solutions/broken/", $file)), expect: $expect }
+        Broken {
+            exercise: $ex,
+            file: $file,
+            source: include_str!(concat!("../../../../labs/solutions/broken/", $file)),
+            expect: $expect,
+        }
     };
 }
 

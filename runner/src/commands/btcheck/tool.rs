@@ -19,6 +19,8 @@ use anyhow::{Context as _, Result};
 /// Stop reading (and stop the tool) after this much output: a flood, not a report. The checks
 /// run a few seconds; honest tools print kilobytes, one printing per syscall ~1.5 MB/s.
 pub const FLOOD_BYTES: u64 = 2 << 20;
+const FLOOD_MIN_BYTES: u64 = 512 << 10;
+const FLOOD_RATE: f64 = 256.0 * 1024.0;
 /// Attaching takes 0.2-0.4 s here; a tool not attached after this is reported as hung.
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time END gets to print the maps after Ctrl-C.
@@ -60,12 +62,16 @@ pub struct Tool {
 
 /// bpftrace on PATH (or in /usr/sbin, /usr/bin), or a clear error.
 pub fn bpftrace_path() -> Result<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     dirs.extend(["/usr/sbin", "/usr/bin", "/usr/local/bin"].map(PathBuf::from));
     dirs.into_iter()
         .map(|d| d.join("bpftrace"))
         .find(|p| p.is_file())
-        .context("bpftrace is not installed (apt-get install bpftrace; provision/setup.sh installs it)")
+        .context(
+            "bpftrace is not installed (apt-get install bpftrace; provision/setup.sh installs it)",
+        )
 }
 
 impl Tool {
@@ -73,7 +79,9 @@ impl Tool {
         let bpftrace = bpftrace_path()?;
         let mut cmd = Command::new(bpftrace);
         cmd.arg("-f").arg("json").arg(tool);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.process_group(0);
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
@@ -159,8 +167,13 @@ impl Tool {
         }
     }
 
+    /// Over the byte cap, or printing faster than any honest tool here (a steady 256 KiB/s once
+    /// past 512 KiB; per-event tools on a busy machine print tens of KiB/s).
     pub fn flooded(&self) -> bool {
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        let secs = self.elapsed().max(0.1);
         self.flooded.load(Ordering::Relaxed)
+            || (bytes > FLOOD_MIN_BYTES && bytes as f64 / secs > FLOOD_RATE)
     }
 
     /// Wait until every probe is attached. Err(None) when bpftrace exited first, Err(Some(why))
@@ -173,7 +186,9 @@ impl Tool {
                 return Err(None);
             }
             let want = self.lines.iter().find_map(|l| {
-                (l.json["type"] == "attached_probes").then(|| l.json["data"]["probes"].as_u64()).flatten()
+                (l.json["type"] == "attached_probes")
+                    .then(|| l.json["data"]["probes"].as_u64())
+                    .flatten()
             });
             if let Some(n) = want {
                 // bpftrace prints the count before attaching; every probe holds a perf_event
@@ -200,7 +215,10 @@ impl Tool {
 
     /// Seconds since the tool was ready.
     pub fn elapsed(&self) -> f64 {
-        self.ready_at.unwrap_or(self.started).elapsed().as_secs_f64()
+        self.ready_at
+            .unwrap_or(self.started)
+            .elapsed()
+            .as_secs_f64()
     }
 
     /// Stop the tool: Ctrl-C (END prints the maps), then SIGKILL to the group after the grace
@@ -209,7 +227,10 @@ impl Tool {
         let end = if self.flooded() {
             let secs = self.elapsed();
             self.kill_group();
-            End::Flooded { bytes: self.bytes.load(Ordering::Relaxed), secs }
+            End::Flooded {
+                bytes: self.bytes.load(Ordering::Relaxed),
+                secs,
+            }
         } else if let Ok(Some(st)) = self.child.try_wait() {
             End::Exited(st.code())
         } else {
@@ -218,10 +239,14 @@ impl Tool {
             let deadline = Instant::now() + STOP_GRACE;
             loop {
                 self.pump();
-                if self.flooded() {
+                // After Ctrl-C only the cap counts: END may print big maps in one go.
+                if self.flooded.load(Ordering::Relaxed) {
                     let secs = self.elapsed();
                     self.kill_group();
-                    break End::Flooded { bytes: self.bytes.load(Ordering::Relaxed), secs };
+                    break End::Flooded {
+                        bytes: self.bytes.load(Ordering::Relaxed),
+                        secs,
+                    };
                 }
                 if let Ok(Some(st)) = self.child.try_wait() {
                     break End::Exited(st.code());
@@ -238,7 +263,11 @@ impl Tool {
             let _ = h.join();
         }
         self.pump();
-        let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         let lines = std::mem::take(&mut self.lines);
         let raw = std::mem::take(&mut self.raw);
         (end, stderr, lines, raw)
@@ -268,7 +297,9 @@ pub fn group_alive(pgid: i32) -> bool {
 
 /// perf_event and bpf_link descriptors of `pid`: one per attached probe.
 fn attached_fds(pid: u32) -> u64 {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .filter(|t| {

@@ -68,7 +68,11 @@ impl Gated {
             }
         }
         unsafe { libc::close(fds[0]) };
-        Ok(Self { pid, go_fd: fds[1], reaped: false })
+        Ok(Self {
+            pid,
+            go_fd: fds[1],
+            reaped: false,
+        })
     }
 
     /// Release the child.
@@ -114,7 +118,10 @@ impl Drop for Gated {
 
 /// Sleep in the child (nanosleep is async-signal-safe).
 fn child_sleep_ms(ms: u64) {
-    let ts = libc::timespec { tv_sec: (ms / 1000) as i64, tv_nsec: ((ms % 1000) * 1_000_000) as i64 };
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as i64,
+        tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+    };
     // SAFETY: valid timespec.
     unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
@@ -126,7 +133,10 @@ impl Scratch {
     pub fn new(tag: &str, seed: u64) -> Result<Self> {
         // /var/tmp: on disk (block I/O happens), unlike a tmpfs /tmp.
         // Short: bpftrace's str() keeps 64 bytes, and the paths must fit whole in a tool's output.
-        let dir = PathBuf::from(format!("/var/tmp/lab-{tag}-{:06x}", (seed ^ u64::from(std::process::id())) & 0xff_ffff));
+        let dir = PathBuf::from(format!(
+            "/var/tmp/lab-{tag}-{:06x}",
+            (seed ^ u64::from(std::process::id())) & 0xff_ffff
+        ));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))
     }
@@ -138,7 +148,10 @@ impl Drop for Scratch {
     }
 }
 
-const WORDS: &[&str] = &["invoice", "backup", "report", "session", "thumb", "journal", "cache", "draft", "export", "ledger"];
+const WORDS: &[&str] = &[
+    "invoice", "backup", "report", "session", "thumb", "journal", "cache", "draft", "export",
+    "ledger",
+];
 const EXTS: &[&str] = &["txt", "dat", "log", "tmp", "json", "csv"];
 
 /// Files a deleter will remove: (base name, full path, deleted with unlinkat(dirfd) or unlink(path)).
@@ -149,10 +162,17 @@ pub struct DeletePlan {
 
 pub fn delete_plan(rng: &mut Rng, dir: &Path) -> DeletePlan {
     let n = rng.range(5, 9) as usize;
-    let comm = rng.pick(&["cleanupd", "tmpreaper", "logpurge", "spoolclean"]).to_string();
+    let comm = rng
+        .pick(&["cleanupd", "tmpreaper", "logpurge", "spoolclean"])
+        .to_string();
     let files = (0..n)
         .map(|i| {
-            let name = format!("{}-{:04x}.{}", rng.pick(WORDS), rng.next_u64() & 0xffff, rng.pick(EXTS));
+            let name = format!(
+                "{}-{:04x}.{}",
+                rng.pick(WORDS),
+                rng.next_u64() & 0xffff,
+                rng.pick(EXTS)
+            );
             let path = dir.join(&name);
             (name, path, i % 2 == 0)
         })
@@ -171,7 +191,11 @@ pub fn deleter(plan: &DeletePlan, dir: &Path) -> Result<Gated> {
         .files
         .iter()
         .map(|(name, path, at)| {
-            let s = if *at { name.clone() } else { path.to_string_lossy().into_owned() };
+            let s = if *at {
+                name.clone()
+            } else {
+                path.to_string_lossy().into_owned()
+            };
             (CString::new(s).unwrap_or_default(), *at)
         })
         .collect();
@@ -275,7 +299,11 @@ impl Drop for Aligned {
 pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) -> Result<u64> {
     const FILE_SIZE: u64 = 64 << 20;
     let path = dir.join("blockio.dat");
-    let f = std::fs::OpenOptions::new().read(true).write(true).create(true).open(&path)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .open(&path)?;
     f.set_len(FILE_SIZE)?;
     drop(f);
     let cpath = CString::new(path.to_string_lossy().as_bytes())?;
@@ -286,7 +314,11 @@ pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) ->
         // No O_DIRECT (e.g. tmpfs): buffered + fdatasync still reaches the disk for writes.
         fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR) };
         if fd < 0 {
-            bail!("opening {}: {}", path.display(), std::io::Error::last_os_error());
+            bail!(
+                "opening {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
         }
     }
     let buf = Aligned::new(1 << 20);
@@ -325,7 +357,12 @@ pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) ->
 pub fn cached_rereads(dir: &Path, mib: usize, rereads: usize) -> Result<()> {
     use std::io::{Read as _, Seek as _, Write as _};
     let path = dir.join("reread.dat");
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
     let chunk = vec![0x5au8; 1 << 20];
     for _ in 0..mib {
         f.write_all(&chunk)?;

@@ -16,7 +16,7 @@ pub const METRICS: &[&str] = &[
     "lab3.problems",
 ];
 
-const DEFAULT_WINDOW: Duration = Duration::from_secs(4);
+const DEFAULT_WINDOW: Duration = Duration::from_secs(5);
 /// A thread using at least this share of one CPU counts as busy.
 const BUSY_SHARE: f64 = 0.01;
 

@@ -15,8 +15,7 @@ use lab_tools::{
 #[path = "../stack_report.rs"]
 mod stack_report;
 
-const EXAMPLES: &str = "
-    offcputime             # trace off-CPU stack time until Ctrl-C
+const EXAMPLES: &str = "    offcputime             # trace off-CPU stack time until Ctrl-C
     offcputime 5           # trace for 5 seconds only
     offcputime -f 5        # 5 seconds, and output in folded format
     offcputime -m 1000     # trace only events that last more than 1000 usec

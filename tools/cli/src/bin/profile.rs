@@ -15,8 +15,7 @@ use lab_tools::{
 #[path = "../stack_report.rs"]
 mod stack_report;
 
-const EXAMPLES: &str = "
-    profile             # profile stack traces at 49 Hertz until Ctrl-C
+const EXAMPLES: &str = "    profile             # profile stack traces at 49 Hertz until Ctrl-C
     profile -F 99       # profile stack traces at 99 Hertz
     profile -c 1000000  # profile stack traces every 1 in a million ns of CPU time
     profile 5           # profile at 49 Hertz for 5 seconds only

@@ -1,0 +1,29 @@
+//! `lab solution 4c --instructor`: the reference .bt of a bpftrace exercise (labs 4-5). Hidden
+//! from `lab --help` and refused without --instructor: not part of a student's normal flow.
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Exercise with a tool check: 4a, 4b, 4c, 4d, 5a or 5b
+    pub exercise: String,
+    /// Confirms you are the instructor (students: `lab hint` first)
+    #[arg(long)]
+    pub instructor: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.instructor {
+        return Err(crate::privilege::usage(format!(
+            "reference solutions are for instructors: lab solution {} --instructor (students: try `lab hint`)",
+            args.exercise
+        )));
+    }
+    let Some(src) = crate::commands::btcheck::solution(&args.exercise) else {
+        return Err(crate::privilege::usage(format!(
+            "no reference solution for exercise {:?} (exercises with one: 4a, 4b, 4c, 4d, 5a, 5b)",
+            args.exercise
+        )));
+    };
+    print!("{src}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,217 @@
+//! lab-bench: our tools against the peers that run on this machine (libbpf-tools, bpftrace's
+//! .bt scripts), side by side in one run: exec -> ready line time, peak RSS, opensnoop's cost per
+//! openat()+close() and events lost. Prints the tables and writes them into BENCHMARKS.md.
+//! A benchmark command, not a test: figures depend on the machine and how busy it is.
+mod measure;
+mod openloop;
+mod report;
+mod suites;
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::{Context as _, Result};
+use lab_tools::help;
+
+use report::{Overhead, Report, StartCell};
+use suites::Suite;
+
+const EXAMPLES: &str = "    lab-bench                       # everything, write BENCHMARKS.md at the repo root
+    lab-bench --runs 9              # median of 9 starts per tool
+    lab-bench --tools opensnoop     # only opensnoop
+    lab-bench --output /tmp/b.md    # write the report elsewhere";
+
+/// Benchmark our BPF tools against libbpf-tools and bpftrace on this machine
+#[derive(clap::Parser, Debug)]
+#[command(name = "lab-bench", version,
+          about = "Benchmark our BPF tools against libbpf-tools and bpftrace on this machine (root)")]
+struct Args {
+    /// starts per tool; the report shows the median
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// openat()+close() iterations per overhead run
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1000..))]
+    iterations: u64,
+    /// overhead runs per tracer (and untraced, before and after); the median counts
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    overhead_runs: u32,
+    /// directory with our tool binaries (default: lab-bench's own directory)
+    #[arg(long, value_name = "DIR")]
+    ours: Option<PathBuf>,
+    /// comma-separated tools to measure (default: the checklist tools)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    tools: Option<Vec<String>>,
+    /// where to write the report (default: BENCHMARKS.md at the repo root)
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// do not apt-get install missing peer suites
+    #[arg(long)]
+    no_install: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = help::parse(EXAMPLES);
+    lab_tools::run("lab-bench", || bench(&args))
+}
+
+fn bench(args: &Args) -> Result<()> {
+    anyhow::ensure!(unsafe { libc::geteuid() } == 0, "needs root to load BPF programs: sudo lab-bench");
+    let ours = match &args.ours {
+        Some(d) => d.clone(),
+        None => suites::default_ours_dir()?,
+    };
+    anyhow::ensure!(ours.join("opensnoop").is_file(), "--ours {}: no opensnoop there (build with `cargo build --release --bins`)", ours.display());
+    let tools: Vec<String> = match &args.tools {
+        Some(t) => t.clone(),
+        None => suites::TOOLS.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut notes = if args.no_install { vec![] } else { suites::install_peers()? };
+    lab_probes::tracefs::mount_if_missing()?;
+    let suites = [Suite::Ours(ours), Suite::LibbpfTools, Suite::Bpftrace];
+    let work = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let mut report = Report::new(args.runs, args.iterations, args.overhead_runs);
+    if cfg!(debug_assertions) {
+        notes.push("lab-bench is a debug build; measure release builds (cargo build --release --bins)".into());
+    }
+    report.notes = notes;
+
+    for tool in &tools {
+        let cells = suites.iter().map(|s| start_cell(s, tool, args.runs, &work)).collect();
+        report.add_start(tool, cells);
+    }
+    if tools.iter().any(|t| t == "opensnoop") {
+        report.overhead = Some(overhead(&suites, &report, args, &work)?);
+    }
+    report.finish();
+    let text = report.markdown();
+    println!("{text}");
+    let path = match &args.output {
+        Some(p) => p.clone(),
+        None => repo_root().join("BENCHMARKS.md"),
+    };
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("lab-bench: wrote {}", path.display());
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// The repo root when run from a checkout (this source's location), else the current directory.
+fn repo_root() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if root.join("Cargo.toml").is_file() {
+        root.canonicalize().unwrap_or(root)
+    } else {
+        PathBuf::from(".")
+    }
+}
+
+/// Start `tool` of `suite` `runs` times: median time to its ready line and median peak RSS.
+fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> StartCell {
+    let Some(argv) = suite.argv(tool) else { return StartCell::Missing };
+    eprintln!("lab-bench: {} {tool}", suite.name());
+    let (mut ready, mut rss) = (vec![], vec![]);
+    let err = work.join("stderr");
+    for _ in 0..runs {
+        let mut r = match measure::spawn_on_pty(&argv, &err) {
+            Ok(r) => r,
+            Err(e) => return StartCell::Failed(format!("{e:#}")),
+        };
+        let t = r.wait_ready(Duration::from_secs(20));
+        let exit = r.stop(Duration::from_secs(20));
+        match t {
+            Some(t) => {
+                ready.push(t);
+                rss.push(exit.max_rss_kib);
+            }
+            None => {
+                let why = measure::first_line(&err);
+                return StartCell::Failed(if why.is_empty() { format!("no output, exit {}", exit.code) } else { why });
+            }
+        }
+    }
+    StartCell::Measured {
+        ready: measure::median(&ready).expect("runs >= 1"),
+        max_rss_kib: measure::median(&rss).expect("runs >= 1"),
+    }
+}
+
+/// opensnoop's cost per openat()+close(), attached vs untraced, and the events it lost.
+fn overhead(suites: &[Suite], report: &Report, args: &Args, work: &std::path::Path) -> Result<Overhead> {
+    let lp = openloop::OpenLoop::build(work)?;
+    let n = args.iterations;
+    lp.run(n / 10)?; // warm the dentry cache and the binary
+    let mut untraced = vec![];
+    for _ in 0..args.overhead_runs {
+        untraced.push(lp.run(n)?);
+    }
+    let mut rows = vec![];
+    for suite in suites {
+        let Some(argv) = suite.argv("opensnoop") else { continue };
+        eprintln!("lab-bench: opensnoop overhead, {}", suite.name());
+        let out = work.join("opensnoop.out");
+        let err = work.join("opensnoop.err");
+        let run = measure::spawn_to_files(&argv, &out, &err)?;
+        // Output goes to a file, where C stdio buffers the header: wait well past the ready time
+        // measured on the terminal instead of for a line.
+        let settle = report
+            .ready_of("opensnoop", suite)
+            .map(|r| (r * 3).max(Duration::from_secs(1)))
+            .unwrap_or(Duration::from_secs(3));
+        std::thread::sleep(settle);
+        if !run.alive() {
+            let exit = run.stop(Duration::from_secs(1));
+            rows.push(report::OverheadRow::failed(suite.name(), format!("exited {} before the loop: {}", exit.code, measure::first_line(&err))));
+            continue;
+        }
+        let mut ns = vec![];
+        for _ in 0..args.overhead_runs {
+            ns.push(lp.run(n)?);
+        }
+        wait_quiet(&out);
+        let exit = run.stop(Duration::from_secs(30));
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let target = lp.target.display().to_string();
+        let seen = text.lines().filter(|l| l.contains(&target)).count() as u64;
+        let reported = reported_lost(&std::fs::read_to_string(&err).unwrap_or_default());
+        rows.push(report::OverheadRow {
+            tracer: suite.name().into(),
+            ns_per_iter: Some(median_f(&ns)),
+            expected: n * args.overhead_runs as u64,
+            seen,
+            reported_lost: reported,
+            max_rss_kib: exit.max_rss_kib,
+            note: None,
+        });
+    }
+    for _ in 0..args.overhead_runs {
+        untraced.push(lp.run(n)?);
+    }
+    Ok(Overhead { untraced_ns: median_f(&untraced), rows })
+}
+
+/// Wait until a tracer's output file stops growing (it drained its buffers), at most 60 s.
+fn wait_quiet(path: &std::path::Path) {
+    let size = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = size();
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = size();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// Sum of "lost N" / "Lost N events" figures a tool printed on stderr.
+fn reported_lost(stderr: &str) -> u64 {
+    let re = regex_lite::Regex::new(r"(?i)lost\s+(\d+)").expect("static regex");
+    re.captures_iter(stderr).filter_map(|c| c[1].parse::<u64>().ok()).sum()
+}
+
+fn median_f(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[(s.len() - 1) / 2]
+}
