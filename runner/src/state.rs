@@ -255,7 +255,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// An flock on `<dir>/state.lock`, released on drop (and by the kernel if we are killed).
-struct Lock(File);
+struct Lock {
+    _file: File,
+}
 
 impl Lock {
     fn exclusive(dir: &Path) -> anyhow::Result<Lock> {
@@ -272,7 +274,7 @@ impl Lock {
             return Err(std::io::Error::last_os_error())
                 .with_context(|| format!("locking {}", path.display()));
         }
-        Ok(Lock(f))
+        Ok(Lock { _file: f })
     }
 }
 

@@ -670,3 +670,31 @@ fn kill_9_lab_stop_midway() {
     );
     assert!(!data_dir.exists());
 }
+
+/// Not root: `lab start/stop/reset` exit 2 with the sudo command, and write nothing.
+#[test]
+fn non_root_is_refused_and_nothing_is_written() {
+    if !require_root("non_root_is_refused_and_nothing_is_written") {
+        return; // needs root to become another user
+    }
+    let s = Scratch::new("nonroot", false);
+    let state_dir = s.dir.join("nobody-state");
+    for args in [&["start", "1"][..], &["stop"], &["reset", "--yes"]] {
+        let (code, out, err) = run(Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(bin("lab"))
+            .args(args)
+            .env("LAB_STATE_DIR", &state_dir)
+            .stdin(Stdio::null()));
+        assert_eq!(code, 2, "lab {args:?} as nobody: {out}{err}");
+        assert!(
+            err.contains(&format!("sudo lab {}", args.join(" "))),
+            "{err}"
+        );
+        assert!(
+            !state_dir.exists(),
+            "lab {args:?} wrote {} without root",
+            state_dir.display()
+        );
+    }
+}

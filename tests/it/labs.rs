@@ -377,7 +377,17 @@ fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
         bad.insert("cpu", (cpu + 1).to_string());
         bad.insert("syscall", if answers["syscall"] == "getppid" { "getpid" } else { "getppid" }.to_string());
         bad.insert("runqlat_p99", format!("{} us", p99 * 4.0));
-        let (code, qs, out) = s.check(3, &bad, Some(2));
+        // This time through --answers FILE, the scripted form.
+        let file = s.dir.join("answers.txt");
+        let text: String = bad.iter().map(|(k, v)| format!("{k} = {v}   # perturbed\n")).collect();
+        std::fs::write(&file, format!("# lab 3 answers\n{text}")).unwrap();
+        let mut c = s.lab();
+        c.args(["check", "3", "--json", "--window", "2", "--answers"]).arg(&file);
+        let (code, out, err) = run(&mut c);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --answers: {e}\n{out}\n{err}"));
+        let qs: BTreeMap<String, Value> =
+            v["questions"].as_array().unwrap().iter().map(|q| (q["id"].as_str().unwrap().to_string(), q.clone())).collect();
+        assert_eq!(qs["problems"]["answer"], Value::String("3".into()), "answers file not read:\n{out}");
         assert_ne!(code, 0, "perturbed answers passed lab 3:\n{out}");
         assert_fails(3, seed, &qs, &["threads", "cpu", "syscall", "runqlat_p99"], &out);
         s.stop();

@@ -260,8 +260,7 @@ fn prepare_step(
         println!("  {label} ...");
     }
     let mut tail: Vec<String> = Vec::new();
-    let mut lines = BufReader::new(&reader).lines();
-    while let Some(line) = lines.next() {
+    for line in BufReader::new(&reader).lines() {
         let line = line.with_context(|| format!("{label}: reading its output"))?;
         let mut parts = line.split_whitespace();
         if parts.next() == Some("progress") {

@@ -45,6 +45,9 @@ struct Row {
     log_tail: Vec<String>,
 }
 
+/// Per workload: processes in its tree, their CPU ticks, their (read, write) storage bytes.
+type Sample = (usize, u64, Option<(u64, u64)>);
+
 const SAMPLE: Duration = Duration::from_millis(500);
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -63,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
 
     // Two samples of each tree's CPU ticks and storage I/O, SAMPLE apart.
-    let sample = |live: &session::Live| -> Vec<(usize, u64, Option<(u64, u64)>)> {
+    let sample = |live: &session::Live| -> Vec<Sample> {
         let table = procs::table();
         live.workloads
             .iter()
@@ -171,8 +174,8 @@ fn print_report(r: &Report, live: &session::Live, style: Style) {
         );
     }
     println!(
-        "  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  {}",
-        "workload", "process", "pid", "cpu", "read/s", "write/s", "state"
+        "  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  state",
+        "workload", "process", "pid", "cpu", "read/s", "write/s"
     );
     for w in &r.workloads {
         let state = if w.alive {

@@ -13,7 +13,11 @@ use crate::{
 
 /// Run until `count` intervals or a signal; `print` writes one interval's output (counts since
 /// its previous call).
-pub fn run(schedule: Schedule, timestamp: bool, mut print: impl FnMut(&mut Out) -> Result<()>) -> Result<()> {
+pub fn run(
+    schedule: Schedule,
+    timestamp: bool,
+    mut print: impl FnMut(&mut Out) -> Result<()>,
+) -> Result<()> {
     let mut rt = Runtime::new(schedule)?;
     let mut out = output::stdout();
     loop {

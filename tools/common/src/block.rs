@@ -1,6 +1,8 @@
 //! Block I/O probes (biolatency, biosnoop, bitesize): in-flight request state and events.
 //! The block tracepoints carry no request pointer, so a request is identified by (dev, sector),
-//! the pair every block tracepoint has.
+//! the pair every block tracepoint has. Limitation: two requests in flight at once for the same
+//! start sector (e.g. a page-cache flush racing an O_DIRECT write of the same range) share one
+//! entry, and one of them is not reported.
 
 use crate::TASK_COMM_LEN;
 

@@ -25,7 +25,6 @@ pub mod key_mode {
 /// Capacity of per-task maps (tasks pending, tid -> tgid, pid filter).
 pub const MAX_TASKS: u32 = 32768;
 
-
 /// Offsets of the sched tracepoint fields the probes read, from tracefs, plus the mask of
 /// `prev_state` bits that mean "not runnable" (from sched_switch's print fmt).
 #[repr(C)]

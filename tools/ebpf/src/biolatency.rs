@@ -23,7 +23,12 @@ mod prog {
 
     use crate::block_tp::{offsets, req_key, rwbs};
 
-    const ZERO: BlockTpOffsets = BlockTpOffsets { dev: 0, sector: 0, nr_sector: 0, rwbs: 0 };
+    const ZERO: BlockTpOffsets = BlockTpOffsets {
+        dev: 0,
+        sector: 0,
+        nr_sector: 0,
+        rwbs: 0,
+    };
     #[no_mangle]
     static INSERT_TP: BlockTpOffsets = ZERO;
     #[no_mangle]
@@ -59,7 +64,11 @@ mod prog {
     pub fn biolatency_issue(ctx: TracePointContext) -> u32 {
         let queued = unsafe { core::ptr::read_volatile(&QUEUED) } != 0;
         // With -Q the clock started at insert; requests that bypass the scheduler start here.
-        start(&ctx, &offsets(&ISSUE_TP), if queued { BPF_NOEXIST } else { 0 });
+        start(
+            &ctx,
+            &offsets(&ISSUE_TP),
+            if queued { BPF_NOEXIST } else { 0 },
+        );
         0
     }
 
@@ -73,18 +82,33 @@ mod prog {
     #[tracepoint]
     pub fn biolatency_complete(ctx: TracePointContext) -> u32 {
         let off = offsets(&COMPLETE_TP);
-        let Some(key) = req_key(&ctx, &off) else { return 0 };
-        let Some(&ts) = (unsafe { START.get(&key) }) else { return 0 };
+        let Some(key) = req_key(&ctx, &off) else {
+            return 0;
+        };
+        let Some(&ts) = (unsafe { START.get(&key) }) else {
+            return 0;
+        };
         let _ = START.remove(&key);
         let now = unsafe { bpf_ktime_get_ns() };
         let mut delta = now.saturating_sub(ts);
-        delta /= if unsafe { core::ptr::read_volatile(&MILLIS) } != 0 { 1_000_000 } else { 1_000 };
+        delta /= if unsafe { core::ptr::read_volatile(&MILLIS) } != 0 {
+            1_000_000
+        } else {
+            1_000
+        };
         let id = match unsafe { core::ptr::read_volatile(&KEY_BY) } {
             1 => key.dev as u64,
             2 => u64::from_ne_bytes(rwbs(&ctx, &off)),
             _ => 0,
         };
-        count::add_hash(&HIST, &HistKey { id, slot: log2_slot(delta) }, 1);
+        count::add_hash(
+            &HIST,
+            &HistKey {
+                id,
+                slot: log2_slot(delta),
+            },
+            1,
+        );
         0
     }
 

@@ -20,7 +20,12 @@ mod prog {
 
     use crate::block_tp::{attribute_new, bytes, entry, offsets, req_key, rwbs, set_current};
 
-    const ZERO: BlockTpOffsets = BlockTpOffsets { dev: 0, sector: 0, nr_sector: 0, rwbs: 0 };
+    const ZERO: BlockTpOffsets = BlockTpOffsets {
+        dev: 0,
+        sector: 0,
+        nr_sector: 0,
+        rwbs: 0,
+    };
     #[no_mangle]
     static IO_START_TP: BlockTpOffsets = ZERO;
     #[no_mangle]
@@ -51,8 +56,12 @@ mod prog {
 
     #[tracepoint]
     pub fn biosnoop_insert(ctx: TracePointContext) -> u32 {
-        let Some(key) = req_key(&ctx, &offsets(&INSERT_TP)) else { return 0 };
-        let Some(s) = entry(&START, &key) else { return 0 };
+        let Some(key) = req_key(&ctx, &offsets(&INSERT_TP)) else {
+            return 0;
+        };
+        let Some(s) = entry(&START, &key) else {
+            return 0;
+        };
         // SAFETY: map value pointer, valid for this program run.
         let s = unsafe { &mut *s };
         s.insert_ns = unsafe { bpf_ktime_get_ns() };
@@ -65,8 +74,12 @@ mod prog {
     #[tracepoint]
     pub fn biosnoop_issue(ctx: TracePointContext) -> u32 {
         let off = offsets(&ISSUE_TP);
-        let Some(key) = req_key(&ctx, &off) else { return 0 };
-        let Some(s) = entry(&START, &key) else { return 0 };
+        let Some(key) = req_key(&ctx, &off) else {
+            return 0;
+        };
+        let Some(s) = entry(&START, &key) else {
+            return 0;
+        };
         let s = unsafe { &mut *s };
         s.issue_ns = unsafe { bpf_ktime_get_ns() };
         s.bytes = bytes(&ctx, &off);
@@ -79,8 +92,12 @@ mod prog {
     #[tracepoint]
     pub fn biosnoop_complete(ctx: TracePointContext) -> u32 {
         let off = offsets(&COMPLETE_TP);
-        let Some(key) = req_key(&ctx, &off) else { return 0 };
-        let Some(s) = (unsafe { START.get(&key) }) else { return 0 };
+        let Some(key) = req_key(&ctx, &off) else {
+            return 0;
+        };
+        let Some(s) = (unsafe { START.get(&key) }) else {
+            return 0;
+        };
         let s = *s;
         let _ = START.remove(&key);
         if s.issue_ns == 0 {
@@ -90,7 +107,11 @@ mod prog {
         let ev = BioEvent {
             ts_ns: now,
             lat_ns: now.saturating_sub(s.issue_ns),
-            queued_ns: if s.insert_ns != 0 { s.issue_ns.saturating_sub(s.insert_ns) } else { 0 },
+            queued_ns: if s.insert_ns != 0 {
+                s.issue_ns.saturating_sub(s.insert_ns)
+            } else {
+                0
+            },
             sector: key.sector,
             pid: s.pid,
             dev: key.dev,

@@ -23,7 +23,12 @@ mod prog {
 
     use crate::block_tp::{attribute_new, bytes, offsets, req_key};
 
-    const ZERO: BlockTpOffsets = BlockTpOffsets { dev: 0, sector: 0, nr_sector: 0, rwbs: 0 };
+    const ZERO: BlockTpOffsets = BlockTpOffsets {
+        dev: 0,
+        sector: 0,
+        nr_sector: 0,
+        rwbs: 0,
+    };
     #[no_mangle]
     static IO_START_TP: BlockTpOffsets = ZERO;
     #[no_mangle]
@@ -34,7 +39,8 @@ mod prog {
     static START: LruHashMap<ReqKey, ReqStart> = LruHashMap::with_max_entries(MAX_INFLIGHT, 0);
 
     #[map]
-    static HIST: PerCpuHashMap<CommHistKey, u64> = PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
+    static HIST: PerCpuHashMap<CommHistKey, u64> =
+        PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
 
     /// Attribute the request to its submitter: with an I/O scheduler the issue often runs
     /// in a kworker, which is not who asked for the I/O.
@@ -49,14 +55,23 @@ mod prog {
     #[tracepoint]
     pub fn bitesize_issue(ctx: TracePointContext) -> u32 {
         let off = offsets(&ISSUE_TP);
-        let Some(key) = req_key(&ctx, &off) else { return 0 };
+        let Some(key) = req_key(&ctx, &off) else {
+            return 0;
+        };
         let comm = match unsafe { START.get(&key) } {
             Some(s) if s.pid != 0 => s.comm,
             _ => bpf_get_current_comm().unwrap_or([0; 16]),
         };
         let _ = START.remove(&key);
         let kbytes = (bytes(&ctx, &off) / 1024) as u64;
-        count::add_hash(&HIST, &CommHistKey { comm, slot: log2_slot(kbytes) }, 1);
+        count::add_hash(
+            &HIST,
+            &CommHistKey {
+                comm,
+                slot: log2_slot(kbytes),
+            },
+            1,
+        );
         0
     }
 

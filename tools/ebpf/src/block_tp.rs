@@ -27,7 +27,11 @@ pub fn req_key(ctx: &TracePointContext, off: &BlockTpOffsets) -> Option<ReqKey> 
         return None;
     }
     let sector: u64 = unsafe { ctx.read_at(off.sector as usize) }.ok()?;
-    Some(ReqKey { dev, _pad: 0, sector })
+    Some(ReqKey {
+        dev,
+        _pad: 0,
+        sector,
+    })
 }
 
 #[inline(always)]

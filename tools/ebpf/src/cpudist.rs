@@ -39,7 +39,14 @@ mod prog {
     fn record(start_ns: u64, now: u64, tgid: u32, tid: u32) {
         let mut delta = now.saturating_sub(start_ns);
         delta /= if flag(&MILLIS) != 0 { 1_000_000 } else { 1_000 };
-        count::add_hash(&HIST, &HistKey { id: key_id(tgid, tid), slot: log2_slot(delta) }, 1);
+        count::add_hash(
+            &HIST,
+            &HistKey {
+                id: key_id(tgid, tid),
+                slot: log2_slot(delta),
+            },
+            1,
+        );
     }
 
     #[tracepoint]
@@ -52,7 +59,15 @@ mod prog {
         let now = unsafe { bpf_ktime_get_ns() };
         if flag(&OFFCPU) != 0 {
             if prev != 0 && allowed(cur_tgid) {
-                let _ = START.insert(&prev, &TaskStart { ts_ns: now, tgid: cur_tgid, _pad: 0 }, 0);
+                let _ = START.insert(
+                    &prev,
+                    &TaskStart {
+                        ts_ns: now,
+                        tgid: cur_tgid,
+                        _pad: 0,
+                    },
+                    0,
+                );
             }
             if next != 0 {
                 if let Some(s) = unsafe { START.get(&next) } {
@@ -72,7 +87,15 @@ mod prog {
                 }
             }
             if next != 0 {
-                let _ = START.insert(&next, &TaskStart { ts_ns: now, tgid: 0, _pad: 0 }, 0);
+                let _ = START.insert(
+                    &next,
+                    &TaskStart {
+                        ts_ns: now,
+                        tgid: 0,
+                        _pad: 0,
+                    },
+                    0,
+                );
             }
         }
         0

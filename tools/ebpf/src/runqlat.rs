@@ -43,7 +43,15 @@ mod prog {
             return;
         }
         let ts = unsafe { bpf_ktime_get_ns() };
-        let _ = START.insert(&tid, &TaskStart { ts_ns: ts, tgid, _pad: 0 }, 0);
+        let _ = START.insert(
+            &tid,
+            &TaskStart {
+                ts_ns: ts,
+                tgid,
+                _pad: 0,
+            },
+            0,
+        );
     }
 
     #[tracepoint]
@@ -81,14 +89,23 @@ mod prog {
         if next == 0 {
             return 0;
         }
-        let Some(s) = (unsafe { START.get(&next) }) else { return 0 };
+        let Some(s) = (unsafe { START.get(&next) }) else {
+            return 0;
+        };
         let s = *s;
         let _ = START.remove(&next);
         let now = unsafe { bpf_ktime_get_ns() };
         let mut delta = now.saturating_sub(s.ts_ns);
         delta /= if flag(&MILLIS) != 0 { 1_000_000 } else { 1_000 };
         let tgid = if s.tgid != 0 { s.tgid } else { tgid_of(next) };
-        count::add_hash(&HIST, &HistKey { id: key_id(tgid, next), slot: log2_slot(delta) }, 1);
+        count::add_hash(
+            &HIST,
+            &HistKey {
+                id: key_id(tgid, next),
+                slot: log2_slot(delta),
+            },
+            1,
+        );
         0
     }
 

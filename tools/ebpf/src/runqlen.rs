@@ -12,7 +12,10 @@
 #[cfg(target_arch = "bpf")]
 mod prog {
     use aya_ebpf::{
-        helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_probe_read_kernel},
+        helpers::{
+            bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id,
+            bpf_probe_read_kernel,
+        },
         macros::{map, perf_event},
         maps::PerCpuHashMap,
         programs::PerfEventContext,
@@ -24,8 +27,14 @@ mod prog {
     use lab_probes_ebpf::count;
 
     #[no_mangle]
-    static RQ: RqOffsets =
-        RqOffsets { task_cfs_rq: 0, has_cfs_rq_rq: 0, cfs_rq_rq: 0, rq_cfs: 0, rq_nr_running: 0, _pad: 0 };
+    static RQ: RqOffsets = RqOffsets {
+        task_cfs_rq: 0,
+        has_cfs_rq_rq: 0,
+        cfs_rq_rq: 0,
+        rq_cfs: 0,
+        rq_nr_running: 0,
+        _pad: 0,
+    };
     #[no_mangle]
     static KEY_MODE: u8 = 0;
 
@@ -36,13 +45,26 @@ mod prog {
     #[perf_event]
     pub fn runqlen(_ctx: PerfEventContext) -> u32 {
         let o = unsafe { core::ptr::read_volatile(&RQ) };
-        let Some(nr) = (unsafe { nr_running(&o) }) else { return 0 };
+        let Some(nr) = (unsafe { nr_running(&o) }) else {
+            return 0;
+        };
         // The running task is counted in nr_running; the idle task (pid 0) is not.
         let pid = bpf_get_current_pid_tgid() as u32;
         let len = if pid != 0 && nr > 0 { nr - 1 } else { nr };
         let cpu = unsafe { bpf_get_smp_processor_id() };
-        let id = if unsafe { core::ptr::read_volatile(&KEY_MODE) } == key_mode::CPU { cpu as u64 } else { 0 };
-        count::add_hash(&HIST, &HistKey { id, slot: len as u64 }, 1);
+        let id = if unsafe { core::ptr::read_volatile(&KEY_MODE) } == key_mode::CPU {
+            cpu as u64
+        } else {
+            0
+        };
+        count::add_hash(
+            &HIST,
+            &HistKey {
+                id,
+                slot: len as u64,
+            },
+            1,
+        );
         0
     }
 
@@ -53,7 +75,8 @@ mod prog {
         if task == 0 {
             return None;
         }
-        let cfs_rq: usize = bpf_probe_read_kernel((task + o.task_cfs_rq as usize) as *const usize).ok()?;
+        let cfs_rq: usize =
+            bpf_probe_read_kernel((task + o.task_cfs_rq as usize) as *const usize).ok()?;
         if cfs_rq == 0 {
             return None;
         }

@@ -105,6 +105,10 @@ pub fn on_newtask(ctx: &TracePointContext) {
     let o = offsets();
     let pid = read_u32(ctx, o.newtask_pid);
     let flags = unsafe { ctx.read_at::<u64>(o.newtask_clone_flags as usize) }.unwrap_or(0);
-    let tgid = if flags & CLONE_THREAD != 0 { current_tgid() } else { pid };
+    let tgid = if flags & CLONE_THREAD != 0 {
+        current_tgid()
+    } else {
+        pid
+    };
     let _ = TGIDS.insert(&pid, &tgid, 0);
 }

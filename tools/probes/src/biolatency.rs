@@ -6,7 +6,7 @@ use anyhow::Result;
 use aya::Ebpf;
 
 use crate::{
-    block::{disk_name, dev_by_name, rwbs_flags_desc, tp_offsets},
+    block::{dev_by_name, disk_name, rwbs_flags_desc, tp_offsets},
     events::{attach_tracepoint, require_tracepoints},
     hist::{read_keyed, Hist},
     requirements::Tracepoint,
@@ -34,7 +34,8 @@ pub struct Options {
     pub disk: Option<String>,
 }
 
-pub const TRACEPOINTS: &[Tracepoint] = &[("block", "block_rq_issue"), ("block", "block_rq_complete")];
+pub const TRACEPOINTS: &[Tracepoint] =
+    &[("block", "block_rq_issue"), ("block", "block_rq_complete")];
 pub const QUEUED_TRACEPOINT: Tracepoint = ("block", "block_rq_insert");
 
 /// An attached biolatency probe; detaches when dropped.
@@ -52,7 +53,11 @@ impl BioLatency {
         let root = require_tracepoints(&tps)?;
         let issue = tp_offsets(&root, "block_rq_issue")?;
         let complete = tp_offsets(&root, "block_rq_complete")?;
-        let insert = if o.queued { tp_offsets(&root, "block_rq_insert")? } else { Default::default() };
+        let insert = if o.queued {
+            tp_offsets(&root, "block_rq_insert")?
+        } else {
+            Default::default()
+        };
         let dev = o.disk.as_deref().map(dev_by_name).transpose()?.unwrap_or(0);
         let millis = o.millis as u8;
         let key_by: u8 = match o.key_by {
@@ -71,12 +76,20 @@ impl BioLatency {
                 .override_global("QUEUED", &queued, true);
         })?;
         // Completion first, so no request is started that we cannot finish.
-        attach_tracepoint(&mut bpf, "biolatency_complete", "block", "block_rq_complete")?;
+        attach_tracepoint(
+            &mut bpf,
+            "biolatency_complete",
+            "block",
+            "block_rq_complete",
+        )?;
         if o.queued {
             attach_tracepoint(&mut bpf, "biolatency_insert", "block", "block_rq_insert")?;
         }
         attach_tracepoint(&mut bpf, "biolatency_issue", "block", "block_rq_issue")?;
-        Ok(Self { bpf, key_by: o.key_by })
+        Ok(Self {
+            bpf,
+            key_by: o.key_by,
+        })
     }
 
     /// Histograms since attach, by key id (dev_t, rwbs bytes, or 0).

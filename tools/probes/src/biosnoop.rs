@@ -16,7 +16,8 @@ use crate::{
     tracefs,
 };
 
-pub const TRACEPOINTS: &[Tracepoint] = &[("block", "block_rq_issue"), ("block", "block_rq_complete")];
+pub const TRACEPOINTS: &[Tracepoint] =
+    &[("block", "block_rq_issue"), ("block", "block_rq_complete")];
 /// Attribution point on 6.5+ kernels (optional: insert/issue take over without it).
 pub const IO_START: Tracepoint = ("block", "block_io_start");
 pub const INSERT: Tracepoint = ("block", "block_rq_insert");
@@ -67,8 +68,16 @@ impl BioSnoop {
         let has_insert = tracefs::tracepoint_exists(&root, INSERT.0, INSERT.1);
         let issue = tp_offsets(&root, "block_rq_issue")?;
         let complete = tp_offsets(&root, "block_rq_complete")?;
-        let io_start = if has_io_start { tp_offsets(&root, "block_io_start")? } else { Default::default() };
-        let insert = if has_insert { tp_offsets(&root, "block_rq_insert")? } else { Default::default() };
+        let io_start = if has_io_start {
+            tp_offsets(&root, "block_io_start")?
+        } else {
+            Default::default()
+        };
+        let insert = if has_insert {
+            tp_offsets(&root, "block_rq_insert")?
+        } else {
+            Default::default()
+        };
         let dev = o.disk.as_deref().map(dev_by_name).transpose()?.unwrap_or(0);
         let mut bpf = crate::loader::load_with("biosnoop", |l| {
             l.override_global("ISSUE_TP", &issue, true)

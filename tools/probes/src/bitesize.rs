@@ -27,7 +27,11 @@ impl BiteSize {
         let root = require_tracepoints(TRACEPOINTS)?;
         let has_io_start = tracefs::tracepoint_exists(&root, IO_START.0, IO_START.1);
         let issue = tp_offsets(&root, "block_rq_issue")?;
-        let io_start = if has_io_start { tp_offsets(&root, "block_io_start")? } else { Default::default() };
+        let io_start = if has_io_start {
+            tp_offsets(&root, "block_io_start")?
+        } else {
+            Default::default()
+        };
         let dev = disk.map(dev_by_name).transpose()?.unwrap_or(0);
         let mut bpf = crate::loader::load_with("bitesize", |l| {
             l.override_global("ISSUE_TP", &issue, true)

@@ -17,7 +17,12 @@ pub fn tp_offsets(root: &Path, name: &str) -> Result<BlockTpOffsets> {
             .map(|x| x.offset)
             .with_context(|| format!("tracepoint block:{name} has no field '{f}' on this kernel"))
     };
-    Ok(BlockTpOffsets { dev: off("dev")?, sector: off("sector")?, nr_sector: off("nr_sector")?, rwbs: off("rwbs")? })
+    Ok(BlockTpOffsets {
+        dev: off("dev")?,
+        sector: off("sector")?,
+        nr_sector: off("nr_sector")?,
+        rwbs: off("rwbs")?,
+    })
 }
 
 /// The kernel's internal dev_t encoding used by the block tracepoints (MKDEV: major << 20 | minor).
@@ -31,7 +36,10 @@ pub fn disk_name(dev: u32) -> String {
     let uevent = format!("/sys/dev/block/{major}:{minor}/uevent");
     std::fs::read_to_string(uevent)
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("DEVNAME=").map(str::to_owned)))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("DEVNAME=").map(str::to_owned))
+        })
         .unwrap_or_else(|| format!("{major},{minor}"))
 }
 
@@ -39,18 +47,26 @@ pub fn disk_name(dev: u32) -> String {
 pub fn dev_by_name(name: &str) -> Result<u32> {
     let name = name.strip_prefix("/dev/").unwrap_or(name);
     let path = format!("/sys/class/block/{name}/dev");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("no block device named '{name}' ({path} missing); see lsblk for names"))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("no block device named '{name}' ({path} missing); see lsblk for names")
+    })?;
     // The request tracepoints carry the whole disk's dev_t, so a partition would match nothing.
     let part = std::path::Path::new("/sys/class/block").join(name);
     if part.join("partition").exists() {
-        let disk = std::fs::canonicalize(&part).ok().and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()));
+        let disk = std::fs::canonicalize(&part).ok().and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned())
+        });
         anyhow::bail!(
             "'{name}' is a partition; block I/O is traced per disk: use {}",
             disk.unwrap_or_else(|| "the disk's name".into())
         );
     }
-    let (maj, min) = text.trim().split_once(':').with_context(|| format!("unexpected contents of {path}"))?;
+    let (maj, min) = text
+        .trim()
+        .split_once(':')
+        .with_context(|| format!("unexpected contents of {path}"))?;
     Ok(kdev(maj.parse()?, min.parse()?))
 }
 
@@ -86,7 +102,10 @@ pub fn rwbs_flags_desc(rwbs: &str) -> String {
     };
     let mut desc = op.to_string();
     let rest: String = chars.collect();
-    let rest = rest.strip_prefix('E').filter(|_| op == "SecureErase").unwrap_or(&rest);
+    let rest = rest
+        .strip_prefix('E')
+        .filter(|_| op == "SecureErase")
+        .unwrap_or(&rest);
     for c in rest.chars() {
         let f = match c {
             'S' => "Sync",
@@ -112,7 +131,10 @@ mod tests {
         assert_eq!(rwbs_flags_desc("W"), "Write");
         assert_eq!(rwbs_flags_desc("WS"), "Sync-Write");
         assert_eq!(rwbs_flags_desc("RM"), "Metadata-Read");
-        assert_eq!(rwbs_flags_desc("FWFS"), "PreFlush-Sync-ForcedUnitAccess-Write");
+        assert_eq!(
+            rwbs_flags_desc("FWFS"),
+            "PreFlush-Sync-ForcedUnitAccess-Write"
+        );
         assert_eq!(rwbs_flags_desc("F"), "Flush");
         assert_eq!(rwbs_flags_desc("DE"), "SecureErase");
         assert_eq!(rwbs_type("WS"), 'W');

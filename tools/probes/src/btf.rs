@@ -48,16 +48,22 @@ pub struct MemberAt {
 
 impl Btf {
     pub fn vmlinux() -> Result<Self> {
-        let data = std::fs::read(VMLINUX).with_context(|| format!("reading {VMLINUX} (kernel built without CONFIG_DEBUG_INFO_BTF?)"))?;
+        let data = std::fs::read(VMLINUX).with_context(|| {
+            format!("reading {VMLINUX} (kernel built without CONFIG_DEBUG_INFO_BTF?)")
+        })?;
         Self::parse(&data).with_context(|| format!("parsing {VMLINUX}"))
     }
 
     pub fn parse(data: &[u8]) -> Result<Self> {
         let u16_at = |o: usize| -> Result<u16> {
-            Ok(u16::from_le_bytes(data.get(o..o + 2).context("truncated BTF")?.try_into()?))
+            Ok(u16::from_le_bytes(
+                data.get(o..o + 2).context("truncated BTF")?.try_into()?,
+            ))
         };
         let u32_at = |o: usize| -> Result<u32> {
-            Ok(u32::from_le_bytes(data.get(o..o + 4).context("truncated BTF")?.try_into()?))
+            Ok(u32::from_le_bytes(
+                data.get(o..o + 4).context("truncated BTF")?.try_into()?,
+            ))
         };
         if u16_at(0)? != 0xeb9f {
             bail!("not little-endian BTF (bad magic)");
@@ -72,7 +78,12 @@ impl Btf {
             let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
             String::from_utf8_lossy(&s[..end]).into_owned()
         };
-        let mut types = vec![Type { kind: 0, name: String::new(), type_id: 0, members: vec![] }];
+        let mut types = vec![Type {
+            kind: 0,
+            name: String::new(),
+            type_id: 0,
+            members: vec![],
+        }];
         let mut structs = HashMap::new();
         let mut p = types_start;
         while p < types_start + type_len {
@@ -85,8 +96,8 @@ impl Btf {
             let kind_flag = info >> 31 == 1;
             let mut members = Vec::new();
             let extra = match kind {
-                1 => 4,                                // INT
-                3 => 12,                               // ARRAY
+                1 => 4,  // INT
+                3 => 12, // ARRAY
                 KIND_STRUCT | KIND_UNION => {
                     for i in 0..vlen {
                         let m = p + i * 12;
@@ -99,13 +110,13 @@ impl Btf {
                     }
                     vlen * 12
                 }
-                6 => vlen * 8,                         // ENUM
-                13 => vlen * 8,                        // FUNC_PROTO
-                14 => 4,                               // VAR
-                15 => vlen * 12,                       // DATASEC
-                17 => 4,                               // DECL_TAG
-                19 => vlen * 12,                       // ENUM64
-                _ => 0,                                // PTR, FWD, TYPEDEF, quals, FUNC, FLOAT, TYPE_TAG
+                6 => vlen * 8,   // ENUM
+                13 => vlen * 8,  // FUNC_PROTO
+                14 => 4,         // VAR
+                15 => vlen * 12, // DATASEC
+                17 => 4,         // DECL_TAG
+                19 => vlen * 12, // ENUM64
+                _ => 0,          // PTR, FWD, TYPEDEF, quals, FUNC, FLOAT, TYPE_TAG
             };
             p += extra;
             let n = name(name_off);
@@ -113,7 +124,12 @@ impl Btf {
                 // The first definition wins; later ones are the same struct in a split module.
                 structs.entry(n.clone()).or_insert(types.len() as u32);
             }
-            types.push(Type { kind, name: n, type_id: size_or_type, members });
+            types.push(Type {
+                kind,
+                name: n,
+                type_id: size_or_type,
+                members,
+            });
         }
         Ok(Self { types, structs })
     }
@@ -126,7 +142,14 @@ impl Btf {
     fn strip(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
             match self.ty(id) {
-                Some(t) if matches!(t.kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) => id = t.type_id,
+                Some(t)
+                    if matches!(
+                        t.kind,
+                        KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
+                    ) =>
+                {
+                    id = t.type_id
+                }
                 _ => break,
             }
         }
@@ -135,7 +158,10 @@ impl Btf {
 
     /// Member `member` of `struct name`, searching inside anonymous structs/unions too.
     pub fn member(&self, struct_name: &str, member: &str) -> Result<MemberAt> {
-        let id = *self.structs.get(struct_name).with_context(|| format!("kernel BTF has no struct {struct_name}"))?;
+        let id = *self
+            .structs
+            .get(struct_name)
+            .with_context(|| format!("kernel BTF has no struct {struct_name}"))?;
         self.member_of(id, member)
             .with_context(|| format!("kernel BTF: struct {struct_name} has no member '{member}'"))
     }
@@ -149,11 +175,17 @@ impl Btf {
         let t = self.ty(self.strip(id))?;
         for m in &t.members {
             if m.name == member {
-                return Some(MemberAt { offset: m.bit_offset / 8, type_id: m.type_id });
+                return Some(MemberAt {
+                    offset: m.bit_offset / 8,
+                    type_id: m.type_id,
+                });
             }
             if m.name.is_empty() {
                 if let Some(inner) = self.member_of(m.type_id, member) {
-                    return Some(MemberAt { offset: m.bit_offset / 8 + inner.offset, type_id: inner.type_id });
+                    return Some(MemberAt {
+                        offset: m.bit_offset / 8 + inner.offset,
+                        type_id: inner.type_id,
+                    });
                 }
             }
         }

@@ -33,8 +33,12 @@ impl CpuDist {
     pub fn attach(o: &Options) -> Result<Self> {
         let root = require_tracepoints(TRACEPOINTS)?;
         let offs = sched::offsets(&root, false, false)?;
-        let (millis, mode, filter_on, offcpu) =
-            (o.millis as u8, o.key_by.mode(), !o.pids.is_empty() as u8, o.offcpu as u8);
+        let (millis, mode, filter_on, offcpu) = (
+            o.millis as u8,
+            o.key_by.mode(),
+            !o.pids.is_empty() as u8,
+            o.offcpu as u8,
+        );
         let mut bpf = crate::loader::load_with("cpudist", |l| {
             l.override_global("SCHED", &offs, true)
                 .override_global("MILLIS", &millis, true)

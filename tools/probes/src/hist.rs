@@ -48,7 +48,12 @@ impl Hist {
 
     /// Counts added since `earlier` (a snapshot of the same cumulative histogram).
     pub fn since(&self, earlier: &Hist) -> Hist {
-        let slots = self.slots.iter().enumerate().map(|(i, &n)| n.saturating_sub(earlier.get(i))).collect();
+        let slots = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| n.saturating_sub(earlier.get(i)))
+            .collect();
         Hist { slots }
     }
 
@@ -61,7 +66,14 @@ impl Hist {
     /// Mean of a linear histogram (slot = value).
     pub fn linear_mean(&self) -> Option<f64> {
         let t = self.total();
-        (t > 0).then(|| self.slots.iter().enumerate().map(|(i, &n)| i as f64 * n as f64).sum::<f64>() / t as f64)
+        (t > 0).then(|| {
+            self.slots
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| i as f64 * n as f64)
+                .sum::<f64>()
+                / t as f64
+        })
     }
 
     /// The `p`-th quantile (0 < p <= 1) of a log2 histogram, interpolating linearly inside the
@@ -155,7 +167,9 @@ pub fn format_log2(label: &str, h: &Hist) -> String {
 /// One linear histogram in BCC's format (`print_linear_hist`); empty when it has no counts.
 pub fn format_linear(label: &str, h: &Hist) -> String {
     let mut out = String::new();
-    let Some(idx_max) = h.slots.iter().rposition(|&n| n > 0) else { return out };
+    let Some(idx_max) = h.slots.iter().rposition(|&n| n > 0) else {
+        return out;
+    };
     let val_max = h.slots.iter().copied().max().unwrap_or(0);
     let _ = writeln!(out, "     {label:<13} : count     distribution");
     for i in 0..=idx_max {
@@ -180,7 +194,11 @@ pub fn format_sections<'a>(
             continue;
         }
         let _ = write!(out, "\n{section} = {name}\n");
-        out += &if linear { format_linear(label, h) } else { format_log2(label, h) };
+        out += &if linear {
+            format_linear(label, h)
+        } else {
+            format_log2(label, h)
+        };
     }
     out
 }
@@ -191,13 +209,17 @@ pub fn read_map<K: Pod, G: Ord>(
     name: &str,
     split: impl Fn(&K) -> (G, usize),
 ) -> Result<BTreeMap<G, Hist>> {
-    let map: PerCpuHashMap<&MapData, K, u64> =
-        PerCpuHashMap::try_from(bpf.map(name).with_context(|| format!("map {name} missing"))?)?;
+    let map: PerCpuHashMap<&MapData, K, u64> = PerCpuHashMap::try_from(
+        bpf.map(name)
+            .with_context(|| format!("map {name} missing"))?,
+    )?;
     let mut out: BTreeMap<G, Hist> = BTreeMap::new();
     for item in map.iter() {
         let (k, per_cpu) = item.with_context(|| format!("reading map {name}"))?;
         let (group, slot) = split(&k);
-        out.entry(group).or_default().add(slot, per_cpu.iter().sum());
+        out.entry(group)
+            .or_default()
+            .add(slot, per_cpu.iter().sum());
     }
     Ok(out)
 }
@@ -209,7 +231,9 @@ pub fn read_keyed(bpf: &Ebpf) -> Result<BTreeMap<u64, Hist>> {
 
 /// A `HIST` map keyed by `CommHistKey`, as comm -> histogram.
 pub fn read_by_comm(bpf: &Ebpf) -> Result<BTreeMap<String, Hist>> {
-    read_map::<CommHistKey, String>(bpf, "HIST", |k| (crate::execcount::comm_str(&k.comm), k.slot as usize))
+    read_map::<CommHistKey, String>(bpf, "HIST", |k| {
+        (crate::execcount::comm_str(&k.comm), k.slot as usize)
+    })
 }
 
 /// Turns cumulative kernel histograms into per-interval ones without clearing the map (so no
@@ -221,7 +245,9 @@ pub struct Interval<K> {
 
 impl<K: Ord + Clone + Hash> Default for Interval<K> {
     fn default() -> Self {
-        Self { last: BTreeMap::new() }
+        Self {
+            last: BTreeMap::new(),
+        }
     }
 }
 
@@ -279,8 +305,14 @@ mod tests {
         let out = format_log2("msecs", &h(&[0, 0, 0, 0, 0, 3, 0, 0]));
         let lines: Vec<_> = out.lines().collect();
         assert_eq!(lines.len(), 1 + 5, "{out}");
-        assert_eq!(lines[5], "        16 -> 31         : 3        |****************************************|");
-        assert_eq!(lines[1], "         0 -> 1          : 0        |                                        |");
+        assert_eq!(
+            lines[5],
+            "        16 -> 31         : 3        |****************************************|"
+        );
+        assert_eq!(
+            lines[1],
+            "         0 -> 1          : 0        |                                        |"
+        );
     }
 
     #[test]
@@ -305,8 +337,19 @@ mod tests {
         x.add(34, 2);
         let out = format_log2("nsecs", &x);
         let lines: Vec<_> = out.lines().collect();
-        assert_eq!(lines[0], format!("               {:<29} : count     distribution", "nsecs"));
-        assert_eq!(lines[34], format!("{:>20} -> {:<20} : 2        |{}|", 1u64 << 33, (1u64 << 34) - 1, "*".repeat(20)));
+        assert_eq!(
+            lines[0],
+            format!("               {:<29} : count     distribution", "nsecs")
+        );
+        assert_eq!(
+            lines[34],
+            format!(
+                "{:>20} -> {:<20} : 2        |{}|",
+                1u64 << 33,
+                (1u64 << 34) - 1,
+                "*".repeat(20)
+            )
+        );
     }
 
     #[test]
@@ -325,7 +368,12 @@ mod tests {
     fn sections_have_a_blank_line_and_skip_empty() {
         let a = h(&[0, 1]);
         let empty = h(&[0, 0]);
-        let out = format_sections("disk", "usecs", false, [("vda".to_string(), &a), ("vdb".to_string(), &empty)]);
+        let out = format_sections(
+            "disk",
+            "usecs",
+            false,
+            [("vda".to_string(), &a), ("vdb".to_string(), &empty)],
+        );
         assert!(out.starts_with("\ndisk = vda\n     usecs "), "{out}");
         assert!(!out.contains("vdb"));
     }

@@ -12,8 +12,11 @@ use crate::{
     sched::{self, KeyBy},
 };
 
-pub const TRACEPOINTS: &[Tracepoint] =
-    &[("sched", "sched_wakeup"), ("sched", "sched_wakeup_new"), ("sched", "sched_switch")];
+pub const TRACEPOINTS: &[Tracepoint] = &[
+    ("sched", "sched_wakeup"),
+    ("sched", "sched_wakeup_new"),
+    ("sched", "sched_switch"),
+];
 /// Attached only with a pid filter or per-process histograms, to know new tasks' processes.
 pub const NEWTASK: Tracepoint = ("task", "task_newtask");
 

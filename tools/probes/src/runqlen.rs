@@ -14,7 +14,10 @@ use aya::{
 };
 use lab_probes_common::sched::{key_mode, RqOffsets};
 
-use crate::{btf::Btf, hist::{read_keyed, Hist}};
+use crate::{
+    btf::Btf,
+    hist::{read_keyed, Hist},
+};
 
 /// BCC's sampling rate: 99 Hz avoids lockstep with 100 Hz timers.
 pub const FREQUENCY_HZ: u64 = 99;
@@ -51,13 +54,20 @@ impl RunqLen {
     /// Sample every online CPU; `per_cpu` keys the histograms by CPU (BCC's -C).
     pub fn attach(per_cpu: bool) -> Result<Self> {
         let offs = rq_offsets(&Btf::vmlinux()?)?;
-        let mode = if per_cpu { key_mode::CPU } else { key_mode::NONE };
+        let mode = if per_cpu {
+            key_mode::CPU
+        } else {
+            key_mode::NONE
+        };
         let mut bpf = crate::loader::load_with("runqlen", |l| {
-            l.override_global("RQ", &offs, true).override_global("KEY_MODE", &mode, true);
+            l.override_global("RQ", &offs, true)
+                .override_global("KEY_MODE", &mode, true);
         })?;
         let cpus = online_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
-        let prog: &mut PerfEvent =
-            bpf.program_mut("runqlen").context("program runqlen missing from object")?.try_into()?;
+        let prog: &mut PerfEvent = bpf
+            .program_mut("runqlen")
+            .context("program runqlen missing from object")?
+            .try_into()?;
         prog.load().context("verifier rejected runqlen")?;
         for &cpu in &cpus {
             prog.attach(

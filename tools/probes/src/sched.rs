@@ -63,7 +63,10 @@ pub fn offsets(root: &Path, wakeups: bool, newtask: bool) -> Result<SchedOffsets
 /// "preempted" bit above them), so `prev_state & mask == 0` means it is still runnable.
 pub fn sleep_mask(root: &Path) -> u64 {
     let path = root.join("events/sched/sched_switch/format");
-    std::fs::read_to_string(path).ok().and_then(|t| parse_sleep_mask(&t)).unwrap_or(0xff)
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| parse_sleep_mask(&t))
+        .unwrap_or(0xff)
 }
 
 /// Parse the `{ 0x00000001, "S" }` entries of the print fmt's `__print_flags`.
@@ -84,9 +87,11 @@ pub fn parse_sleep_mask(format: &str) -> Option<u64> {
 
 /// Restrict tracing to these process ids (FILTER map); call before attaching.
 pub fn set_filter(bpf: &mut Ebpf, pids: &[u32]) -> Result<()> {
-    let mut f: HashMap<_, u32, u8> = HashMap::try_from(bpf.map_mut("FILTER").context("map FILTER missing")?)?;
+    let mut f: HashMap<_, u32, u8> =
+        HashMap::try_from(bpf.map_mut("FILTER").context("map FILTER missing")?)?;
     for &p in pids {
-        f.insert(p, 1, 0).with_context(|| format!("adding pid {p} to the filter"))?;
+        f.insert(p, 1, 0)
+            .with_context(|| format!("adding pid {p} to the filter"))?;
     }
     Ok(())
 }
@@ -94,12 +99,24 @@ pub fn set_filter(bpf: &mut Ebpf, pids: &[u32]) -> Result<()> {
 /// Seed the tid -> tgid table from /proc, so tasks that already exist are attributed to their
 /// process the first time they wake (new ones come from task_newtask).
 pub fn seed_tgids(bpf: &mut Ebpf) -> Result<()> {
-    let mut t: HashMap<_, u32, u32> = HashMap::try_from(bpf.map_mut("TGIDS").context("map TGIDS missing")?)?;
-    for p in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else { continue };
+    let mut t: HashMap<_, u32, u32> =
+        HashMap::try_from(bpf.map_mut("TGIDS").context("map TGIDS missing")?)?;
+    for p in std::fs::read_dir("/proc")
+        .context("reading /proc")?
+        .flatten()
+    {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
+            continue;
+        };
         for task in tasks.flatten() {
-            if let Some(tid) = task.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+            if let Some(tid) = task
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            {
                 // Full map (LRU) or a task that just exited: nothing to do about either.
                 let _ = t.insert(tid, pid, 0);
             }

@@ -294,7 +294,7 @@ impl Drop for Aligned {
     }
 }
 
-/// Direct (uncached) block I/O for `secs`: writes and reads of seeded sizes (4 KiB to 1 MiB) at
+/// Direct (uncached) block I/O for `secs`: writes and reads of seeded sizes (4 KiB to 4 MiB) at
 /// seeded offsets, a few ms apart, calling `tick` between operations. Returns operations done.
 pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) -> Result<u64> {
     const FILE_SIZE: u64 = 64 << 20;
@@ -303,6 +303,7 @@ pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) ->
         .read(true)
         .write(true)
         .create(true)
+        .truncate(true)
         .open(&path)?;
     f.set_len(FILE_SIZE)?;
     drop(f);
@@ -321,8 +322,10 @@ pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) ->
             );
         }
     }
-    let buf = Aligned::new(1 << 20);
-    let sizes = [4u64 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20];
+    // Large ones are split into many requests queued at once: the later ones wait, which
+    // spreads latencies from tens of microseconds to milliseconds.
+    let buf = Aligned::new(4 << 20);
+    let sizes = [4u64 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
     let mut written: Vec<(u64, u64)> = Vec::new();
     let start = Instant::now();
     let mut ops = 0;

@@ -19,7 +19,11 @@ const EXAMPLES: &str = "
 
 /// Summarize block device I/O latency as a histogram
 #[derive(clap::Parser, Debug)]
-#[command(name = "biolatency", about = "Summarize block device I/O latency as a histogram", version)]
+#[command(
+    name = "biolatency",
+    about = "Summarize block device I/O latency as a histogram",
+    version
+)]
 struct Args {
     /// include timestamp on output
     #[arg(short = 'T', long = "timestamp")]
@@ -69,8 +73,18 @@ fn trace(args: &Args) -> Result<()> {
         let hists = interval.delta(probe.read()?);
         let text = match key_by {
             KeyBy::All => format_log2(label, &merged(hists.values())),
-            KeyBy::Disk => format_sections("disk", label, false, hists.iter().map(|(id, h)| (probe.section_name(*id), h))),
-            KeyBy::Flags => format_sections("flags", label, false, hists.iter().map(|(id, h)| (probe.section_name(*id), h))),
+            KeyBy::Disk => format_sections(
+                "disk",
+                label,
+                false,
+                hists.iter().map(|(id, h)| (probe.section_name(*id), h)),
+            ),
+            KeyBy::Flags => format_sections(
+                "flags",
+                label,
+                false,
+                hists.iter().map(|(id, h)| (probe.section_name(*id), h)),
+            ),
         };
         out.write_all(text.as_bytes())?;
         Ok(())

@@ -34,10 +34,17 @@ fn main() -> ExitCode {
 }
 
 fn trace(args: &Args) -> Result<()> {
-    let mut snoop = BioSnoop::attach(&Options { queued: args.queue, disk: args.disk.clone() })?;
+    let mut snoop = BioSnoop::attach(&Options {
+        queued: args.queue,
+        disk: args.disk.clone(),
+    })?;
     let mut rt = Runtime::new(Schedule::default())?;
     let mut out = output::stdout();
-    write!(out, "{:<11} {:<14} {:<7} {:<9} {:<1} {:<10} {:<7}", "TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES")?;
+    write!(
+        out,
+        "{:<11} {:<14} {:<7} {:<9} {:<1} {:<10} {:<7}",
+        "TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES"
+    )?;
     if args.queue {
         write!(out, "{:>7} ", "QUE(ms)")?;
     }
@@ -61,7 +68,11 @@ fn print_bio(args: &Args, first_ns: &mut Option<u64>, b: &Bio, out: &mut impl Wr
     let start = *first_ns.get_or_insert(b.ts_ns);
     let secs = b.ts_ns.saturating_sub(start) as f64 / 1e9;
     let comm: String = b.comm.chars().take(14).collect();
-    let comm = if b.pid == 0 && comm.is_empty() { "?".to_string() } else { comm };
+    let comm = if b.pid == 0 && comm.is_empty() {
+        "?".to_string()
+    } else {
+        comm
+    };
     write!(
         out,
         "{:<11.6} {:<14} {:<7} {:<9} {:<1} {:<10} {:<7}",

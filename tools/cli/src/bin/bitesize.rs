@@ -16,7 +16,11 @@ const EXAMPLES: &str = "
 
 /// Summarize block device I/O size as a histogram by process
 #[derive(clap::Parser, Debug)]
-#[command(name = "bitesize", about = "Summarize block device I/O size as a histogram by process", version)]
+#[command(
+    name = "bitesize",
+    about = "Summarize block device I/O size as a histogram by process",
+    version
+)]
 struct Args {
     /// include timestamp on output
     #[arg(short = 'T', long = "timestamp")]
@@ -42,8 +46,15 @@ fn trace(args: &Args) -> Result<()> {
     let mut interval = Interval::default();
     histtool::run(args.ic.schedule(), args.timestamp, |out| {
         let hists = interval.delta(probe.read()?);
-        let wanted = hists.iter().filter(|(comm, _)| args.comm.as_ref().is_none_or(|c| c == *comm));
-        let text = format_sections("Process Name", "Kbytes", false, wanted.map(|(c, h)| (c.clone(), h)));
+        let wanted = hists
+            .iter()
+            .filter(|(comm, _)| args.comm.as_ref().is_none_or(|c| c == *comm));
+        let text = format_sections(
+            "Process Name",
+            "Kbytes",
+            false,
+            wanted.map(|(c, h)| (c.clone(), h)),
+        );
         out.write_all(text.as_bytes())?;
         Ok(())
     })

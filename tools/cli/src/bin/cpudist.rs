@@ -7,7 +7,10 @@ use lab_probes::{
     hist::{format_log2, format_sections, merged, Interval},
     sched::KeyBy,
 };
-use lab_tools::{args::{self, IntervalCount}, help, histtool};
+use lab_tools::{
+    args::{self, IntervalCount},
+    help, histtool,
+};
 
 const EXAMPLES: &str = "
     cpudist              # summarize on-CPU time as a histogram
@@ -19,7 +22,11 @@ const EXAMPLES: &str = "
 
 /// Summarize on-CPU time per task as a histogram
 #[derive(clap::Parser, Debug)]
-#[command(name = "cpudist", about = "Summarize on- and off-CPU time per task as a histogram", version)]
+#[command(
+    name = "cpudist",
+    about = "Summarize on- and off-CPU time per task as a histogram",
+    version
+)]
 struct Args {
     /// measure off-CPU time
     #[arg(short = 'O', long = "offcpu")]
@@ -65,15 +72,28 @@ fn trace(args: &Args) -> Result<()> {
         key_by,
         pids: args.pid.into_iter().collect(),
     })?;
-    println!("Tracing {}-CPU time... Hit Ctrl-C to end.", if args.offcpu { "off" } else { "on" });
+    println!(
+        "Tracing {}-CPU time... Hit Ctrl-C to end.",
+        if args.offcpu { "off" } else { "on" }
+    );
     let label = if args.milliseconds { "msecs" } else { "usecs" };
     let mut interval = Interval::default();
     histtool::run(args.ic.schedule(), args.timestamp, |out| {
         let hists = interval.delta(probe.read()?);
         let text = match key_by {
             KeyBy::All => format_log2(label, &merged(hists.values())),
-            KeyBy::Pid => format_sections("pid", label, false, hists.iter().map(|(id, h)| (id.to_string(), h))),
-            KeyBy::Tid => format_sections("tid", label, false, hists.iter().map(|(id, h)| (id.to_string(), h))),
+            KeyBy::Pid => format_sections(
+                "pid",
+                label,
+                false,
+                hists.iter().map(|(id, h)| (id.to_string(), h)),
+            ),
+            KeyBy::Tid => format_sections(
+                "tid",
+                label,
+                false,
+                hists.iter().map(|(id, h)| (id.to_string(), h)),
+            ),
         };
         out.write_all(text.as_bytes())?;
         Ok(())

@@ -7,7 +7,10 @@ use lab_probes::{
     runqlat::{Options, RunqLat},
     sched::KeyBy,
 };
-use lab_tools::{args::{self, IntervalCount}, help, histtool};
+use lab_tools::{
+    args::{self, IntervalCount},
+    help, histtool,
+};
 
 const EXAMPLES: &str = "
     runqlat            # summarize run queue latency as a histogram
@@ -18,7 +21,11 @@ const EXAMPLES: &str = "
 
 /// Summarize run queue (scheduler) latency as a histogram
 #[derive(clap::Parser, Debug)]
-#[command(name = "runqlat", about = "Summarize run queue (scheduler) latency as a histogram", version)]
+#[command(
+    name = "runqlat",
+    about = "Summarize run queue (scheduler) latency as a histogram",
+    version
+)]
 struct Args {
     /// include timestamp on output
     #[arg(short = 'T', long = "timestamp")]
@@ -55,7 +62,11 @@ fn trace(args: &Args) -> Result<()> {
     } else {
         KeyBy::All
     };
-    let probe = RunqLat::attach(&Options { millis: args.milliseconds, key_by, pids: args.pid.into_iter().collect() })?;
+    let probe = RunqLat::attach(&Options {
+        millis: args.milliseconds,
+        key_by,
+        pids: args.pid.into_iter().collect(),
+    })?;
     println!("Tracing run queue latency... Hit Ctrl-C to end.");
     let label = if args.milliseconds { "msecs" } else { "usecs" };
     let mut interval = Interval::default();
@@ -63,8 +74,18 @@ fn trace(args: &Args) -> Result<()> {
         let hists = interval.delta(probe.read()?);
         let text = match key_by {
             KeyBy::All => format_log2(label, &merged(hists.values())),
-            KeyBy::Pid => format_sections("pid", label, false, hists.iter().map(|(id, h)| (id.to_string(), h))),
-            KeyBy::Tid => format_sections("tid", label, false, hists.iter().map(|(id, h)| (id.to_string(), h))),
+            KeyBy::Pid => format_sections(
+                "pid",
+                label,
+                false,
+                hists.iter().map(|(id, h)| (id.to_string(), h)),
+            ),
+            KeyBy::Tid => format_sections(
+                "tid",
+                label,
+                false,
+                hists.iter().map(|(id, h)| (id.to_string(), h)),
+            ),
         };
         out.write_all(text.as_bytes())?;
         Ok(())

@@ -17,7 +17,11 @@ const EXAMPLES: &str = "
 
 /// Summarize scheduler run queue length as a histogram
 #[derive(clap::Parser, Debug)]
-#[command(name = "runqlen", about = "Summarize scheduler run queue length as a histogram", version)]
+#[command(
+    name = "runqlen",
+    about = "Summarize scheduler run queue length as a histogram",
+    version
+)]
 struct Args {
     /// include timestamp on output
     #[arg(short = 'T', long = "timestamp")]
@@ -52,8 +56,16 @@ fn trace(args: &Args) -> Result<()> {
                     format!("runqocc, CPU {c:<3} {:6.2}%\n", 100.0 * occ)
                 })
                 .collect(),
-            (true, false) => format!("runqocc: {:.2}%\n", 100.0 * occupancy(&merged(hists.values()))),
-            (false, true) => format_sections("cpu", "runqlen", true, hists.iter().map(|(c, h)| (c.to_string(), h))),
+            (true, false) => format!(
+                "runqocc: {:.2}%\n",
+                100.0 * occupancy(&merged(hists.values()))
+            ),
+            (false, true) => format_sections(
+                "cpu",
+                "runqlen",
+                true,
+                hists.iter().map(|(c, h)| (c.to_string(), h)),
+            ),
             (false, false) => format_linear("runqlen", &merged(hists.values())),
         };
         out.write_all(text.as_bytes())?;

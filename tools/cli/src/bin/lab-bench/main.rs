@@ -116,7 +116,8 @@ fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> S
             Ok(r) => r,
             Err(e) => return StartCell::Failed(format!("{e:#}")),
         };
-        let t = r.wait_ready(Duration::from_secs(20));
+        let t = r.wait_ready(Duration::from_secs(10));
+        let still_running = r.alive();
         let exit = r.stop(Duration::from_secs(20));
         match t {
             Some(t) => {
@@ -125,7 +126,13 @@ fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> S
             }
             None => {
                 let why = measure::first_line(&err);
-                return StartCell::Failed(if why.is_empty() { format!("no output, exit {}", exit.code) } else { why });
+                return StartCell::Failed(if still_running {
+                    "printed nothing in 10 s (no ready line)".to_owned()
+                } else if why.is_empty() {
+                    format!("exited {} with no output", exit.code)
+                } else {
+                    why
+                });
             }
         }
     }
