@@ -25,7 +25,7 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     Err(UsageError {
-        message: format!("'{what}' needs root to load BPF programs; re-run it as: sudo {what}"),
+        message: format!("'{what}' needs root (it loads BPF programs or manages lab processes); re-run it as: sudo {what}"),
         exit_code: 2,
     }
     .into())

@@ -459,7 +459,7 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
     let parent = lines
         .iter()
         .filter(|l| l.pid == ppid && l.t <= first_child)
-        .last()
+        .next_back()
         .map(|l| l.comm.clone())
         .unwrap_or_else(|| panic!("parent {ppid} not in execsnoop's output:\n{text}"));
     BTreeMap::from([
@@ -522,4 +522,28 @@ fn check_rejects_unknown_question_ids() {
     let (code, _, err) = run(s.lab().args(["check", "1", "--answer", "colour=blue"]));
     assert_ne!(code, 0);
     assert!(err.contains("no question \"colour\"") && err.contains("process"), "unclear message: {err}");
+}
+
+#[test]
+fn proctor_reports_perturbing_tools_run_during_a_lab() {
+    if !require_root("labs::proctor_reports_perturbing_tools_run_during_a_lab") {
+        return;
+    }
+    let _g = bpf_lock();
+    let s = Scratch::new("proctor");
+    s.start(3, 7);
+    // The first check arms the proctor (a pinned exec counter) and reports nothing yet.
+    let (_, _, out) = s.check(3, &BTreeMap::new(), Some(1));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["proctor"], Value::Array(vec![]), "nothing perturbing ran yet:\n{out}");
+    // A program named strace, started from another "terminal" after that check.
+    let fake = s.dir.join("strace");
+    std::fs::copy("/bin/true", &fake).unwrap();
+    assert!(Command::new(&fake).status().unwrap().success());
+    let (_, _, out) = s.check(3, &BTreeMap::new(), Some(1));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let lines: Vec<&str> = v["proctor"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(lines.iter().any(|l| l.contains("strace was started 1 time")), "proctor missed strace:\n{out}");
+    s.stop();
+    let _ = std::fs::remove_dir_all("/sys/fs/bpf/lab-proctor");
 }

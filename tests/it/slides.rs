@@ -30,14 +30,38 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-/// A fresh, unique temporary path (tests run in parallel).
-fn scratch(name: &str) -> PathBuf {
+/// A fresh, unique temporary path (tests run in parallel), removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let dir =
         std::env::temp_dir().join(format!("lab-slides-test-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    Scratch(dir)
 }
 
 /// Count slides and discussion slides straight from the markdown, independently of the renderer:
@@ -88,7 +112,7 @@ fn browser_or_skip(test: &str) -> Option<(MutexGuard<'static, ()>, cdp::Browser)
     }
 }
 
-fn render_deck(extra: &[&str]) -> PathBuf {
+fn render_deck(extra: &[&str]) -> Scratch {
     let out = scratch("deck");
     let (code, stdout, stderr) = run(cmd("lab").args(["slides", "--out"]).arg(&out).args(extra));
     assert_eq!(code, 0, "lab slides --out failed:\n{stdout}{stderr}");
@@ -376,7 +400,6 @@ fn broken_slides_name_the_file_and_line() {
         );
         assert_eq!(stderr.lines().count(), 1, "one line of error: {stderr}");
         assert!(!out.exists(), "case {i}: nothing written on error");
-        let _ = std::fs::remove_dir_all(&src);
     }
 }
 

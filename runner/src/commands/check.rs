@@ -36,7 +36,7 @@ pub struct Args {
     /// The bpftrace tool to check (labs 4 and 5: `lab check 4a --tool mytool.bt`)
     #[arg(long, value_name = "FILE.bt")]
     pub tool: Option<PathBuf>,
-    /// Seconds to trace the workload (default: the lab's own window)
+    /// Seconds to trace the workload (default: the lab's own; lab 2 logs in once per 2 s)
     #[arg(long, value_name = "SECS")]
     pub window: Option<f64>,
     /// Print the result as JSON on stdout (for scripts)
@@ -99,6 +99,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
+    if let Some(w) = args.window.filter(|w| !(w.is_finite() && *w > 0.0 && *w <= 600.0)) {
+        return Err(crate::privilege::usage(format!("--window {w}: give seconds between 0 and 600, e.g. --window 5")));
+    }
     let window = args.window.map(Duration::from_secs_f64);
     let measured = match id {
         1 => lab1::measure(&lab, &live, window)?,

@@ -48,3 +48,11 @@ pub fn check_pid(flag: &str, pid: u32) -> Result<()> {
         anyhow::bail!("{flag} {pid}: no such process")
     }
 }
+
+/// Tell (on stderr, at exit) how many probe hits the kernel skipped because another BPF
+/// program was running on that CPU: the output is short by up to that many events.
+pub fn report_missed(tool: &str, missed: u64) {
+    if missed > 0 {
+        eprintln!("{tool}: the kernel skipped {missed} probe hits (another BPF program was running on that CPU); output may be short by that many events");
+    }
+}

@@ -41,9 +41,11 @@ mod prog {
     #[map]
     static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-    /// Slot 0: events dropped because the ring buffer was full.
+    /// Slot 0: events dropped because the ring buffer was full. Slot 1: requests whose
+    /// in-flight entry could not be stored. Slot 2: completions with no entry (issued before
+    /// we attached, or lost).
     #[map]
-    static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+    static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
 
     /// block_io_start (6.5+): the request is created in the submitter's context.
     #[tracepoint]
@@ -78,6 +80,7 @@ mod prog {
             return 0;
         };
         let Some(s) = entry(&START, &key) else {
+            count::add_array(&LOST, 1, 1);
             return 0;
         };
         let s = unsafe { &mut *s };
@@ -96,11 +99,13 @@ mod prog {
             return 0;
         };
         let Some(s) = (unsafe { START.get(&key) }) else {
+            count::add_array(&LOST, 2, 1);
             return 0;
         };
         let s = *s;
         let _ = START.remove(&key);
         if s.issue_ns == 0 {
+            count::add_array(&LOST, 2, 1);
             return 0;
         }
         let now = unsafe { bpf_ktime_get_ns() };

@@ -45,6 +45,12 @@ pub struct BioLatency {
 }
 
 impl BioLatency {
+    /// Times the kernel skipped these programs (another BPF program was running on that CPU):
+    /// events missing from the output, reported by the tools at exit.
+    pub fn missed(&self) -> u64 {
+        crate::progstats::recursion_misses(&self.bpf)
+    }
+
     pub fn attach(o: &Options) -> Result<Self> {
         let mut tps = TRACEPOINTS.to_vec();
         if o.queued {

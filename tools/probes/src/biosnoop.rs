@@ -2,7 +2,7 @@
 //! (attributed at block_io_start, or insert/issue where that tracepoint is missing).
 use std::os::fd::{AsFd, BorrowedFd};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use aya::{
     maps::{MapData, RingBuf},
     Ebpf,
@@ -58,6 +58,12 @@ pub struct BioSnoop {
 }
 
 impl BioSnoop {
+    /// Times the kernel skipped these programs (another BPF program was running on that CPU):
+    /// events missing from the output, reported by the tools at exit.
+    pub fn missed(&self) -> u64 {
+        crate::progstats::recursion_misses(&self.bpf)
+    }
+
     pub fn attach(o: &Options) -> Result<Self> {
         let mut tps = TRACEPOINTS.to_vec();
         if o.queued {
@@ -125,5 +131,13 @@ impl BioSnoop {
     /// Records dropped because the ring buffer was full.
     pub fn lost(&self) -> Result<u64> {
         events::lost(&self.bpf)
+    }
+
+    /// (requests whose in-flight entry could not be stored, completions with no entry):
+    /// diagnostics; the second also counts I/O issued before the probe attached.
+    pub fn misses(&self) -> Result<(u64, u64)> {
+        let arr: aya::maps::PerCpuArray<_, u64> =
+            aya::maps::PerCpuArray::try_from(self.bpf.map(events::LOST_MAP).context("map LOST")?)?;
+        Ok((arr.get(&1, 0)?.iter().sum(), arr.get(&2, 0)?.iter().sum()))
     }
 }

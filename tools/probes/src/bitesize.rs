@@ -22,6 +22,12 @@ pub struct BiteSize {
 }
 
 impl BiteSize {
+    /// Times the kernel skipped these programs (another BPF program was running on that CPU):
+    /// events missing from the output, reported by the tools at exit.
+    pub fn missed(&self) -> u64 {
+        crate::progstats::recursion_misses(&self.bpf)
+    }
+
     /// Trace every disk, or only `disk` ("vda").
     pub fn attach(disk: Option<&str>) -> Result<Self> {
         let root = require_tracepoints(TRACEPOINTS)?;

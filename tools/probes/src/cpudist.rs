@@ -30,6 +30,12 @@ pub struct CpuDist {
 }
 
 impl CpuDist {
+    /// Times the kernel skipped these programs (another BPF program was running on that CPU):
+    /// events missing from the output, reported by the tools at exit.
+    pub fn missed(&self) -> u64 {
+        crate::progstats::recursion_misses(&self.bpf)
+    }
+
     pub fn attach(o: &Options) -> Result<Self> {
         let root = require_tracepoints(TRACEPOINTS)?;
         let offs = sched::offsets(&root, false, false)?;

@@ -22,6 +22,7 @@ pub mod loader;
 pub mod opensnoop;
 pub mod offcputime;
 pub mod profile;
+pub mod progstats;
 pub mod stacks;
 pub mod syscount;
 pub mod tracefs;

@@ -34,6 +34,12 @@ pub struct RunqLat {
 }
 
 impl RunqLat {
+    /// Times the kernel skipped these programs (another BPF program was running on that CPU):
+    /// events missing from the output, reported by the tools at exit.
+    pub fn missed(&self) -> u64 {
+        crate::progstats::recursion_misses(&self.bpf)
+    }
+
     pub fn attach(o: &Options) -> Result<Self> {
         let need_tgid = !o.pids.is_empty() || o.key_by == KeyBy::Pid;
         let mut tps = TRACEPOINTS.to_vec();

@@ -51,6 +51,12 @@ pub struct RunqLen {
 }
 
 impl RunqLen {
+    /// Times the kernel skipped these programs (another BPF program was running on that CPU):
+    /// events missing from the output, reported by the tools at exit.
+    pub fn missed(&self) -> u64 {
+        crate::progstats::recursion_misses(&self.bpf)
+    }
+
     /// Sample every online CPU; `per_cpu` keys the histograms by CPU (BCC's -C).
     pub fn attach(per_cpu: bool) -> Result<Self> {
         let offs = rq_offsets(&Btf::vmlinux()?)?;

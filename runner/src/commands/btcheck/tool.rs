@@ -93,6 +93,9 @@ impl Tool {
                 let mut set: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut set);
                 libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                // Its own process group does not get the user's Ctrl-C of `lab check`: if the
+                // runner dies, the tool must not stay attached.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }

@@ -130,15 +130,42 @@ fn child_sleep_ms(ms: u64) {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    pub fn new(tag: &str, seed: u64) -> Result<Self> {
-        // /var/tmp: on disk (block I/O happens), unlike a tmpfs /tmp.
-        // Short: bpftrace's str() keeps 64 bytes, and the paths must fit whole in a tool's output.
-        let dir = PathBuf::from(format!(
-            "/var/tmp/lab-{tag}-{:06x}",
-            (seed ^ u64::from(std::process::id())) & 0xff_ffff
-        ));
+    /// /var/tmp/lab-TAG-PID: on disk (block I/O happens there, unlike a tmpfs /tmp), and short:
+    /// bpftrace's str() keeps 64 bytes, and the paths must fit whole in a tool's output.
+    /// Directories of checks whose runner died (kill -9) are removed first.
+    pub fn new(tag: &str, _seed: u64) -> Result<Self> {
+        remove_stale(Path::new("/var/tmp"));
+        let dir = PathBuf::from(format!("/var/tmp/lab-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))
+    }
+}
+
+/// Remove lab-<exercise>-<pid> directories whose process is gone.
+fn remove_stale(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("lab-") else {
+            continue;
+        };
+        let Some((ex, pid)) = rest.split_once('-') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        if super::exercises::find(ex).is_none() || pid <= 0 {
+            continue;
+        }
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -69,7 +69,7 @@ fn trace(args: &Args) -> Result<()> {
     println!("Tracing block device I/O... Hit Ctrl-C to end.");
     let label = if args.milliseconds { "msecs" } else { "usecs" };
     let mut interval = Interval::default();
-    histtool::run(args.ic.schedule(), args.timestamp, |out| {
+    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
         let hists = interval.delta(probe.read()?);
         let text = match key_by {
             KeyBy::All => format_log2(label, &merged(hists.values())),
@@ -88,5 +88,7 @@ fn trace(args: &Args) -> Result<()> {
         };
         out.write_all(text.as_bytes())?;
         Ok(())
-    })
+    });
+    histtool::report_missed("biolatency", probe.missed());
+    res
 }

@@ -7,7 +7,7 @@ use lab_probes::{
     block::rwbs_type,
 };
 use lab_tools::{
-    help, output,
+    help, histtool, output,
     runtime::{Runtime, Schedule, Wake},
 };
 
@@ -61,6 +61,11 @@ fn trace(args: &Args) -> Result<()> {
         }
     }
     output::report_lost("biosnoop", snoop.lost()?);
+    histtool::report_missed("biosnoop", snoop.missed());
+    if std::env::var_os("LAB_DEBUG").is_some() {
+        let (no_room, no_start) = snoop.misses()?;
+        eprintln!("biosnoop: debug: {no_room} in-flight entries not stored, {no_start} completions without an issued entry");
+    }
     Ok(())
 }
 

@@ -44,7 +44,7 @@ fn trace(args: &Args) -> Result<()> {
     let probe = BiteSize::attach(args.disk.as_deref())?;
     println!("Tracing block I/O... Hit Ctrl-C to end.");
     let mut interval = Interval::default();
-    histtool::run(args.ic.schedule(), args.timestamp, |out| {
+    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
         let hists = interval.delta(probe.read()?);
         let wanted = hists
             .iter()
@@ -57,5 +57,7 @@ fn trace(args: &Args) -> Result<()> {
         );
         out.write_all(text.as_bytes())?;
         Ok(())
-    })
+    });
+    histtool::report_missed("bitesize", probe.missed());
+    res
 }

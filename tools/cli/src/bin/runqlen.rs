@@ -45,7 +45,7 @@ fn trace(args: &Args) -> Result<()> {
     let probe = RunqLen::attach(args.cpus)?;
     println!("Sampling run queue length... Hit Ctrl-C to end.");
     let mut interval = Interval::default();
-    histtool::run(args.ic.schedule(), args.timestamp, |out| {
+    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
         let hists = interval.delta(probe.read()?);
         let text = match (args.runqocc, args.cpus) {
             (true, true) => probe
@@ -70,5 +70,7 @@ fn trace(args: &Args) -> Result<()> {
         };
         out.write_all(text.as_bytes())?;
         Ok(())
-    })
+    });
+    histtool::report_missed("runqlen", probe.missed());
+    res
 }
