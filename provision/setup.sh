@@ -4,6 +4,7 @@
 #
 #   sudo provision/setup.sh            # packages, toolchains, build, install onto PATH
 #   sudo provision/setup.sh --deps     # only packages and toolchains (no build)
+#   --test-deps                        # also what the test suite needs (chromium, VM tools)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,10 +12,12 @@ PREFIX="${LAB_PREFIX:-/usr/local}"
 BPF_LINKER_VERSION="0.13.0"
 LLVM_CANDIDATES=(22 21 23)
 DEPS_ONLY=0
+TEST_DEPS=0
 
 for arg in "$@"; do
   case "$arg" in
     --deps) DEPS_ONLY=1 ;;
+    --test-deps) TEST_DEPS=1 ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -64,18 +67,20 @@ else
   echo "    all ${#PKGS[@]} packages present"
 fi
 
-# --- browser for the slides test ---------------------------------------------------------
+# --- test-only packages (--test-deps; tests/run.sh asks for them) -------------------------
 # tests/it/slides.rs opens the rendered deck in headless Chromium; DejaVu is the deck's font.
 # (Debian's package; Ubuntu's chromium is a snap stub that does not run here.)
-step "chromium (slides test)"
-SLIDES_PKGS=(chromium fonts-dejavu-core)
-SLIDES_MISSING=()
-for p in "${SLIDES_PKGS[@]}"; do installed "$p" || SLIDES_MISSING+=("$p"); done
-if [ "${#SLIDES_MISSING[@]}" -gt 0 ]; then
-  apt_update_once
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${SLIDES_MISSING[@]}"
-else
-  echo "    present"
+if [ "$TEST_DEPS" = 1 ]; then
+  step "test packages (chromium for the slides test)"
+  TEST_PKGS=(chromium fonts-dejavu-core)
+  TEST_MISSING=()
+  for p in "${TEST_PKGS[@]}"; do installed "$p" || TEST_MISSING+=("$p"); done
+  if [ "${#TEST_MISSING[@]}" -gt 0 ]; then
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${TEST_MISSING[@]}"
+  else
+    echo "    present"
+  fi
 fi
 
 # --- rust toolchains ----------------------------------------------------------------------

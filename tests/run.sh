@@ -10,7 +10,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$(id -u)" = 0 ]; then
-  provision/setup.sh --deps
+  provision/setup.sh --deps --test-deps
 else
   echo "tests/run.sh: not root: skipping setup; root-only tests will be reported as SKIPPED" >&2
 fi

@@ -73,6 +73,16 @@ fn run_starter(name: &str, dir: &Path, workload: impl FnOnce()) -> String {
             break;
         }
     }
+    // Then until every probe holds its perf_event fd (BEGIN can run before the last attach).
+    let want: usize = text
+        .split_whitespace()
+        .skip_while(|w| *w != "Attaching")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    while attached_fds(child.id()) < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     workload();
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -91,6 +101,16 @@ fn run_starter(name: &str, dir: &Path, workload: impl FnOnce()) -> String {
         "{name}: {err}"
     );
     text
+}
+
+fn attached_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|t| t.to_string_lossy().contains("perf_event"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 fn sh(script: &str) {
@@ -192,14 +212,15 @@ fn starter_tools_see_the_events_of_a_workload() {
 
     // vfsstat: one line per second.
     let out = run_starter("vfsstat.bt", &dir, || {
-        std::thread::sleep(Duration::from_millis(2300))
+        std::thread::sleep(Duration::from_millis(3300))
     });
     let per_sec = out
         .lines()
         .filter(|l| l.len() > 8 && l.as_bytes()[2] == b':' && l.split_whitespace().count() == 6)
         .count();
     assert!(
-        (2..=3).contains(&per_sec),
+        // About one a second (the first may come late when the machine is busy).
+        (2..=4).contains(&per_sec),
         "vfsstat.bt: {per_sec} per-second lines\n{out}"
     );
 

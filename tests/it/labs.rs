@@ -124,6 +124,20 @@ fn assert_all_pass(lab: u32, seed: u64, code: i32, qs: &BTreeMap<String, Value>,
     assert!(failed.is_empty() && code == 0, "lab {lab} seed {seed}: the scripted student failed {failed:?}:\n{out}");
 }
 
+/// The checker's measured duration for a question ("5.71 ms", "317 us (histogram ...)"), in ms.
+fn measured_ms(q: &Value) -> f64 {
+    let m = q["measured"].as_str().unwrap();
+    let mut it = m.split_whitespace();
+    let v: f64 = it.next().unwrap().parse().unwrap_or_else(|_| panic!("measured {m:?}"));
+    match it.next().unwrap() {
+        "ns" => v / 1e6,
+        "us" => v / 1e3,
+        "ms" => v,
+        "s" => v * 1e3,
+        u => panic!("unit {u} in {m:?}"),
+    }
+}
+
 fn assert_fails(lab: u32, seed: u64, qs: &BTreeMap<String, Value>, ids: &[&str], out: &str) {
     for id in ids {
         assert_eq!(qs[*id]["passed"], Value::Bool(false), "lab {lab} seed {seed}: perturbed answer to {id} passed:\n{out}");
@@ -175,17 +189,14 @@ fn biosnoop_lines(out: &str) -> Vec<BioLine> {
 }
 
 fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
-    // Like a student, look again when no large slow I/O showed up in the first look.
+    // Like a student, look again when no large I/O (a dump) showed up in the first look.
     let mut bio = String::new();
     for _ in 0..3 {
         bio = tool_for("biosnoop", &[], 6.0);
         let l = biosnoop_lines(&bio);
         let mine: Vec<&BioLine> = l.iter().filter(|l| l.pid == pid_hint && l.bytes > 0.0).collect();
-        if mine.len() > 10 {
-            let typ = median(mine.iter().map(|l| l.lat_ms).collect()).max(0.01);
-            if mine.iter().any(|l| l.lat_ms >= 10.0 * typ && l.bytes >= 65536.0) {
-                break;
-            }
+        if mine.iter().any(|l| l.bytes >= 65536.0) {
+            break;
         }
     }
     let lines = biosnoop_lines(&bio);
@@ -198,9 +209,10 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
     assert_eq!(pid, pid_hint, "the busiest disk process is not the lab's workload:\n{bio}");
     let mine: Vec<&BioLine> = lines.iter().filter(|l| l.pid == pid && l.bytes > 0.0).collect();
     let typical_size = median(mine.iter().map(|l| l.bytes).collect());
-    let typical_lat = median(mine.iter().map(|l| l.lat_ms).collect());
-    let slow: Vec<&&BioLine> = mine.iter().filter(|l| l.lat_ms >= 10.0 * typical_lat.max(0.01)).collect();
-    assert!(!slow.is_empty(), "biosnoop showed no outliers:\n{bio}");
+    // The outliers: the slowest 5% of its lines (sorted by LAT(ms)).
+    let mut slow: Vec<&&BioLine> = mine.iter().collect();
+    slow.sort_by(|a, b| b.lat_ms.total_cmp(&a.lat_ms));
+    slow.truncate(((mine.len() as f64 * 0.05).ceil() as usize).max(1));
     // The slow lines: the size carrying most of their bytes.
     let mut sizes: Vec<f64> = slow.iter().map(|l| l.bytes).collect();
     sizes.sort_by(|a, b| b.total_cmp(a));
@@ -257,6 +269,8 @@ fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
         let answers = lab1_student(pid);
         let (code, qs, out) = s.check(1, &answers, None);
         assert_all_pass(1, seed, code, &qs, &out);
+        // Disk latency on a shared machine drifts: perturb the checker's latest truth, not ours.
+        let latency_ms = measured_ms(&qs["outlier_latency"]);
 
         let mut bad = answers.clone();
         let num = |k: &str| answers[k].trim_end_matches("ms").parse::<f64>().unwrap();
@@ -264,8 +278,8 @@ fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
         bad.insert("io_size", format!("{}", num("io_size") * 2.0));
         bad.insert("outlier_size", format!("{}", num("outlier_size") * 2.0));
         bad.insert("sync", if answers["sync"] == "fsync" { "fdatasync" } else { "fsync" }.to_string());
-        bad.insert("outlier_latency", format!("{}ms", num("outlier_latency") * 4.0));
-        let (code, qs, out) = s.check(1, &bad, Some(4));
+        bad.insert("outlier_latency", format!("{}ms", latency_ms * 4.0));
+        let (code, qs, out) = s.check(1, &bad, None);
         assert_ne!(code, 0, "perturbed answers passed lab 1:\n{out}");
         assert_fails(1, seed, &qs, &["process", "io_size", "outlier_size", "sync", "outlier_latency"], &out);
         s.stop();
@@ -368,21 +382,21 @@ fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
         let answers = lab3_student(pid);
         let (code, qs, out) = s.check(3, &answers, None);
         assert_all_pass(3, seed, code, &qs, &out);
+        let p99_ms = measured_ms(&qs["runqlat_p99"]);
 
         let mut bad = answers.clone();
         let threads: u64 = answers["threads"].parse().unwrap();
         let cpu: u32 = answers["cpu"].trim_start_matches("cpu").parse().unwrap();
-        let p99: f64 = answers["runqlat_p99"].trim_end_matches(" us").parse().unwrap();
         bad.insert("threads", (threads + 1).to_string());
         bad.insert("cpu", (cpu + 1).to_string());
         bad.insert("syscall", if answers["syscall"] == "getppid" { "getpid" } else { "getppid" }.to_string());
-        bad.insert("runqlat_p99", format!("{} us", p99 * 4.0));
+        bad.insert("runqlat_p99", format!("{} us", p99_ms * 1e3 * 4.0));
         // This time through --answers FILE, the scripted form.
         let file = s.dir.join("answers.txt");
         let text: String = bad.iter().map(|(k, v)| format!("{k} = {v}   # perturbed\n")).collect();
         std::fs::write(&file, format!("# lab 3 answers\n{text}")).unwrap();
         let mut c = s.lab();
-        c.args(["check", "3", "--json", "--window", "2", "--answers"]).arg(&file);
+        c.args(["check", "3", "--json", "--answers"]).arg(&file);
         let (code, out, err) = run(&mut c);
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --answers: {e}\n{out}\n{err}"));
         let qs: BTreeMap<String, Value> =

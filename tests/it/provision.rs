@@ -44,11 +44,23 @@ fn have_cloud_init(test: &str) -> bool {
     false
 }
 
+/// A --bin-dir with a small stand-in for every binary the payload carries: these tests check the
+/// files around the payload, not the binaries (the VM test ships the real static build).
+fn stand_in_bins(name: &str) -> PathBuf {
+    let d = scratch(&format!("{name}-bins"));
+    let mut names = vec!["lab", "lab-workload"];
+    names.extend(lab_probes::requirements::TOOLS.iter().map(|t| t.name));
+    for n in names {
+        std::fs::write(d.join(n), format!("#!/bin/sh\necho {n}\n")).unwrap();
+    }
+    d
+}
+
 /// Generate `n` students into a fresh directory; returns (dir, stdout).
 fn generate(name: &str, n: u32, extra: &[&str]) -> (PathBuf, String) {
     let out = scratch(name).join("class");
     let n = n.to_string();
-    let bins = bin_dir();
+    let bins = stand_in_bins(name);
     let mut args = vec!["provision", "cloud-init", "--students", &n, "--out", out.to_str().unwrap()];
     args.extend(["--payload-url", "http://10.0.2.2:8000/lab-payload.tar.gz", "--bin-dir", bins.to_str().unwrap()]);
     args.extend(extra);
@@ -155,7 +167,7 @@ fn cloud_init_files_pass_the_schema_and_carry_working_passwords() {
 fn bad_input_fails_with_one_line_naming_the_flag() {
     let dir = scratch("provision-bad");
     let out = dir.join("class");
-    let bins = bin_dir();
+    let bins = stand_in_bins("provision-bad");
     let base = |extra: &[&str]| {
         let mut a: Vec<String> = ["provision", "cloud-init", "--out", out.to_str().unwrap(), "--bin-dir", bins.to_str().unwrap()]
             .iter()

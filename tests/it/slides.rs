@@ -277,6 +277,18 @@ fn deck_navigates_counts_and_hides_discussion_in_chromium() {
         json!(n),
         "?reveal shows discussion slides"
     );
+    // ?notes starts in the speaker notes view (for the presenter's own screen).
+    b.open(&format!("{url}?notes"));
+    assert_eq!(
+        b.eval("deck.notes()"),
+        json!(true),
+        "?notes opens the notes view"
+    );
+    assert_eq!(
+        state(&mut b)["visible"],
+        json!(visible),
+        "?notes alone reveals nothing"
+    );
 }
 
 #[test]
@@ -437,6 +449,11 @@ fn out_refuses_a_folder_that_is_not_a_deck() {
         1,
         "nothing written"
     );
+    // --port only means something with --serve.
+    let (code, _, stderr) = run(cmd("lab")
+        .args(["slides", "--port", "9000", "--out"])
+        .arg(&dir));
+    assert_eq!(code, 2, "--port without --serve: {stderr}");
     // A previous deck is fine to overwrite.
     let deck = render_deck(&[]);
     let (code, _, stderr) = run(cmd("lab").args(["slides", "--out"]).arg(&deck));

@@ -5,6 +5,9 @@ use anyhow::Context;
 
 use crate::slides::{self, Rendered, Source};
 
+/// Port of `lab slides --serve` unless --port says otherwise.
+const DEFAULT_PORT: u16 = 8470;
+
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("mode").required(true).args(["out", "serve"])),
@@ -18,9 +21,9 @@ pub struct Args {
     /// Serve the deck on 127.0.0.1 (only this machine) until Ctrl-C
     #[arg(long)]
     pub serve: bool,
-    /// Port for --serve (0 picks a free one)
-    #[arg(long, value_name = "P", default_value_t = 8470, requires = "serve")]
-    pub port: u16,
+    /// Port for --serve [default: 8470] (0 picks a free one)
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
     /// Render the markdown in DIR instead of the deck built into lab (for editing the slides)
     #[arg(long, value_name = "DIR")]
     pub src: Option<PathBuf>,
@@ -30,6 +33,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Checked here: clap's `requires` counts a bool flag as always present.
+    if args.port.is_some() && !args.serve {
+        return Err(crate::privilege::usage(
+            "--port only applies with --serve (e.g. lab slides --serve --port 8470)",
+        ));
+    }
     let source = match &args.src {
         Some(dir) if !dir.is_dir() => {
             return Err(crate::privilege::usage(format!(
@@ -41,7 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Source::Embedded,
     };
     if args.serve {
-        slides::serve::serve(args.port, || slides::render(&source, args.reveal))?;
+        slides::serve::serve(args.port.unwrap_or(DEFAULT_PORT), || {
+            slides::render(&source, args.reveal)
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let out = args.out.expect("clap requires --out or --serve");

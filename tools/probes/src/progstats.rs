@@ -21,15 +21,26 @@ struct InfoAttr {
 /// Sum of the kernel's recursion misses over every loaded program of `bpf` (0 where the
 /// kernel does not report them).
 pub fn recursion_misses(bpf: &Ebpf) -> u64 {
-    bpf.programs().filter_map(|(_, p)| p.fd().ok().map(|fd| misses_of(fd.as_fd().as_raw_fd()))).sum()
+    bpf.programs()
+        .filter_map(|(_, p)| p.fd().ok().map(|fd| misses_of(fd.as_fd().as_raw_fd())))
+        .sum()
 }
 
 fn misses_of(fd: i32) -> u64 {
     let mut info = [0u64; 32];
-    let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: std::mem::size_of_val(&info) as u32, info: info.as_mut_ptr() as u64 };
+    let mut attr = InfoAttr {
+        bpf_fd: fd as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+    };
     // SAFETY: attr and info are valid for the kernel to read and write for the call's duration.
     let rc = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &mut attr as *mut InfoAttr, std::mem::size_of::<InfoAttr>())
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &mut attr as *mut InfoAttr,
+            std::mem::size_of::<InfoAttr>(),
+        )
     };
     if rc != 0 || (attr.info_len as usize) < RECURSION_MISSES_OFFSET + 8 {
         return 0;

@@ -77,8 +77,12 @@ pub fn parse_format(text: &str) -> Vec<Field> {
                 size = v.parse().ok();
             }
         }
-        // The name is the last identifier of the declaration, before any array suffix.
-        let decl = decl.split('[').next().unwrap_or(decl).trim();
+        // The name is the last identifier of the declaration, before any trailing array suffix
+        // ("char comm[16]"); a "[]" inside the type ("__data_loc char[] cmd") is not one.
+        let decl = match decl.strip_suffix(']').and_then(|d| d.rfind('[').map(|i| &d[..i])) {
+            Some(d) => d.trim(),
+            None => decl.trim(),
+        };
         let name = decl.rsplit([' ', '*']).next().unwrap_or(decl).to_owned();
         if let (Some(offset), Some(size)) = (offset, size) {
             out.push(Field { name, offset, size });

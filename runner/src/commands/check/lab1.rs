@@ -22,8 +22,10 @@ pub const METRICS: &[&str] = &[
 ];
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(6);
-/// An I/O this many times slower than the typical one is an outlier.
+/// The symptom: outliers at least this many times slower than the typical I/O.
 pub const OUTLIER_FACTOR: f64 = 10.0;
+/// Share of the slowest I/Os that count as the outliers for the questions.
+pub const OUTLIER_SHARE: f64 = 0.05;
 const SYNC_CALLS: &[&str] = &["fsync", "fdatasync", "sync_file_range", "msync", "syncfs", "sync"];
 const WRITE_CALLS: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2"];
 
@@ -124,11 +126,9 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
         },
     );
 
-    // Outliers: at least OUTLIER_FACTOR times the median latency.
-    let outliers: Vec<&probes::Bio> = match p50_lat {
-        Some(l) => data.iter().copied().filter(|b| b.lat_ns as f64 >= OUTLIER_FACTOR * l).collect(),
-        None => Vec::new(),
-    };
+    // Outliers: the slowest few percent of its I/Os (the tail biolatency shows; robust when a
+    // busy disk narrows the gap to the typical latency).
+    let outliers = slowest(&data, OUTLIER_SHARE);
     // Small I/Os queued behind a dump are slow too, but few and carrying little data: weigh
     // sizes by bytes, and take the latency of the large outliers, as biosnoop's slowest lines show.
     let o_size = weighted_median(outliers.iter().map(|b| b.bytes as f64));
@@ -136,13 +136,7 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
         Some(s) => outliers.iter().filter(|b| b.bytes as f64 >= s / 2.0).map(|b| b.lat_ns as f64).collect(),
         None => Vec::new(),
     };
-    let no_outliers = || match p50_lat {
-        Some(l) => format!(
-            "no I/O took ≥{OUTLIER_FACTOR}× the typical {} in this window: this machine's disk does not show the outliers clearly; run the check again",
-            show_ns(l)
-        ),
-        None => no_io(),
-    };
+    let no_outliers = no_io;
     m.insert(
         "writer.outlier.size".into(),
         match o_size {
@@ -150,7 +144,8 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
                 truth: Truth::number(s),
                 shown: show_size(s),
                 why: format!(
-                    "the size carrying most bytes among the {} I/Os that took ≥{OUTLIER_FACTOR}× the typical latency",
+                    "the size carrying most bytes among its slowest {:.0}% of I/Os ({} of them)",
+                    OUTLIER_SHARE * 100.0,
                     outliers.len()
                 ),
             }),
@@ -183,6 +178,15 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
         },
     );
     Ok(m)
+}
+
+/// The slowest `share` of `ios` (at least one when there are any).
+pub fn slowest<'a>(ios: &[&'a probes::Bio], share: f64) -> Vec<&'a probes::Bio> {
+    let mut v = ios.to_vec();
+    v.sort_by_key(|b| std::cmp::Reverse(b.lat_ns));
+    let n = ((v.len() as f64 * share).ceil() as usize).max(1).min(v.len());
+    v.truncate(n);
+    v
 }
 
 /// The value at which half of the total (sum of values) lies in values at least as large.

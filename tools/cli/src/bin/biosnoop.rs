@@ -62,10 +62,6 @@ fn trace(args: &Args) -> Result<()> {
     }
     output::report_lost("biosnoop", snoop.lost()?);
     histtool::report_missed("biosnoop", snoop.missed());
-    if std::env::var_os("LAB_DEBUG").is_some() {
-        let (no_room, no_start) = snoop.misses()?;
-        eprintln!("biosnoop: debug: {no_room} in-flight entries not stored, {no_start} completions without an issued entry");
-    }
     Ok(())
 }
 

@@ -127,7 +127,7 @@ fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> S
             None => {
                 let why = measure::first_line(&err);
                 return StartCell::Failed(if still_running {
-                    "printed nothing in 10 s (no ready line)".to_owned()
+                    "no ready line in 10 s (still running)".to_owned()
                 } else if why.is_empty() {
                     format!("exited {} with no output", exit.code)
                 } else {

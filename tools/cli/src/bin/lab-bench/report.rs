@@ -175,9 +175,10 @@ impl Report {
              Median of {} starts per tool. Each tool runs with no options on a pseudo-terminal (as in a shell)\n\
              until its first line of output that means it is tracing (bpftrace's \"Attaching N probes...\" is\n\
              printed before it attaches and does not count), then gets SIGINT; peak RSS is `ru_maxrss` from\n\
-             wait4, so it includes printing the final summary. \"fails\" shows the tool's first error line;\n\
-             \"-\" means the suite has no such tool. A tool that starts may still trace nothing on this kernel\n\
-             (see shared notes: bpftrace's biolatency.bt attaches nothing here).\n",
+             wait4, so it includes printing the final summary. \"fails\" shows the tool's first error line,\n\
+             or that it printed no ready line (some tools print only at exit); \"-\" means the suite has\n\
+             no such tool. A tool that starts may still trace nothing on this kernel (see the shared notes:\n\
+             bpftrace's biolatency.bt attaches nothing here).\n",
             self.runs
         );
         let _ = writeln!(s, "| tool | {} |", SUITES.map(|n| format!("{n} ready | {n} RSS")).join(" | "));
