@@ -129,4 +129,16 @@ done
 step "bpftrace starters into $PREFIX/share/lab/bpftrace"
 install -d "$PREFIX/share/lab/bpftrace"
 install -m 0644 "$REPO"/tools/bpftrace/*.bt "$PREFIX/share/lab/bpftrace/"
+# Man pages: every tool renders its own (clap_mangen) with --man.
+step "man pages into $PREFIX/share/man/man8"
+install -d "$PREFIX/share/man/man8"
+for src in "$REPO"/tools/cli/src/bin/*.rs; do
+  tool=$(basename "$src" .rs)
+  [ -x "$PREFIX/bin/$tool" ] || continue
+  if "$PREFIX/bin/$tool" --man > "$PREFIX/share/man/man8/$tool.8.tmp" 2>/dev/null; then
+    mv "$PREFIX/share/man/man8/$tool.8.tmp" "$PREFIX/share/man/man8/$tool.8"
+  else
+    rm -f "$PREFIX/share/man/man8/$tool.8.tmp"
+  fi
+done
 step "done: run 'sudo lab doctor' to check this machine, 'sudo lab start 1' to begin"

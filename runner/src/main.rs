@@ -12,6 +12,12 @@ mod state;
 mod term;
 
 fn main() -> ExitCode {
+    // `lab status | head` should end quietly like any Unix tool, not panic on EPIPE. The hidden
+    // supervisor keeps Rust's default (ignored SIGPIPE): it must outlive any reader.
+    if std::env::args().nth(1).as_deref() != Some("supervise") {
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run() {
         Ok(code) => code,
         Err(err) => {

@@ -138,6 +138,28 @@ fn measured_ms(q: &Value) -> f64 {
     }
 }
 
+/// Run a check with an answer 4x off `truth_ms` (via `check`), again (up to 3 times) while the
+/// truth it measures moved more than 2x from the one the answer was derived from.
+fn stable_check(
+    id: &str,
+    truth_ms: &mut f64,
+    mut check: impl FnMut(f64) -> (i32, BTreeMap<String, Value>, String),
+) -> (i32, BTreeMap<String, Value>, String) {
+    let mut last = None;
+    for _ in 0..3 {
+        let r = check(*truth_ms);
+        let now = measured_ms(&r.1[id]);
+        let ratio = now / *truth_ms;
+        if (0.5..=2.0).contains(&ratio) {
+            return r;
+        }
+        eprintln!("{id}: truth moved from {truth_ms:.2} ms to {now:.2} ms between checks; checking again");
+        *truth_ms = now;
+        last = Some(r);
+    }
+    panic!("{id}: the measured truth kept moving more than 2x between checks (machine too busy?):\n{}", last.unwrap().2);
+}
+
 fn assert_fails(lab: u32, seed: u64, qs: &BTreeMap<String, Value>, ids: &[&str], out: &str) {
     for id in ids {
         assert_eq!(qs[*id]["passed"], Value::Bool(false), "lab {lab} seed {seed}: perturbed answer to {id} passed:\n{out}");
@@ -276,10 +298,17 @@ fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
         let num = |k: &str| answers[k].trim_end_matches("ms").parse::<f64>().unwrap();
         bad.insert("process", (pid + 100_000).to_string());
         bad.insert("io_size", format!("{}", num("io_size") * 2.0));
-        bad.insert("outlier_size", format!("{}", num("outlier_size") * 2.0));
+        // Writeback splits a dump into requests whose sizes vary up to 2x between windows, so
+        // that question accepts 2x; the typical size (io_size, exact 4 KiB pages) takes the 2x test.
+        bad.insert("outlier_size", format!("{}", num("outlier_size") * 4.0));
         bad.insert("sync", if answers["sync"] == "fsync" { "fdatasync" } else { "fsync" }.to_string());
-        bad.insert("outlier_latency", format!("{}ms", latency_ms * 4.0));
-        let (code, qs, out) = s.check(1, &bad, None);
+        // A 4x-off latency only means something if the truth held still between two checks:
+        // on a machine whose disk load swings, check again rather than grade noise.
+        let mut truth_ms = latency_ms;
+        let (code, qs, out) = stable_check("outlier_latency", &mut truth_ms, |t| {
+            bad.insert("outlier_latency", format!("{}ms", t * 4.0));
+            s.check(1, &bad, None)
+        });
         assert_ne!(code, 0, "perturbed answers passed lab 1:\n{out}");
         assert_fails(1, seed, &qs, &["process", "io_size", "outlier_size", "sync", "outlier_latency"], &out);
         s.stop();
@@ -390,17 +419,21 @@ fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
         bad.insert("threads", (threads + 1).to_string());
         bad.insert("cpu", (cpu + 1).to_string());
         bad.insert("syscall", if answers["syscall"] == "getppid" { "getpid" } else { "getppid" }.to_string());
-        bad.insert("runqlat_p99", format!("{} us", p99_ms * 1e3 * 4.0));
         // This time through --answers FILE, the scripted form.
         let file = s.dir.join("answers.txt");
-        let text: String = bad.iter().map(|(k, v)| format!("{k} = {v}   # perturbed\n")).collect();
-        std::fs::write(&file, format!("# lab 3 answers\n{text}")).unwrap();
-        let mut c = s.lab();
-        c.args(["check", "3", "--json", "--answers"]).arg(&file);
-        let (code, out, err) = run(&mut c);
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --answers: {e}\n{out}\n{err}"));
-        let qs: BTreeMap<String, Value> =
-            v["questions"].as_array().unwrap().iter().map(|q| (q["id"].as_str().unwrap().to_string(), q.clone())).collect();
+        let mut truth_ms = p99_ms;
+        let (code, qs, out) = stable_check("runqlat_p99", &mut truth_ms, |t| {
+            bad.insert("runqlat_p99", format!("{} us", t * 1e3 * 4.0));
+            let text: String = bad.iter().map(|(k, v)| format!("{k} = {v}   # perturbed\n")).collect();
+            std::fs::write(&file, format!("# lab 3 answers\n{text}")).unwrap();
+            let mut c = s.lab();
+            c.args(["check", "3", "--json", "--answers"]).arg(&file);
+            let (code, out, err) = run(&mut c);
+            let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --answers: {e}\n{out}\n{err}"));
+            let qs: BTreeMap<String, Value> =
+                v["questions"].as_array().unwrap().iter().map(|q| (q["id"].as_str().unwrap().to_string(), q.clone())).collect();
+            (code, qs, out)
+        });
         assert_eq!(qs["problems"]["answer"], Value::String("3".into()), "answers file not read:\n{out}");
         assert_ne!(code, 0, "perturbed answers passed lab 3:\n{out}");
         assert_fails(3, seed, &qs, &["threads", "cpu", "syscall", "runqlat_p99"], &out);

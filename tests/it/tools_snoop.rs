@@ -60,7 +60,14 @@ impl Tool {
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        let mut t = Tool { name: name.into(), child, lines, stderr, seen: Vec::new(), started };
+        let mut t = Tool {
+            name: name.into(),
+            child,
+            lines,
+            stderr,
+            seen: Vec::new(),
+            started,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -76,7 +83,10 @@ impl Tool {
                     let _ = t.child.kill();
                     let status = t.child.wait().unwrap();
                     let err = t.stderr.join().unwrap_or_default();
-                    panic!("{name} never printed {ready:?} ({status}); stdout {:?}, stderr {err}", t.seen);
+                    panic!(
+                        "{name} never printed {ready:?} ({status}); stdout {:?}, stderr {err}",
+                        t.seen
+                    );
                 }
             }
         }
@@ -90,7 +100,11 @@ impl Tool {
     /// that the tool left none of its BPF programs (`progs`, kernel names) loaded.
     fn stop(mut self, sig: i32, progs: &[&str]) -> (String, String) {
         // The check below must be able to see the programs, or it proves nothing.
-        assert!(!loaded_programs(self.started, progs).is_empty(), "{}: none of {progs:?} loaded while running", self.name);
+        assert!(
+            !loaded_programs(self.started, progs).is_empty(),
+            "{}: none of {progs:?} loaded while running",
+            self.name
+        );
         // SAFETY: signalling our own child.
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -110,10 +124,23 @@ impl Tool {
             self.seen.push(l);
         }
         let stdout = self.seen.join("\n");
-        assert_eq!(status.code(), Some(0), "{} exit after signal {sig}: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}", self.name);
-        assert!(!Path::new(&format!("/proc/{}", self.child.id())).exists(), "{} still in /proc", self.name);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{} exit after signal {sig}: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            self.name
+        );
+        assert!(
+            !Path::new(&format!("/proc/{}", self.child.id())).exists(),
+            "{} still in /proc",
+            self.name
+        );
         let left = programs_loaded_since(self.started, progs);
-        assert!(left.is_empty(), "{} left BPF programs loaded after exit: {left:?}", self.name);
+        assert!(
+            left.is_empty(),
+            "{} left BPF programs loaded after exit: {left:?}",
+            self.name
+        );
         (stdout, stderr)
     }
 }
@@ -122,7 +149,10 @@ impl Tool {
 fn loaded_programs(since: SystemTime, names: &[&str]) -> Vec<String> {
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
-        .filter(|p| p.loaded_at().is_some_and(|t| t + Duration::from_secs(1) >= since))
+        .filter(|p| {
+            p.loaded_at()
+                .is_some_and(|t| t + Duration::from_secs(1) >= since)
+        })
         .filter_map(|p| p.name_as_str().map(str::to_owned))
         .filter(|n| !n.is_empty() && names.iter().any(|want| want.starts_with(n.as_str())))
         .collect()
@@ -189,7 +219,11 @@ fn helper() -> &'static Path {
             .arg(dir.join("snoopee.c"))
             .output()
             .expect("gcc (apt-get install gcc) is needed to build the test workload");
-        assert!(out.status.success(), "gcc: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "gcc: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         exe
     })
 }
@@ -202,7 +236,11 @@ struct Helper {
 
 impl Helper {
     fn spawn(args: &[&str]) -> Helper {
-        let mut child = Command::new(helper()).args(args).stdin(Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new(helper())
+            .args(args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stdin = child.stdin.take();
         Helper { child, stdin }
     }
@@ -262,11 +300,16 @@ fn execsnoop_sees_each_exec_with_args_parent_and_result() {
     let run_workload = || -> Vec<u32> {
         let mut pids = Vec::new();
         for i in 0..n {
-            let mut c = Command::new(&exe).args(["alpha", "beta", &i.to_string()]).spawn().unwrap();
+            let mut c = Command::new(&exe)
+                .args(["alpha", "beta", &i.to_string()])
+                .spawn()
+                .unwrap();
             pids.push(c.id());
             assert!(c.wait().unwrap().success());
         }
-        let e = Command::new(&not_exec).spawn().expect_err("exec of a non-executable file must fail");
+        let e = Command::new(&not_exec)
+            .spawn()
+            .expect_err("exec of a non-executable file must fail");
         assert_eq!(e.raw_os_error(), Some(libc::EACCES));
         pids
     };
@@ -276,18 +319,32 @@ fn execsnoop_sees_each_exec_with_args_parent_and_result() {
     let pids = run_workload();
     settle();
     let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
-    let rows: Vec<_> = exec_rows(&out, true).into_iter().filter(|r| r.4.contains(&name)).collect();
-    assert_eq!(rows.len(), n, "exactly {n} execs of {name} (no failed one without -x):\n{out}");
+    let rows: Vec<_> = exec_rows(&out, true)
+        .into_iter()
+        .filter(|r| r.4.contains(&name))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        n,
+        "exactly {n} execs of {name} (no failed one without -x):\n{out}"
+    );
     for (i, (comm, pid, ppid, ret, args)) in rows.iter().enumerate() {
         assert_eq!(comm, &name);
         assert_eq!(*pid, pids[i]);
-        assert_eq!(*ppid, std::process::id(), "parent of the exec'd child is this test");
+        assert_eq!(
+            *ppid,
+            std::process::id(),
+            "parent of the exec'd child is this test"
+        );
         assert_eq!(*ret, 0);
         assert_eq!(args, &format!("{} alpha beta {i}", exe.display()));
     }
     for l in out.lines().filter(|l| l.contains(&name)) {
         let t = &l[..8];
-        assert!(t.len() == 8 && t.as_bytes()[2] == b':' && t.as_bytes()[5] == b':', "HH:MM:SS first: {l}");
+        assert!(
+            t.len() == 8 && t.as_bytes()[2] == b':' && t.as_bytes()[5] == b':',
+            "HH:MM:SS first: {l}"
+        );
     }
 
     // 2: -x -l NAME, stopped by SIGTERM: the failed exec too, with its errno.
@@ -296,12 +353,20 @@ fn execsnoop_sees_each_exec_with_args_parent_and_result() {
     settle();
     let (out, _) = tool.stop(libc::SIGTERM, EXECSNOOP_PROGS);
     let rows = exec_rows(&out, false);
-    assert_eq!(rows.len(), n + 1, "-l keeps only our execs; -x adds the failed one:\n{out}");
+    assert_eq!(
+        rows.len(),
+        n + 1,
+        "-l keeps only our execs; -x adds the failed one:\n{out}"
+    );
     for (i, r) in rows[..n].iter().enumerate() {
         assert_eq!((r.1, r.3), (pids[i], 0), "{out}");
     }
     let failed = &rows[n];
-    assert_eq!(failed.3, -(libc::EACCES as i64), "failed exec RET is -EACCES:\n{out}");
+    assert_eq!(
+        failed.3,
+        -(libc::EACCES as i64),
+        "failed exec RET is -EACCES:\n{out}"
+    );
     assert_eq!(failed.4, not_exec.display().to_string());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -309,7 +374,12 @@ fn execsnoop_sees_each_exec_with_args_parent_and_result() {
 // ---------------------------------------------------------------------------------------------
 // opensnoop
 
-const OPENSNOOP_PROGS: &[&str] = &["opensnoop_open", "opensnoop_openat", "opensnoop_openat2", "opensnoop_exit"];
+const OPENSNOOP_PROGS: &[&str] = &[
+    "opensnoop_open",
+    "opensnoop_openat",
+    "opensnoop_openat2",
+    "opensnoop_exit",
+];
 
 #[test]
 fn opensnoop_pid_sees_exactly_the_files_its_process_opens() {
@@ -345,12 +415,25 @@ fn opensnoop_pid_sees_exactly_the_files_its_process_opens() {
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             assert!(f.len() >= 5, "short row {l:?}");
-            (f[0].into(), f[1].into(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4..].join(" "))
+            (
+                f[0].into(),
+                f[1].into(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4..].join(" "),
+            )
         })
         .collect();
     assert!(rows.iter().all(|r| r.0 == pid), "only PID {pid}:\n{out}");
-    let ours: Vec<_> = rows.iter().filter(|r| r.4.starts_with(&dir.display().to_string())).collect();
-    assert_eq!(ours.len(), n + 1, "each of the {n} files once, plus the missing one:\n{out}");
+    let ours: Vec<_> = rows
+        .iter()
+        .filter(|r| r.4.starts_with(&dir.display().to_string()))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        n + 1,
+        "each of the {n} files once, plus the missing one:\n{out}"
+    );
     for (i, f) in files.iter().enumerate() {
         let r = ours[i];
         assert_eq!(r.4, f.display().to_string());
@@ -358,14 +441,22 @@ fn opensnoop_pid_sees_exactly_the_files_its_process_opens() {
         assert!(r.2 >= 3 && r.3 == 0, "fd and no error: {r:?}");
     }
     let m = ours[n];
-    assert_eq!((m.2, m.3, m.4.clone()), (-1, libc::ENOENT as i64, missing.display().to_string()));
+    assert_eq!(
+        (m.2, m.3, m.4.clone()),
+        (-1, libc::ENOENT as i64, missing.display().to_string())
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------
 // killsnoop
 
-const KILLSNOOP_PROGS: &[&str] = &["killsnoop_kill", "killsnoop_tkill", "killsnoop_tgkill", "killsnoop_exit"];
+const KILLSNOOP_PROGS: &[&str] = &[
+    "killsnoop_kill",
+    "killsnoop_tkill",
+    "killsnoop_tgkill",
+    "killsnoop_exit",
+];
 
 /// (pid, sig, tpid, result) rows of killsnoop output.
 fn kill_rows(out: &str) -> Vec<(u32, u32, i32, i64)> {
@@ -376,7 +467,12 @@ fn kill_rows(out: &str) -> Vec<(u32, u32, i32, i64)> {
             let n = f.len();
             assert!(n >= 6, "short row {l:?}");
             // TIME PID COMM... SIG TPID RESULT (a comm may hold spaces: count from the end)
-            (f[1].parse().unwrap(), f[n - 3].parse().unwrap(), f[n - 2].parse().unwrap(), f[n - 1].parse().unwrap())
+            (
+                f[1].parse().unwrap(),
+                f[n - 3].parse().unwrap(),
+                f[n - 2].parse().unwrap(),
+                f[n - 1].parse().unwrap(),
+            )
         })
         .collect()
 }
@@ -420,12 +516,20 @@ fn killsnoop_sees_each_signal_sent_with_target_and_result() {
         sent.push((libc::SIGINT as u32, tool_pid, 0));
     }
     assert_eq!(seen, sent, "exactly our signals, in order:\n{out}");
-    assert!(rows.iter().all(|r| r.0 == me), "sender is this test:\n{out}");
+    assert!(
+        rows.iter().all(|r| r.0 == me),
+        "sender is this test:\n{out}"
+    );
 
     // -s TERM keeps only the SIGTERMs; -x only the failed one.
     let mut kids: Vec<Child> = (0..3).map(|_| spawn_target()).collect();
     let targets: Vec<i32> = kids.iter().map(|k| k.id() as i32).collect();
-    let tool = Tool::start("killsnoop", &["-p", &me.to_string(), "-s", "SIGTERM", "-x"], "TPID", false);
+    let tool = Tool::start(
+        "killsnoop",
+        &["-p", &me.to_string(), "-s", "SIGTERM", "-x"],
+        "TPID",
+        false,
+    );
     let sent = sends(&targets);
     for k in &mut kids {
         let _ = k.wait();
@@ -433,7 +537,10 @@ fn killsnoop_sees_each_signal_sent_with_target_and_result() {
     settle();
     let (out, _) = tool.stop(libc::SIGTERM, KILLSNOOP_PROGS);
     let seen: Vec<(u32, i32, i64)> = kill_rows(&out).iter().map(|r| (r.1, r.2, r.3)).collect();
-    let want: Vec<_> = sent.into_iter().filter(|s| s.0 == libc::SIGTERM as u32 && s.2 < 0).collect();
+    let want: Vec<_> = sent
+        .into_iter()
+        .filter(|s| s.0 == libc::SIGTERM as u32 && s.2 < 0)
+        .collect();
     assert_eq!(seen, want, "{out}");
 }
 
@@ -460,7 +567,12 @@ fn syscount_counts_exactly_the_calls_of_a_pid() {
 
     // SIGINT: final table with the exact getppid count.
     let h = Helper::spawn(&["getppid", &k.to_string()]);
-    let tool = Tool::start("syscount", &["-p", &h.pid().to_string()], "Tracing syscalls", false);
+    let tool = Tool::start(
+        "syscount",
+        &["-p", &h.pid().to_string()],
+        "Tracing syscalls",
+        false,
+    );
     h.go();
     let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
     let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
@@ -469,7 +581,12 @@ fn syscount_counts_exactly_the_calls_of_a_pid() {
 
     // SIGTERM with -L: the same count, and a latency column.
     let h = Helper::spawn(&["getppid", &k.to_string()]);
-    let tool = Tool::start("syscount", &["-L", "-p", &h.pid().to_string()], "Tracing syscalls", false);
+    let tool = Tool::start(
+        "syscount",
+        &["-L", "-p", &h.pid().to_string()],
+        "Tracing syscalls",
+        false,
+    );
     h.go();
     let (out, _) = tool.stop(libc::SIGTERM, SYSCOUNT_PROGS);
     assert!(out.contains("TIME (us)"), "{out}");
@@ -493,7 +610,10 @@ fn syscount_counts_exactly_the_calls_of_a_pid() {
     assert_eq!(rows.len(), 1, "{out}");
     assert_eq!(rows[0][0], pid);
     let total: u64 = rows[0].last().unwrap().parse().unwrap();
-    assert!(total >= k && total < k + 200, "K getppid plus a few exit-time calls, got {total}:\n{out}");
+    assert!(
+        total >= k && total < k + 200,
+        "K getppid plus a few exit-time calls, got {total}:\n{out}"
+    );
 }
 
 #[test]
@@ -503,10 +623,14 @@ fn syscount_duration_ends_on_its_own_with_the_summary() {
     }
     let _g = bpf_lock();
     let t0 = Instant::now();
-    let (code, out, err) = run(cmd("syscount").args(["-d", "1", "--syscall", "getppid", "-T", "3"]));
+    let (code, out, err) =
+        run(cmd("syscount").args(["-d", "1", "--syscall", "getppid", "-T", "3"]));
     assert_eq!(code, 0, "{err}");
     assert!(t0.elapsed() >= Duration::from_secs(1));
-    assert!(out.contains("SYSCALL") && out.trim_end().ends_with("Detaching..."), "{out}");
+    assert!(
+        out.contains("SYSCALL") && out.trim_end().ends_with("Detaching..."),
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,7 +653,10 @@ fn bad_flags_exit_2_naming_the_flag() {
     for (tool, args, want) in cases {
         let (code, out, err) = run(cmd(tool).args(*args));
         assert_eq!(code, 2, "{tool} {args:?}: exit {code}\n{out}{err}");
-        assert!(err.contains(want), "{tool} {args:?}: stderr should mention {want:?}:\n{err}");
+        assert!(
+            err.contains(want),
+            "{tool} {args:?}: stderr should mention {want:?}:\n{err}"
+        );
         assert!(out.is_empty(), "{tool} {args:?}: nothing on stdout:\n{out}");
     }
 }
@@ -539,11 +666,20 @@ fn help_has_examples_and_man_pages_render() {
     for tool in ["execsnoop", "opensnoop", "killsnoop", "syscount"] {
         let (code, out, _) = run(cmd(tool).arg("--help"));
         assert_eq!(code, 0);
-        assert!(out.contains("examples:") && out.contains(&format!("    {tool} ")), "{tool} --help:\n{out}");
+        assert!(
+            out.contains("examples:") && out.contains(&format!("    {tool} ")),
+            "{tool} --help:\n{out}"
+        );
         let (code, man, err) = run(cmd(tool).arg("--man"));
         assert_eq!(code, 0, "{err}");
-        assert!(man.starts_with(".ie") || man.contains(".TH"), "{tool} --man:\n{man}");
-        assert!(man.contains(".SH EXAMPLES") && man.contains(".SH OPTIONS"), "{tool} --man:\n{man}");
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH"),
+            "{tool} --man:\n{man}"
+        );
+        assert!(
+            man.contains(".SH EXAMPLES") && man.contains(".SH OPTIONS"),
+            "{tool} --man:\n{man}"
+        );
     }
 }
 
@@ -552,7 +688,53 @@ fn missing_tracepoint_is_named() {
     if !require_root("missing_tracepoint_is_named") {
         return;
     }
-    let err = lab_probes::events::require_tracepoints(&[("syscalls", "sys_enter_openat"), ("syscalls", "sys_enter_no_such_call")])
-        .expect_err("a tracepoint that does not exist");
-    assert!(err.to_string().contains("syscalls:sys_enter_no_such_call"), "{err}");
+    let err = lab_probes::events::require_tracepoints(&[
+        ("syscalls", "sys_enter_openat"),
+        ("syscalls", "sys_enter_no_such_call"),
+    ])
+    .expect_err("a tracepoint that does not exist");
+    assert!(
+        err.to_string().contains("syscalls:sys_enter_no_such_call"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lab_tools_lists_every_tool_under_its_category() {
+    // Our build dir first on PATH: every tool in the catalog is installed.
+    let path = format!(
+        "{}:{}",
+        lab_tests::bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, out, err) = run(cmd("lab").arg("tools").env("PATH", path));
+    assert_eq!(code, 0, "{err}");
+    let mut section = String::new();
+    let mut found = std::collections::BTreeMap::new();
+    for line in out.lines().take_while(|l| !l.is_empty()) {
+        if !line.starts_with(' ') {
+            section = line.to_owned();
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        found.insert(
+            f[0].to_owned(),
+            (section.clone(), f.get(1).copied().unwrap_or("").to_owned()),
+        );
+    }
+    for t in lab_probes::requirements::TOOLS {
+        let (cat, status) = found
+            .get(t.name)
+            .unwrap_or_else(|| panic!("{} not listed:\n{out}", t.name));
+        assert_eq!(cat, t.category, "{}:\n{out}", t.name);
+        assert_eq!(status, "installed", "{}:\n{out}", t.name);
+    }
+    // Without our build dir on PATH they are reported missing, not silently skipped.
+    let (code, out, _) = run(cmd("lab").arg("tools").env("PATH", "/nonexistent"));
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("execsnoop ") && l.contains("missing")),
+        "{out}"
+    );
 }

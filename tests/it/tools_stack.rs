@@ -9,12 +9,21 @@ use std::{
 
 use lab_tests::{bpf_lock, cmd, require_root, run};
 
-/// A per-test scratch dir and a suffix that makes function names unique to this run.
-fn scratch(test: &str) -> (PathBuf, String) {
+/// A per-test scratch dir, removed when dropped (also when the test fails), and a suffix that
+/// makes function names unique to this run.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(test: &str) -> (Scratch, String) {
     let tag = format!("{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("lab-{test}-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
-    (dir, tag)
+    (Scratch(dir), tag)
 }
 
 /// Compile `src` into `dir/name` (PIE, as Debian's gcc builds by default).
@@ -23,12 +32,23 @@ fn compile(dir: &Path, name: &str, src: &str) -> PathBuf {
     std::fs::write(&c, src).unwrap();
     let exe = dir.join(name);
     let out = Command::new("gcc")
-        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-fno-inline", "-pthread", "-o"])
+        .args([
+            "-O1",
+            "-g",
+            "-fno-omit-frame-pointer",
+            "-mno-omit-leaf-frame-pointer",
+            "-fno-inline",
+            "-o",
+        ])
         .arg(&exe)
         .arg(&c)
         .output()
         .expect("gcc (apt-get install gcc) is needed to build the test workload");
-    assert!(out.status.success(), "gcc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     exe
 }
 
@@ -49,7 +69,11 @@ impl Workload {
             .unwrap();
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut w = Self { child, stdin, stdout };
+        let mut w = Self {
+            child,
+            stdin,
+            stdout,
+        };
         assert_eq!(w.line(), "ready");
         w
     }
@@ -148,8 +172,9 @@ fn profile_puts_the_hot_function_on_top() {
         return;
     }
     let _g = bpf_lock();
-    let (dir, tag) = scratch("profile");
-    let exe = compile(&dir, "burn", &BURN_C.replace("TAG", &tag));
+    let (scratch_dir, tag) = scratch("profile");
+    let dir = &scratch_dir.0;
+    let exe = compile(dir, "burn", &BURN_C.replace("TAG", &tag));
     let hot = format!("lab_spin_{tag}");
     let reader = format!("lab_read_{tag}");
 
@@ -170,29 +195,47 @@ fn profile_puts_the_hot_function_on_top() {
     let total: u64 = stacks.iter().map(|(_, n)| n).sum();
     // The machine may be busy: bound the count by the CPU time the workload really got.
     let cpu_s = (cpu_after - cpu_before) as f64 / ticks_per_sec();
-    assert!(total >= 50, "too few samples ({total}) to judge; the workload ran {cpu_s:.2} s on CPU:\n{out}");
+    assert!(
+        total >= 50,
+        "too few samples ({total}) to judge; the workload ran {cpu_s:.2} s on CPU:\n{out}"
+    );
     assert!(
         total as f64 <= cpu_s * 499.0 * 1.25 + 20.0,
         "{total} samples at 499 Hz but the workload only ran {cpu_s:.2} s on CPU:\n{out}"
     );
     let mut by_leaf: std::collections::HashMap<&str, u64> = Default::default();
     for (frames, n) in &stacks {
-        *by_leaf.entry(frames.last().map(String::as_str).unwrap_or("")).or_default() += n;
+        *by_leaf
+            .entry(frames.last().map(String::as_str).unwrap_or(""))
+            .or_default() += n;
     }
     let (top, top_n) = by_leaf.iter().max_by_key(|(_, n)| **n).unwrap();
     assert_eq!(*top, hot, "top user frame; leaves: {by_leaf:?}");
-    assert!(*top_n * 10 >= total * 9, "{hot} has {top_n} of {total} samples:\n{out}");
+    assert!(
+        *top_n * 10 >= total * 9,
+        "{hot} has {top_n} of {total} samples:\n{out}"
+    );
     // Frame pointers unwind through the caller.
     let with_main: u64 = stacks
         .iter()
         .filter(|(f, _)| f.last() == Some(&hot) && f.iter().any(|x| x == "main"))
         .map(|(_, n)| n)
         .sum();
-    assert!(with_main * 10 >= top_n * 8, "only {with_main} of {top_n} hot samples unwind to main:\n{out}");
+    assert!(
+        with_main * 10 >= top_n * 8,
+        "only {with_main} of {top_n} hot samples unwind to main:\n{out}"
+    );
 
     let svg_text = std::fs::read_to_string(&svg).expect("--flamegraph wrote no file");
-    assert!(svg_text.starts_with("<?xml") && svg_text.contains("<svg"), "not an SVG: {}", &svg_text[..200.min(svg_text.len())]);
-    assert!(svg_text.contains(&hot), "flame graph does not mention {hot}");
+    assert!(
+        svg_text.starts_with("<?xml") && svg_text.contains("<svg"),
+        "not an SVG: {}",
+        &svg_text[..200.min(svg_text.len())]
+    );
+    assert!(
+        svg_text.contains(&hot),
+        "flame graph does not mention {hot}"
+    );
     assert!(svg_text.trim_end().ends_with("</svg>"), "SVG is truncated");
 
     // Kernel + user stacks: reads of /dev/zero spend their time in the kernel's read path,
@@ -209,7 +252,9 @@ fn profile_puts_the_hot_function_on_top() {
     let in_kernel_read: u64 = stacks
         .iter()
         .filter(|(f, _)| {
-            let Some(d) = f.iter().position(|x| x == "-") else { return false };
+            let Some(d) = f.iter().position(|x| x == "-") else {
+                return false;
+            };
             f[..d].contains(&reader) && f[d + 1..].iter().any(|k| k.contains("vfs_read"))
         })
         .map(|(_, n)| n)
@@ -218,7 +263,6 @@ fn profile_puts_the_hot_function_on_top() {
         in_kernel_read * 2 >= total,
         "only {in_kernel_read} of {total} samples are in vfs_read under {reader}:\n{out}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const NAP_C: &str = r#"
@@ -274,8 +318,9 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
         return;
     }
     let _g = bpf_lock();
-    let (dir, tag) = scratch("offcputime");
-    let exe = compile(&dir, "nap", &NAP_C.replace("TAG", &tag));
+    let (scratch_dir, tag) = scratch("offcputime");
+    let dir = &scratch_dir.0;
+    let exe = compile(dir, "nap", &NAP_C.replace("TAG", &tag));
     let nap = format!("lab_nap_{tag}");
     let (naps, ms) = (15, 100);
 
@@ -291,14 +336,21 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
     let mut tool_out = BufReader::new(tool.stdout.take().unwrap());
     let mut header = String::new();
     tool_out.read_line(&mut header).unwrap();
-    assert!(header.starts_with("Tracing off-CPU time (us) of PID"), "header: {header:?}");
+    assert!(
+        header.starts_with("Tracing off-CPU time (us) of PID"),
+        "header: {header:?}"
+    );
     w.go();
     let slept_us: u64 = w.line().parse().expect("workload prints the time it slept");
     unsafe { libc::kill(tool.id() as i32, libc::SIGTERM) };
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut tool_out, &mut stdout).unwrap();
     let out = tool.wait_with_output().unwrap();
-    assert!(out.status.success(), "offcputime failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "offcputime failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(w);
 
     // BCC's layout with -d: kernel frames, "--", user frames, "-  comm (pid)", value (us).
@@ -309,23 +361,39 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
             let (value, rest) = lines.split_last()?;
             let value = value.parse().ok()?;
             let frames = &rest[..rest.len().checked_sub(1)?];
-            let d = frames.iter().position(|l| *l == "--").unwrap_or(frames.len());
-            Some((frames[..d].to_vec(), frames.get(d + 1..).unwrap_or_default().to_vec(), value))
+            let d = frames
+                .iter()
+                .position(|l| *l == "--")
+                .unwrap_or(frames.len());
+            Some((
+                frames[..d].to_vec(),
+                frames.get(d + 1..).unwrap_or_default().to_vec(),
+                value,
+            ))
         })
         .collect();
     let total: u64 = blocks.iter().map(|b| b.2).sum();
+    // Everything the workload measured happened inside lab_nap: its sleeps, plus any time it
+    // waited for a CPU around them (preempted right after waking, on a busy machine).
     let in_nap: u64 = blocks
+        .iter()
+        .filter(|(_, u, _)| u.contains(&nap.as_str()))
+        .map(|b| b.2)
+        .sum();
+    let asleep: u64 = blocks
         .iter()
         .filter(|(k, u, _)| u.contains(&nap.as_str()) && k.iter().any(|f| f.contains("nanosleep")))
         .map(|b| b.2)
         .sum();
-    assert!(in_nap * 10 >= total * 9, "only {in_nap} of {total} us off CPU are under {nap} in nanosleep:\n{stdout}");
+    assert!(
+        asleep * 10 >= total * 8,
+        "only {asleep} of {total} us off CPU are under {nap} in nanosleep:\n{stdout}"
+    );
     let diff = in_nap.abs_diff(slept_us);
     assert!(
         diff * 20 <= slept_us,
         "off-CPU time in {nap} is {in_nap} us, the workload slept {slept_us} us ({naps} x {ms} ms):\n{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -333,7 +401,10 @@ fn stack_tools_reject_bad_input() {
     for tool in ["profile", "offcputime"] {
         let (code, _, err) = run(cmd(tool).args(["-p", "2147483647"]));
         assert_ne!(code, 0, "{tool} -p with no such process must fail");
-        assert!(err.contains("-p 2147483647") && err.lines().count() == 1, "{tool}: {err}");
+        assert!(
+            err.contains("-p 2147483647") && err.lines().count() == 1,
+            "{tool}: {err}"
+        );
         let (code, _, err) = run(cmd(tool).arg("--no-such-flag"));
         assert_eq!(code, 2, "{tool}: {err}");
         let (code, _, err) = run(cmd(tool).args(["-U", "-K"]));

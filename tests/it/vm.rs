@@ -132,6 +132,8 @@ fn provisioned_vm_runs_the_labs() {
     }
     let t0 = Instant::now();
     let repo = repo_root();
+    // Host packages (qemu, sshpass, cloud-localds...) even when the image is already cached.
+    script(&repo.join("provision/vm/deps.sh"), &[]);
     let image = PathBuf::from(script(&repo.join("provision/vm/build-image.sh"), &[]));
 
     // The payload: the static musl build (LAB_VM_BIN_DIR reuses one built earlier).
@@ -247,9 +249,11 @@ fn provisioned_vm_runs_the_labs() {
     // The lab itself, if this build has the engine.
     let help = guest.ok(60, "lab --help");
     if help.lines().any(|l| l.trim_start().starts_with("start ")) {
-        let started = guest.ok(600, "sudo lab start 1");
-        eprintln!("vm: lab start 1:\n{started}");
-        guest.ok(300, "sudo lab stop");
+        let (code, out, err) = guest.ssh(600, "sudo lab start 1 && sudo lab status");
+        assert_eq!(code, 0, "lab start 1 / lab status in the VM:\n{out}\n{err}");
+        let stopped = guest.ok(300, "sudo lab stop");
+        // stop names the session it ended: proof that start left one running.
+        assert!(stopped.contains("Stopped lab 1"), "lab stop found no running lab 1:\n{stopped}");
     } else {
         eprintln!("vm: NOT RUN: `lab start 1` / `lab stop`: this lab build has no `start` command yet");
     }

@@ -163,7 +163,7 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
     let out = a.out.display();
     println!("Wrote {} lab VM configurations to {out}:", students.len());
     println!("  {out}/<name>/user-data, meta-data   one pair per VM (0600: they hold password hashes)");
-    println!("  {out}/roster.csv                    SECRET (0600): names, hosts and passwords");
+    println!("  {out}/roster.csv                    SECRET (0600): names, hosts and passwords ({} bits each)", password::ENTROPY_BITS);
     println!("  {out}/cards.html                    SECRET (0600): login cards to print, {} per A4 page", roster::CARDS_PER_PAGE);
     println!("  {out}/{}           {} binaries, sha256 {}", payload::FILE_NAME, names.len(), &payload_sha256[..16]);
     println!("Serve the payload so that {} returns it (the VMs check its sha256), then boot each VM", a.payload_url);

@@ -158,6 +158,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
 
+    // The proctor records perturbing tools (strace, gdb...) from now on, surviving `lab` exiting.
+    if let Err(e) = crate::commands::check::proctor::arm() {
+        eprintln!("lab: warning: proctor: {e:#}");
+    }
+    // Make sure the symptom the lab is about really shows on this machine (or say it doesn't).
+    match crate::commands::check::verify_symptom(&lab, &session::inspect(&session)) {
+        Ok(Some(line)) => println!("{line}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("lab: warning: symptom check: {e:#}"),
+    }
+
     println!(
         "{}",
         style.bold(&format!("Lab {id} is running (seed {seed})."))

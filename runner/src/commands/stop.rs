@@ -59,6 +59,10 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
 /// added to the lab's progress). Returns the number of processes signalled.
 pub fn end_session(running: &Session) -> anyhow::Result<usize> {
     let n = session::stop_session(running)?;
+    // The proctor's pinned probe lives as long as the lab does.
+    if let Err(e) = crate::commands::check::proctor::disarm() {
+        eprintln!("lab: warning: proctor: {e:#}");
+    }
     State::update(|s| {
         if s.session.as_ref().is_some_and(|x| {
             x.lab == running.lab && x.seed == running.seed && x.started_at == running.started_at

@@ -14,7 +14,10 @@ pub struct Args {}
 
 /// Where `provision/setup.sh` installs the bpftrace starters; the source tree is the fallback
 /// (a `lab` run from a checkout).
-pub const STARTER_DIRS: &[&str] = &["/usr/local/share/lab/bpftrace", concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/bpftrace")];
+pub const STARTER_DIRS: &[&str] = &[
+    "/usr/local/share/lab/bpftrace",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/bpftrace"),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Status {
@@ -35,7 +38,9 @@ struct Line {
 }
 
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    let own_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf));
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
     let mut by_cat: BTreeMap<String, Vec<Line>> = BTreeMap::new();
     for t in TOOLS {
         let status = match which(t.name) {
@@ -58,7 +63,10 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
         for (path, header) in starters(dir) {
             let cat = header.category.unwrap_or_else(|| "other".into());
             by_cat.entry(cat).or_default().push(Line {
-                name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 status: Status::Starter(path),
                 summary: header.summary,
             });
@@ -68,18 +76,37 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     println!();
     println!("installed = ours on PATH; run `TOOL --help` for options and examples, `TOOL --man` for the man page.");
     if let Some(dir) = starter_dir {
-        println!("*.bt = bpftrace starters in {}: run `sudo bpftrace {}/NAME.bt`.", dir.display(), dir.display());
+        println!(
+            "*.bt = bpftrace starters in {}: run `sudo bpftrace {}/NAME.bt`.",
+            dir.display(),
+            dir.display()
+        );
     }
-    if by_cat.values().flatten().any(|l| l.status == Status::Missing) {
+    if by_cat
+        .values()
+        .flatten()
+        .any(|l| l.status == Status::Missing)
+    {
         println!("missing tools: install them with `sudo provision/setup.sh`.");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn render(by_cat: &BTreeMap<String, Vec<Line>>) -> String {
-    let width = by_cat.values().flatten().map(|l| l.name.len()).max().unwrap_or(8).max(8);
+    let width = by_cat
+        .values()
+        .flatten()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     let mut order: Vec<&str> = CATEGORIES.to_vec();
-    order.extend(by_cat.keys().map(String::as_str).filter(|c| !CATEGORIES.contains(c)));
+    order.extend(
+        by_cat
+            .keys()
+            .map(String::as_str)
+            .filter(|c| !CATEGORIES.contains(c)),
+    );
     let mut out = String::new();
     for cat in order {
         out.push_str(cat);
@@ -97,8 +124,15 @@ fn render(by_cat: &BTreeMap<String, Vec<Line>>) -> String {
                 Status::Starter(_) => "bpftrace".to_owned(),
                 Status::Shadowed(p) => format!("NOT OURS: {} first on PATH", p.display()),
             };
-            let (status, note) = if status.len() > 9 { (String::from("shadowed"), format!(" ({status})")) } else { (status, String::new()) };
-            out.push_str(&format!("  {:<width$}  {:<9}  {}{}\n", l.name, status, l.summary, note));
+            let (status, note) = if status.len() > 9 {
+                (String::from("shadowed"), format!(" ({status})"))
+            } else {
+                (status, String::new())
+            };
+            out.push_str(&format!(
+                "  {:<width$}  {:<9}  {}{}\n",
+                l.name, status, l.summary, note
+            ));
         }
     }
     out
@@ -107,12 +141,15 @@ fn render(by_cat: &BTreeMap<String, Vec<Line>>) -> String {
 /// First `name` on PATH.
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Ours when it sits next to `lab` (a build dir, or /usr/local/bin where setup installs both).
@@ -129,7 +166,9 @@ struct BtHeader {
 
 /// The .bt files of `dir` with their headers, sorted by name.
 fn starters(dir: &Path) -> Vec<(PathBuf, BtHeader)> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut v: Vec<(PathBuf, BtHeader)> = rd
         .flatten()
         .map(|e| e.path())
@@ -147,7 +186,9 @@ fn starters(dir: &Path) -> Vec<(PathBuf, BtHeader)> {
 fn parse_bt_header(text: &str) -> BtHeader {
     let mut h = BtHeader::default();
     for line in text.lines().skip_while(|l| l.starts_with("#!")) {
-        let Some(c) = line.trim().strip_prefix("//") else { break };
+        let Some(c) = line.trim().strip_prefix("//") else {
+            break;
+        };
         let c = c.trim();
         if let Some(cat) = c.strip_prefix("category:") {
             h.category = Some(cat.trim().to_owned());
@@ -167,16 +208,32 @@ mod tests {
     #[test]
     fn bt_header() {
         let h = parse_bt_header("#!/usr/bin/env bpftrace\n// x.bt - count things.\n//\n// category: disks\n\nBEGIN {}\n// category: no\n");
-        assert_eq!(h, BtHeader { summary: "count things.".into(), category: Some("disks".into()) });
+        assert_eq!(
+            h,
+            BtHeader {
+                summary: "count things.".into(),
+                category: Some("disks".into())
+            }
+        );
         assert_eq!(parse_bt_header("BEGIN {}"), BtHeader::default());
     }
 
     #[test]
     fn every_category_is_printed_in_order() {
         let mut m = BTreeMap::new();
-        m.insert("cpu".to_owned(), vec![Line { name: "syscount".into(), status: Status::Missing, summary: "s".into() }]);
+        m.insert(
+            "cpu".to_owned(),
+            vec![Line {
+                name: "syscount".into(),
+                status: Status::Missing,
+                summary: "s".into(),
+            }],
+        );
         let out = render(&m);
-        let pos: Vec<usize> = CATEGORIES.iter().map(|c| out.find(&format!("{c}\n")).expect(c)).collect();
+        let pos: Vec<usize> = CATEGORIES
+            .iter()
+            .map(|c| out.find(&format!("{c}\n")).expect(c))
+            .collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]), "{out}");
         assert!(out.contains("  syscount  missing    s\n"), "{out}");
     }

@@ -37,7 +37,9 @@ pub fn pid(s: &str) -> Result<u32, String> {
 pub fn seconds(s: &str) -> Result<Duration, String> {
     match s.parse::<u64>() {
         Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
-        _ => Err(format!("'{s}' is not a number of seconds (a positive integer)")),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds (a positive integer)"
+        )),
     }
 }
 

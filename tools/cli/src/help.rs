@@ -25,14 +25,19 @@ pub fn parse<A: clap::Parser>(examples: &str) -> A {
 
 /// The clap command of `A` with the examples section attached (also used by man page tests).
 pub fn command<A: CommandFactory>(examples: &str) -> clap::Command {
-    A::command().after_help(format!("examples:\n{}", examples.trim_matches('\n').trim_end()))
+    A::command().after_help(format!(
+        "examples:\n{}",
+        examples.trim_matches('\n').trim_end()
+    ))
 }
 
 /// Render `cmd` as a section-8 man page; the examples become an EXAMPLES section.
 pub fn man_page(cmd: clap::Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let examples = cmd.get_after_help().map(|s| s.to_string());
     let cmd = cmd.after_help(None::<&str>);
-    let man = clap_mangen::Man::new(cmd).section("8").manual("lab BPF tools");
+    let man = clap_mangen::Man::new(cmd)
+        .section("8")
+        .manual("lab BPF tools");
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;

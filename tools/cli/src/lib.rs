@@ -52,6 +52,9 @@ use std::process::ExitCode;
 /// Run a tool's body: `Ok` exits 0; an error prints `name: error: cause chain` on stderr and exits
 /// 1 (a missing tracepoint names the probe); a closed stdout (`tool | head`) exits 0 silently.
 pub fn run(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    // Tools load their probes from this one thread before starting any other: safe to skip
+    // aya's kernel BTF parse (see lab_probes::loader::skip_kernel_btf_parse).
+    lab_probes::loader::skip_kernel_btf_parse();
     match body() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,

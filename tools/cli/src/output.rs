@@ -11,7 +11,8 @@ pub fn stdout() -> Out {
 /// Whether an error (anywhere in its chain) is EPIPE: the reader of stdout went away.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -19,7 +20,9 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// BCC prints "Possibly lost N samples"; we print it whenever N > 0.
 pub fn report_lost(tool: &str, lost: u64) {
     if lost > 0 {
-        eprintln!("{tool}: lost {lost} events (ring buffer full); use a filter or a faster consumer");
+        eprintln!(
+            "{tool}: lost {lost} events (ring buffer full); use a filter or a faster consumer"
+        );
     }
 }
 

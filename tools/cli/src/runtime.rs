@@ -127,19 +127,31 @@ impl Runtime {
                 return Ok(Wake::Tick { last });
             }
             let idle_at = self.idle.map(|i| now + i);
-            let until = [deadline, self.next_tick, idle_at].into_iter().flatten().min();
+            let until = [deadline, self.next_tick, idle_at]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout_ms = match until {
                 // Round up so we do not spin just short of the deadline.
-                Some(t) => t.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
+                Some(t) => t
+                    .saturating_duration_since(now)
+                    .as_micros()
+                    .div_ceil(1000)
+                    .min(i32::MAX as u128) as i32,
                 None => -1,
             };
             let mut pfds: Vec<libc::pollfd> = fds
                 .iter()
                 .chain(std::iter::once(&self.wake_rx.as_fd()))
-                .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+                .map(|fd| libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
                 .collect();
             // SAFETY: pfds is a valid array of pollfd for its length.
-            let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+            let rc =
+                unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
             if rc < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() == std::io::ErrorKind::Interrupted {

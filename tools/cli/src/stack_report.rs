@@ -1,10 +1,19 @@
 //! Printing the stacks of profile and offcputime (shared by both binaries through `#[path]`):
 //! symbolize, merge, print BCC-style or folded, and optionally render a flame graph (inferno).
-use std::{fs::File, io::{BufWriter, Write}, path::Path};
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    path::Path,
+};
 
 use anyhow::{Context as _, Result};
-use inferno::flamegraph::{self, color::{BasicPalette, Palette}};
-use lab_probes::stacks::{self, Frames, RawStack, StackErrors, StackFormat, StackSymbolizer, SymStack};
+use inferno::flamegraph::{
+    self,
+    color::{BasicPalette, Palette},
+};
+use lab_probes::stacks::{
+    self, Frames, RawStack, StackErrors, StackFormat, StackSymbolizer, SymStack,
+};
 
 /// Symbolize and merge raw stacks; `annotate` appends BCC's `_[k]` to kernel frames (-a).
 pub fn prepare(raw: Vec<RawStack>, by_process: bool, annotate: bool) -> Vec<SymStack> {
@@ -29,7 +38,13 @@ pub fn print(out: &mut impl Write, stacks: &[SymStack], fmt: StackFormat) -> Res
 }
 
 /// Write a flame graph SVG of `stacks` to `path`.
-pub fn flame_graph(path: &Path, stacks: &[SymStack], title: &str, count_name: &str, palette: BasicPalette) -> Result<()> {
+pub fn flame_graph(
+    path: &Path,
+    stacks: &[SymStack],
+    title: &str,
+    count_name: &str,
+    palette: BasicPalette,
+) -> Result<()> {
     let lines: Vec<String> = stacks
         .iter()
         .map(|s| format!("{} {}", stacks::folded_line(s, false), s.value))
@@ -38,7 +53,8 @@ pub fn flame_graph(path: &Path, stacks: &[SymStack], title: &str, count_name: &s
     opts.title = title.to_owned();
     opts.count_name = count_name.to_owned();
     opts.colors = Palette::Basic(palette);
-    let file = File::create(path).with_context(|| format!("--flamegraph: cannot create {}", path.display()))?;
+    let file = File::create(path)
+        .with_context(|| format!("--flamegraph: cannot create {}", path.display()))?;
     let mut w = BufWriter::new(file);
     if lines.is_empty() {
         // inferno refuses empty input; an explicit empty graph still tells the reader why.
@@ -47,7 +63,8 @@ pub fn flame_graph(path: &Path, stacks: &[SymStack], title: &str, count_name: &s
         flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), &mut w)
     }
     .with_context(|| format!("rendering the flame graph into {}", path.display()))?;
-    w.flush().with_context(|| format!("writing {}", path.display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

@@ -22,7 +22,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Self {
-        Self { start: Instant::now(), start_mono_ns: lab_probes::events::monotonic_ns() }
+        Self {
+            start: Instant::now(),
+            start_mono_ns: lab_probes::events::monotonic_ns(),
+        }
     }
     /// Seconds elapsed now.
     pub fn secs(&self) -> f64 {

@@ -1,7 +1,9 @@
 //! offcputime: off-CPU time by thread and stack, from `sched:sched_switch`.
 
+pub use crate::profile::{
+    errors, StackKey, DEFAULT_STACK_STORAGE, MAX_KEYS, NOT_COLLECTED, STACK_KERNEL, STACK_USER,
+};
 use crate::TASK_COMM_LEN;
-pub use crate::profile::{errors, StackKey, DEFAULT_STACK_STORAGE, MAX_KEYS, NOT_COLLECTED, STACK_KERNEL, STACK_USER};
 
 /// A thread that left the CPU: when, and the stacks it blocked in (recorded while it was still
 /// current, so both are its own). Consumed when it is switched back in.

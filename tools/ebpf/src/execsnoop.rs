@@ -12,7 +12,8 @@ mod prog {
 
     use aya_ebpf::{
         helpers::{
-            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+            bpf_ktime_get_ns,
             generated::{bpf_probe_read_kernel, bpf_probe_read_user, bpf_probe_read_user_str},
         },
         macros::{map, tracepoint},
@@ -53,7 +54,8 @@ mod prog {
 
     #[tracepoint]
     pub fn execsnoop_fork(ctx: TracePointContext) -> u32 {
-        let Ok(child) = (unsafe { ctx.read_at::<i32>(global(&FORK_CHILD_PID_OFF) as usize) }) else {
+        let Ok(child) = (unsafe { ctx.read_at::<i32>(global(&FORK_CHILD_PID_OFF) as usize) })
+        else {
             return 0;
         };
         let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
@@ -68,7 +70,9 @@ mod prog {
         if want_uid != u32::MAX && uid != want_uid {
             return 0;
         }
-        let Some(ev) = SCRATCH.get_ptr_mut(0) else { return 0 };
+        let Some(ev) = SCRATCH.get_ptr_mut(0) else {
+            return 0;
+        };
         // SAFETY: per-CPU scratch slot, used only by this program run.
         let ev = unsafe { &mut *ev };
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
@@ -83,7 +87,8 @@ mod prog {
         ev.truncated = 0;
         ev.comm = [0; 16];
 
-        let filename: u64 = unsafe { ctx.read_at(global(&ENTER_FILENAME_OFF) as usize) }.unwrap_or(0);
+        let filename: u64 =
+            unsafe { ctx.read_at(global(&ENTER_FILENAME_OFF) as usize) }.unwrap_or(0);
         let argv: u64 = unsafe { ctx.read_at(global(&ENTER_ARGV_OFF) as usize) }.unwrap_or(0);
         let buf = ev.args.as_mut_ptr();
         let mut off = copy_str(buf, 0, filename);
@@ -131,7 +136,11 @@ mod prog {
         let src = (argv + 8 * i as u64) as *const c_void;
         // SAFETY: helper reads user memory and faults safely.
         let rc = unsafe { bpf_probe_read_user((&mut p as *mut u64).cast(), 8, src) };
-        if rc < 0 { 0 } else { p }
+        if rc < 0 {
+            0
+        } else {
+            p
+        }
     }
 
     /// Copy the user string at `src` to `buf[off..]` (NUL included); returns bytes written or 0.
@@ -147,21 +156,35 @@ mod prog {
         }
         // SAFETY: off + EXEC_ARG_MAX <= EXEC_ARGS_BYTES, checked above.
         let rc = unsafe {
-            bpf_probe_read_user_str(buf.add(off).cast(), EXEC_ARG_MAX as u32, src as *const c_void)
+            bpf_probe_read_user_str(
+                buf.add(off).cast(),
+                EXEC_ARG_MAX as u32,
+                src as *const c_void,
+            )
         };
-        if rc <= 0 { 0 } else { (rc as usize) & (EXEC_ARG_MAX * 2 - 1) }
+        if rc <= 0 {
+            0
+        } else {
+            (rc as usize) & (EXEC_ARG_MAX * 2 - 1)
+        }
     }
 
     #[tracepoint]
     pub fn execsnoop_exit(ctx: TracePointContext) -> u32 {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-        let Some(stored) = EXECS.get_ptr(&tgid) else { return 0 };
+        let Some(stored) = EXECS.get_ptr(&tgid) else {
+            return 0;
+        };
         let ret: i64 = unsafe { ctx.read_at(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
         if let Some(mut entry) = reserve::<ExecEvent>(&EVENTS, &LOST) {
             let dst = entry.as_mut_ptr();
             // SAFETY: copies one ExecEvent from the map value into the reserved record.
             let rc = unsafe {
-                bpf_probe_read_kernel(dst.cast(), core::mem::size_of::<ExecEvent>() as u32, stored.cast())
+                bpf_probe_read_kernel(
+                    dst.cast(),
+                    core::mem::size_of::<ExecEvent>() as u32,
+                    stored.cast(),
+                )
             };
             if rc < 0 {
                 entry.discard(0);

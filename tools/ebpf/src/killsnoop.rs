@@ -60,7 +60,12 @@ mod prog {
         if want != 0 && sig != want {
             return;
         }
-        let s = KillStart { tpid, sig, syscall, _pad: 0 };
+        let s = KillStart {
+            tpid,
+            sig,
+            syscall,
+            _pad: 0,
+        };
         let _ = STARTS.insert(&(id as u32), &s, 0);
     }
 
@@ -87,13 +92,17 @@ mod prog {
         let id = bpf_get_current_pid_tgid();
         let tid = id as u32;
         // SAFETY: copied out at once.
-        let Some(s) = (unsafe { STARTS.get(&tid) }).copied() else { return 0 };
+        let Some(s) = (unsafe { STARTS.get(&tid) }).copied() else {
+            return 0;
+        };
         let _ = STARTS.remove(&tid);
         let ret: i64 = unsafe { ctx.read_at(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
         if global(&FAILED_ONLY) != 0 && ret >= 0 {
             return 0;
         }
-        let Some(mut entry) = reserve::<KillEvent>(&EVENTS, &LOST) else { return 0 };
+        let Some(mut entry) = reserve::<KillEvent>(&EVENTS, &LOST) else {
+            return 0;
+        };
         // SAFETY: every field is written before submit.
         let ev = unsafe { &mut *entry.as_mut_ptr() };
         ev.ts_ns = unsafe { bpf_ktime_get_ns() };

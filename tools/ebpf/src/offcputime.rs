@@ -95,10 +95,16 @@ mod prog {
             NOT_COLLECTED
         };
         let kernel_thread = ustack == -EFAULT;
-        if (threads == THREADS_USER && kernel_thread) || (threads == THREADS_KERNEL && !kernel_thread) {
+        if (threads == THREADS_USER && kernel_thread)
+            || (threads == THREADS_KERNEL && !kernel_thread)
+        {
             return;
         }
-        let ustack = if kinds & STACK_USER != 0 { ustack } else { NOT_COLLECTED };
+        let ustack = if kinds & STACK_USER != 0 {
+            ustack
+        } else {
+            NOT_COLLECTED
+        };
         let kstack = if kinds & STACK_KERNEL != 0 {
             stack_id(ctx, 0, errors::KSTACK_MISSED)
         } else {
@@ -120,14 +126,22 @@ mod prog {
     #[inline(always)]
     fn account_switch_in(pid: u32, now: u64) {
         // SAFETY: the value is copied out before the entry is removed.
-        let Some(s) = (unsafe { START.get(&pid) }).copied() else { return };
+        let Some(s) = (unsafe { START.get(&pid) }).copied() else {
+            return;
+        };
         let _ = START.remove(&pid);
         let delta = now.saturating_sub(s.ts_ns);
         let us = delta / 1000;
         if us < global(&MIN_US) || us > global(&MAX_US) {
             return;
         }
-        let key = StackKey { pid, tgid: s.tgid, kstack: s.kstack, ustack: s.ustack, comm: s.comm };
+        let key = StackKey {
+            pid,
+            tgid: s.tgid,
+            kstack: s.kstack,
+            ustack: s.ustack,
+            comm: s.comm,
+        };
         if !count::add_hash(&COUNTS, &key, delta) {
             count::add_array(&ERRORS, errors::COUNTS_FULL, 1);
         }

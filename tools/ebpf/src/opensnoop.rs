@@ -11,7 +11,8 @@ mod prog {
 
     use aya_ebpf::{
         helpers::{
-            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_ns,
+            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+            bpf_ktime_get_ns,
             generated::{bpf_probe_read_user, bpf_probe_read_user_str},
         },
         macros::{map, tracepoint},
@@ -52,7 +53,7 @@ mod prog {
     static WAKEUP_BYTES: u64 = 64 * 1024;
 
     #[map]
-    static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+    static EVENTS: RingBuf = RingBuf::with_byte_size(2 * 1024 * 1024, 0);
     #[map]
     static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
     #[map]
@@ -78,7 +79,12 @@ mod prog {
 
     #[inline(always)]
     fn start(pid_tgid: u64, filename: u64, flags: u64, syscall: u32) {
-        let s = OpenStart { filename, flags, syscall, _pad: 0 };
+        let s = OpenStart {
+            filename,
+            flags,
+            syscall,
+            _pad: 0,
+        };
         let _ = STARTS.insert(&(pid_tgid as u32), &s, 0);
     }
 
@@ -97,7 +103,8 @@ mod prog {
     pub fn opensnoop_openat(ctx: TracePointContext) -> u32 {
         let id = bpf_get_current_pid_tgid();
         if wanted(id) {
-            let f = unsafe { ctx.read_at::<u64>(global(&OPENAT_FILENAME_OFF) as usize) }.unwrap_or(0);
+            let f =
+                unsafe { ctx.read_at::<u64>(global(&OPENAT_FILENAME_OFF) as usize) }.unwrap_or(0);
             let fl = unsafe { ctx.read_at::<u64>(global(&OPENAT_FLAGS_OFF) as usize) }.unwrap_or(0);
             start(id, f, fl, 1);
         }
@@ -108,12 +115,15 @@ mod prog {
     pub fn opensnoop_openat2(ctx: TracePointContext) -> u32 {
         let id = bpf_get_current_pid_tgid();
         if wanted(id) {
-            let f = unsafe { ctx.read_at::<u64>(global(&OPENAT2_FILENAME_OFF) as usize) }.unwrap_or(0);
+            let f =
+                unsafe { ctx.read_at::<u64>(global(&OPENAT2_FILENAME_OFF) as usize) }.unwrap_or(0);
             let how = unsafe { ctx.read_at::<u64>(global(&OPENAT2_HOW_OFF) as usize) }.unwrap_or(0);
             // open_how.flags is its first member.
             let mut fl: u64 = 0;
             if how != 0 {
-                unsafe { bpf_probe_read_user((&mut fl as *mut u64).cast(), 8, how as *const c_void) };
+                unsafe {
+                    bpf_probe_read_user((&mut fl as *mut u64).cast(), 8, how as *const c_void)
+                };
             }
             start(id, f, fl, 2);
         }
@@ -125,13 +135,17 @@ mod prog {
         let id = bpf_get_current_pid_tgid();
         let tid = id as u32;
         // SAFETY: copied out at once.
-        let Some(s) = (unsafe { STARTS.get(&tid) }).copied() else { return 0 };
+        let Some(s) = (unsafe { STARTS.get(&tid) }).copied() else {
+            return 0;
+        };
         let _ = STARTS.remove(&tid);
         let ret: i64 = unsafe { ctx.read_at(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
         if global(&FAILED_ONLY) != 0 && ret >= 0 {
             return 0;
         }
-        let Some(mut entry) = reserve::<OpenEvent>(&EVENTS, &LOST) else { return 0 };
+        let Some(mut entry) = reserve::<OpenEvent>(&EVENTS, &LOST) else {
+            return 0;
+        };
         // SAFETY: every field is written below before submit.
         let ev = unsafe { &mut *entry.as_mut_ptr() };
         ev.ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -143,7 +157,11 @@ mod prog {
         ev.syscall = s.syscall;
         ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         let rc = unsafe {
-            bpf_probe_read_user_str(ev.path.as_mut_ptr().cast(), OPEN_PATH_LEN as u32, s.filename as *const c_void)
+            bpf_probe_read_user_str(
+                ev.path.as_mut_ptr().cast(),
+                OPEN_PATH_LEN as u32,
+                s.filename as *const c_void,
+            )
         };
         if rc < 0 {
             ev.path[0] = 0;

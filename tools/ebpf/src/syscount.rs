@@ -48,7 +48,8 @@ mod prog {
     #[map]
     static START: HashMap<u32, u64> = HashMap::with_max_entries(10240, 0);
     #[map]
-    static COUNTS: PerCpuHashMap<u32, SyscallStat> = PerCpuHashMap::with_max_entries(SYSCOUNT_MAX_KEYS, 0);
+    static COUNTS: PerCpuHashMap<u32, SyscallStat> =
+        PerCpuHashMap::with_max_entries(SYSCOUNT_MAX_KEYS, 0);
 
     #[inline(always)]
     fn wanted(id: u64) -> bool {
@@ -80,7 +81,9 @@ mod prog {
         if global(&LATENCY) != 0 {
             let tid = id as u32;
             // SAFETY: copied out at once.
-            let Some(t0) = (unsafe { START.get(&tid) }).copied() else { return 0 };
+            let Some(t0) = (unsafe { START.get(&tid) }).copied() else {
+                return 0;
+            };
             let _ = START.remove(&tid);
             delta = unsafe { bpf_ktime_get_ns() }.saturating_sub(t0);
         }
@@ -101,7 +104,11 @@ mod prog {
         if errno != 0 && ret != -(errno as i64) {
             return 0;
         }
-        let key = if global(&BY_PROCESS) != 0 { (id >> 32) as u32 } else { nr };
+        let key = if global(&BY_PROCESS) != 0 {
+            (id >> 32) as u32
+        } else {
+            nr
+        };
         if let Some(v) = COUNTS.get_ptr_mut(&key) {
             // SAFETY: this CPU's slot; nothing else writes it while we run here.
             unsafe {
@@ -109,7 +116,14 @@ mod prog {
                 (*v).total_ns += delta;
             }
         } else {
-            let _ = COUNTS.insert(&key, &SyscallStat { count: 1, total_ns: delta }, 0);
+            let _ = COUNTS.insert(
+                &key,
+                &SyscallStat {
+                    count: 1,
+                    total_ns: delta,
+                },
+                0,
+            );
         }
         0
     }

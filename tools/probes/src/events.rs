@@ -45,7 +45,11 @@ pub fn require_tracepoints(tps: &[Tracepoint]) -> Result<PathBuf> {
     let (root, _) = tracefs::mount_if_missing()?;
     for (category, name) in tps {
         if !tracefs::tracepoint_exists(&root, category, name) {
-            return Err(MissingTracepoint { category: (*category).into(), name: (*name).into() }.into());
+            return Err(MissingTracepoint {
+                category: (*category).into(),
+                name: (*name).into(),
+            }
+            .into());
         }
     }
     Ok(root)
@@ -58,7 +62,8 @@ pub fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str)
         .with_context(|| format!("program {prog} missing from object"))?
         .try_into()
         .with_context(|| format!("program {prog} is not a tracepoint program"))?;
-    p.load().with_context(|| format!("verifier rejected {prog}"))?;
+    p.load()
+        .with_context(|| format!("verifier rejected {prog}"))?;
     p.attach(category, name)
         .with_context(|| format!("attaching {prog} to {category}:{name}"))?;
     Ok(())
@@ -72,7 +77,8 @@ pub fn attach_tracepoints(bpf: &mut Ebpf, prog: &str, tps: &[Tracepoint]) -> Res
         .with_context(|| format!("program {prog} missing from object"))?
         .try_into()
         .with_context(|| format!("program {prog} is not a tracepoint program"))?;
-    p.load().with_context(|| format!("verifier rejected {prog}"))?;
+    p.load()
+        .with_context(|| format!("verifier rejected {prog}"))?;
     for (category, name) in tps {
         p.attach(category, name)
             .with_context(|| format!("attaching {prog} to {category}:{name}"))?;
@@ -82,24 +88,31 @@ pub fn attach_tracepoints(bpf: &mut Ebpf, prog: &str, tps: &[Tracepoint]) -> Res
 
 /// Put `pids` into the PID-set filter map `PIDS` (the probe's `FILTER_PIDS` global turns it on).
 pub fn add_pids(bpf: &mut Ebpf, pids: &[u32]) -> Result<()> {
-    let mut map: aya::maps::HashMap<_, u32, u8> =
-        aya::maps::HashMap::try_from(bpf.map_mut("PIDS").context("map PIDS missing from object")?)?;
+    let mut map: aya::maps::HashMap<_, u32, u8> = aya::maps::HashMap::try_from(
+        bpf.map_mut("PIDS")
+            .context("map PIDS missing from object")?,
+    )?;
     for pid in pids {
-        map.insert(pid, 1, 0).with_context(|| format!("adding pid {pid} to the filter"))?;
+        map.insert(pid, 1, 0)
+            .with_context(|| format!("adding pid {pid} to the filter"))?;
     }
     Ok(())
 }
 
 /// Take the `EVENTS` ring buffer out of `bpf` (owned, so it can be polled while `bpf` is used).
 pub fn take_ring(bpf: &mut Ebpf) -> Result<RingBuf<MapData>> {
-    let map = bpf.take_map(EVENTS_MAP).with_context(|| format!("map {EVENTS_MAP} missing from object"))?;
+    let map = bpf
+        .take_map(EVENTS_MAP)
+        .with_context(|| format!("map {EVENTS_MAP} missing from object"))?;
     RingBuf::try_from(map).with_context(|| format!("map {EVENTS_MAP} is not a ring buffer"))
 }
 
 /// Events dropped because the ring buffer was full (sum over CPUs of `LOST[0]`).
 pub fn lost(bpf: &Ebpf) -> Result<u64> {
-    let arr: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(bpf.map(LOST_MAP).with_context(|| format!("map {LOST_MAP} missing from object"))?)?;
+    let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(
+        bpf.map(LOST_MAP)
+            .with_context(|| format!("map {LOST_MAP} missing from object"))?,
+    )?;
     Ok(arr.get(&0, 0)?.iter().sum())
 }
 
@@ -114,7 +127,10 @@ pub fn decode<T: Pod>(bytes: &[u8]) -> Option<T> {
 }
 
 /// Drain every record now in `ring`, calling `f` on each; returns how many there were.
-pub fn drain<E>(ring: &mut RingBuf<MapData>, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<usize, E> {
+pub fn drain<E>(
+    ring: &mut RingBuf<MapData>,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<usize, E> {
     let mut n = 0;
     while let Some(item) = ring.next() {
         n += 1;
@@ -132,7 +148,10 @@ pub fn cstr(buf: &[u8]) -> String {
 /// CLOCK_MONOTONIC now, in ns: the clock of `bpf_ktime_get_ns`, to turn event times into
 /// seconds since the tool started.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

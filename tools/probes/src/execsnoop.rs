@@ -3,7 +3,10 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use anyhow::{Context as _, Result};
-use aya::{maps::{MapData, RingBuf}, Ebpf};
+use aya::{
+    maps::{MapData, RingBuf},
+    Ebpf,
+};
 use lab_probes_common::snoop::{ExecEvent, EXEC_MAX_ARGS_CAP};
 
 use crate::{events, requirements::Tracepoint, tracefs};
@@ -25,7 +28,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { max_args: 20, uid: None }
+        Self {
+            max_args: 20,
+            uid: None,
+        }
     }
 }
 
@@ -105,7 +111,11 @@ fn decode(ev: &ExecEvent) -> Exec {
         .take(ev.args_count as usize)
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect();
-    let ppid = if ev.ppid != 0 { ev.ppid } else { ppid_from_proc(ev.pid).unwrap_or(0) };
+    let ppid = if ev.ppid != 0 {
+        ev.ppid
+    } else {
+        ppid_from_proc(ev.pid).unwrap_or(0)
+    };
     Exec {
         ts_ns: ev.ts_ns,
         pid: ev.pid,
@@ -121,5 +131,7 @@ fn decode(ev: &ExecEvent) -> Exec {
 /// PPid from /proc/PID/status (for processes forked before the probe attached).
 pub fn ppid_from_proc(pid: u32) -> Option<u32> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
 }

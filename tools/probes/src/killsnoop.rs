@@ -3,13 +3,19 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use anyhow::{Context as _, Result};
-use aya::{maps::{MapData, RingBuf}, Ebpf};
+use aya::{
+    maps::{MapData, RingBuf},
+    Ebpf,
+};
 use lab_probes_common::snoop::KillEvent;
 
 use crate::{events, requirements::Tracepoint, tracefs};
 
 /// kill(2) is required; tkill/tgkill are traced when present.
-pub const TRACEPOINTS: &[Tracepoint] = &[("syscalls", "sys_enter_kill"), ("syscalls", "sys_exit_kill")];
+pub const TRACEPOINTS: &[Tracepoint] = &[
+    ("syscalls", "sys_enter_kill"),
+    ("syscalls", "sys_exit_kill"),
+];
 const OPTIONAL: &[(&str, &str, &str)] = &[
     ("killsnoop_tkill", "sys_enter_tkill", "sys_exit_tkill"),
     ("killsnoop_tgkill", "sys_enter_tgkill", "sys_exit_tgkill"),
@@ -60,10 +66,22 @@ impl KillSnoop {
         let kill_pid = off("sys_enter_kill", "pid")?;
         let kill_sig = off("sys_enter_kill", "sig")?;
         let ret = off("sys_exit_kill", "ret")?;
-        let (tkill_pid, tkill_sig) =
-            if has("sys_enter_tkill") { (off("sys_enter_tkill", "pid")?, off("sys_enter_tkill", "sig")?) } else { (0, 0) };
-        let (tgkill_pid, tgkill_sig) =
-            if has("sys_enter_tgkill") { (off("sys_enter_tgkill", "pid")?, off("sys_enter_tgkill", "sig")?) } else { (0, 0) };
+        let (tkill_pid, tkill_sig) = if has("sys_enter_tkill") {
+            (
+                off("sys_enter_tkill", "pid")?,
+                off("sys_enter_tkill", "sig")?,
+            )
+        } else {
+            (0, 0)
+        };
+        let (tgkill_pid, tgkill_sig) = if has("sys_enter_tgkill") {
+            (
+                off("sys_enter_tgkill", "pid")?,
+                off("sys_enter_tgkill", "sig")?,
+            )
+        } else {
+            (0, 0)
+        };
         let filter_pids = u8::from(cfg.pids.is_some());
         let sig = cfg.signal.unwrap_or(0);
         let failed = u8::from(cfg.failed_only);
@@ -137,23 +155,52 @@ pub fn parse_signal(s: &str) -> Option<u32> {
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
-    SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v as u32)
+    SIGNALS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v as u32)
 }
 
 /// Name of a signal number without the SIG prefix, if it has one.
 pub fn signal_name(sig: u32) -> Option<&'static str> {
-    SIGNALS.iter().find(|(_, v)| *v as u32 == sig).map(|(n, _)| *n)
+    SIGNALS
+        .iter()
+        .find(|(_, v)| *v as u32 == sig)
+        .map(|(n, _)| *n)
 }
 
 const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP), ("INT", libc::SIGINT), ("QUIT", libc::SIGQUIT), ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP), ("ABRT", libc::SIGABRT), ("BUS", libc::SIGBUS), ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL), ("USR1", libc::SIGUSR1), ("SEGV", libc::SIGSEGV), ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE), ("ALRM", libc::SIGALRM), ("TERM", libc::SIGTERM), ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD), ("CONT", libc::SIGCONT), ("STOP", libc::SIGSTOP), ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN), ("TTOU", libc::SIGTTOU), ("URG", libc::SIGURG), ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ), ("VTALRM", libc::SIGVTALRM), ("PROF", libc::SIGPROF), ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO), ("PWR", libc::SIGPWR), ("SYS", libc::SIGSYS),
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
 ];
 
 #[cfg(test)]

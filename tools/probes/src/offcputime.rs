@@ -7,7 +7,8 @@ use lab_probes_common::offcputime::{
 };
 
 use crate::{
-    events, requirements::Tracepoint,
+    events,
+    requirements::Tracepoint,
     stacks::{self, RawStack, StackErrors},
     tracefs,
 };
@@ -62,18 +63,32 @@ pub struct OffCpuTime {
 
 impl OffCpuTime {
     pub fn attach(opts: &OffCpuOptions) -> Result<Self> {
-        anyhow::ensure!(opts.user_stacks || opts.kernel_stacks, "nothing to record: both user and kernel stacks were excluded");
-        anyhow::ensure!(opts.stack_storage > 0, "--stack-storage-size must be at least 1");
-        anyhow::ensure!(opts.min_us <= opts.max_us, "min block time ({} us) is above max block time ({} us)", opts.min_us, opts.max_us);
+        anyhow::ensure!(
+            opts.user_stacks || opts.kernel_stacks,
+            "nothing to record: both user and kernel stacks were excluded"
+        );
+        anyhow::ensure!(
+            opts.stack_storage > 0,
+            "--stack-storage-size must be at least 1"
+        );
+        anyhow::ensure!(
+            opts.min_us <= opts.max_us,
+            "min block time ({} us) is above max block time ({} us)",
+            opts.min_us,
+            opts.max_us
+        );
         let root = events::require_tracepoints(TRACEPOINTS)?;
         let next_pid = tracefs::fields(&root, "sched", "sched_switch")?
             .into_iter()
             .find(|f| f.name == "next_pid")
-            .ok_or_else(|| anyhow::anyhow!("sched:sched_switch has no next_pid field on this kernel"))?
+            .ok_or_else(|| {
+                anyhow::anyhow!("sched:sched_switch has no next_pid field on this kernel")
+            })?
             .offset;
         let tgid = opts.tgid.unwrap_or(0);
         let tid = opts.tid.unwrap_or(0);
-        let kinds = (if opts.user_stacks { STACK_USER } else { 0 }) | (if opts.kernel_stacks { STACK_KERNEL } else { 0 });
+        let kinds = (if opts.user_stacks { STACK_USER } else { 0 })
+            | (if opts.kernel_stacks { STACK_KERNEL } else { 0 });
         let threads = match opts.threads {
             Threads::All => THREADS_ALL,
             Threads::User => THREADS_USER,

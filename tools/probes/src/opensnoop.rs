@@ -3,14 +3,20 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use anyhow::{Context as _, Result};
-use aya::{maps::{MapData, RingBuf}, Ebpf};
+use aya::{
+    maps::{MapData, RingBuf},
+    Ebpf,
+};
 use lab_probes_common::snoop::OpenEvent;
 
 use crate::{events, requirements::Tracepoint, tracefs};
 
 /// Tracepoints that must exist. open(2) and openat2(2) are traced too where the kernel has them
 /// (open does not exist on arm64; openat2 arrived in 5.6).
-pub const TRACEPOINTS: &[Tracepoint] = &[("syscalls", "sys_enter_openat"), ("syscalls", "sys_exit_openat")];
+pub const TRACEPOINTS: &[Tracepoint] = &[
+    ("syscalls", "sys_enter_openat"),
+    ("syscalls", "sys_exit_openat"),
+];
 const OPTIONAL: &[(&str, &str, &str)] = &[
     ("opensnoop_open", "sys_enter_open", "sys_exit_open"),
     ("opensnoop_openat2", "sys_enter_openat2", "sys_exit_openat2"),
@@ -52,7 +58,11 @@ pub struct Open {
 impl Open {
     /// BCC's FD and ERR columns: (fd, 0) on success, (-1, errno) on failure.
     pub fn fd_err(&self) -> (i64, i64) {
-        if self.ret < 0 { (-1, -self.ret) } else { (self.ret, 0) }
+        if self.ret < 0 {
+            (-1, -self.ret)
+        } else {
+            (self.ret, 0)
+        }
     }
 }
 
@@ -71,12 +81,18 @@ impl OpenSnoop {
         let openat_flags = off("sys_enter_openat", "flags")?;
         let ret = off("sys_exit_openat", "ret")?;
         let (open_filename, open_flags) = if has("sys_enter_open") {
-            (off("sys_enter_open", "filename")?, off("sys_enter_open", "flags")?)
+            (
+                off("sys_enter_open", "filename")?,
+                off("sys_enter_open", "flags")?,
+            )
         } else {
             (0, 0)
         };
         let (openat2_filename, openat2_how) = if has("sys_enter_openat2") {
-            (off("sys_enter_openat2", "filename")?, off("sys_enter_openat2", "how")?)
+            (
+                off("sys_enter_openat2", "filename")?,
+                off("sys_enter_openat2", "how")?,
+            )
         } else {
             (0, 0)
         };

@@ -1,7 +1,9 @@
 //! profile: CPU-clock sampling of kernel and user stacks on every online CPU (perf_event).
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    programs::perf_event::{PerfEvent, PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+    programs::perf_event::{
+        PerfEvent, PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent,
+    },
     Ebpf,
 };
 use lab_probes_common::profile::{DEFAULT_STACK_STORAGE, STACK_KERNEL, STACK_USER};
@@ -69,7 +71,8 @@ impl Profile {
         };
         let tgid = opts.tgid.unwrap_or(0);
         let tid = opts.tid.unwrap_or(0);
-        let kinds = (if opts.user_stacks { STACK_USER } else { 0 }) | (if opts.kernel_stacks { STACK_KERNEL } else { 0 });
+        let kinds = (if opts.user_stacks { STACK_USER } else { 0 })
+            | (if opts.kernel_stacks { STACK_KERNEL } else { 0 });
         let idle = opts.include_idle as u8;
         let mut bpf = crate::loader::load_with("profile", |l| {
             l.override_global("TARGET_TGID", &tgid, true)
@@ -94,7 +97,9 @@ impl Profile {
                 policy,
                 false,
             )
-            .with_context(|| format!("attaching the cpu-clock sampler on CPU {cpu} (perf_event_open)"))?;
+            .with_context(|| {
+                format!("attaching the cpu-clock sampler on CPU {cpu} (perf_event_open)")
+            })?;
         }
         Ok(Self { bpf })
     }

@@ -82,10 +82,14 @@ impl StackErrors {
 
 /// Read every counted stack from `bpf`'s `COUNTS` and `STACKS` maps (summing the CPUs).
 pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
-    let counts: PerCpuHashMap<&MapData, StackKey, u64> =
-        PerCpuHashMap::try_from(bpf.map("COUNTS").context("map COUNTS missing from object")?)?;
-    let stacks: StackTraceMap<&MapData> =
-        StackTraceMap::try_from(bpf.map("STACKS").context("map STACKS missing from object")?)?;
+    let counts: PerCpuHashMap<&MapData, StackKey, u64> = PerCpuHashMap::try_from(
+        bpf.map("COUNTS")
+            .context("map COUNTS missing from object")?,
+    )?;
+    let stacks: StackTraceMap<&MapData> = StackTraceMap::try_from(
+        bpf.map("STACKS")
+            .context("map STACKS missing from object")?,
+    )?;
     let mut ips_cache: HashMap<u32, Option<Vec<u64>>> = HashMap::new();
     let mut frames = |id: i32| -> Frames<u64> {
         match id {
@@ -94,7 +98,10 @@ pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
             e if e < 0 => Frames::Missed,
             id => {
                 let ips = ips_cache.entry(id as u32).or_insert_with(|| {
-                    stacks.get(&(id as u32), 0).ok().map(|t| t.frames().iter().map(|f| f.ip).collect())
+                    stacks
+                        .get(&(id as u32), 0)
+                        .ok()
+                        .map(|t| t.frames().iter().map(|f| f.ip).collect())
                 });
                 match ips {
                     Some(v) => Frames::Some(v.clone()),
@@ -124,8 +131,10 @@ pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
 
 /// Read the `ERRORS` per-CPU array of a stack probe.
 pub fn read_errors(bpf: &Ebpf) -> Result<StackErrors> {
-    let arr: PerCpuArray<&MapData, u64> =
-        PerCpuArray::try_from(bpf.map("ERRORS").context("map ERRORS missing from object")?)?;
+    let arr: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(
+        bpf.map("ERRORS")
+            .context("map ERRORS missing from object")?,
+    )?;
     let slot = |i: u32| -> Result<u64> { Ok(arr.get(&i, 0)?.iter().sum()) };
     Ok(StackErrors {
         counts_full: slot(errors::COUNTS_FULL)?,
@@ -153,7 +162,11 @@ impl Default for StackSymbolizer {
 
 impl StackSymbolizer {
     pub fn new() -> Self {
-        Self { inner: Symbolizer::new(), kernel: HashMap::new(), user: HashMap::new() }
+        Self {
+            inner: Symbolizer::new(),
+            kernel: HashMap::new(),
+            user: HashMap::new(),
+        }
     }
 
     /// Symbolize all stacks. User stacks need their process alive (its maps are read from
@@ -177,7 +190,14 @@ impl StackSymbolizer {
                 let tgid = s.tgid;
                 let kernel = map_frames(s.kernel, |a| self.kernel.get(&a).cloned());
                 let user = map_frames(s.user, |a| self.user.get(&(tgid, a)).cloned());
-                StackCount { pid: s.pid, tgid, comm: s.comm, kernel, user, value: s.value }
+                StackCount {
+                    pid: s.pid,
+                    tgid,
+                    comm: s.comm,
+                    kernel,
+                    user,
+                    value: s.value,
+                }
             })
             .collect()
     }
@@ -207,7 +227,8 @@ impl StackSymbolizer {
         let mut process = Process::new(Pid::from(tgid));
         process.debug_syms = false;
         let names = names(&self.inner, &Source::Process(process), &addrs);
-        self.user.extend(addrs.into_iter().map(|a| (tgid, a)).zip(names));
+        self.user
+            .extend(addrs.into_iter().map(|a| (tgid, a)).zip(names));
     }
 }
 
@@ -228,7 +249,9 @@ fn names(sym: &Symbolizer, src: &Source, addrs: &[u64]) -> Vec<String> {
 /// The address to look up for each frame: return addresses (every frame but the innermost)
 /// point just past their call instruction, possibly into the next function, so look up ip-1.
 fn lookup_addrs(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
-    ips.iter().enumerate().map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
+    ips.iter()
+        .enumerate()
+        .map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
 }
 
 fn map_frames(f: Frames<u64>, mut name: impl FnMut(u64) -> Option<String>) -> Frames<String> {
@@ -237,7 +260,9 @@ fn map_frames(f: Frames<u64>, mut name: impl FnMut(u64) -> Option<String>) -> Fr
         Frames::Empty => Frames::Empty,
         Frames::Missed => Frames::Missed,
         Frames::Some(ips) => Frames::Some(
-            lookup_addrs(&ips).map(|a| name(a).unwrap_or_else(|| UNKNOWN.to_owned())).collect(),
+            lookup_addrs(&ips)
+                .map(|a| name(a).unwrap_or_else(|| UNKNOWN.to_owned()))
+                .collect(),
         ),
     }
 }
@@ -259,11 +284,17 @@ pub fn merge(stacks: Vec<SymStack>, by_process: bool) -> Vec<SymStack> {
             s.pid = s.tgid;
         }
         let key = (s.pid, s.comm.clone(), s.kernel.clone(), s.user.clone());
-        map.entry(key).and_modify(|m| m.value += s.value).or_insert(s);
+        map.entry(key)
+            .and_modify(|m| m.value += s.value)
+            .or_insert(s);
     }
     let mut v: Vec<SymStack> = map.into_values().collect();
     // BCC prints in ascending order, the hottest stack last (next to the prompt).
-    v.sort_by(|a, b| a.value.cmp(&b.value).then_with(|| folded_line(a, false).cmp(&folded_line(b, false))));
+    v.sort_by(|a, b| {
+        a.value
+            .cmp(&b.value)
+            .then_with(|| folded_line(a, false).cmp(&folded_line(b, false)))
+    });
     v
 }
 
@@ -286,7 +317,11 @@ pub fn folded_line(s: &SymStack, delimited: bool) -> String {
 
 /// Print one stack in BCC's layout: kernel frames, optional "--", user frames, then
 /// `-  comm (pid)` and the value on its own line; or one folded line `... value`.
-pub fn write_stack(out: &mut impl std::io::Write, s: &SymStack, fmt: StackFormat) -> std::io::Result<()> {
+pub fn write_stack(
+    out: &mut impl std::io::Write,
+    s: &SymStack,
+    fmt: StackFormat,
+) -> std::io::Result<()> {
     if fmt.folded {
         return writeln!(out, "{} {}", folded_line(s, fmt.delimited), s.value);
     }
@@ -318,7 +353,14 @@ mod tests {
     use super::*;
 
     fn stack(kernel: Frames<String>, user: Frames<String>, value: u64) -> SymStack {
-        StackCount { pid: 7, tgid: 7, comm: "burn".into(), kernel, user, value }
+        StackCount {
+            pid: 7,
+            tgid: 7,
+            comm: "burn".into(),
+            kernel,
+            user,
+            value,
+        }
     }
     fn names(v: &[&str]) -> Frames<String> {
         Frames::Some(v.iter().map(|s| s.to_string()).collect())
@@ -337,15 +379,29 @@ mod tests {
     fn bcc_layout() {
         let s = stack(names(&["k"]), names(&["u"]), 5);
         let mut out = Vec::new();
-        write_stack(&mut out, &s, StackFormat { folded: false, delimited: true }).unwrap();
+        write_stack(
+            &mut out,
+            &s,
+            StackFormat {
+                folded: false,
+                delimited: true,
+            },
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text, "    k\n    --\n    u\n    -                burn (7)\n        5\n\n");
+        assert_eq!(
+            text,
+            "    k\n    --\n    u\n    -                burn (7)\n        5\n\n"
+        );
     }
 
     #[test]
     fn merge_sums_equal_stacks_and_sorts_ascending() {
         let a = stack(Frames::Empty, names(&["f"]), 2);
-        let b = StackCount { pid: 8, ..stack(Frames::Empty, names(&["f"]), 3) };
+        let b = StackCount {
+            pid: 8,
+            ..stack(Frames::Empty, names(&["f"]), 3)
+        };
         let c = stack(Frames::Empty, names(&["g"]), 1);
         let m = merge(vec![a, b, c], true);
         assert_eq!(m.len(), 2);

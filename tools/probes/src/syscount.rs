@@ -7,7 +7,8 @@ use lab_probes_common::snoop::SyscallStat;
 use crate::{events, requirements::Tracepoint, tracefs};
 
 /// sys_exit counts; sys_enter is attached only for latency.
-pub const TRACEPOINTS: &[Tracepoint] = &[("raw_syscalls", "sys_enter"), ("raw_syscalls", "sys_exit")];
+pub const TRACEPOINTS: &[Tracepoint] =
+    &[("raw_syscalls", "sys_enter"), ("raw_syscalls", "sys_exit")];
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -77,8 +78,11 @@ impl SysCount {
 
     /// Counts so far, by key (syscall number, or tgid with `by_process`), summed over CPUs.
     pub fn counts(&self) -> Result<Vec<(u32, Stat)>> {
-        let map: PerCpuHashMap<_, u32, SyscallStat> =
-            PerCpuHashMap::try_from(self.bpf.map("COUNTS").context("map COUNTS missing from object")?)?;
+        let map: PerCpuHashMap<_, u32, SyscallStat> = PerCpuHashMap::try_from(
+            self.bpf
+                .map("COUNTS")
+                .context("map COUNTS missing from object")?,
+        )?;
         let mut out = Vec::new();
         for item in map.iter() {
             let (k, per_cpu) = item?;
@@ -94,8 +98,11 @@ impl SysCount {
     /// Read the counts and reset them (interval output).
     pub fn take(&mut self) -> Result<Vec<(u32, Stat)>> {
         let out = self.counts()?;
-        let mut map: PerCpuHashMap<_, u32, SyscallStat> =
-            PerCpuHashMap::try_from(self.bpf.map_mut("COUNTS").context("map COUNTS missing from object")?)?;
+        let mut map: PerCpuHashMap<_, u32, SyscallStat> = PerCpuHashMap::try_from(
+            self.bpf
+                .map_mut("COUNTS")
+                .context("map COUNTS missing from object")?,
+        )?;
         for (k, _) in &out {
             // A key may vanish between read and delete only if we raced ourselves; ignore.
             let _ = map.remove(k);

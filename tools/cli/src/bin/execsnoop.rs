@@ -66,7 +66,10 @@ fn main() -> ExitCode {
 }
 
 fn trace(args: &Args) -> Result<()> {
-    let mut snoop = ExecSnoop::attach(&Config { max_args: args.max_args, uid: args.uid })?;
+    let mut snoop = ExecSnoop::attach(&Config {
+        max_args: args.max_args,
+        uid: args.uid,
+    })?;
     let mut rt = Runtime::new(Schedule::default())?;
     let clock = Clock::start();
     let mut out = output::stdout();
@@ -79,7 +82,11 @@ fn trace(args: &Args) -> Result<()> {
     if args.print_uid {
         write!(out, "{:<6}", "UID")?;
     }
-    writeln!(out, "{:<16} {:<7} {:<7} {:>3} ARGS", "PCOMM", "PID", "PPID", "RET")?;
+    writeln!(
+        out,
+        "{:<16} {:<7} {:<7} {:>3} ARGS",
+        "PCOMM", "PID", "PPID", "RET"
+    )?;
     out.flush()?;
     loop {
         let wake = rt.wait(&[snoop.fd()])?;
@@ -102,7 +109,11 @@ fn print_exec(args: &Args, clock: &Clock, e: &Exec, out: &mut impl Write) -> Res
         return Ok(());
     }
     let mut text = if args.quote {
-        e.args.iter().map(|a| format!("\"{}\"", a.replace('"', "\\\""))).collect::<Vec<_>>().join(" ")
+        e.args
+            .iter()
+            .map(|a| format!("\"{}\"", a.replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(" ")
     } else {
         e.args.join(" ")
     };
@@ -121,6 +132,10 @@ fn print_exec(args: &Args, clock: &Clock, e: &Exec, out: &mut impl Write) -> Res
     if args.print_uid {
         write!(out, "{:<6}", e.uid)?;
     }
-    writeln!(out, "{:<16} {:<7} {:<7} {:>3} {}", e.comm, e.pid, e.ppid, e.retval, text)?;
+    writeln!(
+        out,
+        "{:<16} {:<7} {:<7} {:>3} {}",
+        e.comm, e.pid, e.ppid, e.retval, text
+    )?;
     Ok(())
 }

@@ -17,7 +17,11 @@ const EXAMPLES: &str = "
 
 /// Trace signals issued by the kill() syscall
 #[derive(clap::Parser, Debug)]
-#[command(name = "killsnoop", about = "Trace signals issued by the kill() syscall", version)]
+#[command(
+    name = "killsnoop",
+    about = "Trace signals issued by the kill() syscall",
+    version
+)]
 struct Args {
     /// only show failed kill syscalls
     #[arg(short = 'x', long = "failed")]
@@ -31,7 +35,8 @@ struct Args {
 }
 
 fn signal(s: &str) -> Result<u32, String> {
-    parse_signal(s).ok_or_else(|| format!("'{s}' is not a signal (a number 1-64 or a name like TERM)"))
+    parse_signal(s)
+        .ok_or_else(|| format!("'{s}' is not a signal (a number 1-64 or a name like TERM)"))
 }
 
 fn main() -> ExitCode {
@@ -47,7 +52,11 @@ fn trace(args: &Args) -> Result<()> {
     })?;
     let mut rt = Runtime::new(Schedule::default())?;
     let mut out = output::stdout();
-    writeln!(out, "{:<9} {:<7} {:<16} {:<4} {:<7} RESULT", "TIME", "PID", "COMM", "SIG", "TPID")?;
+    writeln!(
+        out,
+        "{:<9} {:<7} {:<16} {:<4} {:<7} RESULT",
+        "TIME", "PID", "COMM", "SIG", "TPID"
+    )?;
     out.flush()?;
     loop {
         let wake = rt.wait(&[snoop.fd()])?;
@@ -62,6 +71,15 @@ fn trace(args: &Args) -> Result<()> {
 }
 
 fn print_kill(k: &Kill, out: &mut impl Write) -> Result<()> {
-    writeln!(out, "{:<9} {:<7} {:<16} {:<4} {:<7} {}", timefmt::hms(), k.pid, k.comm, k.sig, k.tpid, k.ret)?;
+    writeln!(
+        out,
+        "{:<9} {:<7} {:<16} {:<4} {:<7} {}",
+        timefmt::hms(),
+        k.pid,
+        k.comm,
+        k.sig,
+        k.tpid,
+        k.ret
+    )?;
     Ok(())
 }

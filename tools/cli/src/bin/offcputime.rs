@@ -30,7 +30,11 @@ const EXAMPLES: &str = "    offcputime             # trace off-CPU stack time un
 
 /// Summarize off-CPU time by stack trace
 #[derive(clap::Parser, Debug)]
-#[command(name = "offcputime", about = "Summarize off-CPU time by stack trace", version)]
+#[command(
+    name = "offcputime",
+    about = "Summarize off-CPU time by stack trace",
+    version
+)]
 struct Args {
     /// trace this PID only
     #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid,
@@ -41,13 +45,21 @@ struct Args {
           conflicts_with_all = ["user_threads_only", "kernel_threads_only"])]
     tid: Option<u32>,
     /// user threads only (no kernel threads)
-    #[arg(short = 'u', long = "user-threads-only", conflicts_with = "kernel_threads_only")]
+    #[arg(
+        short = 'u',
+        long = "user-threads-only",
+        conflicts_with = "kernel_threads_only"
+    )]
     user_threads_only: bool,
     /// kernel threads only (no user threads)
     #[arg(short = 'k', long = "kernel-threads-only")]
     kernel_threads_only: bool,
     /// show stacks from user space only (no kernel space stacks)
-    #[arg(short = 'U', long = "user-stacks-only", conflicts_with = "kernel_stacks_only")]
+    #[arg(
+        short = 'U',
+        long = "user-stacks-only",
+        conflicts_with = "kernel_stacks_only"
+    )]
     user_stacks_only: bool,
     /// show stacks from kernel space only (no user space stacks)
     #[arg(short = 'K', long = "kernel-stacks-only")]
@@ -63,7 +75,12 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     stack_storage_size: u32,
     /// the amount of time in microseconds over which we store traces
-    #[arg(short = 'm', long = "min-block-time", value_name = "MIN_BLOCK_TIME", default_value_t = 1)]
+    #[arg(
+        short = 'm',
+        long = "min-block-time",
+        value_name = "MIN_BLOCK_TIME",
+        default_value_t = 1
+    )]
     min_block_time: u64,
     /// the amount of time in microseconds under which we store traces
     #[arg(short = 'M', long = "max-block-time", value_name = "MAX_BLOCK_TIME", default_value_t = u64::MAX,
@@ -91,7 +108,10 @@ fn offcputime(args: &Args) -> Result<()> {
     );
     for (flag, id) in [("-p", args.pid), ("-t", args.tid)] {
         if let Some(id) = id {
-            anyhow::ensure!(std::path::Path::new(&format!("/proc/{id}")).exists(), "{flag} {id}: no such process");
+            anyhow::ensure!(
+                std::path::Path::new(&format!("/proc/{id}")).exists(),
+                "{flag} {id}: no such process"
+            );
         }
     }
     let opts = OffCpuOptions {
@@ -111,7 +131,10 @@ fn offcputime(args: &Args) -> Result<()> {
         stack_storage: args.stack_storage_size,
     };
     let tracer = OffCpuTime::attach(&opts)?;
-    let mut rt = Runtime::new(Schedule { duration: args.duration, ..Default::default() })?;
+    let mut rt = Runtime::new(Schedule {
+        duration: args.duration,
+        ..Default::default()
+    })?;
     if !args.folded {
         println!("{}", header(args));
     }
@@ -133,7 +156,13 @@ fn offcputime(args: &Args) -> Result<()> {
     let mut out = output::stdout();
     stack_report::print(&mut out, &stacks, fmt)?;
     if let Some(path) = &args.flamegraph {
-        stack_report::flame_graph(path, &stacks, "Off-CPU time (offcputime)", "us", BasicPalette::Io)?;
+        stack_report::flame_graph(
+            path,
+            &stacks,
+            "Off-CPU time (offcputime)",
+            "us",
+            BasicPalette::Io,
+        )?;
         eprintln!("offcputime: wrote flame graph to {}", path.display());
     }
     stack_report::report_errors("offcputime", &errors);

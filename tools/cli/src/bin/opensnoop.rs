@@ -66,7 +66,10 @@ fn trace(args: &Args) -> Result<()> {
         uid: args.uid,
         failed_only: args.failed,
     })?;
-    let mut rt = Runtime::new(Schedule { duration: args.duration, ..Default::default() })?;
+    let mut rt = Runtime::new(Schedule {
+        duration: args.duration,
+        ..Default::default()
+    })?;
     rt.drain_every(Duration::from_millis(50));
     let clock = Clock::start();
     let mut out = output::stdout();
@@ -76,7 +79,14 @@ fn trace(args: &Args) -> Result<()> {
     if args.print_uid {
         write!(out, "{:<6} ", "UID")?;
     }
-    write!(out, "{:<6} {:<16} {:>4} {:>3} ", if args.tid.is_some() { "TID" } else { "PID" }, "COMM", "FD", "ERR")?;
+    write!(
+        out,
+        "{:<6} {:<16} {:>4} {:>3} ",
+        if args.tid.is_some() { "TID" } else { "PID" },
+        "COMM",
+        "FD",
+        "ERR"
+    )?;
     if args.extended {
         write!(out, "{:<9}", "FLAGS")?;
     }
@@ -95,7 +105,11 @@ fn trace(args: &Args) -> Result<()> {
 }
 
 fn print_open(args: &Args, clock: &Clock, o: &Open, out: &mut impl Write) -> Result<()> {
-    if args.name.as_ref().is_some_and(|n| !o.comm.contains(n.as_str())) {
+    if args
+        .name
+        .as_ref()
+        .is_some_and(|n| !o.comm.contains(n.as_str()))
+    {
         return Ok(());
     }
     let (fd, err) = o.fd_err();

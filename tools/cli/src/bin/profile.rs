@@ -28,7 +28,11 @@ const EXAMPLES: &str = "    profile             # profile stack traces at 49 Her
 
 /// Profile CPU stack traces at a timed interval
 #[derive(clap::Parser, Debug)]
-#[command(name = "profile", about = "Profile CPU stack traces at a timed interval", version)]
+#[command(
+    name = "profile",
+    about = "Profile CPU stack traces at a timed interval",
+    version
+)]
 struct Args {
     /// profile this process only (PID)
     #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid, conflicts_with = "tid")]
@@ -37,7 +41,11 @@ struct Args {
     #[arg(short = 'L', long = "tid", value_name = "TID", value_parser = args::pid)]
     tid: Option<u32>,
     /// show stacks from user space only (no kernel space stacks)
-    #[arg(short = 'U', long = "user-stacks-only", conflicts_with = "kernel_stacks_only")]
+    #[arg(
+        short = 'U',
+        long = "user-stacks-only",
+        conflicts_with = "kernel_stacks_only"
+    )]
     user_stacks_only: bool,
     /// show stacks from kernel space only (no user space stacks)
     #[arg(short = 'K', long = "kernel-stacks-only")]
@@ -88,12 +96,19 @@ fn profile(args: &Args) -> Result<()> {
     };
     for (flag, id) in [("-p", args.pid), ("-L", args.tid)] {
         if let Some(id) = id {
-            anyhow::ensure!(std::path::Path::new(&format!("/proc/{id}")).exists(), "{flag} {id}: no such process");
+            anyhow::ensure!(
+                std::path::Path::new(&format!("/proc/{id}")).exists(),
+                "{flag} {id}: no such process"
+            );
         }
     }
     if let Some(cpu) = args.cpu {
-        let online = aya::util::online_cpus().map_err(|(p, e)| anyhow::anyhow!("reading {p}: {e}"))?;
-        anyhow::ensure!(online.contains(&cpu), "-C {cpu}: no such online CPU (online: {online:?})");
+        let online =
+            aya::util::online_cpus().map_err(|(p, e)| anyhow::anyhow!("reading {p}: {e}"))?;
+        anyhow::ensure!(
+            online.contains(&cpu),
+            "-C {cpu}: no such online CPU (online: {online:?})"
+        );
     }
     let opts = ProfileOptions {
         sampling,
@@ -106,7 +121,10 @@ fn profile(args: &Args) -> Result<()> {
         cpu: args.cpu,
     };
     let prof = Profile::attach(&opts)?;
-    let mut rt = Runtime::new(Schedule { duration: args.duration, ..Default::default() })?;
+    let mut rt = Runtime::new(Schedule {
+        duration: args.duration,
+        ..Default::default()
+    })?;
     if !args.folded {
         println!("{}", header(args, sampling));
     }
@@ -122,7 +140,13 @@ fn profile(args: &Args) -> Result<()> {
     let mut out = output::stdout();
     stack_report::print(&mut out, &stacks, fmt)?;
     if let Some(path) = &args.flamegraph {
-        stack_report::flame_graph(path, &stacks, "CPU profile (profile)", "samples", BasicPalette::Hot)?;
+        stack_report::flame_graph(
+            path,
+            &stacks,
+            "CPU profile (profile)",
+            "samples",
+            BasicPalette::Hot,
+        )?;
         eprintln!("profile: wrote flame graph to {}", path.display());
     }
     stack_report::report_errors("profile", &errors);

@@ -23,7 +23,11 @@ const EXAMPLES: &str = "
 
 /// Summarize syscall counts and latencies
 #[derive(clap::Parser, Debug)]
-#[command(name = "syscount", about = "Summarize syscall counts and latencies", version)]
+#[command(
+    name = "syscount",
+    about = "Summarize syscall counts and latencies",
+    version
+)]
 struct Args {
     /// trace only this pid
     #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid, conflicts_with = "tid")]
@@ -78,16 +82,43 @@ fn errno(s: &str) -> Result<u32, String> {
 }
 
 const ERRNOS: &[(&str, i32)] = &[
-    ("EPERM", libc::EPERM), ("ENOENT", libc::ENOENT), ("ESRCH", libc::ESRCH), ("EINTR", libc::EINTR),
-    ("EIO", libc::EIO), ("ENXIO", libc::ENXIO), ("E2BIG", libc::E2BIG), ("ENOEXEC", libc::ENOEXEC),
-    ("EBADF", libc::EBADF), ("ECHILD", libc::ECHILD), ("EAGAIN", libc::EAGAIN), ("ENOMEM", libc::ENOMEM),
-    ("EACCES", libc::EACCES), ("EFAULT", libc::EFAULT), ("EBUSY", libc::EBUSY), ("EEXIST", libc::EEXIST),
-    ("ENODEV", libc::ENODEV), ("ENOTDIR", libc::ENOTDIR), ("EISDIR", libc::EISDIR), ("EINVAL", libc::EINVAL),
-    ("ENFILE", libc::ENFILE), ("EMFILE", libc::EMFILE), ("ENOTTY", libc::ENOTTY), ("EFBIG", libc::EFBIG),
-    ("ENOSPC", libc::ENOSPC), ("ESPIPE", libc::ESPIPE), ("EROFS", libc::EROFS), ("EPIPE", libc::EPIPE),
-    ("ERANGE", libc::ERANGE), ("ENOSYS", libc::ENOSYS), ("ENOTEMPTY", libc::ENOTEMPTY),
-    ("ETIMEDOUT", libc::ETIMEDOUT), ("ECONNREFUSED", libc::ECONNREFUSED), ("EINPROGRESS", libc::EINPROGRESS),
-    ("EOPNOTSUPP", libc::EOPNOTSUPP), ("ECONNRESET", libc::ECONNRESET), ("ENOTCONN", libc::ENOTCONN),
+    ("EPERM", libc::EPERM),
+    ("ENOENT", libc::ENOENT),
+    ("ESRCH", libc::ESRCH),
+    ("EINTR", libc::EINTR),
+    ("EIO", libc::EIO),
+    ("ENXIO", libc::ENXIO),
+    ("E2BIG", libc::E2BIG),
+    ("ENOEXEC", libc::ENOEXEC),
+    ("EBADF", libc::EBADF),
+    ("ECHILD", libc::ECHILD),
+    ("EAGAIN", libc::EAGAIN),
+    ("ENOMEM", libc::ENOMEM),
+    ("EACCES", libc::EACCES),
+    ("EFAULT", libc::EFAULT),
+    ("EBUSY", libc::EBUSY),
+    ("EEXIST", libc::EEXIST),
+    ("ENODEV", libc::ENODEV),
+    ("ENOTDIR", libc::ENOTDIR),
+    ("EISDIR", libc::EISDIR),
+    ("EINVAL", libc::EINVAL),
+    ("ENFILE", libc::ENFILE),
+    ("EMFILE", libc::EMFILE),
+    ("ENOTTY", libc::ENOTTY),
+    ("EFBIG", libc::EFBIG),
+    ("ENOSPC", libc::ENOSPC),
+    ("ESPIPE", libc::ESPIPE),
+    ("EROFS", libc::EROFS),
+    ("EPIPE", libc::EPIPE),
+    ("ERANGE", libc::ERANGE),
+    ("ENOSYS", libc::ENOSYS),
+    ("ENOTEMPTY", libc::ENOTEMPTY),
+    ("ETIMEDOUT", libc::ETIMEDOUT),
+    ("ECONNREFUSED", libc::ECONNREFUSED),
+    ("EINPROGRESS", libc::EINPROGRESS),
+    ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ("ECONNRESET", libc::ECONNRESET),
+    ("ENOTCONN", libc::ENOTCONN),
 ];
 
 fn syscall(s: &str) -> Result<u32, String> {
@@ -119,10 +150,22 @@ fn trace(args: &Args) -> Result<()> {
         by_process: args.process,
         latency: args.latency,
     })?;
-    let mut rt = Runtime::new(Schedule { interval: args.interval, count: None, duration: args.duration })?;
+    let mut rt = Runtime::new(Schedule {
+        interval: args.interval,
+        count: None,
+        duration: args.duration,
+    })?;
     let mut out = output::stdout();
-    let what = if args.process { "processes" } else { "syscalls" };
-    writeln!(out, "Tracing {what}, printing top {}... Ctrl+C to quit.", args.top)?;
+    let what = if args.process {
+        "processes"
+    } else {
+        "syscalls"
+    };
+    writeln!(
+        out,
+        "Tracing {what}, printing top {}... Ctrl+C to quit.",
+        args.top
+    )?;
     out.flush()?;
     loop {
         match rt.wait(&[])? {
@@ -147,7 +190,11 @@ fn print(args: &Args, out: &mut impl Write, mut rows: Vec<(u32, Stat)>) -> Resul
         rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
     }
     rows.truncate(args.top as usize);
-    let unit = if args.milliseconds { "TIME (ms)" } else { "TIME (us)" };
+    let unit = if args.milliseconds {
+        "TIME (ms)"
+    } else {
+        "TIME (us)"
+    };
     let div = if args.milliseconds { 1e6 } else { 1e3 };
     if args.process {
         write!(out, "{:<6} {:<15} {:>8}", "PID", "COMM", "COUNT")?;

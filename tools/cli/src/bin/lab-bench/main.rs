@@ -15,15 +15,19 @@ use lab_tools::help;
 use report::{Overhead, Report, StartCell};
 use suites::Suite;
 
-const EXAMPLES: &str = "    lab-bench                       # everything, write BENCHMARKS.md at the repo root
+const EXAMPLES: &str =
+    "    lab-bench                       # everything, write BENCHMARKS.md at the repo root
     lab-bench --runs 9              # median of 9 starts per tool
     lab-bench --tools opensnoop     # only opensnoop
     lab-bench --output /tmp/b.md    # write the report elsewhere";
 
 /// Benchmark our BPF tools against libbpf-tools and bpftrace on this machine
 #[derive(clap::Parser, Debug)]
-#[command(name = "lab-bench", version,
-          about = "Benchmark our BPF tools against libbpf-tools and bpftrace on this machine (root)")]
+#[command(
+    name = "lab-bench",
+    version,
+    about = "Benchmark our BPF tools against libbpf-tools and bpftrace on this machine (root)"
+)]
 struct Args {
     /// starts per tool; the report shows the median
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -54,29 +58,49 @@ fn main() -> ExitCode {
 }
 
 fn bench(args: &Args) -> Result<()> {
-    anyhow::ensure!(unsafe { libc::geteuid() } == 0, "needs root to load BPF programs: sudo lab-bench");
+    anyhow::ensure!(
+        unsafe { libc::geteuid() } == 0,
+        "needs root to load BPF programs: sudo lab-bench"
+    );
     let ours = match &args.ours {
         Some(d) => d.clone(),
         None => suites::default_ours_dir()?,
     };
-    anyhow::ensure!(ours.join("opensnoop").is_file(), "--ours {}: no opensnoop there (build with `cargo build --release --bins`)", ours.display());
+    anyhow::ensure!(
+        ours.join("opensnoop").is_file(),
+        "--ours {}: no opensnoop there (build with `cargo build --release --bins`)",
+        ours.display()
+    );
     let tools: Vec<String> = match &args.tools {
         Some(t) => t.clone(),
         None => suites::TOOLS.iter().map(|s| s.to_string()).collect(),
     };
-    let mut notes = if args.no_install { vec![] } else { suites::install_peers()? };
+    if let Some(bad) = tools.iter().find(|t| !suites::TOOLS.contains(&t.as_str())) {
+        anyhow::bail!("--tools: '{bad}' is not one of {}", suites::TOOLS.join(","));
+    }
+    let mut notes = if args.no_install {
+        vec![]
+    } else {
+        suites::install_peers()?
+    };
     lab_probes::tracefs::mount_if_missing()?;
     let suites = [Suite::Ours(ours), Suite::LibbpfTools, Suite::Bpftrace];
     let work = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let mut report = Report::new(args.runs, args.iterations, args.overhead_runs);
     if cfg!(debug_assertions) {
-        notes.push("lab-bench is a debug build; measure release builds (cargo build --release --bins)".into());
+        notes.push(
+            "lab-bench is a debug build; measure release builds (cargo build --release --bins)"
+                .into(),
+        );
     }
     report.notes = notes;
 
     for tool in &tools {
-        let cells = suites.iter().map(|s| start_cell(s, tool, args.runs, &work)).collect();
+        let cells = suites
+            .iter()
+            .map(|s| start_cell(s, tool, args.runs, &work))
+            .collect();
         report.add_start(tool, cells);
     }
     if tools.iter().any(|t| t == "opensnoop") {
@@ -107,7 +131,9 @@ fn repo_root() -> PathBuf {
 
 /// Start `tool` of `suite` `runs` times: median time to its ready line and median peak RSS.
 fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> StartCell {
-    let Some(argv) = suite.argv(tool) else { return StartCell::Missing };
+    let Some(argv) = suite.argv(tool) else {
+        return StartCell::Missing;
+    };
     eprintln!("lab-bench: {} {tool}", suite.name());
     let (mut ready, mut rss) = (vec![], vec![]);
     let err = work.join("stderr");
@@ -143,7 +169,12 @@ fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> S
 }
 
 /// opensnoop's cost per openat()+close(), attached vs untraced, and the events it lost.
-fn overhead(suites: &[Suite], report: &Report, args: &Args, work: &std::path::Path) -> Result<Overhead> {
+fn overhead(
+    suites: &[Suite],
+    report: &Report,
+    args: &Args,
+    work: &std::path::Path,
+) -> Result<Overhead> {
     let lp = openloop::OpenLoop::build(work)?;
     let n = args.iterations;
     lp.run(n / 10)?; // warm the dentry cache and the binary
@@ -153,7 +184,9 @@ fn overhead(suites: &[Suite], report: &Report, args: &Args, work: &std::path::Pa
     }
     let mut rows = vec![];
     for suite in suites {
-        let Some(argv) = suite.argv("opensnoop") else { continue };
+        let Some(argv) = suite.argv("opensnoop") else {
+            continue;
+        };
         eprintln!("lab-bench: opensnoop overhead, {}", suite.name());
         let out = work.join("opensnoop.out");
         let err = work.join("opensnoop.err");
@@ -167,7 +200,14 @@ fn overhead(suites: &[Suite], report: &Report, args: &Args, work: &std::path::Pa
         std::thread::sleep(settle);
         if !run.alive() {
             let exit = run.stop(Duration::from_secs(1));
-            rows.push(report::OverheadRow::failed(suite.name(), format!("exited {} before the loop: {}", exit.code, measure::first_line(&err))));
+            rows.push(report::OverheadRow::failed(
+                suite.name(),
+                format!(
+                    "exited {} before the loop: {}",
+                    exit.code,
+                    measure::first_line(&err)
+                ),
+            ));
             continue;
         }
         let mut ns = vec![];
@@ -193,7 +233,10 @@ fn overhead(suites: &[Suite], report: &Report, args: &Args, work: &std::path::Pa
     for _ in 0..args.overhead_runs {
         untraced.push(lp.run(n)?);
     }
-    Ok(Overhead { untraced_ns: median_f(&untraced), rows })
+    Ok(Overhead {
+        untraced_ns: median_f(&untraced),
+        rows,
+    })
 }
 
 /// Wait until a tracer's output file stops growing (it drained its buffers), at most 60 s.
@@ -214,7 +257,9 @@ fn wait_quiet(path: &std::path::Path) {
 /// Sum of "lost N" / "Lost N events" figures a tool printed on stderr.
 fn reported_lost(stderr: &str) -> u64 {
     let re = regex_lite::Regex::new(r"(?i)lost\s+(\d+)").expect("static regex");
-    re.captures_iter(stderr).filter_map(|c| c[1].parse::<u64>().ok()).sum()
+    re.captures_iter(stderr)
+        .filter_map(|c| c[1].parse::<u64>().ok())
+        .sum()
 }
 
 fn median_f(v: &[f64]) -> f64 {

@@ -50,7 +50,13 @@ pub fn spawn_on_pty(argv: &[String], stderr_to: &Path) -> Result<Running> {
     let (mut master, mut slave) = (0, 0);
     // SAFETY: out-pointers to two ints; no name, termios or winsize.
     let rc = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         bail!("openpty: {}", std::io::Error::last_os_error());
@@ -64,7 +70,9 @@ pub fn spawn_on_pty(argv: &[String], stderr_to: &Path) -> Result<Running> {
         .stderr(File::create(stderr_to)?);
     reset_signals(&mut cmd);
     let started = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("starting {}", argv[0]))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", argv[0]))?;
     drop(cmd); // closes our copy of the slave, so the master sees EOF when the tool exits
     let (tx, rx) = mpsc::channel();
     let mut master = File::from(master);
@@ -79,7 +87,9 @@ pub fn spawn_on_pty(argv: &[String], stderr_to: &Path) -> Result<Running> {
             let now = Instant::now();
             for &b in &buf[..n] {
                 if b == b'\n' {
-                    let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
+                    let text = String::from_utf8_lossy(&line)
+                        .trim_end_matches('\r')
+                        .to_owned();
                     if tx.send((now, text)).is_err() {
                         return; // nobody listens any more; keep draining below
                     }
@@ -90,7 +100,11 @@ pub fn spawn_on_pty(argv: &[String], stderr_to: &Path) -> Result<Running> {
             }
         }
     });
-    Ok(Running { pid: child.id() as i32, lines: Some(rx), started })
+    Ok(Running {
+        pid: child.id() as i32,
+        lines: Some(rx),
+        started,
+    })
 }
 
 /// Spawn `argv` with stdout and stderr into files (the overhead runs: output to a file).
@@ -102,8 +116,14 @@ pub fn spawn_to_files(argv: &[String], stdout_to: &Path, stderr_to: &Path) -> Re
         .stderr(File::create(stderr_to)?);
     reset_signals(&mut cmd);
     let started = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("starting {}", argv[0]))?;
-    Ok(Running { pid: child.id() as i32, lines: None, started })
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", argv[0]))?;
+    Ok(Running {
+        pid: child.id() as i32,
+        lines: None,
+        started,
+    })
 }
 
 /// Whether a stdout line means "tracing now". bpftrace prints "Attaching N probes..." before it
@@ -133,7 +153,12 @@ impl Running {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid out pointer; WNOWAIT leaves the child reapable by `stop`.
         let rc = unsafe {
-            libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
         };
         rc == 0 && unsafe { info.si_pid() } == 0
     }
@@ -163,7 +188,10 @@ impl Running {
         } else {
             128 + libc::WTERMSIG(status)
         };
-        Exit { max_rss_kib: ru.ru_maxrss as u64, code }
+        Exit {
+            max_rss_kib: ru.ru_maxrss as u64,
+            code,
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! The per-event overhead workload: a C loop of openat()+close() on one file, timed by itself.
-use std::{path::{Path, PathBuf}, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -54,10 +57,16 @@ impl OpenLoop {
 
     /// Run `n` iterations; returns ns per openat()+close().
     pub fn run(&self, n: u64) -> Result<f64> {
-        let out = Command::new(&self.exe).arg(&self.target).arg(n.to_string()).output()?;
+        let out = Command::new(&self.exe)
+            .arg(&self.target)
+            .arg(n.to_string())
+            .output()?;
         if !out.status.success() {
             bail!("open loop failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        String::from_utf8_lossy(&out.stdout).trim().parse().context("parsing the loop's ns/iter")
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("parsing the loop's ns/iter")
     }
 }

@@ -16,7 +16,10 @@ pub enum StartCell {
     Missing,
     /// It did not reach a ready line (first line of its stderr, or why).
     Failed(String),
-    Measured { ready: Duration, max_rss_kib: u64 },
+    Measured {
+        ready: Duration,
+        max_rss_kib: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -34,7 +37,15 @@ pub struct OverheadRow {
 
 impl OverheadRow {
     pub fn failed(tracer: &str, why: String) -> Self {
-        Self { tracer: tracer.into(), ns_per_iter: None, expected: 0, seen: 0, reported_lost: 0, max_rss_kib: 0, note: Some(why) }
+        Self {
+            tracer: tracer.into(),
+            ns_per_iter: None,
+            expected: 0,
+            seen: 0,
+            reported_lost: 0,
+            max_rss_kib: 0,
+            note: Some(why),
+        }
     }
     pub fn lost(&self) -> u64 {
         self.expected.saturating_sub(self.seen)
@@ -99,7 +110,9 @@ impl Report {
             .starts
             .iter()
             .filter_map(|(t, c)| match c.first()? {
-                StartCell::Measured { ready, max_rss_kib } => Some((t.as_str(), *ready, *max_rss_kib)),
+                StartCell::Measured { ready, max_rss_kib } => {
+                    Some((t.as_str(), *ready, *max_rss_kib))
+                }
                 _ => None,
             })
             .collect();
@@ -111,14 +124,28 @@ impl Report {
         let slow: Vec<String> = ours
             .iter()
             .filter(|(_, r, _)| *r > READY_TARGET)
-            .map(|(t, r, _)| format!("{t} {} ({:.1}x the target)", ms(*r), r.as_secs_f64() / READY_TARGET.as_secs_f64()))
+            .map(|(t, r, _)| {
+                format!(
+                    "{t} {} ({:.1}x the target)",
+                    ms(*r),
+                    r.as_secs_f64() / READY_TARGET.as_secs_f64()
+                )
+            })
             .collect();
         if slow.is_empty() {
             if let Some((t, r, _)) = ours.iter().max_by_key(|(_, r, _)| *r) {
-                lines.push(format!("- OK: ready <= {}: slowest is {t} at {}", ms(READY_TARGET), ms(*r)));
+                lines.push(format!(
+                    "- OK: ready <= {}: slowest is {t} at {}",
+                    ms(READY_TARGET),
+                    ms(*r)
+                ));
             }
         } else {
-            lines.push(format!("- MISS: ready <= {}: {}", ms(READY_TARGET), slow.join(", ")));
+            lines.push(format!(
+                "- MISS: ready <= {}: {}",
+                ms(READY_TARGET),
+                slow.join(", ")
+            ));
         }
         let fat: Vec<String> = ours
             .iter()
@@ -127,24 +154,39 @@ impl Report {
             .collect();
         if fat.is_empty() {
             if let Some((t, _, k)) = ours.iter().max_by_key(|(_, _, k)| *k) {
-                lines.push(format!("- OK: peak RSS <= {}: largest is {t} at {}", mib(RSS_TARGET_KIB), mib(*k)));
+                lines.push(format!(
+                    "- OK: peak RSS <= {}: largest is {t} at {}",
+                    mib(RSS_TARGET_KIB),
+                    mib(*k)
+                ));
             }
         } else {
-            lines.push(format!("- MISS: peak RSS <= {}: {}", mib(RSS_TARGET_KIB), fat.join(", ")));
+            lines.push(format!(
+                "- MISS: peak RSS <= {}: {}",
+                mib(RSS_TARGET_KIB),
+                fat.join(", ")
+            ));
         }
         if let Some(o) = &self.overhead {
             if let Some(row) = o.rows.iter().find(|r| r.tracer == SUITES[0]) {
                 match row.ns_per_iter {
                     Some(ns) => {
                         let ratio = ns / o.untraced_ns;
-                        let verdict = if ratio <= SLOWDOWN_TARGET && row.lost() == 0 { "OK" } else { "MISS" };
+                        let verdict = if ratio <= SLOWDOWN_TARGET && row.lost() == 0 {
+                            "OK"
+                        } else {
+                            "MISS"
+                        };
                         lines.push(format!(
                             "- {verdict}: opensnoop slowdown <= {SLOWDOWN_TARGET:.0}x with 0 lost: {ratio:.2}x, {} lost of {}",
                             row.lost(),
                             row.expected
                         ));
                     }
-                    None => lines.push(format!("- MISS: our opensnoop overhead run failed: {}", row.note.clone().unwrap_or_default())),
+                    None => lines.push(format!(
+                        "- MISS: our opensnoop overhead run failed: {}",
+                        row.note.clone().unwrap_or_default()
+                    )),
                 }
             }
         }
@@ -153,7 +195,10 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Benchmarks: lab's BPF tools vs libbpf-tools and bpftrace\n");
+        let _ = writeln!(
+            s,
+            "# Benchmarks: lab's BPF tools vs libbpf-tools and bpftrace\n"
+        );
         let _ = writeln!(
             s,
             "Measured by `lab-bench` (tools/cli/src/bin/lab-bench/) in one run on one machine; rerun with\n\
@@ -161,7 +206,11 @@ impl Report {
              and on how busy it is (load average below).\n"
         );
         let _ = writeln!(s, "- machine: {}", self.machine);
-        let _ = writeln!(s, "- load average (1, 5, 15 min) before: {}; after: {}", self.load_before, self.load_after);
+        let _ = writeln!(
+            s,
+            "- load average (1, 5, 15 min) before: {}; after: {}",
+            self.load_before, self.load_after
+        );
         for n in &self.notes {
             let _ = writeln!(s, "- note: {n}");
         }
@@ -181,7 +230,11 @@ impl Report {
              bpftrace's biolatency.bt attaches nothing here).\n",
             self.runs
         );
-        let _ = writeln!(s, "| tool | {} |", SUITES.map(|n| format!("{n} ready | {n} RSS")).join(" | "));
+        let _ = writeln!(
+            s,
+            "| tool | {} |",
+            SUITES.map(|n| format!("{n} ready | {n} RSS")).join(" | ")
+        );
         let _ = writeln!(s, "|---|{}", "---:|---:|".repeat(SUITES.len()));
         for (tool, cells) in &self.starts {
             let row: Vec<String> = cells
@@ -189,7 +242,9 @@ impl Report {
                 .map(|c| match c {
                     StartCell::Missing => "- | -".to_owned(),
                     StartCell::Failed(why) => format!("fails: {} | -", why.replace('|', "/")),
-                    StartCell::Measured { ready, max_rss_kib } => format!("{} | {}", ms(*ready), mib(*max_rss_kib)),
+                    StartCell::Measured { ready, max_rss_kib } => {
+                        format!("{} | {}", ms(*ready), mib(*max_rss_kib))
+                    }
                 })
                 .collect();
             let _ = writeln!(s, "| {tool} | {} |", row.join(" | "));
@@ -208,7 +263,11 @@ impl Report {
             );
             let _ = writeln!(s, "| tracer | ns per iteration | vs untraced | events printed | lost | tool says lost | peak RSS |");
             let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
-            let _ = writeln!(s, "| untraced | {:.0} | 1.00x | - | - | - | - |", o.untraced_ns);
+            let _ = writeln!(
+                s,
+                "| untraced | {:.0} | 1.00x | - | - | - | - |",
+                o.untraced_ns
+            );
             for r in &o.rows {
                 match r.ns_per_iter {
                     Some(ns) => {
@@ -226,7 +285,12 @@ impl Report {
                         );
                     }
                     None => {
-                        let _ = writeln!(s, "| {} | fails: {} | - | - | - | - | - |", r.tracer, r.note.clone().unwrap_or_default());
+                        let _ = writeln!(
+                            s,
+                            "| {} | fails: {} | - | - | - | - | - |",
+                            r.tracer,
+                            r.note.clone().unwrap_or_default()
+                        );
                     }
                 }
             }
@@ -250,17 +314,27 @@ fn mib(kib: u64) -> String {
 
 fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .unwrap_or(0);
     let date = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    format!("Linux {}, {cpus} CPUs, {} GiB RAM, {date}", kernel.trim(), mem_kib / (1024 * 1024))
+    format!(
+        "Linux {}, {cpus} CPUs, {} GiB RAM, {date}",
+        kernel.trim(),
+        mem_kib / (1024 * 1024)
+    )
 }
 
 fn loadavg() -> String {

@@ -8,8 +8,18 @@ use anyhow::{Context as _, Result};
 
 /// The workshop's checklist tools that exist in at least one suite.
 pub const TOOLS: &[&str] = &[
-    "execsnoop", "opensnoop", "killsnoop", "biolatency", "biosnoop", "bitesize", "runqlat",
-    "runqlen", "cpudist", "syscount", "profile", "offcputime",
+    "execsnoop",
+    "opensnoop",
+    "killsnoop",
+    "biolatency",
+    "biosnoop",
+    "bitesize",
+    "runqlat",
+    "runqlen",
+    "cpudist",
+    "syscount",
+    "profile",
+    "offcputime",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +63,19 @@ impl Suite {
 /// (so our own tools, if installed there, are never mistaken for the peer).
 fn libbpf_tool(tool: &str) -> Option<PathBuf> {
     let files = package_files("libbpf-tools")?;
-    files.into_iter().find(|p| p.file_name().is_some_and(|n| n == tool) && p.starts_with("/usr/sbin"))
+    files
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == tool) && p.starts_with("/usr/sbin"))
 }
 
 fn package_files(pkg: &str) -> Option<Vec<PathBuf>> {
     let out = Command::new("dpkg").args(["-L", pkg]).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect())
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(PathBuf::from)
+            .collect()
+    })
 }
 
 /// Install the peer suites with apt when missing (Debian packages `libbpf-tools`, `bpftrace`).
@@ -74,7 +89,10 @@ pub fn install_peers() -> Result<Vec<String>> {
         return Ok(vec![]);
     }
     eprintln!("lab-bench: installing {} with apt-get", missing.join(" "));
-    let update = Command::new("apt-get").args(["update", "-qq"]).status().context("running apt-get")?;
+    let update = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .status()
+        .context("running apt-get")?;
     let mut notes = vec![];
     if !update.success() {
         notes.push("apt-get update failed".to_owned());
@@ -94,5 +112,8 @@ pub fn install_peers() -> Result<Vec<String>> {
 /// Our tools' directory: the one lab-bench itself is in (target/release, or /usr/local/bin).
 pub fn default_ours_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating lab-bench")?;
-    Ok(exe.parent().context("lab-bench has no directory")?.to_path_buf())
+    Ok(exe
+        .parent()
+        .context("lab-bench has no directory")?
+        .to_path_buf())
 }
