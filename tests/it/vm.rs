@@ -52,7 +52,22 @@ struct Guest {
 }
 
 impl Guest {
+    /// Run `script` as the student. ssh's own failures (exit 255: connection refused or reset)
+    /// are retried a few times: cloud-init restarts sshd while it configures the guest, and a
+    /// connection made just then is reset ("kex_exchange_identification: ... reset by peer").
     fn ssh(&self, timeout_s: u64, script: &str) -> (i32, String, String) {
+        let mut last = self.ssh_once(timeout_s, script);
+        for _ in 0..6 {
+            if last.0 != 255 {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(5));
+            last = self.ssh_once(timeout_s, script);
+        }
+        last
+    }
+
+    fn ssh_once(&self, timeout_s: u64, script: &str) -> (i32, String, String) {
         let mut c = Command::new("timeout");
         c.arg(timeout_s.to_string())
             .args(["sshpass", "-e", "ssh", "-p", &self.port.to_string()])
@@ -204,7 +219,7 @@ fn provisioned_vm_runs_the_labs() {
     loop {
         assert!(vm.alive(), "qemu exited during boot; console:\n{}", vm.console_tail());
         assert!(boot.elapsed() < SSH_UP_TIMEOUT, "no SSH login within {SSH_UP_TIMEOUT:?}; console:\n{}", vm.console_tail());
-        if guest.ssh(90, "true").0 == 0 {
+        if guest.ssh_once(90, "true").0 == 0 {
             break;
         }
         std::thread::sleep(Duration::from_secs(5));
