@@ -67,11 +67,21 @@ fn main() -> anyhow::Result<()> {
     };
 
     let mut src = String::new();
-    writeln!(src, "/// True when the eBPF objects were really built (not empty stubs).")?;
+    writeln!(
+        src,
+        "/// True when the eBPF objects were really built (not empty stubs)."
+    )?;
     writeln!(src, "pub const BUILT: bool = {built};")?;
     writeln!(src, "/// Why the eBPF build was skipped, when it was.")?;
-    writeln!(src, "pub const SKIP_REASON: &str = {:?};", skip_reason.unwrap_or_default())?;
-    writeln!(src, "/// Every embedded object, by the name of its `[[bin]]` in tools/ebpf.")?;
+    writeln!(
+        src,
+        "pub const SKIP_REASON: &str = {:?};",
+        skip_reason.unwrap_or_default()
+    )?;
+    writeln!(
+        src,
+        "/// Every embedded object, by the name of its `[[bin]]` in tools/ebpf."
+    )?;
     writeln!(src, "pub static OBJECTS: &[(&str, &[u8])] = &[")?;
     for name in &objects {
         writeln!(

@@ -124,11 +124,7 @@ pub fn fentry() -> Availability {
 
 fn refused(e: &(dyn std::error::Error + 'static)) -> Availability {
     match errno_of(e) {
-        Some(code) => Availability::Refused(format!(
-            "{} ({})",
-            errno_name(code),
-            describe(e)
-        )),
+        Some(code) => Availability::Refused(format!("{} ({})", errno_name(code), describe(e))),
         None => Availability::Refused(describe(e)),
     }
 }

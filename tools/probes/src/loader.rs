@@ -83,7 +83,10 @@ fn new_loader<'a>() -> EbpfLoader<'a> {
             return EbpfLoader::new();
         }
         libc::close(lowest);
-        let tight = libc::rlimit { rlim_cur: lowest as libc::rlim_t, rlim_max: old.rlim_max };
+        let tight = libc::rlimit {
+            rlim_cur: lowest as libc::rlim_t,
+            rlim_max: old.rlim_max,
+        };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &tight) != 0 {
             return EbpfLoader::new();
         }
@@ -94,7 +97,10 @@ fn new_loader<'a>() -> EbpfLoader<'a> {
 }
 
 fn raise_memlock() {
-    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // Failure is fine: newer kernels account BPF memory by cgroup, not by this limit.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
 }

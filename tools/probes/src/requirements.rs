@@ -5,7 +5,15 @@
 pub type Tracepoint = (&'static str, &'static str);
 
 /// Tool categories, in the order of the workshop's "coping with so many tools" hierarchy.
-pub const CATEGORIES: &[&str] = &["cpu", "memory", "disks", "filesystems", "networking", "languages", "processes"];
+pub const CATEGORIES: &[&str] = &[
+    "cpu",
+    "memory",
+    "disks",
+    "filesystems",
+    "networking",
+    "languages",
+    "processes",
+];
 
 #[derive(Debug, Clone, Copy)]
 pub struct ToolInfo {
@@ -65,7 +73,8 @@ pub static TOOLS: &[ToolInfo] = &[
     ToolInfo {
         name: "biolatency",
         category: "disks",
-        summary: "summarize block device I/O latency as a histogram (per disk, per flags, queued time)",
+        summary:
+            "summarize block device I/O latency as a histogram (per disk, per flags, queued time)",
         tracepoints: crate::biolatency::TRACEPOINTS,
         perf_sampling: false,
     },

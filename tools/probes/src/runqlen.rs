@@ -24,6 +24,15 @@ pub const FREQUENCY_HZ: u64 = 99;
 
 /// The path task->se.cfs_rq->rq->nr_running as offsets, from this kernel's BTF.
 pub fn rq_offsets(btf: &Btf) -> Result<RqOffsets> {
+    btf.prefetch(&[
+        "task_struct",
+        "se",
+        "sched_entity",
+        "cfs_rq",
+        "rq",
+        "nr_running",
+        "cfs",
+    ])?;
     let se = btf.member("task_struct", "se")?;
     let cfs_rq = btf.member("sched_entity", "cfs_rq").context(
         "runqlen follows task->se.cfs_rq to the run queue; this kernel's sched_entity has no cfs_rq (built without CONFIG_FAIR_GROUP_SCHED?)",

@@ -1,7 +1,7 @@
 //! Stack counts as profile and offcputime keep them (`COUNTS` keyed by thread + stack ids, ips in
 //! `STACKS`): reading them, symbolizing with blazesym (kernel: /proc/kallsyms; user: the ELF
 //! symbols of each process's mappings, PIE included), and printing them BCC-style or folded.
-use std::collections::HashMap;
+use std::{collections::HashMap, os::fd::AsRawFd};
 
 use anyhow::{Context as _, Result};
 use aya::{
@@ -208,13 +208,24 @@ impl StackSymbolizer {
         if addrs.is_empty() {
             return;
         }
-        // kallsyms only: searching for a vmlinux image is slow and rarely finds one.
-        let src = Source::Kernel(Kernel {
-            vmlinux: MaybeDefault::None,
-            debug_syms: false,
-            ..Default::default()
-        });
-        let names = names(&self.inner, &src, &addrs);
+        // blazesym reads a kallsyms cut down to these addresses (see kallsyms.rs: the whole
+        // one costs 8 MiB). A fresh Symbolizer each time: blazesym caches by path, and the
+        // next cut may reuse this fd number. No vmlinux: searching for one is slow and rarely
+        // finds one.
+        let names = match crate::kallsyms::subset_file(&addrs) {
+            Ok(file) => {
+                let src = Source::Kernel(Kernel {
+                    kallsyms: MaybeDefault::Some(
+                        format!("/proc/self/fd/{}", file.as_raw_fd()).into(),
+                    ),
+                    vmlinux: MaybeDefault::None,
+                    debug_syms: false,
+                    ..Default::default()
+                });
+                names(&Symbolizer::new(), &src, &addrs)
+            }
+            Err(_) => vec![UNKNOWN.to_owned(); addrs.len()],
+        };
         self.kernel.extend(addrs.into_iter().zip(names));
     }
 

@@ -30,7 +30,13 @@ pub fn mount_if_missing() -> Result<(PathBuf, MountState)> {
     let fstype = std::ffi::CString::new("tracefs")?;
     // SAFETY: plain mount(2) with NUL-terminated strings and no data.
     let rc = unsafe {
-        libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
@@ -41,7 +47,11 @@ pub fn mount_if_missing() -> Result<(PathBuf, MountState)> {
 
 /// Whether tracepoint `category:name` exists on this kernel.
 pub fn tracepoint_exists(root: &Path, category: &str, name: &str) -> bool {
-    root.join("events").join(category).join(name).join("format").exists()
+    root.join("events")
+        .join(category)
+        .join(name)
+        .join("format")
+        .exists()
 }
 
 /// One field of a tracepoint's format file.
@@ -55,8 +65,12 @@ pub struct Field {
 /// Fields of `category:name`, read from its `format` file, so probes follow kernel drift.
 pub fn fields(root: &Path, category: &str, name: &str) -> Result<Vec<Field>> {
     let path = root.join("events").join(category).join(name).join("format");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("tracepoint {category}:{name} not found on this kernel ({})", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "tracepoint {category}:{name} not found on this kernel ({})",
+            path.display()
+        )
+    })?;
     Ok(parse_format(&text))
 }
 
@@ -65,7 +79,9 @@ pub fn parse_format(text: &str) -> Vec<Field> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("field:") else { continue };
+        let Some(rest) = line.strip_prefix("field:") else {
+            continue;
+        };
         let mut parts = rest.split(';').map(str::trim);
         let decl = parts.next().unwrap_or_default();
         let mut offset = None;
@@ -79,7 +95,10 @@ pub fn parse_format(text: &str) -> Vec<Field> {
         }
         // The name is the last identifier of the declaration, before any trailing array suffix
         // ("char comm[16]"); a "[]" inside the type ("__data_loc char[] cmd") is not one.
-        let decl = match decl.strip_suffix(']').and_then(|d| d.rfind('[').map(|i| &d[..i])) {
+        let decl = match decl
+            .strip_suffix(']')
+            .and_then(|d| d.rfind('[').map(|i| &d[..i]))
+        {
             Some(d) => d.trim(),
             None => decl.trim(),
         };
@@ -97,7 +116,9 @@ pub fn field_offset(root: &Path, category: &str, name: &str, field: &str) -> Res
         .into_iter()
         .find(|f| f.name == field)
         .map(|f| f.offset)
-        .with_context(|| format!("tracepoint {category}:{name} has no field '{field}' on this kernel"))
+        .with_context(|| {
+            format!("tracepoint {category}:{name} has no field '{field}' on this kernel")
+        })
 }
 
 #[cfg(test)]
@@ -108,10 +129,19 @@ mod tests {
     fn parses_format_fields() {
         let text = "name: block_rq_issue\nID: 1\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:char rwbs[10];\toffset:28;\tsize:10;\tsigned:0;\n\tfield:__data_loc char[] cmd;\toffset:40;\tsize:4;\tsigned:0;\n\tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;\n";
         let f = parse_format(text);
-        let names: Vec<_> = f.iter().map(|f| (f.name.as_str(), f.offset, f.size)).collect();
+        let names: Vec<_> = f
+            .iter()
+            .map(|f| (f.name.as_str(), f.offset, f.size))
+            .collect();
         assert_eq!(
             names,
-            vec![("common_type", 0, 2), ("dev", 8, 4), ("rwbs", 28, 10), ("cmd", 40, 4), ("filename", 16, 8)]
+            vec![
+                ("common_type", 0, 2),
+                ("dev", 8, 4),
+                ("rwbs", 28, 10),
+                ("cmd", 40, 4),
+                ("filename", 16, 8)
+            ]
         );
     }
 }
