@@ -1,8 +1,9 @@
 //! Helpers for the integration tests (tests/it): finding the built binaries, running them,
 //! and skipping root-only tests with a printed reason when not root.
 use std::{
-    path::PathBuf,
-    process::{Command, Output},
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio},
 };
 
 /// Directory with the workspace's built binaries (target/debug or target/release), found from
@@ -31,7 +32,11 @@ pub fn cmd(name: &str) -> Command {
 
 /// Run and capture; returns (status code, stdout, stderr).
 pub fn run(c: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = c.output().expect("spawn");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("spawn");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -61,4 +66,82 @@ pub fn require_root(test: &str) -> bool {
 pub fn bpf_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Compile the C program `src` into `dir/name` with gcc and `flags`; panics with gcc's errors.
+pub fn compile_c(dir: &Path, name: &str, src: &str, flags: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let exe = dir.join(name);
+    let out = Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c)
+        .output()
+        .expect("gcc (apt-get install gcc) is needed to build the test workload");
+    assert!(
+        out.status.success(),
+        "gcc failed on {name}.c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// A test workload driven over its stdin/stdout: it prints "ready" once started, then reads
+/// commands. Dropping it closes its stdin (every workload here ends on EOF) and kills it.
+pub struct Workload {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Workload {
+    /// Spawn `cmd` with piped stdin/stdout and wait for its "ready" line.
+    pub fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut w = Self {
+            child,
+            stdin,
+            stdout,
+        };
+        assert_eq!(w.line(), "ready", "{cmd:?} did not start");
+        w
+    }
+
+    /// The process started (for a wrapper such as `unshare`, the wrapper).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its next output line, without the line end ("" at EOF).
+    pub fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.stdout.read_line(&mut s).unwrap();
+        s.trim_end().to_owned()
+    }
+
+    /// Send it one line.
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Wait for it to exit.
+    pub fn wait(&mut self) {
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
         Err(err) => {
             // One line with the whole context chain, like ripgrep: "lab: outer: inner: cause".
             eprintln!("lab: {err:#}");
-            if let Some(code) = err.downcast_ref::<privilege::UsageError>().map(|u| u.exit_code) {
+            if let Some(code) = err
+                .downcast_ref::<privilege::UsageError>()
+                .map(|u| u.exit_code)
+            {
                 return ExitCode::from(code);
             }
             ExitCode::from(1)

@@ -35,7 +35,10 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
 pub fn command_line() -> String {
     let mut args = std::env::args();
     let _ = args.next();
-    std::iter::once("lab".to_string()).chain(args).collect::<Vec<_>>().join(" ")
+    std::iter::once("lab".to_string())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Shorthand: require root for the command line as typed.
@@ -45,5 +48,9 @@ pub fn require_root_here() -> anyhow::Result<()> {
 
 /// Build a usage error (exit 2) with a message.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError { message: message.into(), exit_code: 2 }.into()
+    UsageError {
+        message: message.into(),
+        exit_code: 2,
+    }
+    .into()
 }

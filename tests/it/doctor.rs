@@ -10,7 +10,13 @@ fn doctor_reports_this_kernel() {
     assert!(code == 0 || code == 1, "exit {code}: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("doctor --json is JSON");
     let row = |name: &str| {
-        v["checks"].as_array().unwrap().iter().find(|r| r["check"] == name).cloned().unwrap_or_else(|| panic!("no row {name}: {out}"))
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {name}: {out}"))
     };
     assert_eq!(row("running as root")["verdict"], "ok");
     assert_eq!(row("tracefs")["verdict"], "ok");
@@ -22,12 +28,30 @@ fn doctor_reports_this_kernel() {
     if kprobe_pmu {
         assert_eq!(kp["verdict"], "ok", "{kp}");
     } else {
-        assert!(kp["detail"].as_str().unwrap().contains("compiled out"), "{kp}");
+        assert!(
+            kp["detail"].as_str().unwrap().contains("compiled out"),
+            "{kp}"
+        );
     }
     let fe = row("fentry/fexit");
     let fe_detail = fe["detail"].as_str().unwrap();
-    assert!(fe["verdict"] == "ok" || fe_detail.contains("EPERM") || fe_detail.contains("refused"), "{fe}");
-    assert!(!fe_detail.contains("root"), "fentry must not be blamed on root: {fe}");
+    assert!(
+        fe["verdict"] == "ok" || fe_detail.contains("EPERM") || fe_detail.contains("refused"),
+        "{fe}"
+    );
+    assert!(
+        !fe_detail.contains("root"),
+        "fentry must not be blamed on root: {fe}"
+    );
+    // Raw tracepoints exist since 4.17, older than any kernel the tools support.
+    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut ver = rel
+        .trim()
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    if (ver.next().unwrap(), ver.next().unwrap()) >= (4, 17) {
+        assert_eq!(row("raw tracepoints")["verdict"], "ok", "{out}");
+    }
     assert_eq!(v["all_labs_runnable"].as_bool().unwrap(), code == 0);
 }
 
@@ -35,7 +59,18 @@ fn doctor_reports_this_kernel() {
 fn doctor_plain_table_names_every_check() {
     let (code, out, _) = run(cmd("lab").arg("doctor").env("NO_COLOR", "1"));
     assert!(code == 0 || code == 1);
-    for check in ["running as root", "kernel version", "kernel BTF", "tracefs", "tracepoints", "kprobes", "fentry/fexit", "bpftrace", "free disk for labs"] {
+    for check in [
+        "running as root",
+        "kernel version",
+        "kernel BTF",
+        "tracefs",
+        "tracepoints",
+        "kprobes",
+        "fentry/fexit",
+        "raw tracepoints",
+        "bpftrace",
+        "free disk for labs",
+    ] {
         assert!(out.contains(check), "missing row {check}:\n{out}");
     }
     assert!(out.contains("Verdict:"));

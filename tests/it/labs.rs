@@ -29,12 +29,20 @@ impl Scratch {
     }
     fn lab(&self) -> Command {
         let mut c = cmd("lab");
-        c.env("LAB_STATE_DIR", &self.dir).env("NO_COLOR", "1").env_remove("LAB_LABS_DIR");
+        c.env("LAB_STATE_DIR", &self.dir)
+            .env("NO_COLOR", "1")
+            .env_remove("LAB_LABS_DIR");
         c
     }
     fn start(&self, lab: u32, seed: u64) -> Value {
-        let (code, out, err) = run(self.lab().args(["start", &lab.to_string(), "--seed", &seed.to_string()]));
-        assert_eq!(code, 0, "lab start {lab} --seed {seed} failed:\n{out}\n{err}");
+        let (code, out, err) =
+            run(self
+                .lab()
+                .args(["start", &lab.to_string(), "--seed", &seed.to_string()]));
+        assert_eq!(
+            code, 0,
+            "lab start {lab} --seed {seed} failed:\n{out}\n{err}"
+        );
         let (code, out, err) = run(self.lab().args(["status", "--json"]));
         assert_eq!(code, 0, "lab status failed: {err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab status --json: {e}: {out}"))
@@ -43,7 +51,12 @@ impl Scratch {
         let _ = run(self.lab().arg("stop"));
     }
     /// `lab check N --json --answer id=value ...`: (exit code, per-question results by id).
-    fn check(&self, lab: u32, answers: &BTreeMap<&str, String>, window: Option<u32>) -> (i32, BTreeMap<String, Value>, String) {
+    fn check(
+        &self,
+        lab: u32,
+        answers: &BTreeMap<&str, String>,
+        window: Option<u32>,
+    ) -> (i32, BTreeMap<String, Value>, String) {
         let mut c = self.lab();
         c.args(["check", &lab.to_string(), "--json"]);
         if let Some(w) = window {
@@ -53,7 +66,8 @@ impl Scratch {
             c.arg("--answer").arg(format!("{id}={v}"));
         }
         let (code, out, err) = run(&mut c);
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --json: {e}\nstdout: {out}\nstderr: {err}"));
+        let v: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("lab check --json: {e}\nstdout: {out}\nstderr: {err}"));
         let qs = v["questions"]
             .as_array()
             .unwrap()
@@ -72,7 +86,9 @@ impl Drop for Scratch {
 }
 
 fn workload_pid(status: &Value) -> i32 {
-    status["workloads"][0]["pid"].as_i64().expect("workload pid in lab status") as i32
+    status["workloads"][0]["pid"]
+        .as_i64()
+        .expect("workload pid in lab status") as i32
 }
 
 /// Run one of our tools for `secs`, then interrupt it like Ctrl-C and return its stdout.
@@ -94,7 +110,12 @@ fn tool_for(name: &str, args: &[&str], secs: f64) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     out
 }
 
@@ -120,15 +141,26 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// The passed flag of each question, with a readable failure message.
 fn assert_all_pass(lab: u32, seed: u64, code: i32, qs: &BTreeMap<String, Value>, out: &str) {
-    let failed: Vec<&String> = qs.iter().filter(|(_, q)| q["passed"] != Value::Bool(true)).map(|(id, _)| id).collect();
-    assert!(failed.is_empty() && code == 0, "lab {lab} seed {seed}: the scripted student failed {failed:?}:\n{out}");
+    let failed: Vec<&String> = qs
+        .iter()
+        .filter(|(_, q)| q["passed"] != Value::Bool(true))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        failed.is_empty() && code == 0,
+        "lab {lab} seed {seed}: the scripted student failed {failed:?}:\n{out}"
+    );
 }
 
 /// The checker's measured duration for a question ("5.71 ms", "317 us (histogram ...)"), in ms.
 fn measured_ms(q: &Value) -> f64 {
     let m = q["measured"].as_str().unwrap();
     let mut it = m.split_whitespace();
-    let v: f64 = it.next().unwrap().parse().unwrap_or_else(|_| panic!("measured {m:?}"));
+    let v: f64 = it
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("measured {m:?}"));
     match it.next().unwrap() {
         "ns" => v / 1e6,
         "us" => v / 1e3,
@@ -153,16 +185,25 @@ fn stable_check(
         if (0.5..=2.0).contains(&ratio) {
             return r;
         }
-        eprintln!("{id}: truth moved from {truth_ms:.2} ms to {now:.2} ms between checks; checking again");
+        eprintln!(
+            "{id}: truth moved from {truth_ms:.2} ms to {now:.2} ms between checks; checking again"
+        );
         *truth_ms = now;
         last = Some(r);
     }
-    panic!("{id}: the measured truth kept moving more than 2x between checks (machine too busy?):\n{}", last.unwrap().2);
+    panic!(
+        "{id}: the measured truth kept moving more than 2x between checks (machine too busy?):\n{}",
+        last.unwrap().2
+    );
 }
 
 fn assert_fails(lab: u32, seed: u64, qs: &BTreeMap<String, Value>, ids: &[&str], out: &str) {
     for id in ids {
-        assert_eq!(qs[*id]["passed"], Value::Bool(false), "lab {lab} seed {seed}: perturbed answer to {id} passed:\n{out}");
+        assert_eq!(
+            qs[*id]["passed"],
+            Value::Bool(false),
+            "lab {lab} seed {seed}: perturbed answer to {id} passed:\n{out}"
+        );
     }
 }
 
@@ -172,7 +213,11 @@ fn syscount_rows(out: &str) -> Vec<(String, u64)> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             match f.as_slice() {
-                [name, count, ..] if name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') => {
+                [name, count, ..]
+                    if name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+                {
                     count.parse::<u64>().ok().map(|n| (name.to_string(), n))
                 }
                 _ => None,
@@ -216,7 +261,10 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
     for _ in 0..3 {
         bio = tool_for("biosnoop", &[], 6.0);
         let l = biosnoop_lines(&bio);
-        let mine: Vec<&BioLine> = l.iter().filter(|l| l.pid == pid_hint && l.bytes > 0.0).collect();
+        let mine: Vec<&BioLine> = l
+            .iter()
+            .filter(|l| l.pid == pid_hint && l.bytes > 0.0)
+            .collect();
         if mine.iter().any(|l| l.bytes >= 65536.0) {
             break;
         }
@@ -224,12 +272,24 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
     let lines = biosnoop_lines(&bio);
     // The process doing most of the disk I/O (kernel threads aside).
     let mut per: BTreeMap<(String, i32), usize> = BTreeMap::new();
-    for l in lines.iter().filter(|l| l.pid > 0 && !l.comm.starts_with("kworker") && !l.comm.starts_with("jbd2")) {
+    for l in lines
+        .iter()
+        .filter(|l| l.pid > 0 && !l.comm.starts_with("kworker") && !l.comm.starts_with("jbd2"))
+    {
         *per.entry((l.comm.clone(), l.pid)).or_default() += 1;
     }
-    let ((comm, pid), _) = per.into_iter().max_by_key(|(_, n)| *n).expect("biosnoop showed no I/O");
-    assert_eq!(pid, pid_hint, "the busiest disk process is not the lab's workload:\n{bio}");
-    let mine: Vec<&BioLine> = lines.iter().filter(|l| l.pid == pid && l.bytes > 0.0).collect();
+    let ((comm, pid), _) = per
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .expect("biosnoop showed no I/O");
+    assert_eq!(
+        pid, pid_hint,
+        "the busiest disk process is not the lab's workload:\n{bio}"
+    );
+    let mine: Vec<&BioLine> = lines
+        .iter()
+        .filter(|l| l.pid == pid && l.bytes > 0.0)
+        .collect();
     let typical_size = median(mine.iter().map(|l| l.bytes).collect());
     // The outliers: the slowest 5% of its lines (sorted by LAT(ms)).
     let mut slow: Vec<&&BioLine> = mine.iter().collect();
@@ -240,15 +300,26 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
     sizes.sort_by(|a, b| b.total_cmp(a));
     let half = sizes.iter().sum::<f64>() / 2.0;
     let mut acc = 0.0;
-    let big = *sizes.iter().find(|b| {
-        acc += **b;
-        acc >= half
-    }).unwrap();
-    let outlier_lat = median(slow.iter().filter(|l| l.bytes >= big / 2.0).map(|l| l.lat_ms).collect());
+    let big = *sizes
+        .iter()
+        .find(|b| {
+            acc += **b;
+            acc >= half
+        })
+        .unwrap();
+    let outlier_lat = median(
+        slow.iter()
+            .filter(|l| l.bytes >= big / 2.0)
+            .map(|l| l.lat_ms)
+            .collect(),
+    );
 
     let p = pid.to_string();
     let outs = tools_for(
-        vec![("opensnoop", vec!["-p".into(), p.clone()]), ("syscount", vec!["-p".into(), p.clone()])],
+        vec![
+            ("opensnoop", vec!["-p".into(), p.clone()]),
+            ("syscount", vec!["-p".into(), p.clone()]),
+        ],
         3.0,
     );
     // PID COMM FD ERR PATH: the file it opened successfully.
@@ -301,7 +372,15 @@ fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
         // Writeback splits a dump into requests whose sizes vary up to 2x between windows, so
         // that question accepts 2x; the typical size (io_size, exact 4 KiB pages) takes the 2x test.
         bad.insert("outlier_size", format!("{}", num("outlier_size") * 4.0));
-        bad.insert("sync", if answers["sync"] == "fsync" { "fdatasync" } else { "fsync" }.to_string());
+        bad.insert(
+            "sync",
+            if answers["sync"] == "fsync" {
+                "fdatasync"
+            } else {
+                "fsync"
+            }
+            .to_string(),
+        );
         // A 4x-off latency only means something if the truth held still between two checks:
         // on a machine whose disk load swings, check again rather than grade noise.
         let mut truth_ms = latency_ms;
@@ -310,7 +389,19 @@ fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
             s.check(1, &bad, None)
         });
         assert_ne!(code, 0, "perturbed answers passed lab 1:\n{out}");
-        assert_fails(1, seed, &qs, &["process", "io_size", "outlier_size", "sync", "outlier_latency"], &out);
+        assert_fails(
+            1,
+            seed,
+            &qs,
+            &[
+                "process",
+                "io_size",
+                "outlier_size",
+                "sync",
+                "outlier_latency",
+            ],
+            &out,
+        );
         s.stop();
     }
 }
@@ -322,7 +413,9 @@ fn thread_ticks(pid: i32) -> Vec<(i32, u64, u32)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let tid: i32 = e.unwrap().file_name().to_string_lossy().parse().unwrap();
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let f: Vec<&str> = after.split_whitespace().collect();
         // Fields after the comm start at field 3 (state): utime is 14, stime 15, processor 39.
@@ -336,7 +429,10 @@ fn proc_io(pid: i32) -> BTreeMap<String, u64> {
     std::fs::read_to_string(format!("/proc/{pid}/io"))
         .unwrap()
         .lines()
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.to_string(), v.trim().parse().unwrap_or(0))))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.to_string(), v.trim().parse().unwrap_or(0)))
+        })
         .collect()
 }
 
@@ -348,7 +444,11 @@ fn runqlat_p99_us(out: &str) -> f64 {
             let (range, rest) = l.split_once(':')?;
             let (lo, hi) = range.split_once("->")?;
             let count = rest.split('|').next()?.trim().parse().ok()?;
-            Some((lo.trim().parse().ok()?, hi.trim().parse::<f64>().ok()? + 1.0, count))
+            Some((
+                lo.trim().parse().ok()?,
+                hi.trim().parse::<f64>().ok()? + 1.0,
+                count,
+            ))
         })
         .collect();
     let total: f64 = rows.iter().map(|r| r.2).sum();
@@ -369,24 +469,38 @@ fn lab3_student(pid: i32) -> BTreeMap<&'static str, String> {
     let io0 = proc_io(pid);
     let p = pid.to_string();
     let outs = tools_for(
-        vec![("syscount", vec!["-p".into(), p.clone()]), ("runqlat", vec!["-p".into(), p.clone()])],
+        vec![
+            ("syscount", vec!["-p".into(), p.clone()]),
+            ("runqlat", vec!["-p".into(), p.clone()]),
+        ],
         5.0,
     );
     let t1 = thread_ticks(pid);
     let io1 = proc_io(pid);
     let busy: Vec<&(i32, u64, u32)> = t1
         .iter()
-        .filter(|(tid, ticks, _)| t0.iter().find(|t| t.0 == *tid).is_some_and(|t| ticks - t.1 >= 3))
+        .filter(|(tid, ticks, _)| {
+            t0.iter()
+                .find(|t| t.0 == *tid)
+                .is_some_and(|t| ticks - t.1 >= 3)
+        })
         .collect();
     let mut cpus: BTreeMap<u32, usize> = BTreeMap::new();
     for t in &busy {
         *cpus.entry(t.2).or_default() += 1;
     }
-    let cpu = cpus.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c).expect("no busy thread");
+    let cpu = cpus
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(c, _)| c)
+        .expect("no busy thread");
     let calls = io1["syscr"] + io1["syscw"] - io0["syscr"] - io0["syscw"];
     let bytes = io1["rchar"] + io1["wchar"] - io0["rchar"] - io0["wchar"];
     let rows = syscount_rows(&outs[0]);
-    let top = rows.iter().max_by_key(|(_, n)| *n).unwrap_or_else(|| panic!("syscount showed nothing:\n{}", outs[0]));
+    let top = rows
+        .iter()
+        .max_by_key(|(_, n)| *n)
+        .unwrap_or_else(|| panic!("syscount showed nothing:\n{}", outs[0]));
     BTreeMap::from([
         ("threads", busy.len().to_string()),
         ("cpu", format!("cpu{cpu}")),
@@ -418,25 +532,51 @@ fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
         let cpu: u32 = answers["cpu"].trim_start_matches("cpu").parse().unwrap();
         bad.insert("threads", (threads + 1).to_string());
         bad.insert("cpu", (cpu + 1).to_string());
-        bad.insert("syscall", if answers["syscall"] == "getppid" { "getpid" } else { "getppid" }.to_string());
+        bad.insert(
+            "syscall",
+            if answers["syscall"] == "getppid" {
+                "getpid"
+            } else {
+                "getppid"
+            }
+            .to_string(),
+        );
         // This time through --answers FILE, the scripted form.
         let file = s.dir.join("answers.txt");
         let mut truth_ms = p99_ms;
         let (code, qs, out) = stable_check("runqlat_p99", &mut truth_ms, |t| {
             bad.insert("runqlat_p99", format!("{} us", t * 1e3 * 4.0));
-            let text: String = bad.iter().map(|(k, v)| format!("{k} = {v}   # perturbed\n")).collect();
+            let text: String = bad
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}   # perturbed\n"))
+                .collect();
             std::fs::write(&file, format!("# lab 3 answers\n{text}")).unwrap();
             let mut c = s.lab();
             c.args(["check", "3", "--json", "--answers"]).arg(&file);
             let (code, out, err) = run(&mut c);
-            let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab check --answers: {e}\n{out}\n{err}"));
-            let qs: BTreeMap<String, Value> =
-                v["questions"].as_array().unwrap().iter().map(|q| (q["id"].as_str().unwrap().to_string(), q.clone())).collect();
+            let v: Value = serde_json::from_str(&out)
+                .unwrap_or_else(|e| panic!("lab check --answers: {e}\n{out}\n{err}"));
+            let qs: BTreeMap<String, Value> = v["questions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| (q["id"].as_str().unwrap().to_string(), q.clone()))
+                .collect();
             (code, qs, out)
         });
-        assert_eq!(qs["problems"]["answer"], Value::String("3".into()), "answers file not read:\n{out}");
+        assert_eq!(
+            qs["problems"]["answer"],
+            Value::String("3".into()),
+            "answers file not read:\n{out}"
+        );
         assert_ne!(code, 0, "perturbed answers passed lab 3:\n{out}");
-        assert_fails(3, seed, &qs, &["threads", "cpu", "syscall", "runqlat_p99"], &out);
+        assert_fails(
+            3,
+            seed,
+            &qs,
+            &["threads", "cpu", "syscall", "runqlat_p99"],
+            &out,
+        );
         s.stop();
     }
 }
@@ -458,7 +598,12 @@ fn execsnoop_lines(out: &str) -> Vec<ExecLine> {
             if f.len() < 5 || f[4] != "0" {
                 return None;
             }
-            Some(ExecLine { t: f[0].parse().ok()?, comm: f[1].to_string(), pid: f[2].parse().ok()?, ppid: f[3].parse().ok()? })
+            Some(ExecLine {
+                t: f[0].parse().ok()?,
+                comm: f[1].to_string(),
+                pid: f[2].parse().ok()?,
+                ppid: f[3].parse().ok()?,
+            })
         })
         .collect()
 }
@@ -481,16 +626,32 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
     let (code, out, err) = run(Command::new("ssh")
         .arg("-F")
         .arg(data_dir.join("ssh/config"))
-        .args(["-o", "BatchMode=yes", "-p", &port.to_string(), "student@127.0.0.1", "echo", "hello"]));
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            &port.to_string(),
+            "student@127.0.0.1",
+            "echo",
+            "hello",
+        ]));
     let wall = t.elapsed().as_secs_f64();
     assert_eq!((code, out.trim()), (0, "hello"), "ssh login failed: {err}");
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(snoop.id() as i32, libc::SIGINT) };
     let _ = snoop.wait();
     let mut text = String::new();
-    snoop.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    snoop
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
     let lines = execsnoop_lines(&text);
-    assert!(lines.len() > 5, "execsnoop saw too little of the login:\n{text}");
+    assert!(
+        lines.len() > 5,
+        "execsnoop saw too little of the login:\n{text}"
+    );
     // The program before the longest quiet gap is what the login waits for.
     let culprit = lines
         .windows(2)
@@ -502,11 +663,14 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
         *children.entry(l.ppid).or_default() += 1;
     }
     let (ppid, _) = children.into_iter().max_by_key(|(_, n)| *n).unwrap();
-    let first_child = lines.iter().filter(|l| l.ppid == ppid).map(|l| l.t).fold(f64::MAX, f64::min);
+    let first_child = lines
+        .iter()
+        .filter(|l| l.ppid == ppid)
+        .map(|l| l.t)
+        .fold(f64::MAX, f64::min);
     let parent = lines
         .iter()
-        .filter(|l| l.pid == ppid && l.t <= first_child)
-        .next_back()
+        .rfind(|l| l.pid == ppid && l.t <= first_child)
         .map(|l| l.comm.clone())
         .unwrap_or_else(|| panic!("parent {ppid} not in execsnoop's output:\n{text}"));
     BTreeMap::from([
@@ -528,8 +692,12 @@ fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
     for &seed in SEEDS {
         let status = s.start(2, seed);
         let data_dir = PathBuf::from(status["data_dir"].as_str().unwrap());
-        let state: Value = serde_json::from_str(&std::fs::read_to_string(s.dir.join("state.json")).unwrap()).unwrap();
-        let port = state["session"]["vars"]["port"].as_u64().expect("seeded port");
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(s.dir.join("state.json")).unwrap())
+                .unwrap();
+        let port = state["session"]["vars"]["port"]
+            .as_u64()
+            .expect("seeded port");
         let answers = lab2_student(&data_dir, port);
         let (code, qs, out) = s.check(2, &answers, None);
         assert_all_pass(2, seed, code, &qs, &out);
@@ -543,7 +711,13 @@ fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
         bad.insert("login_time", format!("{}s", secs * 4.0));
         let (code, qs, out) = s.check(2, &bad, Some(2));
         assert_ne!(code, 0, "perturbed answers passed lab 2:\n{out}");
-        assert_fails(2, seed, &qs, &["culprit", "processes", "parent", "login_time"], &out);
+        assert_fails(
+            2,
+            seed,
+            &qs,
+            &["culprit", "processes", "parent", "login_time"],
+            &out,
+        );
         s.stop();
     }
 }
@@ -556,8 +730,15 @@ fn check_without_a_running_lab_says_so() {
     let s = Scratch::new("nolab");
     let (code, out, err) = run(s.lab().args(["check", "1", "--answer", "process=1"]));
     assert_ne!(code, 0, "check with no lab running succeeded:\n{out}");
-    assert!(err.contains("no lab is running") && err.contains("lab start 1"), "unclear message: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "expected one line, got: {err}");
+    assert!(
+        err.contains("no lab is running") && err.contains("lab start 1"),
+        "unclear message: {err}"
+    );
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "expected one line, got: {err}"
+    );
 }
 
 #[test]
@@ -568,7 +749,10 @@ fn check_rejects_unknown_question_ids() {
     let s = Scratch::new("badid");
     let (code, _, err) = run(s.lab().args(["check", "1", "--answer", "colour=blue"]));
     assert_ne!(code, 0);
-    assert!(err.contains("no question \"colour\"") && err.contains("process"), "unclear message: {err}");
+    assert!(
+        err.contains("no question \"colour\"") && err.contains("process"),
+        "unclear message: {err}"
+    );
 }
 
 #[test]
@@ -582,15 +766,29 @@ fn proctor_reports_perturbing_tools_run_during_a_lab() {
     // The first check arms the proctor (a pinned exec counter) and reports nothing yet.
     let (_, _, out) = s.check(3, &BTreeMap::new(), Some(1));
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["proctor"], Value::Array(vec![]), "nothing perturbing ran yet:\n{out}");
+    assert_eq!(
+        v["proctor"],
+        Value::Array(vec![]),
+        "nothing perturbing ran yet:\n{out}"
+    );
     // A program named strace, started from another "terminal" after that check.
     let fake = s.dir.join("strace");
     std::fs::copy("/bin/true", &fake).unwrap();
     assert!(Command::new(&fake).status().unwrap().success());
     let (_, _, out) = s.check(3, &BTreeMap::new(), Some(1));
     let v: Value = serde_json::from_str(&out).unwrap();
-    let lines: Vec<&str> = v["proctor"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(lines.iter().any(|l| l.contains("strace was started 1 time")), "proctor missed strace:\n{out}");
+    let lines: Vec<&str> = v["proctor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("strace was started 1 time")),
+        "proctor missed strace:\n{out}"
+    );
     s.stop();
     let _ = std::fs::remove_dir_all("/sys/fs/bpf/lab-proctor");
 }

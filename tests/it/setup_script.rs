@@ -8,7 +8,10 @@ fn script() -> PathBuf {
 }
 
 fn fake_os_release(id: &str, version: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("lab-os-release-{id}-{version}-{}", std::process::id()));
+    let p = std::env::temp_dir().join(format!(
+        "lab-os-release-{id}-{version}-{}",
+        std::process::id()
+    ));
     std::fs::write(&p, format!("ID={id}\nVERSION_ID=\"{version}\"\n")).unwrap();
     p
 }
@@ -16,15 +19,28 @@ fn fake_os_release(id: &str, version: &str) -> PathBuf {
 #[test]
 fn setup_refuses_unsupported_distros() {
     if !lab_tests::is_root() {
-        eprintln!("SKIPPED setup_refuses_unsupported_distros: the distro check runs after the root check");
+        eprintln!(
+            "SKIPPED setup_refuses_unsupported_distros: the distro check runs after the root check"
+        );
         return;
     }
-    for (id, ver, want) in [("fedora", "40", "'fedora' is not supported"), ("debian", "11", "Debian 11 is not supported"), ("ubuntu", "20.04", "Ubuntu 20.04 is not supported")] {
+    for (id, ver, want) in [
+        ("fedora", "40", "'fedora' is not supported"),
+        ("debian", "11", "Debian 11 is not supported"),
+        ("ubuntu", "20.04", "Ubuntu 20.04 is not supported"),
+    ] {
         let f = fake_os_release(id, ver);
-        let (code, _, err) = run(Command::new("bash").arg(script()).arg("--deps").env("LAB_OS_RELEASE", &f));
+        let (code, _, err) = run(Command::new("bash")
+            .arg(script())
+            .arg("--deps")
+            .env("LAB_OS_RELEASE", &f));
         assert_eq!(code, 1, "{id} {ver}: {err}");
         assert!(err.contains(want), "{id} {ver}: {err}");
-        assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
+        assert_eq!(
+            err.lines().filter(|l| l.contains("error")).count(),
+            1,
+            "one error line: {err}"
+        );
         let _ = std::fs::remove_file(f);
     }
 }

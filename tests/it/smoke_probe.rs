@@ -25,7 +25,11 @@ fn exec_count_is_exact() {
         assert!(Command::new(&exe).status().unwrap().success());
     }
     let counts = probe.counts().unwrap();
-    assert_eq!(counts.get(&name).copied(), Some(5), "exec counts for {name}: {counts:?}");
+    assert_eq!(
+        counts.get(&name).copied(),
+        Some(5),
+        "exec counts for {name}: {counts:?}"
+    );
     assert_eq!(probe.dropped().unwrap(), 0);
     drop(probe);
     // Detached: later execs are not counted by anyone (a new probe starts from zero).

@@ -8,15 +8,15 @@
 //! Their BCC-format output is parsed back into histograms and compared with those figures.
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use lab_probes::hist::Hist;
-use lab_tests::{bin_dir, bpf_lock, cmd, require_root, run};
+use lab_tests::{bin_dir, bpf_lock, cmd, compile_c, require_root, run, Workload};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing BCC histogram output (independent of the printer in lab_probes::hist).
@@ -84,7 +84,16 @@ struct Tool {
 impl Tool {
     /// Start `name args` and wait until it prints a line containing `ready`.
     fn start(name: &str, args: &[&str], ready: &str) -> Tool {
-        let mut child = cmd(name)
+        Self::start_env(name, args, ready, None)
+    }
+
+    /// `start` with one environment variable set.
+    fn start_env(name: &str, args: &[&str], ready: &str, env: Option<(&str, &str)>) -> Tool {
+        let mut c = cmd(name);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let mut child = c
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -250,19 +259,46 @@ fn comm_of(exe: &Path) -> String {
         .collect()
 }
 
-/// Run a block I/O check up to 3 times. On this kernel both block tools occasionally miss a
-/// burst of completions while other processes flood the disk (no ring buffer loss and no
-/// recursion miss is reported then; see the issue notes), so one short run is retried; a
-/// tool that always loses or miscounts still fails.
-fn retried(test: &str, check: impl Fn()) {
-    for attempt in 1..=3 {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&check));
-        match r {
-            Ok(()) => return,
-            Err(e) if attempt == 3 => std::panic::resume_unwind(e),
-            Err(_) => eprintln!("{test}: attempt {attempt} failed, retrying"),
-        }
+/// Probe hits the tool reported the kernel skipped ("the kernel skipped N probe hits"): the
+/// only events a tool may be short by. The kernel skips a classic tracepoint program whenever
+/// another tracing program runs on that CPU (a completion interrupt landing on the issue probe):
+/// the block tools complete through a raw tracepoint to avoid that, and report what remains.
+fn reported_skips(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            l.split("skipped ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
+}
+
+/// `seen` of the `expected` events: every one, or short by no more than the tool reported.
+fn assert_all_or_reported(what: &str, seen: usize, expected: usize, err: &str, out: &str) {
+    let skipped = reported_skips(err);
+    assert!(seen <= expected, "{what}: {seen} > {expected}:\n{out}");
+    assert!(
+        seen + skipped >= expected,
+        "{what}: {seen} of {expected}, and the tool reported only {skipped} skipped:\n{out}\nstderr: {err}"
+    );
+    if seen < expected {
+        eprintln!("{what}: {seen} of {expected}; the tool reported {skipped} skipped probe hits");
     }
+}
+
+/// Kernel program type (e.g. "BPF_PROG_TYPE_RAW_TRACEPOINT") of the newest loaded program
+/// whose name starts with `prefix` (kernel names are cut to 15 characters; an earlier test's
+/// program may still be on its way out).
+fn loaded_program_type(prefix: &str) -> Option<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str().is_some_and(|n| n.starts_with(prefix)))
+        .max_by_key(|p| p.id())
+        .map(|p| format!("{:?}", p.program_type()))
 }
 
 const IO_BS: usize = 64 * 1024;
@@ -274,13 +310,6 @@ fn bitesize_puts_every_direct_write_in_its_size_bucket() {
         return;
     }
     let _g = bpf_lock();
-    retried(
-        "bitesize_puts_every_direct_write_in_its_size_bucket",
-        bitesize_puts_every_direct_write_in_its_size_bucket_once,
-    );
-}
-
-fn bitesize_puts_every_direct_write_in_its_size_bucket_once() {
     let (file, disk) = io_file("bitesize");
     preallocate(&file, IO_BS * IO_COUNT);
     let dd = dd_named(
@@ -297,14 +326,11 @@ fn bitesize_puts_every_direct_write_in_its_size_bucket_once() {
         .unwrap_or_else(|| panic!("no 'Process Name = {}' section:\n{out}", comm_of(&dd)));
     // Kbytes = 64 lands in BCC's row "64 -> 127", slot log2(64) + 1.
     let slot = 64 - ((IO_BS / 1024) as u64).leading_zeros() as usize;
-    assert_eq!(
-        mine.get(slot),
-        IO_COUNT as u64,
-        "every {IO_BS}-byte write in slot {slot}:\n{out}"
-    );
+    let got = mine.get(slot) as usize;
+    assert_all_or_reported("writes in the 64 KiB slot", got, IO_COUNT, &err, &out);
     assert_eq!(
         mine.total(),
-        IO_COUNT as u64,
+        mine.get(slot),
         "no other sizes from the writer:\n{out}"
     );
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
@@ -316,20 +342,39 @@ fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size() {
         return;
     }
     let _g = bpf_lock();
-    retried(
-        "biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size",
-        biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size_once,
+    biosnoop_direct_writes(None, "BPF_PROG_TYPE_RAW_TRACEPOINT");
+}
+
+/// The classic-tracepoint completion (what kernels without the request layout in BTF get)
+/// prints the same.
+#[test]
+fn biosnoop_classic_tracepoint_completion_prints_the_same() {
+    if !require_root("biosnoop_classic_tracepoint_completion_prints_the_same") {
+        return;
+    }
+    let _g = bpf_lock();
+    biosnoop_direct_writes(
+        Some((lab_probes::block::COMPLETE_ENV, "tracepoint")),
+        "BPF_PROG_TYPE_TRACEPOINT",
     );
 }
 
-fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size_once() {
+/// IO_COUNT O_DIRECT writes under biosnoop -Q (with `env` set): one line each, with the
+/// writer's pid and comm, the disk, W, the size and a distinct sector. `complete_type` is the
+/// program type biosnoop's completion must be loaded as.
+fn biosnoop_direct_writes(env: Option<(&str, &str)>, complete_type: &str) {
     let (file, disk) = io_file("biosnoop");
     preallocate(&file, IO_BS * IO_COUNT);
     let dd = dd_named(
         file.parent().unwrap(),
         &format!("bsn{}", std::process::id()),
     );
-    let tool = Tool::start("biosnoop", &["-Q"], "LAT(ms)");
+    let tool = Tool::start_env("biosnoop", &["-Q"], "LAT(ms)", env);
+    assert_eq!(
+        loaded_program_type("biosnoop_comple").as_deref(),
+        Some(complete_type),
+        "biosnoop's completion program"
+    );
     let pid = direct_writes(&dd, &file, IO_BS, IO_COUNT);
     std::thread::sleep(Duration::from_millis(200));
     let (code, out, err) = tool.stop();
@@ -347,10 +392,12 @@ fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size_once() {
         // dd may also read its own binary in (R lines); the writes are what we count.
         .filter(|f| f.get(4) == Some(&"W"))
         .collect();
-    assert_eq!(
+    assert_all_or_reported(
+        "biosnoop lines for the writes",
         mine.len(),
         IO_COUNT,
-        "one line per write for pid {pid}:\n{out}\nstderr: {err}"
+        &err,
+        &out,
     );
     let mut sectors = std::collections::BTreeSet::new();
     for f in &mine {
@@ -362,7 +409,7 @@ fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size_once() {
         let lat: f64 = f.last().unwrap().parse().unwrap();
         assert!((0.0..10_000.0).contains(&lat), "latency {lat} ms");
     }
-    assert_eq!(sectors.len(), IO_COUNT, "each write at its own sector");
+    assert_eq!(sectors.len(), mine.len(), "each write at its own sector");
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
 
@@ -381,13 +428,6 @@ fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed() {
         return;
     }
     let _g = bpf_lock();
-    retried(
-        "biolatency_counts_the_writes_in_the_buckets_biosnoop_timed",
-        biolatency_counts_the_writes_in_the_buckets_biosnoop_timed_once,
-    );
-}
-
-fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed_once() {
     let (file, disk) = io_file("biolatency");
     preallocate(&file, IO_BS * IO_COUNT);
     let dd = dd_named(
@@ -414,10 +454,6 @@ fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed_once() {
         1,
         "-d {disk} traces only that disk:\n{lat_out}"
     );
-    assert!(
-        h.total() >= IO_COUNT as u64,
-        "at least the {IO_COUNT} writes:\n{lat_out}"
-    );
     // biosnoop prints ms with 2 decimals (+-5 us) and the two tools' programs run a few us
     // apart, so each write is placed in the bucket range its latency +-10 us can fall in. Every
     // one-bucket and two-bucket range must hold at least the writes that surely fall in it.
@@ -433,17 +469,25 @@ fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed_once() {
             slot_of_us((us + 10.0) as u64),
         ));
     }
-    assert_eq!(
+    assert_all_or_reported(
+        "biosnoop lines for the writes",
         ranges.len(),
         IO_COUNT,
-        "biosnoop saw every write:\n{snoop_out}\n{snoop_err}"
+        &snoop_err,
+        &snoop_out,
+    );
+    let skipped = reported_skips(&err) as u64;
+    assert!(
+        h.total() + skipped >= ranges.len() as u64,
+        "at least the {} writes biosnoop saw:\n{lat_out}",
+        ranges.len()
     );
     for lo in 1..64 {
         for hi in [lo, lo + 1] {
             let need = ranges.iter().filter(|(a, b)| *a >= lo && *b <= hi).count() as u64;
             let got: u64 = (lo..=hi).map(|s| h.get(s)).sum();
             assert!(
-                got >= need,
+                got + skipped >= need,
                 "buckets {lo}..={hi}: biolatency {got} < {need} writes biosnoop timed there\n{lat_out}\n{snoop_out}"
             );
         }
@@ -597,30 +641,13 @@ fn spinner() -> PathBuf {
     EXE.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("lab-tools_hist-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let c = dir.join("spin.c");
-        std::fs::write(&c, SPIN_C).unwrap();
-        let exe = dir.join("labspin");
-        let out = Command::new("gcc")
-            .args(["-O2", "-pthread", "-o"])
-            .arg(&exe)
-            .arg(&c)
-            .output()
-            .expect("gcc (apt-get install gcc) is needed to build the test workload");
-        assert!(
-            out.status.success(),
-            "gcc: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        exe
+        compile_c(&dir, "labspin", SPIN_C, &["-O2", "-pthread"])
     })
     .clone()
 }
 
-struct Spin {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
+/// K spinning threads pinned to one CPU, run as `wrapper... spinner K CPU`.
+struct Spin(Workload);
 
 /// What the spinner measured about itself.
 #[derive(Debug)]
@@ -635,36 +662,32 @@ struct SpinReport {
 
 impl Spin {
     fn start(k: usize, cpu: usize) -> Spin {
-        let mut child = Command::new(spinner())
-            .args([k.to_string(), cpu.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut s = Spin {
-            child,
-            stdin,
-            stdout,
+        Spin::start_in(&[], k, cpu)
+    }
+    /// Run it under `wrapper` (a command and its arguments, e.g. `unshare --pid --fork`).
+    fn start_in(wrapper: &[&str], k: usize, cpu: usize) -> Spin {
+        let exe = spinner();
+        let (prog, wrap_args) = match wrapper.split_first() {
+            Some((p, rest)) => (Path::new(p), rest),
+            None => (exe.as_path(), &[][..]),
         };
-        assert_eq!(s.line(), "ready");
-        s
+        let mut c = Command::new(prog);
+        c.args(wrap_args);
+        if !wrapper.is_empty() {
+            c.arg(&exe);
+        }
+        c.args([k.to_string(), cpu.to_string()]);
+        Spin(Workload::start(c))
     }
     fn pid(&self) -> u32 {
-        self.child.id()
-    }
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.stdout.read_line(&mut l).unwrap();
-        l.trim_end().to_string()
+        self.0.pid()
     }
     fn go(&mut self) {
-        writeln!(self.stdin.as_mut().unwrap(), "go").unwrap();
-        assert_eq!(self.line(), "started");
+        self.0.send("go");
+        assert_eq!(self.0.line(), "started");
     }
     fn finish(mut self) -> SpinReport {
-        writeln!(self.stdin.as_mut().unwrap(), "stop").unwrap();
+        self.0.send("stop");
         let nums = |l: String, tag: &str| -> Vec<u64> {
             let rest = l
                 .strip_prefix(tag)
@@ -673,24 +696,16 @@ impl Spin {
                 .map(|x| x.parse().unwrap())
                 .collect()
         };
-        let preempt_us = nums(self.line(), "preempt_us");
-        let run_us = nums(self.line(), "run_us");
-        let sw = nums(self.line(), "switches");
-        self.child.wait().unwrap();
+        let preempt_us = nums(self.0.line(), "preempt_us");
+        let run_us = nums(self.0.line(), "run_us");
+        let sw = nums(self.0.line(), "switches");
+        self.0.wait();
         SpinReport {
             preempt_us,
             run_us,
             switches: sw[0] + sw[1],
             spinner_nivcsw: sw[2],
         }
-    }
-}
-
-impl Drop for Spin {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -744,6 +759,21 @@ fn assert_close(what: &str, got: f64, want: f64, factor: f64, out: &str) {
     );
 }
 
+/// Every switch-out of the spinner process's threads is followed by one wait in the run queue
+/// (preempted, or woken), except those around its start and exit.
+fn assert_one_wait_per_switch(what: &str, waits: u64, r: &SpinReport, out: &str) {
+    assert!(
+        r.spinner_nivcsw >= 20,
+        "spinners sharing a CPU must be preempted: {r:?}"
+    );
+    let slack = 10 + r.switches / 10;
+    assert!(
+        waits + slack >= r.switches && waits <= r.switches + slack,
+        "{what}: {waits} waits, the spinner process switched {} times\n{out}",
+        r.switches
+    );
+}
+
 #[test]
 fn runqlat_matches_the_spinners_own_preemption_gaps() {
     if !require_root("runqlat_matches_the_spinners_own_preemption_gaps") {
@@ -758,19 +788,7 @@ fn runqlat_matches_the_spinners_own_preemption_gaps() {
         r.switches,
         median(&r.preempt_us)
     );
-    assert!(
-        r.spinner_nivcsw >= 20,
-        "spinners sharing a CPU must be preempted: {r:?}"
-    );
-    // Every switch-out of the process's threads is followed by one wait in the run queue
-    // (preempted, or woken), except those around its start and exit.
-    let slack = 10 + r.switches / 10;
-    assert!(
-        h.total() + slack >= r.switches && h.total() <= r.switches + slack,
-        "runqlat counted {} waits, the process switched {} times\n{out}",
-        h.total(),
-        r.switches
-    );
+    assert_one_wait_per_switch("runqlat -p", h.total(), &r, &out);
     // The spinners dominate: the median wait is the median preemption gap they timed.
     assert_close(
         "median run queue latency (us)",
@@ -778,6 +796,99 @@ fn runqlat_matches_the_spinners_own_preemption_gaps() {
         median(&r.preempt_us),
         2.0,
         &out,
+    );
+}
+
+/// The inum of a process's PID namespace: /proc/PID/ns/pid reads "pid:[INUM]".
+fn pidns_inum(pid: u32) -> String {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    let link = link.to_string_lossy();
+    link.strip_prefix("pid:[")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("/proc/{pid}/ns/pid -> {link}"))
+        .to_owned()
+}
+
+/// The one process `pid` forked (what `unshare --fork` runs).
+fn only_child(pid: u32) -> u32 {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    match children.split_whitespace().collect::<Vec<_>>()[..] {
+        [one] => one.parse().unwrap(),
+        _ => panic!("{pid} should have one child, has: {children:?}"),
+    }
+}
+
+#[test]
+fn runqlat_pidnss_sections_match_each_spinners_namespace() {
+    if !require_root("runqlat_pidnss_sections_match_each_spinners_namespace") {
+        return;
+    }
+    let _g = bpf_lock();
+    // Two spinners share one CPU, so each preempts the other: one in this PID namespace, one
+    // niced in a new one, so that its threads wait longer for the CPU than the host's.
+    let cpu = spin_cpu();
+    let mut host = Spin::start(SPINNERS, cpu);
+    let wrapper = [
+        "nice",
+        "-n",
+        "10",
+        "unshare",
+        "--pid",
+        "--fork",
+        "--kill-child",
+    ];
+    let mut inner = Spin::start_in(&wrapper, SPINNERS, cpu);
+    let host_ns = pidns_inum(host.pid());
+    let inner_ns = pidns_inum(only_child(inner.pid()));
+    assert_ne!(host_ns, inner_ns, "unshare --pid made no new PID namespace");
+    let t = Tool::start("runqlat", &["--pidnss"], "Hit Ctrl-C");
+    host.go();
+    inner.go();
+    std::thread::sleep(SPIN_FOR);
+    let (rh, ri) = (host.finish(), inner.finish());
+    let (code, out, err) = t.stop();
+    assert_eq!(code, 0, "{err}");
+    let hists = parse_hists(&out);
+    let section = |ns: &str| {
+        hists
+            .get(ns)
+            .unwrap_or_else(|| panic!("no 'pidns = {ns}' section:\n{out}"))
+    };
+    let (h, i) = (section(&host_ns), section(&inner_ns));
+    eprintln!(
+        "runqlat --pidnss: pidns {host_ns} {} waits (its spinner preempted {} times), pidns {inner_ns} {} waits (its spinner switched {} times)",
+        h.total(),
+        rh.spinner_nivcsw,
+        i.total(),
+        ri.switches
+    );
+    assert!(
+        rh.spinner_nivcsw >= 20,
+        "spinners sharing a CPU must be preempted: {rh:?}"
+    );
+    // The new namespace holds only the inner spinner.
+    assert_one_wait_per_switch(&format!("pidns {inner_ns}"), i.total(), &ri, &out);
+    // Its waits are the ones its threads timed themselves (keying a wait by the task that ran
+    // before, not the one that waited, would show the host spinner's shorter waits here).
+    eprintln!(
+        "pidns {inner_ns}: p50 {:.0} us, its spinner's median gap {:.0} us; host spinner's {:.0} us",
+        i.p50().unwrap_or(0.0),
+        median(&ri.preempt_us),
+        median(&rh.preempt_us)
+    );
+    assert_close(
+        "median run queue latency in the new PID namespace (us)",
+        i.p50().unwrap_or(0.0),
+        median(&ri.preempt_us),
+        2.0,
+        &out,
+    );
+    // The host namespace holds the host spinner's preemptions, among everything else.
+    assert!(
+        h.total() + 10 >= rh.spinner_nivcsw,
+        "pidns {host_ns}: {} waits, its spinner alone was preempted {} times\n{out}",
+        h.total(),
+        rh.spinner_nivcsw
     );
 }
 

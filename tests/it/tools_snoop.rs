@@ -1,7 +1,9 @@
 //! The snoop tools (execsnoop, opensnoop, killsnoop) and syscount run as binaries, as root,
 //! against workloads started here whose behaviour the test decides: a uniquely named copy of
-//! /bin/true exec'd N times with chosen arguments, a C helper that opens N named files or calls
-//! getppid() K times when told to, and signals the test sends itself. Their BCC-format output is
+//! /bin/true exec'd N times with chosen arguments, a C helper that opens N named files, calls
+//! getppid() K times or forks and execs a program N times when told to, and signals the test
+//! sends itself. The `-c` tests put one helper in a cgroup v2 made here and an identical one
+//! outside it. Their BCC-format output is
 //! parsed back and compared exactly. Every run is stopped with SIGINT or SIGTERM, must print its
 //! final output, exit 0, and leave none of its BPF programs loaded.
 use std::{
@@ -187,10 +189,25 @@ const HELPER_C: &str = r#"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
     char buf[8];
     if (read(0, buf, sizeof buf) <= 0) return 3;
+    if (argc >= 4 && strcmp(argv[1], "exec") == 0) {
+        long n = atol(argv[2]);
+        for (long i = 0; i < n; i++) {
+            pid_t p = fork();
+            if (p < 0) return 4;
+            if (p == 0) {
+                execl(argv[3], argv[3], (char *)0);
+                _exit(127);
+            }
+            int st;
+            if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 5;
+        }
+        return 0;
+    }
     if (argc >= 3 && strcmp(argv[1], "getppid") == 0) {
         long n = atol(argv[2]);
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
@@ -209,23 +226,7 @@ int main(int argc, char **argv) {
 
 fn helper() -> &'static Path {
     static HELPER: OnceLock<PathBuf> = OnceLock::new();
-    HELPER.get_or_init(|| {
-        let dir = tmpdir("helper");
-        std::fs::write(dir.join("snoopee.c"), HELPER_C).unwrap();
-        let exe = dir.join("snoopee");
-        let out = Command::new("gcc")
-            .args(["-O1", "-o"])
-            .arg(&exe)
-            .arg(dir.join("snoopee.c"))
-            .output()
-            .expect("gcc (apt-get install gcc) is needed to build the test workload");
-        assert!(
-            out.status.success(),
-            "gcc: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        exe
-    })
+    HELPER.get_or_init(|| lab_tests::compile_c(&tmpdir("helper"), "snoopee", HELPER_C, &["-O1"]))
 }
 
 /// The helper started and waiting on stdin; `go` lets it run and waits for it to finish.
@@ -631,6 +632,214 @@ fn syscount_duration_ends_on_its_own_with_the_summary() {
         out.contains("SYSCALL") && out.trim_end().ends_with("Detaching..."),
         "{out}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent (-P) and cgroup (-c) filters, applied in the kernel.
+
+/// A copy of /bin/true under a name unique to this test run (15 chars at most: it is the comm).
+fn named_true(dir: &Path, tag: &str) -> (String, PathBuf) {
+    let name = format!("l{tag}{}", std::process::id() % 1_000_000);
+    let exe = dir.join(&name);
+    std::fs::copy("/bin/true", &exe).unwrap();
+    (name, exe)
+}
+
+#[test]
+fn execsnoop_ppid_sees_only_children_of_that_parent() {
+    if !require_root("execsnoop_ppid_sees_only_children_of_that_parent") {
+        return;
+    }
+    let _g = bpf_lock();
+    let dir = tmpdir("ppid");
+    let (name, exe) = named_true(&dir, "pp");
+    let n = 2 + (std::process::id() % 3) as usize;
+    let m = n + 1 + (std::process::id() % 2) as usize;
+    let exe_s = exe.display().to_string();
+    let first = Helper::spawn(&["exec", &n.to_string(), &exe_s]);
+    let other = Helper::spawn(&["exec", &m.to_string(), &exe_s]);
+    let ppid = first.pid();
+    let tool = Tool::start("execsnoop", &["-P", &ppid.to_string()], "PCOMM", false);
+    first.go();
+    other.go();
+    settle();
+    let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
+    let rows = exec_rows(&out, false);
+    assert!(
+        rows.iter().all(|r| r.2 == ppid),
+        "-P {ppid}: every row has PPID {ppid}:\n{out}"
+    );
+    let ours = rows.iter().filter(|r| r.0 == name).count();
+    assert_eq!(
+        ours, n,
+        "the {n} execs of {name} by {ppid}, none of the {m} by the other parent:\n{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A cgroup v2 made for one test under the cgroup2 mount; on drop its tasks go back to the
+/// mount's root and the directory is removed (also when the test fails).
+struct TestCgroup {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl TestCgroup {
+    fn new(tag: &str) -> TestCgroup {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        // Fields: id parent maj:min root mountpoint opts ... - fstype source superopts
+        let root = mountinfo
+            .lines()
+            .find(|l| {
+                l.split(" - ")
+                    .nth(1)
+                    .is_some_and(|t| t.starts_with("cgroup2 "))
+            })
+            .and_then(|l| l.split_whitespace().nth(4))
+            .map(PathBuf::from)
+            .expect("no cgroup2 mount in /proc/self/mountinfo");
+        let dir = root.join(format!("lab-snoop-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir(&dir);
+        std::fs::create_dir(&dir)
+            .unwrap_or_else(|e| panic!("creating cgroup {}: {e}", dir.display()));
+        TestCgroup { dir, root }
+    }
+
+    fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn enter(&self, pid: u32) {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("moving {pid} into {}: {e}", self.dir.display()));
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let procs = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.split_whitespace() {
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+            }
+            // Exited tasks leave the cgroup asynchronously: rmdir is EBUSY until then.
+            if std::fs::remove_dir(&self.dir).is_ok() || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
+    if !require_root("cgroup_filter_sees_only_tasks_inside_the_cgroup") {
+        return;
+    }
+    let _g = bpf_lock();
+    let cg = TestCgroup::new("cg");
+    let dir = tmpdir("cgroup");
+    let seed = std::process::id() as usize;
+
+    // syscount: K getppid() inside, the same outside; only the inside ones are counted.
+    let k = 500 + seed % 500;
+    let inside = Helper::spawn(&["getppid", &k.to_string()]);
+    let outside = Helper::spawn(&["getppid", &k.to_string()]);
+    cg.enter(inside.pid());
+    let tool = Tool::start("syscount", &["-c", &cg.path()], "Tracing syscalls", false);
+    inside.go();
+    outside.go();
+    let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
+    let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
+    assert_eq!(
+        row[1].parse::<usize>().unwrap(),
+        k,
+        "-c: {k} inside, {k} outside:\n{out}"
+    );
+
+    // opensnoop: the same files opened inside and outside; each shows up once, from inside.
+    let n = 2 + seed % 4;
+    let files: Vec<String> = (0..n)
+        .map(|i| {
+            let f = dir.join(format!("file-{i}"));
+            std::fs::write(&f, "x").unwrap();
+            f.display().to_string()
+        })
+        .collect();
+    let mut args = vec!["open"];
+    args.extend(files.iter().map(String::as_str));
+    let inside = Helper::spawn(&args);
+    let outside = Helper::spawn(&args);
+    let in_pid = inside.pid().to_string();
+    cg.enter(inside.pid());
+    let tool = Tool::start("opensnoop", &["-c", &cg.path()], "PATH", false);
+    inside.go();
+    outside.go();
+    settle();
+    let (out, _) = tool.stop(libc::SIGINT, OPENSNOOP_PROGS);
+    // PID COMM FD ERR PATH
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter().all(|r| r[0] == in_pid),
+        "only PID {in_pid} is inside:\n{out}"
+    );
+    let paths: Vec<&str> = rows.iter().filter_map(|r| r.last().copied()).collect();
+    for f in &files {
+        assert_eq!(
+            paths.iter().filter(|p| *p == f).count(),
+            1,
+            "{f} opened once inside, once outside:\n{out}"
+        );
+    }
+
+    // execsnoop: N execs from a parent inside, N from an identical parent outside.
+    let (name, exe) = named_true(&dir, "cg");
+    let exe_s = exe.display().to_string();
+    let inside = Helper::spawn(&["exec", &n.to_string(), &exe_s]);
+    let outside = Helper::spawn(&["exec", &n.to_string(), &exe_s]);
+    let parent = inside.pid();
+    cg.enter(parent);
+    let tool = Tool::start("execsnoop", &["-c", &cg.path()], "PCOMM", false);
+    inside.go();
+    outside.go();
+    settle();
+    let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
+    let rows = exec_rows(&out, false);
+    assert!(
+        rows.iter().all(|r| r.2 == parent),
+        "only children of {parent}:\n{out}"
+    );
+    assert_eq!(rows.iter().filter(|r| r.0 == name).count(), n, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_cgroup_path_is_a_one_line_usage_error() {
+    let dir = tmpdir("badcg");
+    let missing = dir.join("missing");
+    for tool in ["execsnoop", "opensnoop", "syscount"] {
+        for path in [&dir, &missing] {
+            let p = path.display().to_string();
+            let (code, out, err) = run(cmd(tool).args(["-c", &p]));
+            assert_eq!(code, 2, "{tool} -c {p}: exit {code}\n{out}{err}");
+            assert_eq!(
+                err.trim().lines().count(),
+                1,
+                "{tool} -c {p}: one line:\n{err}"
+            );
+            assert!(
+                err.contains("--cgroup") && err.contains(&p),
+                "{tool}: {err}"
+            );
+            assert!(out.is_empty(), "{tool}: nothing on stdout:\n{out}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------

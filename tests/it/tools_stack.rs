@@ -2,12 +2,12 @@
 //! user stacks unwind): a known hot function must top the profile, a known sleep pattern must
 //! show up as off-CPU time in the nanosleep stack, in the amount the workload itself measured.
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    process::{Command, Stdio},
 };
 
-use lab_tests::{bpf_lock, cmd, require_root, run};
+use lab_tests::{bpf_lock, cmd, compile_c, require_root, run, Workload};
 
 /// A per-test scratch dir, removed when dropped (also when the test fails), and a suffix that
 /// makes function names unique to this run.
@@ -26,76 +26,23 @@ fn scratch(test: &str) -> (Scratch, String) {
     (Scratch(dir), tag)
 }
 
-/// Compile `src` into `dir/name` (PIE, as Debian's gcc builds by default).
+/// Compile `src` into `dir/name` (PIE, as Debian's gcc builds by default) with frame pointers.
 fn compile(dir: &Path, name: &str, src: &str) -> PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
-    let exe = dir.join(name);
-    let out = Command::new("gcc")
-        .args([
-            "-O1",
-            "-g",
-            "-fno-omit-frame-pointer",
-            "-mno-omit-leaf-frame-pointer",
-            "-fno-inline",
-            "-o",
-        ])
-        .arg(&exe)
-        .arg(&c)
-        .output()
-        .expect("gcc (apt-get install gcc) is needed to build the test workload");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
+    let flags = [
+        "-O1",
+        "-g",
+        "-fno-omit-frame-pointer",
+        "-mno-omit-leaf-frame-pointer",
+        "-fno-inline",
+    ];
+    compile_c(dir, name, src, &flags)
 }
 
-/// A workload that prints "ready" and then waits for a line on stdin before its work.
-struct Workload {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Workload {
-    fn start(exe: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(exe)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut w = Self {
-            child,
-            stdin,
-            stdout,
-        };
-        assert_eq!(w.line(), "ready");
-        w
-    }
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-    fn line(&mut self) -> String {
-        let mut s = String::new();
-        self.stdout.read_line(&mut s).unwrap();
-        s.trim().to_owned()
-    }
-    fn go(&mut self) {
-        writeln!(self.stdin.as_mut().unwrap(), "go").unwrap();
-    }
-}
-
-impl Drop for Workload {
-    fn drop(&mut self) {
-        drop(self.stdin.take()); // EOF ends every workload here
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Start `exe args` (prints "ready", works once it reads "go").
+fn workload(exe: &Path, args: &[&str]) -> Workload {
+    let mut c = Command::new(exe);
+    c.args(args);
+    Workload::start(c)
 }
 
 /// Folded line `comm;frame;...;frame count` -> (frames after comm, count).
@@ -179,8 +126,8 @@ fn profile_puts_the_hot_function_on_top() {
     let reader = format!("lab_read_{tag}");
 
     // User stacks: the spinning function must be the innermost frame of most samples.
-    let mut w = Workload::start(&exe, &["spin"]);
-    w.go();
+    let mut w = workload(&exe, &["spin"]);
+    w.send("go");
     let svg = dir.join("out.svg");
     let pid = w.pid().to_string();
     let cpu_before = cpu_ticks(w.pid());
@@ -240,8 +187,8 @@ fn profile_puts_the_hot_function_on_top() {
 
     // Kernel + user stacks: reads of /dev/zero spend their time in the kernel's read path,
     // under the user function that calls read().
-    let mut w = Workload::start(&exe, &["read"]);
-    w.go();
+    let mut w = workload(&exe, &["read"]);
+    w.send("go");
     let pid = w.pid().to_string();
     let (code, out, err) = run(cmd("profile").args(["-F", "499", "-d", "-f", "-p", &pid, "2"]));
     assert_eq!(code, 0, "profile failed: {err}");
@@ -326,7 +273,7 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
 
     // The workload blocks on stdin before the tracer attaches, so that wait is not counted
     // (a thread is only timed from a switch-out the tracer saw).
-    let mut w = Workload::start(&exe, &[&naps.to_string(), &ms.to_string()]);
+    let mut w = workload(&exe, &[&naps.to_string(), &ms.to_string()]);
     let mut tool = cmd("offcputime")
         .args(["-d", "-p", &w.pid().to_string()])
         .stdout(Stdio::piped())
@@ -340,7 +287,7 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
         header.starts_with("Tracing off-CPU time (us) of PID"),
         "header: {header:?}"
     );
-    w.go();
+    w.send("go");
     let slept_us: u64 = w.line().parse().expect("workload prints the time it slept");
     unsafe { libc::kill(tool.id() as i32, libc::SIGTERM) };
     let mut stdout = String::new();

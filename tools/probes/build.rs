@@ -86,7 +86,7 @@ fn main() -> anyhow::Result<()> {
     for name in &objects {
         writeln!(
             src,
-            "    ({name:?}, &aya::include_bytes_aligned!(concat!(env!(\"OUT_DIR\"), \"/{name}\")) as &[u8]),"
+            "    ({name:?}, aya::include_bytes_aligned!(concat!(env!(\"OUT_DIR\"), \"/{name}\")) as &[u8]),"
         )?;
     }
     writeln!(src, "];")?;

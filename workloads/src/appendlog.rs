@@ -85,7 +85,9 @@ pub fn run(args: Args) -> Result<()> {
 static BOOSTS: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_usr1(_: libc::c_int) {
-    let _ = BOOSTS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| (b < 2).then_some(b + 1));
+    let _ = BOOSTS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+        (b < 2).then_some(b + 1)
+    });
 }
 
 fn scaled_dump(seeded: u64) -> usize {

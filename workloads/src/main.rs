@@ -16,7 +16,10 @@ mod spin;
 mod sshlogin;
 
 #[derive(Parser, Debug)]
-#[command(name = "lab-workload", about = "Misbehaving workloads for the labs (started by `lab start`)")]
+#[command(
+    name = "lab-workload",
+    about = "Misbehaving workloads for the labs (started by `lab start`)"
+)]
 struct Cli {
     #[command(subcommand)]
     workload: Workload,
@@ -79,7 +82,10 @@ fn arguments() -> Vec<std::ffi::OsString> {
         Ok(text) if text.is_empty() => Vec::new(),
         Ok(text) => text.split('\0').map(Into::into).collect(),
         Err(e) => {
-            eprintln!("lab-workload: reading arguments from {}: {e}", std::path::Path::new(&path).display());
+            eprintln!(
+                "lab-workload: reading arguments from {}: {e}",
+                std::path::Path::new(&path).display()
+            );
             std::process::exit(2);
         }
     }

@@ -54,7 +54,8 @@ pub fn run(args: Args) -> Result<()> {
         workers.push(std::thread::spawn(move || worker(cpu, nr, fd)));
     }
     for w in workers {
-        w.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))??;
+        w.join()
+            .map_err(|_| anyhow::anyhow!("a worker thread panicked"))??;
     }
     drop(file);
     Ok(())
@@ -79,12 +80,14 @@ fn worker(cpu: usize, nr: libc::c_long, fd: libc::c_long) -> Result<()> {
 fn pick_cpu(want: usize) -> Result<usize> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("sched_getaffinity");
     }
-    let allowed: Vec<usize> =
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect();
+    let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect();
     if allowed.is_empty() {
         bail!("no CPU is allowed for this process");
     }
@@ -97,7 +100,8 @@ fn pin_to(cpu: usize) -> Result<()> {
     unsafe { libc::CPU_SET(cpu, &mut set) };
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if rc != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("pinning a worker to CPU {cpu}"));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("pinning a worker to CPU {cpu}"));
     }
     Ok(())
 }

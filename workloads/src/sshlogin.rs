@@ -54,7 +54,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let runner = write_motd_tree(&mut rng, &motd)?;
     write_ssh_files(&ssh, &runner, args.port, &args.owner)?;
-    fs::create_dir_all("/run/sshd").context("creating /run/sshd (sshd's privilege separation dir)")?;
+    fs::create_dir_all("/run/sshd")
+        .context("creating /run/sshd (sshd's privilege separation dir)")?;
     if args.prepare_only {
         return Ok(());
     }
@@ -63,7 +64,11 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
-    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
 }
 
 /// The login scripts run as the student and sshd checks key paths: every directory above `dir`
@@ -81,12 +86,23 @@ fn open_path_for_traversal(dir: &Path) -> Result<()> {
 }
 
 fn ensure_login_user() -> Result<()> {
-    let exists = Command::new("id").arg("-u").arg(LOGIN_USER).output().map(|o| o.status.success());
+    let exists = Command::new("id")
+        .arg("-u")
+        .arg(LOGIN_USER)
+        .output()
+        .map(|o| o.status.success());
     if exists.unwrap_or(false) {
         return Ok(());
     }
     let st = Command::new("useradd")
-        .args(["--create-home", "--shell", "/bin/bash", "--comment", "lab 2 login account", LOGIN_USER])
+        .args([
+            "--create-home",
+            "--shell",
+            "/bin/bash",
+            "--comment",
+            "lab 2 login account",
+            LOGIN_USER,
+        ])
         .status()
         .context("running useradd")?;
     if !st.success() {
@@ -103,9 +119,15 @@ fn write_ssh_files(ssh: &Path, runner: &Path, port: u16, owner: &str) -> Result<
     let client_pub = fs::read_to_string(ssh.join("id_ed25519.pub"))?;
     let host_pub = fs::read_to_string(ssh.join("host_ed25519.pub"))?;
     fs::write(ssh.join("authorized_keys"), &client_pub)?;
-    fs::set_permissions(ssh.join("authorized_keys"), fs::Permissions::from_mode(0o644))?;
+    fs::set_permissions(
+        ssh.join("authorized_keys"),
+        fs::Permissions::from_mode(0o644),
+    )?;
     let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
-    fs::write(ssh.join("known_hosts"), format!("[127.0.0.1]:{port} {}\n", host_pub.join(" ")))?;
+    fs::write(
+        ssh.join("known_hosts"),
+        format!("[127.0.0.1]:{port} {}\n", host_pub.join(" ")),
+    )?;
     let d = ssh.display();
     fs::write(
         ssh.join("sshd_config"),
@@ -131,7 +153,8 @@ fn write_ssh_files(ssh: &Path, runner: &Path, port: u16, owner: &str) -> Result<
     // when they are too open, but the student could not read root's 0600 file at all).
     if let Some((uid, gid)) = user_ids(owner) {
         for f in ["id_ed25519", "id_ed25519.pub", "config", "known_hosts"] {
-            chown(ssh.join(f), Some(uid), Some(gid)).with_context(|| format!("giving {f} to {owner}"))?;
+            chown(ssh.join(f), Some(uid), Some(gid))
+                .with_context(|| format!("giving {f} to {owner}"))?;
         }
     }
     Ok(())
@@ -144,7 +167,10 @@ fn keygen(path: &Path, comment: &str) -> Result<()> {
         .output()
         .context("running ssh-keygen (is openssh-client installed? run provision/setup.sh)")?;
     if !out.status.success() {
-        bail!("ssh-keygen failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -160,19 +186,46 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 fn exec_sshd(config: &Path) -> anyhow::Error {
     use std::os::unix::process::CommandExt as _;
     if !Path::new(SSHD).exists() {
-        return anyhow::anyhow!("{SSHD} not found: install openssh-server (provision/setup.sh does)");
+        return anyhow::anyhow!(
+            "{SSHD} not found: install openssh-server (provision/setup.sh does)"
+        );
     }
     // -D: stay in the foreground under the supervisor; -e: log to stderr (the workload's log).
-    let err = Command::new(SSHD).arg("-D").arg("-e").arg("-f").arg(config).exec();
+    let err = Command::new(SSHD)
+        .arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(config)
+        .exec();
     anyhow::Error::new(err)
 }
 
 /// Names the seed chooses from. The runner and culprit names are what students find.
-const RUNNERS: &[&str] = &["update-motd", "motd-gen", "login-banner", "welcome-msg", "sysinfo-motd"];
-const CULPRITS: &[&str] =
-    &["motd-news", "check-updates", "landscape-info", "quota-report", "cloud-status", "license-check"];
-const PARTS: &[&str] =
-    &["00-header", "10-sysinfo", "20-disk", "30-memory", "40-users", "60-load", "80-services", "95-footer"];
+const RUNNERS: &[&str] = &[
+    "update-motd",
+    "motd-gen",
+    "login-banner",
+    "welcome-msg",
+    "sysinfo-motd",
+];
+const CULPRITS: &[&str] = &[
+    "motd-news",
+    "check-updates",
+    "landscape-info",
+    "quota-report",
+    "cloud-status",
+    "license-check",
+];
+const PARTS: &[&str] = &[
+    "00-header",
+    "10-sysinfo",
+    "20-disk",
+    "30-memory",
+    "40-users",
+    "60-load",
+    "80-services",
+    "95-footer",
+];
 /// Quick commands a part can run: simple commands only (no pipes), so bash execs each straight
 /// from the runner's command substitution and the runner is their parent.
 const QUICK: &[&str] = &[
@@ -266,7 +319,8 @@ fn mkfifo(path: &Path) -> Result<()> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
     // SAFETY: a NUL-terminated path.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o666) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("mkfifo {}", path.display()));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("mkfifo {}", path.display()));
     }
     // The umask may have cleared bits; the student must be able to open it read-write.
     fs::set_permissions(path, fs::Permissions::from_mode(0o666))?;

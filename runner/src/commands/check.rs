@@ -2,11 +2,7 @@
 //! traces the running workload for a short window with the same probes the tools use, and grades
 //! every answer against what it measured. Exercises 4a..5c and `--tool` go to `btcheck`.
 use std::{
-    collections::BTreeMap,
-    io::Write as _,
-    path::PathBuf,
-    process::ExitCode,
-    time::Duration,
+    collections::BTreeMap, io::Write as _, path::PathBuf, process::ExitCode, time::Duration,
 };
 
 use anyhow::{bail, Context as _, Result};
@@ -59,13 +55,18 @@ pub type Measurements = BTreeMap<String, Result<Measured, String>>;
 
 pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(target) = args.target.as_deref() {
-        if target.trim_start_matches(|c: char| c.is_ascii_digit()).chars().any(|c| c.is_ascii_alphabetic())
+        if target
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .chars()
+            .any(|c| c.is_ascii_alphabetic())
             || args.tool.is_some()
         {
             return run_exercise(target, &args);
         }
     } else if args.tool.is_some() {
-        return Err(crate::privilege::usage("--tool needs an exercise: lab check 4a --tool FILE.bt"));
+        return Err(crate::privilege::usage(
+            "--tool needs an exercise: lab check 4a --tool FILE.bt",
+        ));
     }
     crate::privilege::require_root("lab check")?;
     let id = match args.target.as_deref() {
@@ -89,8 +90,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // Ask what was not given on the command line, in the lab's own words.
     let ctx = crate::lab::render::Context::for_session(&lab, &live.session);
     if crate::term::interactive() && !args.json {
-        let unanswered: Vec<&Question> =
-            lab.questions.iter().filter(|q| gradable(q) && !given.contains_key(&q.id)).collect();
+        let unanswered: Vec<&Question> = lab
+            .questions
+            .iter()
+            .filter(|q| gradable(q) && !given.contains_key(&q.id))
+            .collect();
         for q in unanswered {
             let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
             if let Some(a) = ask(q, &prompt)? {
@@ -99,8 +103,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
-    if let Some(w) = args.window.filter(|w| !(w.is_finite() && *w > 0.0 && *w <= 600.0)) {
-        return Err(crate::privilege::usage(format!("--window {w}: give seconds between 0 and 600, e.g. --window 5")));
+    if let Some(w) = args
+        .window
+        .filter(|w| !(w.is_finite() && *w > 0.0 && *w <= 600.0))
+    {
+        return Err(crate::privilege::usage(format!(
+            "--window {w}: give seconds between 0 and 600, e.g. --window 5"
+        )));
     }
     let window = args.window.map(Duration::from_secs_f64);
     let measured = match id {
@@ -110,15 +119,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         _ => bail!("lab {id} has no traced checks in this runner; its exercises are checked with: lab check {id}a --tool FILE.bt"),
     };
     let report = grade(&lab, &given, &measured, &ctx);
-    let proctor = proctor::report(live.session.started_at).unwrap_or_else(|e| vec![format!("proctor unavailable: {e:#}")]);
+    let proctor = proctor::report(live.session.started_at)
+        .unwrap_or_else(|e| vec![format!("proctor unavailable: {e:#}")]);
 
     crate::state::State::update(|state| {
         let progress = state.progress_mut(id);
         for r in report.iter().filter(|r| r.answer.is_some()) {
             progress.record(&r.id, r.passed, r.answer.as_deref().unwrap_or(""), &r.shown);
         }
-        let required: Vec<&str> = lab.questions.iter().filter(|q| q.required && gradable(q)).map(|q| q.id.as_str()).collect();
-        if progress.passed_count(required.iter().copied()) == required.len() && progress.passed_at.is_none() {
+        let required: Vec<&str> = lab
+            .questions
+            .iter()
+            .filter(|q| q.required && gradable(q))
+            .map(|q| q.id.as_str())
+            .collect();
+        if progress.passed_count(required.iter().copied()) == required.len()
+            && progress.passed_at.is_none()
+        {
             progress.passed_at = Some(crate::state::now());
         }
         Ok(())
@@ -130,12 +147,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         print_report(&lab, passed, &report, &proctor);
     }
-    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {
     let Some(tool) = args.tool.as_deref() else {
-        return Err(crate::privilege::usage(format!("exercise {target} checks your tool: lab check {target} --tool FILE.bt")));
+        return Err(crate::privilege::usage(format!(
+            "exercise {target} checks your tool: lab check {target} --tool FILE.bt"
+        )));
     };
     // Labs 4-5: the bpftrace checker runs the student's tool against its own workload.
     crate::commands::btcheck::run(target, tool, args.json)
@@ -149,7 +172,13 @@ fn gradable(q: &Question) -> bool {
 /// Answers from --answer and --answers FILE, checked against the lab's question ids.
 fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let ids = || lab.questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>().join(", ");
+    let ids = || {
+        lab.questions
+            .iter()
+            .map(|q| q.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut add = |id: &str, value: &str, from: &str| -> Result<()> {
         let id = id.trim();
         if lab.question(id).is_none() {
@@ -163,7 +192,8 @@ fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
         Ok(())
     };
     if let Some(file) = &args.answers {
-        let text = std::fs::read_to_string(file).with_context(|| format!("--answers {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--answers {}", file.display()))?;
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -181,7 +211,9 @@ fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
     }
     for a in &args.answer {
         let Some((id, value)) = a.split_once('=') else {
-            return Err(crate::privilege::usage(format!("--answer {a:?}: expected ID=VALUE, e.g. --answer process=1234")));
+            return Err(crate::privilege::usage(format!(
+                "--answer {a:?}: expected ID=VALUE, e.g. --answer process=1234"
+            )));
         };
         add(id, value, &format!("--answer {a}"))?;
     }
@@ -215,28 +247,52 @@ struct Graded {
     why: String,
 }
 
-fn grade(lab: &Lab, given: &BTreeMap<String, String>, measured: &Measurements, ctx: &crate::lab::render::Context) -> Vec<Graded> {
+fn grade(
+    lab: &Lab,
+    given: &BTreeMap<String, String>,
+    measured: &Measurements,
+    ctx: &crate::lab::render::Context,
+) -> Vec<Graded> {
     let mut out = Vec::new();
     for q in lab.questions.iter().filter(|q| gradable(q)) {
         let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
         let answer = given.get(&q.id).cloned();
         let (passed, shown, why) = match (measured.get(&q.metric), &answer) {
-            (None, _) => (false, "-".into(), format!("the checker does not measure {}", q.metric)),
+            (None, _) => (
+                false,
+                "-".into(),
+                format!("the checker does not measure {}", q.metric),
+            ),
             (Some(Err(reason)), _) => (false, "not measured".into(), reason.clone()),
             (Some(Ok(m)), None) => (false, m.shown.clone(), "not answered".into()),
-            (Some(Ok(m)), Some(a)) => match answer::judge(q.kind, q.tolerance, &q.choices, &m.truth, a) {
-                Ok(ok) => {
-                    let tol = if q.kind.numeric() && q.tolerance != crate::lab::Tolerance::Exact {
-                        format!(" (accepted: {})", q.tolerance)
-                    } else {
-                        String::new()
-                    };
-                    (ok, m.shown.clone(), format!("{}{tol}", m.why))
+            (Some(Ok(m)), Some(a)) => {
+                match answer::judge(q.kind, q.tolerance, &q.choices, &m.truth, a) {
+                    Ok(ok) => {
+                        let tol = if q.kind.numeric() && q.tolerance != crate::lab::Tolerance::Exact
+                        {
+                            format!(" (accepted: {})", q.tolerance)
+                        } else {
+                            String::new()
+                        };
+                        (ok, m.shown.clone(), format!("{}{tol}", m.why))
+                    }
+                    Err(e) => (
+                        false,
+                        m.shown.clone(),
+                        format!("could not read your answer: {e}"),
+                    ),
                 }
-                Err(e) => (false, m.shown.clone(), format!("could not read your answer: {e}")),
-            },
+            }
         };
-        out.push(Graded { id: q.id.clone(), prompt, required: q.required, answer, passed, shown, why });
+        out.push(Graded {
+            id: q.id.clone(),
+            prompt,
+            required: q.required,
+            answer,
+            passed,
+            shown,
+            why,
+        });
     }
     out
 }
@@ -245,7 +301,11 @@ fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) 
     let st = crate::term::Style::stdout();
     println!("{}", st.heading(&format!("Lab {}: {}", lab.id, lab.title)));
     for r in report {
-        let mark = if r.passed { st.ok("✓") } else { st.bad("✗") };
+        let mark = if r.passed {
+            st.ok("✓")
+        } else {
+            st.bad("✗")
+        };
         let ans = r.answer.as_deref().unwrap_or("(no answer)");
         println!("{mark} {} {}", st.bold(&r.id), st.dim(&r.prompt));
         println!("    your answer: {ans}   measured: {}", r.shown);
@@ -256,7 +316,14 @@ fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) 
     }
     let n = report.iter().filter(|r| r.passed).count();
     if passed {
-        println!("{}", st.ok(&format!("Lab {} passed: {n}/{} answers right.", lab.id, report.len())));
+        println!(
+            "{}",
+            st.ok(&format!(
+                "Lab {} passed: {n}/{} answers right.",
+                lab.id,
+                report.len()
+            ))
+        );
     } else {
         println!("{n}/{} answers right; the lab passes when every required one is. Try again: sudo lab check {}", report.len(), lab.id);
     }
@@ -312,11 +379,18 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
     }
     let exe = std::env::current_exe().context("finding the lab binary")?;
     let run = |args: &[&str]| -> Result<std::process::Output> {
-        std::process::Command::new(&exe).args(args).output().with_context(|| format!("running lab {}", args.join(" ")))
+        std::process::Command::new(&exe)
+            .args(args)
+            .output()
+            .with_context(|| format!("running lab {}", args.join(" ")))
     };
     let id = lab.id.to_string();
     let out = run(&["start", &id])?;
-    anyhow::ensure!(out.status.success(), "lab start {id} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    anyhow::ensure!(
+        out.status.success(),
+        "lab start {id} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     let result = (|| -> Result<String> {
         let live = crate::session::require_running(lab.id)?;
         std::thread::sleep(Duration::from_secs(2));
@@ -328,7 +402,9 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
         let mut args: Vec<String> = vec!["check".into(), id.clone(), "--json".into()];
         for q in lab.questions.iter().filter(|q| gradable(q)) {
             let value = match (&q.reference, measured.get(&q.metric)) {
-                (Some(r), _) => crate::lab::render::Context::for_session(lab, &live.session).render(r)?,
+                (Some(r), _) => {
+                    crate::lab::render::Context::for_session(lab, &live.session).render(r)?
+                }
                 (None, Some(Ok(m))) => reference_answer(q.kind, &m.truth),
                 (None, _) => bail!("question {}: metric {} was not measured", q.id, q.metric),
             };
@@ -338,8 +414,14 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = run(&argv)?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        anyhow::ensure!(out.status.success(), "reference answers did not pass:\n{stdout}");
-        Ok(format!("all {} answers pass against the traced workload", (args.len() - 3) / 2))
+        anyhow::ensure!(
+            out.status.success(),
+            "reference answers did not pass:\n{stdout}"
+        );
+        Ok(format!(
+            "all {} answers pass against the traced workload",
+            (args.len() - 3) / 2
+        ))
     })();
     let _ = run(&["stop"]);
     result.map(Some)

@@ -61,31 +61,54 @@ const LABS: &[LabNeeds] = &[
     LabNeeds {
         id: "1",
         title: "disk I/O latency",
-        tracepoints: &[("block", "block_rq_issue"), ("block", "block_rq_complete"), ("syscalls", "sys_enter_write"), ("syscalls", "sys_enter_fsync")],
+        tracepoints: &[
+            ("block", "block_rq_issue"),
+            ("block", "block_rq_complete"),
+            ("syscalls", "sys_enter_write"),
+            ("syscalls", "sys_enter_fsync"),
+        ],
         commands: &["iostat"],
     },
     LabNeeds {
         id: "2",
         title: "slow SSH login",
-        tracepoints: &[("sched", "sched_process_exec"), ("sched", "sched_process_fork"), ("sched", "sched_process_exit")],
+        tracepoints: &[
+            ("sched", "sched_process_exec"),
+            ("sched", "sched_process_fork"),
+            ("sched", "sched_process_exit"),
+        ],
         commands: &["sshd", "ssh"],
     },
     LabNeeds {
         id: "3",
         title: "CPU run-queue latency",
-        tracepoints: &[("sched", "sched_wakeup"), ("sched", "sched_wakeup_new"), ("sched", "sched_switch"), ("raw_syscalls", "sys_enter")],
+        tracepoints: &[
+            ("sched", "sched_wakeup"),
+            ("sched", "sched_wakeup_new"),
+            ("sched", "sched_switch"),
+            ("raw_syscalls", "sys_enter"),
+        ],
         commands: &["mpstat"],
     },
     LabNeeds {
         id: "4",
         title: "writing a bpftrace tool",
-        tracepoints: &[("block", "block_rq_issue"), ("block", "block_rq_complete"), ("syscalls", "sys_enter_unlinkat"), ("sched", "sched_process_fork")],
+        tracepoints: &[
+            ("block", "block_rq_issue"),
+            ("block", "block_rq_complete"),
+            ("syscalls", "sys_enter_unlinkat"),
+            ("sched", "sched_process_fork"),
+        ],
         commands: &["bpftrace"],
     },
     LabNeeds {
         id: "5",
         title: "advanced bpftrace",
-        tracepoints: &[("syscalls", "sys_enter_openat"), ("syscalls", "sys_enter_close"), ("block", "block_rq_issue")],
+        tracepoints: &[
+            ("syscalls", "sys_enter_openat"),
+            ("syscalls", "sys_enter_close"),
+            ("block", "block_rq_issue"),
+        ],
         commands: &["bpftrace"],
     },
 ];
@@ -104,7 +127,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_report(&report);
     }
-    Ok(if report.all_labs_runnable { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.all_labs_runnable {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn diagnose() -> Report {
@@ -113,8 +140,16 @@ fn diagnose() -> Report {
     rows.push(Row {
         check: "running as root".into(),
         verdict: if root { Verdict::Ok } else { Verdict::Fail },
-        detail: if root { "yes".into() } else { format!("no (euid {})", unsafe { libc::geteuid() }) },
-        fix: if root { String::new() } else { "re-run as: sudo lab doctor".into() },
+        detail: if root {
+            "yes".into()
+        } else {
+            format!("no (euid {})", unsafe { libc::geteuid() })
+        },
+        fix: if root {
+            String::new()
+        } else {
+            "re-run as: sudo lab doctor".into()
+        },
     });
 
     let release = kernel_release();
@@ -122,9 +157,17 @@ fn diagnose() -> Report {
     let kernel_ok = version.is_some_and(|v| v >= MIN_KERNEL);
     rows.push(Row {
         check: "kernel version".into(),
-        verdict: if kernel_ok { Verdict::Ok } else { Verdict::Fail },
+        verdict: if kernel_ok {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        },
         detail: release.clone(),
-        fix: if kernel_ok { String::new() } else { format!("boot a kernel >= {}.{}", MIN_KERNEL.0, MIN_KERNEL.1) },
+        fix: if kernel_ok {
+            String::new()
+        } else {
+            format!("boot a kernel >= {}.{}", MIN_KERNEL.0, MIN_KERNEL.1)
+        },
     });
 
     let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
@@ -138,21 +181,41 @@ fn diagnose() -> Report {
     // tracefs: mount when missing (needs root), and say so.
     let tracefs_root = match tracefs::root() {
         Some(p) => {
-            rows.push(Row { check: "tracefs".into(), verdict: Verdict::Ok, detail: format!("mounted at {}", p.display()), fix: String::new() });
+            rows.push(Row {
+                check: "tracefs".into(),
+                verdict: Verdict::Ok,
+                detail: format!("mounted at {}", p.display()),
+                fix: String::new(),
+            });
             Some(p)
         }
         None if root => match tracefs::mount_if_missing() {
             Ok((p, _)) => {
-                rows.push(Row { check: "tracefs".into(), verdict: Verdict::Ok, detail: format!("was not mounted; mounted it at {}", p.display()), fix: String::new() });
+                rows.push(Row {
+                    check: "tracefs".into(),
+                    verdict: Verdict::Ok,
+                    detail: format!("was not mounted; mounted it at {}", p.display()),
+                    fix: String::new(),
+                });
                 Some(p)
             }
             Err(e) => {
-                rows.push(Row { check: "tracefs".into(), verdict: Verdict::Fail, detail: format!("{e:#}"), fix: format!("mount -t tracefs tracefs {}", tracefs::TRACEFS) });
+                rows.push(Row {
+                    check: "tracefs".into(),
+                    verdict: Verdict::Fail,
+                    detail: format!("{e:#}"),
+                    fix: format!("mount -t tracefs tracefs {}", tracefs::TRACEFS),
+                });
                 None
             }
         },
         None => {
-            rows.push(Row { check: "tracefs".into(), verdict: Verdict::Fail, detail: "not mounted".into(), fix: "run `sudo lab doctor` (it mounts tracefs)".into() });
+            rows.push(Row {
+                check: "tracefs".into(),
+                verdict: Verdict::Fail,
+                detail: "not mounted".into(),
+                fix: "run `sudo lab doctor` (it mounts tracefs)".into(),
+            });
             None
         }
     };
@@ -163,29 +226,59 @@ fn diagnose() -> Report {
     wanted.sort();
     wanted.dedup();
     let missing_tp: Vec<Tracepoint> = match &tracefs_root {
-        Some(r) => wanted.iter().copied().filter(|(c, n)| !tracefs::tracepoint_exists(r, c, n)).collect(),
+        Some(r) => wanted
+            .iter()
+            .copied()
+            .filter(|(c, n)| !tracefs::tracepoint_exists(r, c, n))
+            .collect(),
         None => wanted.clone(),
     };
     rows.push(Row {
         check: "tracepoints".into(),
-        verdict: if missing_tp.is_empty() { Verdict::Ok } else { Verdict::Fail },
+        verdict: if missing_tp.is_empty() {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        },
         detail: if missing_tp.is_empty() {
             format!("all {} present", wanted.len())
         } else {
-            format!("{} of {} missing: {}", missing_tp.len(), wanted.len(), fmt_tps(&missing_tp))
+            format!(
+                "{} of {} missing: {}",
+                missing_tp.len(),
+                wanted.len(),
+                fmt_tps(&missing_tp)
+            )
         },
-        fix: if missing_tp.is_empty() { String::new() } else { "the tools and labs that use these cannot run; see the lists below".into() },
+        fix: if missing_tp.is_empty() {
+            String::new()
+        } else {
+            "the tools and labs that use these cannot run; see the lists below".into()
+        },
     });
 
     // Probe program kinds for real (needs root to load anything at all).
-    let (kprobe, fentry) = if root {
-        (capabilities::kprobe(), capabilities::fentry())
+    let (kprobe, fentry, raw_tp) = if root {
+        (
+            capabilities::kprobe(),
+            capabilities::fentry(),
+            capabilities::raw_tracepoint(),
+        )
     } else {
         let why = Availability::Untested("not root".into());
-        (why.clone(), why)
+        (why.clone(), why.clone(), why)
     };
-    rows.push(availability_row("kprobes", &kprobe, "tools fall back to tracepoints; kprobe-only tools will say they cannot run"));
-    rows.push(availability_row("fentry/fexit", &fentry, "tools use tracepoints instead; nothing in the labs needs fentry"));
+    rows.push(availability_row(
+        "kprobes",
+        &kprobe,
+        "tools fall back to tracepoints; kprobe-only tools will say they cannot run",
+    ));
+    rows.push(availability_row(
+        "fentry/fexit",
+        &fentry,
+        "tools use tracepoints instead; nothing in the labs needs fentry",
+    ));
+    rows.push(availability_row("raw tracepoints", &raw_tp, "biolatency/biosnoop complete through the classic tracepoint, which the kernel skips while another BPF program runs on that CPU (the tools report such skips)"));
 
     // Smoke: a real tracepoint program loads and attaches.
     let smoke = if root {
@@ -206,16 +299,34 @@ fn diagnose() -> Report {
     let bpftrace = command_version("bpftrace", &["--version"]);
     rows.push(Row {
         check: "bpftrace".into(),
-        verdict: if bpftrace.is_some() { Verdict::Ok } else { Verdict::Fail },
-        detail: bpftrace.clone().unwrap_or_else(|| "not found on PATH".into()),
-        fix: if bpftrace.is_some() { String::new() } else { "apt-get install bpftrace (or run provision/setup.sh)".into() },
+        verdict: if bpftrace.is_some() {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        },
+        detail: bpftrace
+            .clone()
+            .unwrap_or_else(|| "not found on PATH".into()),
+        fix: if bpftrace.is_some() {
+            String::new()
+        } else {
+            "apt-get install bpftrace (or run provision/setup.sh)".into()
+        },
     });
     let sysstat = which("iostat").is_some() && which("mpstat").is_some();
     rows.push(Row {
         check: "sysstat (iostat, mpstat)".into(),
         verdict: if sysstat { Verdict::Ok } else { Verdict::Fail },
-        detail: if sysstat { command_version("iostat", &["-V"]).unwrap_or_else(|| "present".into()) } else { "not found on PATH".into() },
-        fix: if sysstat { String::new() } else { "apt-get install sysstat".into() },
+        detail: if sysstat {
+            command_version("iostat", &["-V"]).unwrap_or_else(|| "present".into())
+        } else {
+            "not found on PATH".into()
+        },
+        fix: if sysstat {
+            String::new()
+        } else {
+            "apt-get install sysstat".into()
+        },
     });
 
     let free = free_bytes(LAB_DATA_DIR);
@@ -223,13 +334,29 @@ fn diagnose() -> Report {
     rows.push(Row {
         check: "free disk for labs".into(),
         verdict: if disk_ok { Verdict::Ok } else { Verdict::Fail },
-        detail: match free { Some(f) => format!("{:.1} GiB free in {LAB_DATA_DIR}", f as f64 / (1u64 << 30) as f64), None => format!("cannot stat {LAB_DATA_DIR}") },
-        fix: if disk_ok { String::new() } else { format!("free at least {} GiB in {LAB_DATA_DIR}", MIN_FREE_BYTES >> 30) },
+        detail: match free {
+            Some(f) => format!(
+                "{:.1} GiB free in {LAB_DATA_DIR}",
+                f as f64 / (1u64 << 30) as f64
+            ),
+            None => format!("cannot stat {LAB_DATA_DIR}"),
+        },
+        fix: if disk_ok {
+            String::new()
+        } else {
+            format!(
+                "free at least {} GiB in {LAB_DATA_DIR}",
+                MIN_FREE_BYTES >> 30
+            )
+        },
     });
 
     let can_bpf = root && smoke.is_ok() && kernel_ok;
     let tp_ok = |tps: &[Tracepoint]| -> Vec<String> {
-        tps.iter().filter(|t| missing_tp.contains(t)).map(|(c, n)| format!("tracepoint {c}:{n}")).collect()
+        tps.iter()
+            .filter(|t| missing_tp.contains(t))
+            .map(|(c, n)| format!("tracepoint {c}:{n}"))
+            .collect()
     };
     let labs: Vec<Runnable> = LABS
         .iter()
@@ -246,7 +373,11 @@ fn diagnose() -> Report {
             if !disk_ok && l.id == "1" {
                 missing.push("free disk".into());
             }
-            Runnable { name: format!("lab {} ({})", l.id, l.title), runnable: missing.is_empty(), missing }
+            Runnable {
+                name: format!("lab {} ({})", l.id, l.title),
+                runnable: missing.is_empty(),
+                missing,
+            }
         })
         .collect();
     let tools: Vec<Runnable> = requirements::TOOLS
@@ -256,36 +387,67 @@ fn diagnose() -> Report {
             if !can_bpf {
                 missing.push("loading BPF programs".into());
             }
-            Runnable { name: t.name.into(), runnable: missing.is_empty(), missing }
+            Runnable {
+                name: t.name.into(),
+                runnable: missing.is_empty(),
+                missing,
+            }
         })
         .collect();
     let all_labs_runnable = labs.iter().all(|l| l.runnable);
-    Report { checks: rows, labs, tools, all_labs_runnable }
+    Report {
+        checks: rows,
+        labs,
+        tools,
+        all_labs_runnable,
+    }
 }
 
 fn availability_row(name: &str, a: &Availability, consequence: &str) -> Row {
     let (verdict, detail) = match a {
-        Availability::Usable => (Verdict::Ok, "usable (loaded and attached a test program)".to_string()),
-        Availability::CompiledOut(why) => (Verdict::Warn, format!("unavailable, compiled out: {why}")),
+        Availability::Usable => (
+            Verdict::Ok,
+            "usable (loaded and attached a test program)".to_string(),
+        ),
+        Availability::CompiledOut(why) => {
+            (Verdict::Warn, format!("unavailable, compiled out: {why}"))
+        }
         Availability::Refused(why) => (Verdict::Warn, format!("refused by the kernel: {why}")),
         Availability::Untested(why) => (Verdict::Warn, format!("not tested: {why}")),
     };
-    Row { check: name.into(), verdict, detail, fix: if a.is_usable() { String::new() } else { consequence.into() } }
+    Row {
+        check: name.into(),
+        verdict,
+        detail,
+        fix: if a.is_usable() {
+            String::new()
+        } else {
+            consequence.into()
+        },
+    }
 }
 
 fn fmt_tps(tps: &[Tracepoint]) -> String {
-    tps.iter().map(|(c, n)| format!("{c}:{n}")).collect::<Vec<_>>().join(", ")
+    tps.iter()
+        .map(|(c, n)| format!("{c}:{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_report(r: &Report) {
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
     let mark = |v: Verdict| -> String {
         let (s, c) = match v {
             Verdict::Ok => ("ok", "32"),
             Verdict::Warn => ("WARN", "33"),
             Verdict::Fail => ("FAIL", "31"),
         };
-        if color { format!("\x1b[{c}m{s:<4}\x1b[0m") } else { format!("{s:<4}") }
+        if color {
+            format!("\x1b[{c}m{s:<4}\x1b[0m")
+        } else {
+            format!("{s:<4}")
+        }
     };
     let w = r.checks.iter().map(|c| c.check.len()).max().unwrap_or(10);
     println!("{:<w$}  {:<4}  DETAIL", "CHECK", "");
@@ -300,20 +462,37 @@ fn print_report(r: &Report) {
         if items.is_empty() {
             continue;
         }
-        let ok: Vec<_> = items.iter().filter(|i| i.runnable).map(|i| i.name.as_str()).collect();
-        println!("{title} that can run here: {}", if ok.is_empty() { "none".to_string() } else { ok.join(", ") });
+        let ok: Vec<_> = items
+            .iter()
+            .filter(|i| i.runnable)
+            .map(|i| i.name.as_str())
+            .collect();
+        println!(
+            "{title} that can run here: {}",
+            if ok.is_empty() {
+                "none".to_string()
+            } else {
+                ok.join(", ")
+            }
+        );
         for i in items.iter().filter(|i| !i.runnable) {
             println!("  cannot run {}: needs {}", i.name, i.missing.join(", "));
         }
     }
     println!(
         "{}",
-        if r.all_labs_runnable { "Verdict: every lab can run on this machine." } else { "Verdict: some labs cannot run here (see above)." }
+        if r.all_labs_runnable {
+            "Verdict: every lab can run on this machine."
+        } else {
+            "Verdict: some labs cannot run here (see above)."
+        }
     );
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
@@ -335,8 +514,15 @@ pub fn which(cmd: &str) -> Option<std::path::PathBuf> {
 fn command_version(cmd: &str, args: &[&str]) -> Option<String> {
     let path = which(cmd)?;
     let out = std::process::Command::new(path).args(args).output().ok()?;
-    let text = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout }).to_string();
-    text.lines().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+    let text = String::from_utf8_lossy(if out.stdout.is_empty() {
+        &out.stderr
+    } else {
+        &out.stdout
+    })
+    .to_string();
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
 }
 
 fn free_bytes(dir: &str) -> Option<u64> {

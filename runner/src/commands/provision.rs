@@ -87,8 +87,13 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = &a.domain {
         check_domain(d)?;
     }
-    if !(a.payload_url.starts_with("http://") || a.payload_url.starts_with("https://")) || a.payload_url.contains(char::is_whitespace) {
-        return Err(usage(format!("--payload-url '{}': need an http:// or https:// URL the VMs can reach", a.payload_url)));
+    if !(a.payload_url.starts_with("http://") || a.payload_url.starts_with("https://"))
+        || a.payload_url.contains(char::is_whitespace)
+    {
+        return Err(usage(format!(
+            "--payload-url '{}': need an http:// or https:// URL the VMs can reach",
+            a.payload_url
+        )));
     }
     let ssh_keys = match &a.ssh_key {
         Some(f) => read_ssh_keys(f)?,
@@ -110,7 +115,10 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
     secret::create_dir(&a.out)?;
     let payload_path = a.out.join(payload::FILE_NAME);
     let payload_sha256 = payload::write(&binaries, &payload_path)?;
-    let names: Vec<&str> = binaries.iter().filter_map(|p| p.file_name()?.to_str()).collect();
+    let names: Vec<&str> = binaries
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str())
+        .collect();
     let sshd_config = templates::render("sshd-lab.conf", minijinja::context! {})?;
     let provision_script = templates::render(
         "setup.sh",
@@ -130,7 +138,10 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
         let name = format!("{}-{:0width$}", a.prefix, i);
         let pw = password::generate();
         let student = Student {
-            host: a.domain.as_ref().map_or_else(|| name.clone(), |d| format!("{name}.{d}")),
+            host: a
+                .domain
+                .as_ref()
+                .map_or_else(|| name.clone(), |d| format!("{name}.{d}")),
             user: STUDENT_USER.into(),
             password_hash: password::hash(&pw)?,
             password: pw,
@@ -152,7 +163,10 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
             },
         )?;
         secret::write(&dir.join("user-data"), user_data.as_bytes())?;
-        let meta = templates::render("meta-data.yaml", minijinja::context! { name => &student.name, instance_id => &student.instance_id })?;
+        let meta = templates::render(
+            "meta-data.yaml",
+            minijinja::context! { name => &student.name, instance_id => &student.instance_id },
+        )?;
         secret::write(&dir.join("meta-data"), meta.as_bytes())?;
         students.push(student);
     }
@@ -162,11 +176,24 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
 
     let out = a.out.display();
     println!("Wrote {} lab VM configurations to {out}:", students.len());
-    println!("  {out}/<name>/user-data, meta-data   one pair per VM (0600: they hold password hashes)");
+    println!(
+        "  {out}/<name>/user-data, meta-data   one pair per VM (0600: they hold password hashes)"
+    );
     println!("  {out}/roster.csv                    SECRET (0600): names, hosts and passwords ({} bits each)", password::ENTROPY_BITS);
-    println!("  {out}/cards.html                    SECRET (0600): login cards to print, {} per A4 page", roster::CARDS_PER_PAGE);
-    println!("  {out}/{}           {} binaries, sha256 {}", payload::FILE_NAME, names.len(), &payload_sha256[..16]);
-    println!("Serve the payload so that {} returns it (the VMs check its sha256), then boot each VM", a.payload_url);
+    println!(
+        "  {out}/cards.html                    SECRET (0600): login cards to print, {} per A4 page",
+        roster::CARDS_PER_PAGE
+    );
+    println!(
+        "  {out}/{}           {} binaries, sha256 {}",
+        payload::FILE_NAME,
+        names.len(),
+        &payload_sha256[..16]
+    );
+    println!(
+        "Serve the payload so that {} returns it (the VMs check its sha256), then boot each VM",
+        a.payload_url
+    );
     println!("with its user-data, e.g. `cloud-localds seed.iso user-data meta-data` or a cloud's --user-data (see provision/README.md).");
     let dynamic = payload::dynamic(&binaries);
     if !dynamic.is_empty() {
@@ -184,11 +211,16 @@ fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
         None => payload::default_bin_dir()?,
     };
     let binaries = payload::collect(&bin_dir)?;
-    let names: Vec<&str> = binaries.iter().filter_map(|p| p.file_name()?.to_str()).collect();
+    let names: Vec<&str> = binaries
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str())
+        .collect();
     let mut student = None;
     if a.student {
         let pw = password::generate();
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "this-machine".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "this-machine".into());
         student = Some(Student {
             name: host.clone(),
             host,
@@ -214,7 +246,16 @@ fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
     )?;
     if a.print {
         // Never print a real hash for a script nobody runs: the password is not shown either.
-        print!("{}", script.replace(student.as_ref().map(|s| s.password_hash.as_str()).unwrap_or("\u{0}"), "<hash>"));
+        print!(
+            "{}",
+            script.replace(
+                student
+                    .as_ref()
+                    .map(|s| s.password_hash.as_str())
+                    .unwrap_or("\u{0}"),
+                "<hash>"
+            )
+        );
         return Ok(ExitCode::SUCCESS);
     }
     crate::privilege::require_root_here()?;
@@ -233,8 +274,14 @@ fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("setup script failed ({status}); the lines above say which step");
     }
     if let Some(s) = &student {
-        println!("Student login: ssh {}@{} with password {}", s.user, s.host, s.password);
-        println!("Saved (0600) in {}/roster.csv and cards.html. First command: {FIRST_COMMAND}", a.out.display());
+        println!(
+            "Student login: ssh {}@{} with password {}",
+            s.user, s.host, s.password
+        );
+        println!(
+            "Saved (0600) in {}/roster.csv and cards.html. First command: {FIRST_COMMAND}",
+            a.out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -243,7 +290,8 @@ fn check_prefix(p: &str) -> anyhow::Result<()> {
     let ok = !p.is_empty()
         && p.len() <= 40
         && p.starts_with(|c: char| c.is_ascii_lowercase())
-        && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && p.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -252,28 +300,48 @@ fn check_prefix(p: &str) -> anyhow::Result<()> {
 }
 
 fn check_domain(d: &str) -> anyhow::Result<()> {
-    let ok = !d.is_empty() && d.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let ok = !d.is_empty()
+        && d.split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     if ok {
         Ok(())
     } else {
-        Err(usage(format!("--domain '{d}': not a DNS domain (letters, digits, '-' and dots)")))
+        Err(usage(format!(
+            "--domain '{d}': not a DNS domain (letters, digits, '-' and dots)"
+        )))
     }
 }
 
 /// Public keys from an authorized_keys-style file: one per non-comment line.
 fn read_ssh_keys(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("--ssh-key {}", path.display()))?;
-    let keys: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--ssh-key {}", path.display()))?;
+    let keys: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
     for (i, k) in keys.iter().enumerate() {
         if k.contains("PRIVATE KEY") {
-            return Err(usage(format!("--ssh-key {}: that is a private key; pass the .pub file", path.display())));
+            return Err(usage(format!(
+                "--ssh-key {}: that is a private key; pass the .pub file",
+                path.display()
+            )));
         }
         if !(k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-")) {
-            return Err(usage(format!("--ssh-key {} line {}: not an SSH public key (expected 'ssh-ed25519 AAAA...')", path.display(), i + 1)));
+            return Err(usage(format!(
+                "--ssh-key {} line {}: not an SSH public key (expected 'ssh-ed25519 AAAA...')",
+                path.display(),
+                i + 1
+            )));
         }
     }
     if keys.is_empty() {
-        return Err(usage(format!("--ssh-key {}: no public key in the file", path.display())));
+        return Err(usage(format!(
+            "--ssh-key {}: no public key in the file",
+            path.display()
+        )));
     }
     Ok(keys)
 }

@@ -34,16 +34,22 @@ mod tests {
 
     #[test]
     fn passwords_have_the_promised_entropy_and_shape() {
-        assert!(ENTROPY_BITS >= 64);
+        const { assert!(ENTROPY_BITS >= 64) };
         assert_eq!(ALPHABET.len(), 32);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
             let p = generate();
             let symbols: Vec<char> = p.chars().filter(|c| *c != '-').collect();
             assert_eq!(symbols.len(), SYMBOLS, "{p}");
-            assert!(symbols.iter().all(|c| ALPHABET.contains(&(*c as u8))), "{p}");
+            assert!(
+                symbols.iter().all(|c| ALPHABET.contains(&(*c as u8))),
+                "{p}"
+            );
             assert_eq!(p.split('-').count(), SYMBOLS / 4, "{p}");
-            assert!(seen.insert(p), "a repeated password in 200 draws means the generator is broken");
+            assert!(
+                seen.insert(p),
+                "a repeated password in 200 draws means the generator is broken"
+            );
         }
     }
 
@@ -52,7 +58,11 @@ mod tests {
         // 3200 draws over 32 symbols: every symbol shows up (P(miss) ~ 32 * e^-100).
         let all: String = (0..200).map(|_| generate()).collect();
         for c in ALPHABET {
-            assert!(all.contains(*c as char), "symbol {} never drawn", *c as char);
+            assert!(
+                all.contains(*c as char),
+                "symbol {} never drawn",
+                *c as char
+            );
         }
     }
 

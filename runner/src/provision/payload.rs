@@ -21,13 +21,20 @@ pub fn binary_names() -> Vec<&'static str> {
 /// Default source of the binaries: the directory of the running `lab`.
 pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the running lab binary")?;
-    Ok(exe.parent().context("lab binary has no parent directory")?.to_path_buf())
+    Ok(exe
+        .parent()
+        .context("lab binary has no parent directory")?
+        .to_path_buf())
 }
 
 /// Every needed binary in `dir`, or one error naming what is missing and how to build it.
 pub fn collect(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let names = binary_names();
-    let missing: Vec<&str> = names.iter().copied().filter(|n| !dir.join(n).is_file()).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !dir.join(n).is_file())
+        .collect();
     if !missing.is_empty() {
         bail!(
             "--bin-dir {}: missing {}; build them with `cargo build --release --target x86_64-unknown-linux-musl --bins` and pass --bin-dir target/x86_64-unknown-linux-musl/release",
@@ -40,7 +47,11 @@ pub fn collect(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Dynamically linked binaries among `paths` (they need the VM's libc to match the build host's).
 pub fn dynamic(paths: &[PathBuf]) -> Vec<PathBuf> {
-    paths.iter().filter(|p| has_interpreter(p).unwrap_or(false)).cloned().collect()
+    paths
+        .iter()
+        .filter(|p| has_interpreter(p).unwrap_or(false))
+        .cloned()
+        .collect()
 }
 
 /// Whether an ELF64 file asks for a program interpreter (PT_INTERP), i.e. is dynamically linked.
@@ -55,11 +66,14 @@ fn has_interpreter(path: &Path) -> anyhow::Result<bool> {
     let phoff = u64::from_le_bytes(head[0x20..0x28].try_into()?) as usize;
     let (phentsize, phnum) = (u16_at(&head, 0x36), u16_at(&head, 0x38));
     let mut all = Vec::new();
-    File::open(path)?.take((phoff + phentsize * phnum) as u64).read_to_end(&mut all)?;
+    File::open(path)?
+        .take((phoff + phentsize * phnum) as u64)
+        .read_to_end(&mut all)?;
     const PT_INTERP: u32 = 3;
     Ok((0..phnum).any(|i| {
         let o = phoff + i * phentsize;
-        all.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) == PT_INTERP)
+        all.get(o..o + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) == PT_INTERP)
     }))
 }
 
@@ -76,9 +90,14 @@ pub fn write(paths: &[PathBuf], out: &Path) -> anyhow::Result<String> {
         header.set_size(f.metadata()?.len());
         header.set_mode(0o755);
         header.set_cksum();
-        tar.append_data(&mut header, name, &mut f).with_context(|| format!("adding {}", p.display()))?;
+        tar.append_data(&mut header, name, &mut f)
+            .with_context(|| format!("adding {}", p.display()))?;
     }
-    tar.into_inner()?.finish()?.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    tar.into_inner()?
+        .finish()?
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
     sha256_file(out)
 }
 
@@ -86,7 +105,11 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
     let mut f = File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut f, &mut hasher)?;
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]

@@ -73,10 +73,16 @@ mod tests {
             assert_eq!(pages.len(), n.div_ceil(CARDS_PER_PAGE), "{n} students");
             for (i, page) in pages.iter().enumerate() {
                 let expect = (n - i * CARDS_PER_PAGE).min(CARDS_PER_PAGE);
-                assert_eq!(page.matches("<div class=\"card\">").count(), expect, "page {i} of {n}");
+                assert_eq!(
+                    page.matches("<div class=\"card\">").count(),
+                    expect,
+                    "page {i} of {n}"
+                );
             }
             for s in &ss {
-                assert!(html.contains(&s.password) && html.contains(&format!("ssh student@{}", s.host)));
+                assert!(
+                    html.contains(&s.password) && html.contains(&format!("ssh student@{}", s.host))
+                );
             }
             assert!(html.contains(FIRST_COMMAND));
         }
@@ -103,9 +109,18 @@ mod tests {
         write_csv(&ss, &csv_path).unwrap();
         write_cards(&ss, "lab", &html_path).unwrap();
         for p in [&csv_path, &html_path] {
-            assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+            assert_eq!(
+                std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{}",
+                p.display()
+            );
         }
-        let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&csv_path).unwrap().records().map(Result::unwrap).collect();
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&csv_path)
+            .unwrap()
+            .records()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(rows.len(), 3);
         assert_eq!(&rows[1][3], ss[1].password);
         std::fs::remove_dir_all(&dir).unwrap();

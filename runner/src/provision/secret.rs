@@ -18,12 +18,15 @@ pub fn write(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
     // An existing file keeps its old mode on open: tighten it before writing.
-    f.set_permissions(Permissions::from_mode(0o600)).with_context(|| format!("chmod 600 {}", path.display()))?;
-    f.write_all(contents).with_context(|| format!("writing {}", path.display()))?;
+    f.set_permissions(Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod 600 {}", path.display()))?;
+    f.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
 pub fn create_dir(path: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-    fs::set_permissions(path, Permissions::from_mode(0o700)).with_context(|| format!("chmod 700 {}", path.display()))
+    fs::set_permissions(path, Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 700 {}", path.display()))
 }

@@ -4,22 +4,40 @@
 use minijinja::{Environment, UndefinedBehavior};
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("user-data.yaml", include_str!("../../../provision/templates/user-data.yaml.j2")),
-    ("meta-data.yaml", include_str!("../../../provision/templates/meta-data.yaml.j2")),
-    ("setup.sh", include_str!("../../../provision/templates/setup.sh.j2")),
-    ("sshd-lab.conf", include_str!("../../../provision/templates/sshd-lab.conf.j2")),
+    (
+        "user-data.yaml",
+        include_str!("../../../provision/templates/user-data.yaml.j2"),
+    ),
+    (
+        "meta-data.yaml",
+        include_str!("../../../provision/templates/meta-data.yaml.j2"),
+    ),
+    (
+        "setup.sh",
+        include_str!("../../../provision/templates/setup.sh.j2"),
+    ),
+    (
+        "sshd-lab.conf",
+        include_str!("../../../provision/templates/sshd-lab.conf.j2"),
+    ),
     // .html: minijinja escapes every value for HTML.
-    ("cards.html", include_str!("../../../provision/templates/cards.html.j2")),
+    (
+        "cards.html",
+        include_str!("../../../provision/templates/cards.html.j2"),
+    ),
 ];
 
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.add_filter("yaml", |s: String| serde_json::to_string(&s).expect("a string serializes"));
+    env.add_filter("yaml", |s: String| {
+        serde_json::to_string(&s).expect("a string serializes")
+    });
     env.add_filter("shell", |s: String| shell_quote(&s));
     for (name, source) in TEMPLATES {
-        env.add_template(name, source).expect("embedded templates parse (checked by tests)");
+        env.add_template(name, source)
+            .expect("embedded templates parse (checked by tests)");
     }
     env
 }
@@ -28,7 +46,8 @@ pub fn environment() -> Environment<'static> {
 pub fn render<S: serde::Serialize>(name: &str, ctx: S) -> anyhow::Result<String> {
     let env = environment();
     let tmpl = env.get_template(name)?;
-    tmpl.render(ctx).map_err(|e| anyhow::anyhow!("rendering template {name}: {e:#}"))
+    tmpl.render(ctx)
+        .map_err(|e| anyhow::anyhow!("rendering template {name}: {e:#}"))
 }
 
 pub fn shell_quote(s: &str) -> String {
@@ -50,7 +69,11 @@ mod tests {
     #[test]
     fn shell_quoting_survives_the_shell() {
         let nasty = r#"a'b"c$HOME`x`\n;$(rm -rf /)"#;
-        let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", shell_quote(nasty))).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", shell_quote(nasty)))
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), nasty);
     }
 }

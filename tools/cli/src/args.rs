@@ -43,6 +43,19 @@ pub fn seconds(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `-c/--cgroup PATH` (libbpf-tools): the cgroup id of cgroup v2 directory `path`. A bad path is
+/// a usage error: one line naming the flag and path on stderr, exit 2 (as clap does for flags).
+pub fn cgroup_or_exit(tool: &str, path: Option<&std::path::Path>) -> Option<u64> {
+    let path = path?;
+    match lab_probes::events::cgroup_id(path) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            eprintln!("{tool}: error: --cgroup {}: {e:#}", path.display());
+            std::process::exit(2);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

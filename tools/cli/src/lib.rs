@@ -45,6 +45,7 @@ pub mod help;
 pub mod histtool;
 pub mod output;
 pub mod runtime;
+pub mod stack_report;
 pub mod timefmt;
 
 use std::process::ExitCode;

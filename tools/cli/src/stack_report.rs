@@ -1,9 +1,10 @@
-//! Printing the stacks of profile and offcputime (shared by both binaries through `#[path]`):
-//! symbolize, merge, print BCC-style or folded, and optionally render a flame graph (inferno).
+//! Printing the stacks of profile and offcputime: symbolize, merge, print BCC-style or folded,
+//! and optionally render a flame graph (inferno).
 use std::{
     fs::File,
     io::{BufWriter, Write},
-    path::Path,
+    path::{Path, PathBuf},
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -14,6 +15,130 @@ use inferno::flamegraph::{
 use lab_probes::stacks::{
     self, Frames, RawStack, StackErrors, StackFormat, StackSymbolizer, SymStack,
 };
+
+use crate::{
+    args, histtool, output,
+    runtime::{Runtime, Schedule, Wake},
+};
+
+/// -U / -K: which kinds of stacks to show.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Spaces {
+    /// show stacks from user space only (no kernel space stacks)
+    #[arg(
+        short = 'U',
+        long = "user-stacks-only",
+        conflicts_with = "kernel_stacks_only"
+    )]
+    pub user_stacks_only: bool,
+    /// show stacks from kernel space only (no user space stacks)
+    #[arg(short = 'K', long = "kernel-stacks-only")]
+    pub kernel_stacks_only: bool,
+}
+
+impl Spaces {
+    pub fn user(&self) -> bool {
+        !self.kernel_stacks_only
+    }
+
+    pub fn kernel(&self) -> bool {
+        !self.user_stacks_only
+    }
+
+    /// "user", "kernel" or "user + kernel", as in BCC's first line.
+    pub fn shown(&self) -> &'static str {
+        match (self.user(), self.kernel()) {
+            (true, false) => "user",
+            (false, true) => "kernel",
+            _ => "user + kernel",
+        }
+    }
+}
+
+/// The last flags of both tools: `--flamegraph FILE` and the trailing `[duration]`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Ending {
+    /// also write a flame graph of the stacks to this SVG file
+    #[arg(long = "flamegraph", value_name = "FILE")]
+    pub flamegraph: Option<PathBuf>,
+    /// duration of trace, in seconds
+    #[arg(value_name = "duration", value_parser = args::seconds)]
+    pub duration: Option<Duration>,
+}
+
+impl Ending {
+    /// The end of BCC's first line: " for 5 secs." or "... Hit Ctrl-C to end.".
+    pub fn until(&self) -> String {
+        match self.duration {
+            Some(d) => format!(" for {} secs.", d.as_secs()),
+            None => "... Hit Ctrl-C to end.".to_owned(),
+        }
+    }
+}
+
+/// What the user asked to see and how (the flags both tools share).
+pub struct View<'a> {
+    pub spaces: &'a Spaces,
+    /// -d: a "--" line between kernel and user frames.
+    pub delimited: bool,
+    /// -f: one folded line per stack.
+    pub folded: bool,
+    pub ending: &'a Ending,
+}
+
+/// How a tool's flame graph is titled, what its widths count, and its colors.
+pub struct FlameStyle<'a> {
+    pub title: &'a str,
+    pub count_name: &'a str,
+    pub palette: BasicPalette,
+}
+
+/// Stop at a -p/-L/-t that names no running process: tracing it would show nothing.
+pub fn check_ids(ids: &[(&str, Option<u32>)]) -> Result<()> {
+    for &(flag, id) in ids {
+        if let Some(id) = id {
+            histtool::check_pid(flag, id)?;
+        }
+    }
+    Ok(())
+}
+
+impl View<'_> {
+    /// Print `header` (not in folded output) and trace for the duration or until a signal.
+    pub fn wait(&self, header: &str) -> Result<()> {
+        let mut rt = Runtime::new(Schedule {
+            duration: self.ending.duration,
+            ..Default::default()
+        })?;
+        if !self.folded {
+            println!("{header}");
+        }
+        while !matches!(rt.sleep()?, Wake::Stop(_)) {}
+        Ok(())
+    }
+
+    /// Print the stacks, write the flame graph if asked, and report what could not be shown.
+    pub fn finish(
+        &self,
+        tool: &str,
+        stacks: &[SymStack],
+        errors: &StackErrors,
+        style: FlameStyle,
+    ) -> Result<()> {
+        let fmt = StackFormat {
+            folded: self.folded,
+            // A delimiter only means something between two kinds of stacks.
+            delimited: self.delimited && self.spaces.user() && self.spaces.kernel(),
+        };
+        print(&mut output::stdout(), stacks, fmt)?;
+        if let Some(path) = &self.ending.flamegraph {
+            flame_graph(path, stacks, &style)?;
+            eprintln!("{tool}: wrote flame graph to {}", path.display());
+        }
+        report_errors(tool, errors);
+        Ok(())
+    }
+}
 
 /// Symbolize and merge raw stacks; `annotate` appends BCC's `_[k]` to kernel frames (-a).
 pub fn prepare(raw: Vec<RawStack>, by_process: bool, annotate: bool) -> Vec<SymStack> {
@@ -38,21 +163,15 @@ pub fn print(out: &mut impl Write, stacks: &[SymStack], fmt: StackFormat) -> Res
 }
 
 /// Write a flame graph SVG of `stacks` to `path`.
-pub fn flame_graph(
-    path: &Path,
-    stacks: &[SymStack],
-    title: &str,
-    count_name: &str,
-    palette: BasicPalette,
-) -> Result<()> {
+pub fn flame_graph(path: &Path, stacks: &[SymStack], style: &FlameStyle) -> Result<()> {
     let lines: Vec<String> = stacks
         .iter()
         .map(|s| format!("{} {}", stacks::folded_line(s, false), s.value))
         .collect();
     let mut opts = flamegraph::Options::default();
-    opts.title = title.to_owned();
-    opts.count_name = count_name.to_owned();
-    opts.colors = Palette::Basic(palette);
+    opts.title = style.title.to_owned();
+    opts.count_name = style.count_name.to_owned();
+    opts.colors = Palette::Basic(style.palette);
     let file = File::create(path)
         .with_context(|| format!("--flamegraph: cannot create {}", path.display()))?;
     let mut w = BufWriter::new(file);
@@ -76,5 +195,5 @@ pub fn report_errors(tool: &str, e: &StackErrors) {
             e.missed_stacks()
         );
     }
-    lab_tools::output::report_lost(tool, e.lost());
+    output::report_lost(tool, e.lost());
 }

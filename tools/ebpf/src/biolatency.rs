@@ -4,6 +4,7 @@
 
 #[cfg(target_arch = "bpf")]
 #[allow(dead_code)]
+#[macro_use]
 #[path = "block_tp.rs"]
 mod block_tp;
 
@@ -16,7 +17,7 @@ mod prog {
         programs::TracePointContext,
     };
     use lab_probes_common::{
-        block::{BlockTpOffsets, ReqKey, MAX_INFLIGHT},
+        block::{BlockTpOffsets, LatStart, ReqKey, MAX_INFLIGHT},
         hist::{log2_slot, HistKey, MAX_HIST_ENTRIES},
     };
     use lab_probes_ebpf::count;
@@ -45,9 +46,9 @@ mod prog {
     #[no_mangle]
     static QUEUED: u8 = 0;
 
-    /// Start time of each in-flight request.
+    /// Start time (and rwbs) of each in-flight request.
     #[map]
-    static START: LruHashMap<ReqKey, u64> = LruHashMap::with_max_entries(MAX_INFLIGHT, 0);
+    static START: LruHashMap<ReqKey, LatStart> = LruHashMap::with_max_entries(MAX_INFLIGHT, 0);
 
     #[map]
     static HIST: PerCpuHashMap<HistKey, u64> = PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
@@ -75,22 +76,28 @@ mod prog {
     #[inline(always)]
     fn start(ctx: &TracePointContext, off: &BlockTpOffsets, flags: u64) {
         let Some(key) = req_key(ctx, off) else { return };
-        let ts = unsafe { bpf_ktime_get_ns() };
-        let _ = START.insert(&key, &ts, flags);
+        let s = LatStart {
+            ts_ns: unsafe { bpf_ktime_get_ns() },
+            rwbs: rwbs(ctx, off),
+        };
+        let _ = START.insert(&key, &s, flags);
     }
 
-    #[tracepoint]
-    pub fn biolatency_complete(ctx: TracePointContext) -> u32 {
-        let off = offsets(&COMPLETE_TP);
-        let Some(key) = req_key(&ctx, &off) else {
-            return 0;
+    complete_programs!(
+        biolatency_complete,
+        biolatency_complete_raw,
+        &COMPLETE_TP,
+        finish
+    );
+
+    #[inline(always)]
+    fn finish(key: &ReqKey) {
+        let Some(&s) = (unsafe { START.get(key) }) else {
+            return;
         };
-        let Some(&ts) = (unsafe { START.get(&key) }) else {
-            return 0;
-        };
-        let _ = START.remove(&key);
+        let _ = START.remove(key);
         let now = unsafe { bpf_ktime_get_ns() };
-        let mut delta = now.saturating_sub(ts);
+        let mut delta = now.saturating_sub(s.ts_ns);
         delta /= if unsafe { core::ptr::read_volatile(&MILLIS) } != 0 {
             1_000_000
         } else {
@@ -98,7 +105,7 @@ mod prog {
         };
         let id = match unsafe { core::ptr::read_volatile(&KEY_BY) } {
             1 => key.dev as u64,
-            2 => u64::from_ne_bytes(rwbs(&ctx, &off)),
+            2 => u64::from_ne_bytes(s.rwbs),
             _ => 0,
         };
         count::add_hash(
@@ -109,7 +116,6 @@ mod prog {
             },
             1,
         );
-        0
     }
 
     #[panic_handler]

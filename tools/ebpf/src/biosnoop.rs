@@ -4,6 +4,7 @@
 
 #[cfg(target_arch = "bpf")]
 #[allow(dead_code)]
+#[macro_use]
 #[path = "block_tp.rs"]
 mod block_tp;
 
@@ -86,27 +87,31 @@ mod prog {
         let s = unsafe { &mut *s };
         s.issue_ns = unsafe { bpf_ktime_get_ns() };
         s.bytes = bytes(&ctx, &off);
+        s.rwbs = rwbs(&ctx, &off);
         if s.pid == 0 {
             set_current(s);
         }
         0
     }
 
-    #[tracepoint]
-    pub fn biosnoop_complete(ctx: TracePointContext) -> u32 {
-        let off = offsets(&COMPLETE_TP);
-        let Some(key) = req_key(&ctx, &off) else {
-            return 0;
-        };
-        let Some(s) = (unsafe { START.get(&key) }) else {
+    complete_programs!(
+        biosnoop_complete,
+        biosnoop_complete_raw,
+        &COMPLETE_TP,
+        finish
+    );
+
+    #[inline(always)]
+    fn finish(key: &ReqKey) {
+        let Some(s) = (unsafe { START.get(key) }) else {
             count::add_array(&LOST, 2, 1);
-            return 0;
+            return;
         };
         let s = *s;
-        let _ = START.remove(&key);
+        let _ = START.remove(key);
         if s.issue_ns == 0 {
             count::add_array(&LOST, 2, 1);
-            return 0;
+            return;
         }
         let now = unsafe { bpf_ktime_get_ns() };
         let ev = BioEvent {
@@ -123,12 +128,11 @@ mod prog {
             bytes: s.bytes,
             _pad: 0,
             comm: s.comm,
-            rwbs: rwbs(&ctx, &off),
+            rwbs: s.rwbs,
         };
         if EVENTS.output::<BioEvent>(&ev, 0).is_err() {
             count::add_array(&LOST, 0, 1);
         }
-        0
     }
 
     #[panic_handler]

@@ -1,11 +1,29 @@
 //! Reading the block tracepoints (shared by biolatency, biosnoop and bitesize; included with
 //! `#[path]`). Field offsets come from tracefs through globals, never from compiled-in structs.
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel},
     maps::LruHashMap,
-    programs::TracePointContext,
+    programs::{RawTracePointContext, TracePointContext},
 };
-use lab_probes_common::block::{BlockTpOffsets, ReqKey, ReqStart, RWBS_LEN};
+use lab_probes_common::block::{BlockTpOffsets, ReqKey, ReqStart, RqLayout, RWBS_LEN};
+
+/// struct request layout for the raw block_rq_complete (set by the loader from BTF).
+#[no_mangle]
+static RQ_LAYOUT: RqLayout = RqLayout {
+    rq_q: 0,
+    via_queue: 0,
+    q_disk: 0,
+    disk_major: 0,
+    disk_first_minor: 0,
+    rq_sector: 0,
+    rq_cmd_flags: 0,
+    _pad: 0,
+};
+
+/// REQ_OP_DRV_IN / REQ_OP_DRV_OUT (stable since 4.11): passthrough requests, whose sector the
+/// tracepoints print as 0.
+const REQ_OP_DRV_IN: u32 = 34;
+const REQ_OP_DRV_OUT: u32 = 35;
 
 /// Only this dev_t (kernel encoding, major << 20 | minor); 0 traces every disk.
 #[no_mangle]
@@ -32,6 +50,49 @@ pub fn req_key(ctx: &TracePointContext, off: &BlockTpOffsets) -> Option<ReqKey> 
         _pad: 0,
         sector,
     })
+}
+
+/// The (dev, sector) the block tracepoints would print for the `struct request *` that is a raw
+/// tracepoint's first argument, or None when the disk is filtered out or unreadable.
+#[inline(always)]
+pub fn raw_req_key(ctx: &RawTracePointContext) -> Option<ReqKey> {
+    // SAFETY: plain data global set at load time.
+    let l = unsafe { core::ptr::read_volatile(&RQ_LAYOUT) };
+    let rq: u64 = ctx.arg(0);
+    // SAFETY: bpf_probe_read_kernel checks every address; a bad offset reads an error, not memory.
+    unsafe {
+        let read_ptr = |at: u64| bpf_probe_read_kernel(at as *const u64).ok();
+        let mut disk = read_ptr(rq + l.rq_q as u64)?;
+        if l.via_queue != 0 {
+            disk = read_ptr(disk + l.q_disk as u64)?;
+        }
+        let dev = if disk == 0 {
+            0
+        } else {
+            let major: u32 =
+                bpf_probe_read_kernel((disk + l.disk_major as u64) as *const u32).ok()?;
+            let minor: u32 =
+                bpf_probe_read_kernel((disk + l.disk_first_minor as u64) as *const u32).ok()?;
+            (major << 20) | (minor & 0xfffff)
+        };
+        let filter = core::ptr::read_volatile(&DEV_FILTER);
+        if filter != 0 && dev != filter {
+            return None;
+        }
+        let pos: u64 = bpf_probe_read_kernel((rq + l.rq_sector as u64) as *const u64).ok()?;
+        let flags: u32 = bpf_probe_read_kernel((rq + l.rq_cmd_flags as u64) as *const u32).ok()?;
+        let op = flags & 0xff;
+        let sector = if op == REQ_OP_DRV_IN || op == REQ_OP_DRV_OUT || pos == u64::MAX {
+            0
+        } else {
+            pos
+        };
+        Some(ReqKey {
+            dev,
+            _pad: 0,
+            sector,
+        })
+    }
 }
 
 #[inline(always)]
@@ -68,4 +129,30 @@ pub fn attribute_new(map: &LruHashMap<ReqKey, ReqStart>, key: &ReqKey) {
 pub fn set_current(s: &mut ReqStart) {
     s.pid = (bpf_get_current_pid_tgid() >> 32) as u32;
     s.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+}
+
+/// The two entry points of a block_rq_complete handler `$finish(&ReqKey)`: `$classic` on the
+/// classic tracepoint (fields at the `$offsets` global) and `$raw` on the raw one (RQ_LAYOUT).
+/// The loader attaches one of them (lab_probes::block::attach_complete).
+#[allow(unused_macros)] // bitesize has no completion
+macro_rules! complete_programs {
+    ($classic:ident, $raw:ident, $offsets:expr, $finish:ident) => {
+        /// Completion as a classic tracepoint (kernels whose BTF lacks the request layout).
+        #[aya_ebpf::macros::tracepoint]
+        pub fn $classic(ctx: aya_ebpf::programs::TracePointContext) -> u32 {
+            if let Some(key) = crate::block_tp::req_key(&ctx, &crate::block_tp::offsets($offsets)) {
+                $finish(&key);
+            }
+            0
+        }
+
+        /// Completion as a raw tracepoint: see RqLayout for why.
+        #[aya_ebpf::macros::raw_tracepoint(tracepoint = "block_rq_complete")]
+        pub fn $raw(ctx: aya_ebpf::programs::RawTracePointContext) -> u32 {
+            if let Some(key) = crate::block_tp::raw_req_key(&ctx) {
+                $finish(&key);
+            }
+            0
+        }
+    };
 }

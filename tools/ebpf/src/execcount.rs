@@ -23,7 +23,9 @@ mod prog {
     #[tracepoint]
     pub fn execcount(_ctx: TracePointContext) -> u32 {
         // At sched_process_exec the task already carries the new program's comm.
-        let Ok(comm) = bpf_get_current_comm() else { return 0 };
+        let Ok(comm) = bpf_get_current_comm() else {
+            return 0;
+        };
         if !count::add_hash(&EXEC_COUNTS, &CommKey { comm }, 1) {
             count::add_array(&DROPPED, 0, 1);
         }

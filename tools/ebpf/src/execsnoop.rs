@@ -2,7 +2,9 @@
 //! Arguments are copied at `syscalls:sys_enter_execve` (the caller's memory is gone after a
 //! successful exec) into `EXECS` by tgid; `sys_exit_execve` adds the result and the new comm and
 //! streams the record. Parents come from `sched:sched_process_fork` (current = the parent), so no
-//! kernel struct layout is needed. Field offsets arrive as globals read from tracefs.
+//! kernel struct layout is needed to print them; only the `-P` filter follows
+//! current->real_parent, at offsets from kernel BTF. Field offsets arrive as globals read from
+//! tracefs.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -12,8 +14,8 @@ mod prog {
 
     use aya_ebpf::{
         helpers::{
-            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-            bpf_ktime_get_ns,
+            bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+            bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel as read_kernel,
             generated::{bpf_probe_read_kernel, bpf_probe_read_user, bpf_probe_read_user_str},
         },
         macros::{map, tracepoint},
@@ -21,7 +23,10 @@ mod prog {
         programs::TracePointContext,
     };
     use lab_probes_common::snoop::{ExecEvent, EXEC_ARGS_BYTES, EXEC_ARG_MAX, EXEC_MAX_ARGS_CAP};
-    use lab_probes_ebpf::events::{global, reserve};
+    use lab_probes_ebpf::{
+        events::{cgroup_allowed, global, reserve, uid_allowed},
+        syscall,
+    };
 
     #[no_mangle]
     static ENTER_FILENAME_OFF: u32 = 16;
@@ -37,6 +42,17 @@ mod prog {
     /// Only this uid (`-u`); u32::MAX = everyone.
     #[no_mangle]
     static FILTER_UID: u32 = u32::MAX;
+    /// Only children of this tgid (`-P`); 0 = all. The parent is read from the task as BCC
+    /// does (current->real_parent->tgid), at offsets the user half takes from kernel BTF.
+    #[no_mangle]
+    static FILTER_PPID: u32 = 0;
+    #[no_mangle]
+    static TASK_REAL_PARENT_OFF: u32 = 0;
+    #[no_mangle]
+    static TASK_TGID_OFF: u32 = 0;
+    /// Only tasks in this cgroup v2 (`-c`, its id); 0 = all.
+    #[no_mangle]
+    static FILTER_CGROUP: u64 = 0;
 
     #[map]
     static EVENTS: RingBuf = RingBuf::with_byte_size(2 * 1024 * 1024, 0);
@@ -63,13 +79,40 @@ mod prog {
         0
     }
 
-    #[tracepoint]
-    pub fn execsnoop_enter(ctx: TracePointContext) -> u32 {
-        let uid = bpf_get_current_uid_gid() as u32;
-        let want_uid = global(&FILTER_UID);
-        if want_uid != u32::MAX && uid != want_uid {
+    /// Tgid of the current task's parent (0 when unreadable).
+    #[inline(always)]
+    fn parent_tgid() -> u32 {
+        let task = unsafe { bpf_get_current_task() } as usize;
+        if task == 0 {
             return 0;
         }
+        // SAFETY: kernel reads through the helper, which faults safely.
+        let Ok(parent) = (unsafe {
+            read_kernel((task + global(&TASK_REAL_PARENT_OFF) as usize) as *const usize)
+        }) else {
+            return 0;
+        };
+        if parent == 0 {
+            return 0;
+        }
+        unsafe { read_kernel((parent + global(&TASK_TGID_OFF) as usize) as *const i32) }
+            .map_or(0, |t| t as u32)
+    }
+
+    #[inline(always)]
+    fn wanted() -> bool {
+        let ppid = global(&FILTER_PPID);
+        uid_allowed(global(&FILTER_UID))
+            && cgroup_allowed(global(&FILTER_CGROUP))
+            && (ppid == 0 || parent_tgid() == ppid)
+    }
+
+    #[tracepoint]
+    pub fn execsnoop_enter(ctx: TracePointContext) -> u32 {
+        if !wanted() {
+            return 0;
+        }
+        let uid = bpf_get_current_uid_gid() as u32;
         let Some(ev) = SCRATCH.get_ptr_mut(0) else {
             return 0;
         };
@@ -175,7 +218,7 @@ mod prog {
         let Some(stored) = EXECS.get_ptr(&tgid) else {
             return 0;
         };
-        let ret: i64 = unsafe { ctx.read_at(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
+        let ret = syscall::ret_at(&ctx, global(&EXIT_RET_OFF));
         if let Some(mut entry) = reserve::<ExecEvent>(&EVENTS, &LOST) {
             let dst = entry.as_mut_ptr();
             // SAFETY: copies one ExecEvent from the map value into the reserved record.

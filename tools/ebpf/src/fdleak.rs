@@ -34,17 +34,30 @@ mod prog {
     fn traced() -> Option<u32> {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         let target = global(&TARGET_TGID);
-        if target != 0 && tgid != target { None } else { Some(tgid) }
+        if target != 0 && tgid != target {
+            None
+        } else {
+            Some(tgid)
+        }
     }
 
     #[tracepoint]
     pub fn fdleak_open_exit(ctx: TracePointContext) -> u32 {
         let Some(tgid) = traced() else { return 0 };
-        let Ok(ret) = (unsafe { ctx.read_at::<i64>(global(&EXIT_RET_OFF) as usize) }) else { return 0 };
+        let Ok(ret) = (unsafe { ctx.read_at::<i64>(global(&EXIT_RET_OFF) as usize) }) else {
+            return 0;
+        };
         if ret < 0 {
             return 0;
         }
-        let _ = OPEN_FDS.insert(&FdKey { tgid, fd: ret as u32 }, &1, 0);
+        let _ = OPEN_FDS.insert(
+            &FdKey {
+                tgid,
+                fd: ret as u32,
+            },
+            &1,
+            0,
+        );
         count::add_array(&COUNTS, FD_OPENS, 1);
         0
     }
@@ -52,8 +65,16 @@ mod prog {
     #[tracepoint]
     pub fn fdleak_close(ctx: TracePointContext) -> u32 {
         let Some(tgid) = traced() else { return 0 };
-        let Ok(fd) = (unsafe { ctx.read_at::<u64>(global(&CLOSE_FD_OFF) as usize) }) else { return 0 };
-        if OPEN_FDS.remove(&FdKey { tgid, fd: fd as u32 }).is_ok() {
+        let Ok(fd) = (unsafe { ctx.read_at::<u64>(global(&CLOSE_FD_OFF) as usize) }) else {
+            return 0;
+        };
+        if OPEN_FDS
+            .remove(&FdKey {
+                tgid,
+                fd: fd as u32,
+            })
+            .is_ok()
+        {
             count::add_array(&COUNTS, FD_CLOSES, 1);
         }
         0

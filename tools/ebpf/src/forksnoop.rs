@@ -37,7 +37,10 @@ mod prog {
             return 0;
         };
         if let Some(mut entry) = reserve::<ForkEvent>(&EVENTS, &LOST) {
-            entry.write(ForkEvent { parent_tgid: parent, child_pid: child as u32 });
+            entry.write(ForkEvent {
+                parent_tgid: parent,
+                child_pid: child as u32,
+            });
             entry.submit(0);
         }
         0

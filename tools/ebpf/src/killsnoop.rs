@@ -12,7 +12,10 @@ mod prog {
         programs::TracePointContext,
     };
     use lab_probes_common::snoop::{KillEvent, KillStart, MAX_FILTER_PIDS};
-    use lab_probes_ebpf::events::{global, pid_allowed, reserve};
+    use lab_probes_ebpf::{
+        events::{emit, global, pid_allowed},
+        syscall,
+    };
 
     #[no_mangle]
     static KILL_PID_OFF: u32 = 16;
@@ -53,9 +56,9 @@ mod prog {
         if !pid_allowed(global(&FILTER_PIDS) != 0, &PIDS, (id >> 32) as u32) {
             return;
         }
-        // Syscall tracepoint arguments are 8-byte slots; the values are ints.
-        let tpid = unsafe { ctx.read_at::<u64>(pid_off as usize) }.unwrap_or(0) as i32;
-        let sig = unsafe { ctx.read_at::<u64>(sig_off as usize) }.unwrap_or(0) as u32;
+        // The values are ints in 8-byte argument slots.
+        let tpid = syscall::arg_at(ctx, pid_off) as i32;
+        let sig = syscall::arg_at(ctx, sig_off) as u32;
         let want = global(&FILTER_SIG);
         if want != 0 && sig != want {
             return;
@@ -66,7 +69,7 @@ mod prog {
             syscall,
             _pad: 0,
         };
-        let _ = STARTS.insert(&(id as u32), &s, 0);
+        syscall::save(&STARTS, id, &s);
     }
 
     #[tracepoint]
@@ -90,29 +93,20 @@ mod prog {
     #[tracepoint]
     pub fn killsnoop_exit(ctx: TracePointContext) -> u32 {
         let id = bpf_get_current_pid_tgid();
-        let tid = id as u32;
-        // SAFETY: copied out at once.
-        let Some(s) = (unsafe { STARTS.get(&tid) }).copied() else {
+        let failed_only = global(&FAILED_ONLY) != 0;
+        let Some((s, ret)) = syscall::finish(&ctx, &STARTS, id, global(&EXIT_RET_OFF), failed_only)
+        else {
             return 0;
         };
-        let _ = STARTS.remove(&tid);
-        let ret: i64 = unsafe { ctx.read_at(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
-        if global(&FAILED_ONLY) != 0 && ret >= 0 {
-            return 0;
-        }
-        let Some(mut entry) = reserve::<KillEvent>(&EVENTS, &LOST) else {
-            return 0;
-        };
-        // SAFETY: every field is written before submit.
-        let ev = unsafe { &mut *entry.as_mut_ptr() };
-        ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-        ev.ret = ret;
-        ev.pid = (id >> 32) as u32;
-        ev.tpid = s.tpid;
-        ev.sig = s.sig;
-        ev.syscall = s.syscall;
-        ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-        entry.submit(0);
+        emit(&EVENTS, &LOST, None, |ev: &mut KillEvent| {
+            ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+            ev.ret = ret;
+            ev.pid = (id >> 32) as u32;
+            ev.tpid = s.tpid;
+            ev.sig = s.sig;
+            ev.syscall = s.syscall;
+            ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        });
         0
     }
 

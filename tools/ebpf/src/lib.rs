@@ -60,7 +60,11 @@ pub mod events {
         const BPF_RB_AVAIL_DATA: u64 = 0;
         const BPF_RB_NO_WAKEUP: u64 = 1;
         const BPF_RB_FORCE_WAKEUP: u64 = 2;
-        if ring.query(BPF_RB_AVAIL_DATA) >= batch_bytes { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP }
+        if ring.query(BPF_RB_AVAIL_DATA) >= batch_bytes {
+            BPF_RB_FORCE_WAKEUP
+        } else {
+            BPF_RB_NO_WAKEUP
+        }
     }
 
     /// PID-set filter (`-p PID`, or the runner's ground truth for a set of PIDs): when `enabled`,
@@ -69,5 +73,97 @@ pub mod events {
     pub fn pid_allowed(enabled: bool, pids: &aya_ebpf::maps::HashMap<u32, u8>, tgid: u32) -> bool {
         // SAFETY: the value is only tested for presence, never held.
         !enabled || unsafe { pids.get(&tgid) }.is_some()
+    }
+
+    /// Thread filter (`-t TID`): `want` 0 lets every thread pass.
+    #[inline(always)]
+    pub fn tid_allowed(want: u32, pid_tgid: u64) -> bool {
+        want == 0 || pid_tgid as u32 == want
+    }
+
+    /// User filter (`-u UID`): `want` u32::MAX lets every user pass.
+    #[inline(always)]
+    pub fn uid_allowed(want: u32) -> bool {
+        want == u32::MAX || aya_ebpf::helpers::bpf_get_current_uid_gid() as u32 == want
+    }
+
+    /// cgroup filter (`-c PATH`, libbpf-tools): `want` is the cgroup v2 id (the directory's inode
+    /// number, set by the user half); 0 lets every task pass.
+    #[inline(always)]
+    pub fn cgroup_allowed(want: u64) -> bool {
+        // SAFETY: helper without arguments.
+        want == 0 || unsafe { aya_ebpf::helpers::generated::bpf_get_current_cgroup_id() } == want
+    }
+
+    /// Emit one `T` record: reserve it (counting a loss when the ring is full), let `fill` write
+    /// every field, submit. `wakeup_bytes` batches reader wake-ups (see `batched_wakeup`); None
+    /// wakes the reader per record.
+    #[inline(always)]
+    pub fn emit<T: 'static>(
+        ring: &RingBuf,
+        lost: &PerCpuArray<u64>,
+        wakeup_bytes: Option<u64>,
+        fill: impl FnOnce(&mut T),
+    ) {
+        let Some(mut entry) = reserve::<T>(ring, lost) else {
+            return;
+        };
+        // SAFETY: reserved memory for one T; `fill` writes every field before submit.
+        fill(unsafe { &mut *entry.as_mut_ptr() });
+        let flags = match wakeup_bytes {
+            Some(b) => batched_wakeup(ring, b),
+            None => 0,
+        };
+        entry.submit(flags);
+    }
+}
+
+/// Syscalls traced across enter and exit (opensnoop, killsnoop): sys_enter_* saves what only the
+/// enter can see (arguments) by thread id; sys_exit_* takes it back with the return value.
+#[cfg(target_arch = "bpf")]
+pub mod syscall {
+    use aya_ebpf::{maps::HashMap, programs::TracePointContext};
+
+    /// Remember `start` for the current thread until its sys_exit_*.
+    #[inline(always)]
+    pub fn save<S>(starts: &HashMap<u32, S>, pid_tgid: u64, start: &S) {
+        // A full table drops the call: its exit then finds nothing and emits nothing.
+        let _ = starts.insert(&(pid_tgid as u32), start, 0);
+    }
+
+    /// At sys_exit_*: the current thread's saved start (removed from `starts`) and the return
+    /// value at `ret_off`; None when the enter saved nothing (filtered out, or attached
+    /// mid-call), or when `failed_only` and the call succeeded.
+    #[inline(always)]
+    pub fn finish<S: Copy>(
+        ctx: &TracePointContext,
+        starts: &HashMap<u32, S>,
+        pid_tgid: u64,
+        ret_off: u32,
+        failed_only: bool,
+    ) -> Option<(S, i64)> {
+        let tid = pid_tgid as u32;
+        // SAFETY: copied out at once.
+        let start = (unsafe { starts.get(&tid) }).copied()?;
+        let _ = starts.remove(&tid);
+        let ret = ret_at(ctx, ret_off);
+        if failed_only && ret >= 0 {
+            return None;
+        }
+        Some((start, ret))
+    }
+
+    /// The syscall's return value (the `ret` field of sys_exit_*, at `off`).
+    #[inline(always)]
+    pub fn ret_at(ctx: &TracePointContext, off: u32) -> i64 {
+        // SAFETY: bounded read from the tracepoint record; faults return Err.
+        unsafe { ctx.read_at::<i64>(off as usize) }.unwrap_or(0)
+    }
+
+    /// Syscall argument `off` (syscall tracepoint arguments are 8-byte slots).
+    #[inline(always)]
+    pub fn arg_at(ctx: &TracePointContext, off: u32) -> u64 {
+        // SAFETY: as above.
+        unsafe { ctx.read_at::<u64>(off as usize) }.unwrap_or(0)
     }
 }

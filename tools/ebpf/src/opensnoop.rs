@@ -20,7 +20,10 @@ mod prog {
         programs::TracePointContext,
     };
     use lab_probes_common::snoop::{OpenEvent, OpenStart, MAX_FILTER_PIDS, OPEN_PATH_LEN};
-    use lab_probes_ebpf::events::{batched_wakeup, global, pid_allowed, reserve};
+    use lab_probes_ebpf::{
+        events::{cgroup_allowed, emit, global, pid_allowed, tid_allowed, uid_allowed},
+        syscall,
+    };
 
     #[no_mangle]
     static OPEN_FILENAME_OFF: u32 = 16;
@@ -48,6 +51,9 @@ mod prog {
     /// 1: only failed opens (`-x`).
     #[no_mangle]
     static FAILED_ONLY: u8 = 0;
+    /// Only tasks in this cgroup v2 (`-c`, its id); 0 = all.
+    #[no_mangle]
+    static FILTER_CGROUP: u64 = 0;
     /// Wake the reader once this many bytes wait.
     #[no_mangle]
     static WAKEUP_BYTES: u64 = 64 * 1024;
@@ -64,109 +70,99 @@ mod prog {
 
     #[inline(always)]
     fn wanted(pid_tgid: u64) -> bool {
-        let tgid = (pid_tgid >> 32) as u32;
-        let tid = pid_tgid as u32;
-        let want_tid = global(&FILTER_TID);
-        if want_tid != 0 && tid != want_tid {
-            return false;
-        }
-        let want_uid = global(&FILTER_UID);
-        if want_uid != u32::MAX && bpf_get_current_uid_gid() as u32 != want_uid {
-            return false;
-        }
-        pid_allowed(global(&FILTER_PIDS) != 0, &PIDS, tgid)
+        tid_allowed(global(&FILTER_TID), pid_tgid)
+            && uid_allowed(global(&FILTER_UID))
+            && cgroup_allowed(global(&FILTER_CGROUP))
+            && pid_allowed(global(&FILTER_PIDS) != 0, &PIDS, (pid_tgid >> 32) as u32)
     }
 
+    /// Save the path pointer and flags of a wanted open until its exit.
     #[inline(always)]
-    fn start(pid_tgid: u64, filename: u64, flags: u64, syscall: u32) {
+    fn enter(
+        ctx: &TracePointContext,
+        filename_off: u32,
+        flags: impl FnOnce() -> u64,
+        syscall: u32,
+    ) {
+        let id = bpf_get_current_pid_tgid();
+        if !wanted(id) {
+            return;
+        }
         let s = OpenStart {
-            filename,
-            flags,
+            filename: syscall::arg_at(ctx, filename_off),
+            flags: flags(),
             syscall,
             _pad: 0,
         };
-        let _ = STARTS.insert(&(pid_tgid as u32), &s, 0);
+        syscall::save(&STARTS, id, &s);
     }
 
     #[tracepoint]
     pub fn opensnoop_open(ctx: TracePointContext) -> u32 {
-        let id = bpf_get_current_pid_tgid();
-        if wanted(id) {
-            let f = unsafe { ctx.read_at::<u64>(global(&OPEN_FILENAME_OFF) as usize) }.unwrap_or(0);
-            let fl = unsafe { ctx.read_at::<u64>(global(&OPEN_FLAGS_OFF) as usize) }.unwrap_or(0);
-            start(id, f, fl, 0);
-        }
+        let flags = || syscall::arg_at(&ctx, global(&OPEN_FLAGS_OFF));
+        enter(&ctx, global(&OPEN_FILENAME_OFF), flags, 0);
         0
     }
 
     #[tracepoint]
     pub fn opensnoop_openat(ctx: TracePointContext) -> u32 {
-        let id = bpf_get_current_pid_tgid();
-        if wanted(id) {
-            let f =
-                unsafe { ctx.read_at::<u64>(global(&OPENAT_FILENAME_OFF) as usize) }.unwrap_or(0);
-            let fl = unsafe { ctx.read_at::<u64>(global(&OPENAT_FLAGS_OFF) as usize) }.unwrap_or(0);
-            start(id, f, fl, 1);
-        }
+        let flags = || syscall::arg_at(&ctx, global(&OPENAT_FLAGS_OFF));
+        enter(&ctx, global(&OPENAT_FILENAME_OFF), flags, 1);
         0
     }
 
     #[tracepoint]
     pub fn opensnoop_openat2(ctx: TracePointContext) -> u32 {
-        let id = bpf_get_current_pid_tgid();
-        if wanted(id) {
-            let f =
-                unsafe { ctx.read_at::<u64>(global(&OPENAT2_FILENAME_OFF) as usize) }.unwrap_or(0);
-            let how = unsafe { ctx.read_at::<u64>(global(&OPENAT2_HOW_OFF) as usize) }.unwrap_or(0);
+        let flags = || {
+            let how = syscall::arg_at(&ctx, global(&OPENAT2_HOW_OFF));
             // open_how.flags is its first member.
             let mut fl: u64 = 0;
             if how != 0 {
+                // SAFETY: helper reads user memory and faults safely.
                 unsafe {
                     bpf_probe_read_user((&mut fl as *mut u64).cast(), 8, how as *const c_void)
                 };
             }
-            start(id, f, fl, 2);
-        }
+            fl
+        };
+        enter(&ctx, global(&OPENAT2_FILENAME_OFF), flags, 2);
         0
     }
 
     #[tracepoint]
     pub fn opensnoop_exit(ctx: TracePointContext) -> u32 {
         let id = bpf_get_current_pid_tgid();
-        let tid = id as u32;
-        // SAFETY: copied out at once.
-        let Some(s) = (unsafe { STARTS.get(&tid) }).copied() else {
+        let failed_only = global(&FAILED_ONLY) != 0;
+        let Some((s, ret)) = syscall::finish(&ctx, &STARTS, id, global(&EXIT_RET_OFF), failed_only)
+        else {
             return 0;
         };
-        let _ = STARTS.remove(&tid);
-        let ret: i64 = unsafe { ctx.read_at(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
-        if global(&FAILED_ONLY) != 0 && ret >= 0 {
-            return 0;
-        }
-        let Some(mut entry) = reserve::<OpenEvent>(&EVENTS, &LOST) else {
-            return 0;
-        };
-        // SAFETY: every field is written below before submit.
-        let ev = unsafe { &mut *entry.as_mut_ptr() };
-        ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-        ev.ret = ret;
-        ev.flags = s.flags;
-        ev.pid = (id >> 32) as u32;
-        ev.tid = tid;
-        ev.uid = bpf_get_current_uid_gid() as u32;
-        ev.syscall = s.syscall;
-        ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-        let rc = unsafe {
-            bpf_probe_read_user_str(
-                ev.path.as_mut_ptr().cast(),
-                OPEN_PATH_LEN as u32,
-                s.filename as *const c_void,
-            )
-        };
-        if rc < 0 {
-            ev.path[0] = 0;
-        }
-        entry.submit(batched_wakeup(&EVENTS, global(&WAKEUP_BYTES)));
+        emit(
+            &EVENTS,
+            &LOST,
+            Some(global(&WAKEUP_BYTES)),
+            |ev: &mut OpenEvent| {
+                ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+                ev.ret = ret;
+                ev.flags = s.flags;
+                ev.pid = (id >> 32) as u32;
+                ev.tid = id as u32;
+                ev.uid = bpf_get_current_uid_gid() as u32;
+                ev.syscall = s.syscall;
+                ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+                // SAFETY: the helper writes at most OPEN_PATH_LEN bytes into `path`.
+                let rc = unsafe {
+                    bpf_probe_read_user_str(
+                        ev.path.as_mut_ptr().cast(),
+                        OPEN_PATH_LEN as u32,
+                        s.filename as *const c_void,
+                    )
+                };
+                if rc < 0 {
+                    ev.path[0] = 0;
+                }
+            },
+        );
         0
     }
 

@@ -1,5 +1,11 @@
 //! runqlat: run queue (scheduler) latency histogram: time from becoming runnable (wakeup, or
 //! preemption while still runnable) to running on a CPU.
+//!
+//! Per PID namespace (--pidnss) the key is the waiting task's
+//! task->nsproxy->pid_ns_for_children->ns.inum (BCC's path). The classic sched_wakeup
+//! tracepoints carry only the pid, so in that mode the wakeups are taken as raw tracepoints
+//! (whose argument is the task) and the pointer chain is followed with offsets user space found
+//! in the kernel's BTF.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -11,28 +17,78 @@ mod sched_tp;
 #[cfg(target_arch = "bpf")]
 mod prog {
     use aya_ebpf::{
-        helpers::bpf_ktime_get_ns,
-        macros::{map, tracepoint},
+        helpers::{bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel},
+        macros::{map, raw_tracepoint, tracepoint},
         maps::{LruHashMap, PerCpuHashMap},
-        programs::TracePointContext,
+        programs::{RawTracePointContext, TracePointContext},
     };
     use lab_probes_common::{
         hist::{log2_slot, HistKey, MAX_HIST_ENTRIES},
-        sched::{TaskStart, MAX_TASKS},
+        sched::MAX_TASKS,
     };
     use lab_probes_ebpf::count;
 
     use crate::sched_tp::*;
 
+    /// 1: key histograms by PID namespace inum (--pidnss).
+    #[no_mangle]
+    static PIDNS: u8 = 0;
+    /// Byte offsets from the kernel's BTF, set with PIDNS: task_struct.pid, task_struct.tgid,
+    /// task_struct.nsproxy, nsproxy.pid_ns_for_children, pid_namespace.ns + ns_common.inum.
+    #[no_mangle]
+    static TASK_PID: u32 = 0;
+    #[no_mangle]
+    static TASK_TGID: u32 = 0;
+    #[no_mangle]
+    static TASK_NSPROXY: u32 = 0;
+    #[no_mangle]
+    static NSPROXY_PID_NS: u32 = 0;
+    #[no_mangle]
+    static PID_NS_INUM: u32 = 0;
+
+    /// A waiting task: since when, its process (0 when unknown) and PID namespace (with PIDNS).
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Pending {
+        ts_ns: u64,
+        tgid: u32,
+        pidns: u32,
+    }
+
     /// When each runnable-but-waiting task was enqueued.
     #[map]
-    static START: LruHashMap<u32, TaskStart> = LruHashMap::with_max_entries(MAX_TASKS, 0);
+    static START: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(MAX_TASKS, 0);
 
     #[map]
     static HIST: PerCpuHashMap<HistKey, u64> = PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
 
     #[inline(always)]
-    fn enqueue(tid: u32, mut tgid: u32) {
+    fn global(g: &'static u32) -> usize {
+        // SAFETY: plain data set by the loader.
+        unsafe { core::ptr::read_volatile(g) as usize }
+    }
+
+    /// task->nsproxy->pid_ns_for_children->ns.inum; None for an exiting task (no nsproxy).
+    #[inline(always)]
+    fn pidns_of(task: usize) -> Option<u32> {
+        // SAFETY: bpf_probe_read_kernel checks the addresses; a bad one is an Err.
+        unsafe {
+            let nsproxy: usize =
+                bpf_probe_read_kernel((task + global(&TASK_NSPROXY)) as *const usize).ok()?;
+            if nsproxy == 0 {
+                return None;
+            }
+            let ns: usize =
+                bpf_probe_read_kernel((nsproxy + global(&NSPROXY_PID_NS)) as *const usize).ok()?;
+            if ns == 0 {
+                return None;
+            }
+            bpf_probe_read_kernel((ns + global(&PID_NS_INUM)) as *const u32).ok()
+        }
+    }
+
+    #[inline(always)]
+    fn enqueue(tid: u32, mut tgid: u32, pidns: u32) {
         if tid == 0 {
             return;
         }
@@ -45,10 +101,10 @@ mod prog {
         let ts = unsafe { bpf_ktime_get_ns() };
         let _ = START.insert(
             &tid,
-            &TaskStart {
+            &Pending {
                 ts_ns: ts,
                 tgid,
-                _pad: 0,
+                pidns,
             },
             0,
         );
@@ -56,13 +112,33 @@ mod prog {
 
     #[tracepoint]
     pub fn runqlat_wakeup(ctx: TracePointContext) -> u32 {
-        enqueue(read_u32(&ctx, offsets().wakeup_pid), 0);
+        enqueue(read_u32(&ctx, offsets().wakeup_pid), 0, 0);
         0
     }
 
     #[tracepoint]
     pub fn runqlat_wakeup_new(ctx: TracePointContext) -> u32 {
-        enqueue(read_u32(&ctx, offsets().wakeup_new_pid), 0);
+        enqueue(read_u32(&ctx, offsets().wakeup_new_pid), 0, 0);
+        0
+    }
+
+    /// sched_wakeup and sched_wakeup_new as raw tracepoints (--pidnss): arg 0 is the woken task.
+    #[raw_tracepoint]
+    pub fn runqlat_wakeup_task(ctx: RawTracePointContext) -> u32 {
+        let task = ctx.arg::<*const u8>(0) as usize;
+        if task == 0 {
+            return 0;
+        }
+        // SAFETY: as in pidns_of.
+        let (tid, tgid) = unsafe {
+            (
+                bpf_probe_read_kernel((task + global(&TASK_PID)) as *const u32).unwrap_or(0),
+                bpf_probe_read_kernel((task + global(&TASK_TGID)) as *const u32).unwrap_or(0),
+            )
+        };
+        if let Some(ns) = pidns_of(task) {
+            enqueue(tid, tgid, ns);
+        }
         0
     }
 
@@ -84,7 +160,11 @@ mod prog {
         }
         // Preempted while runnable: it waits in the run queue from now.
         if prev_state(&ctx, &o) & o.sleep_mask == 0 {
-            enqueue(prev, cur_tgid);
+            if flag(&PIDNS) == 0 {
+                enqueue(prev, cur_tgid, 0);
+            } else if let Some(ns) = pidns_of(unsafe { bpf_get_current_task() } as usize) {
+                enqueue(prev, cur_tgid, ns);
+            }
         }
         if next == 0 {
             return 0;
@@ -97,11 +177,15 @@ mod prog {
         let now = unsafe { bpf_ktime_get_ns() };
         let mut delta = now.saturating_sub(s.ts_ns);
         delta /= if flag(&MILLIS) != 0 { 1_000_000 } else { 1_000 };
-        let tgid = if s.tgid != 0 { s.tgid } else { tgid_of(next) };
+        let id = if flag(&PIDNS) != 0 {
+            s.pidns as u64
+        } else {
+            key_id(if s.tgid != 0 { s.tgid } else { tgid_of(next) }, next)
+        };
         count::add_hash(
             &HIST,
             &HistKey {
-                id: key_id(tgid, next),
+                id,
                 slot: log2_slot(delta),
             },
             1,

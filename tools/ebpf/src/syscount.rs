@@ -14,7 +14,10 @@ mod prog {
         programs::TracePointContext,
     };
     use lab_probes_common::snoop::{SyscallStat, MAX_FILTER_PIDS, SYSCOUNT_MAX_KEYS};
-    use lab_probes_ebpf::events::{global, pid_allowed};
+    use lab_probes_ebpf::{
+        events::{cgroup_allowed, global, pid_allowed, tid_allowed},
+        syscall,
+    };
 
     #[no_mangle]
     static EXIT_ID_OFF: u32 = 8;
@@ -26,6 +29,9 @@ mod prog {
     /// Only this thread; 0 = all.
     #[no_mangle]
     static FILTER_TID: u32 = 0;
+    /// Only tasks in this cgroup v2 (`-c`, its id); 0 = all.
+    #[no_mangle]
+    static FILTER_CGROUP: u64 = 0;
     /// 1: only failed syscalls (ret < 0).
     #[no_mangle]
     static FAILED_ONLY: u8 = 0;
@@ -53,11 +59,9 @@ mod prog {
 
     #[inline(always)]
     fn wanted(id: u64) -> bool {
-        let want_tid = global(&FILTER_TID);
-        if want_tid != 0 && id as u32 != want_tid {
-            return false;
-        }
-        pid_allowed(global(&FILTER_PIDS) != 0, &PIDS, (id >> 32) as u32)
+        tid_allowed(global(&FILTER_TID), id)
+            && cgroup_allowed(global(&FILTER_CGROUP))
+            && pid_allowed(global(&FILTER_PIDS) != 0, &PIDS, (id >> 32) as u32)
     }
 
     #[tracepoint]
@@ -96,7 +100,7 @@ mod prog {
         if want != u32::MAX && nr != want {
             return 0;
         }
-        let ret = unsafe { ctx.read_at::<i64>(global(&EXIT_RET_OFF) as usize) }.unwrap_or(0);
+        let ret = syscall::ret_at(&ctx, global(&EXIT_RET_OFF));
         if global(&FAILED_ONLY) != 0 && ret >= 0 {
             return 0;
         }

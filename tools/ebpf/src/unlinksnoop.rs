@@ -13,7 +13,9 @@ mod prog {
         maps::{PerCpuArray, RingBuf},
         programs::TracePointContext,
     };
-    use lab_probes_common::filetrack::{UnlinkEvent, PATH_MAX_COPIED, SYS_RMDIR, SYS_UNLINK, SYS_UNLINKAT};
+    use lab_probes_common::filetrack::{
+        UnlinkEvent, PATH_MAX_COPIED, SYS_RMDIR, SYS_UNLINK, SYS_UNLINKAT,
+    };
     use lab_probes_ebpf::events::{global, reserve};
 
     /// Only this process (tgid); 0 = every process.
@@ -55,7 +57,9 @@ mod prog {
             return 0;
         }
         let path: u64 = unsafe { ctx.read_at(path_off as usize) }.unwrap_or(0);
-        let Some(mut entry) = reserve::<UnlinkEvent>(&EVENTS, &LOST) else { return 0 };
+        let Some(mut entry) = reserve::<UnlinkEvent>(&EVENTS, &LOST) else {
+            return 0;
+        };
         // SAFETY: the reserved record is written field by field before submit.
         let ev = unsafe { &mut *entry.as_mut_ptr() };
         ev.tgid = tgid;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use aya::Ebpf;
 
 use crate::{
-    block::{dev_by_name, disk_name, rwbs_flags_desc, tp_offsets},
+    block::{attach_complete, dev_by_name, disk_name, rq_layout, rwbs_flags_desc, tp_offsets},
     events::{attach_tracepoint, require_tracepoints},
     hist::{read_keyed, Hist},
     requirements::Tracepoint,
@@ -72,8 +72,11 @@ impl BioLatency {
             KeyBy::Flags => 2,
         };
         let queued = o.queued as u8;
+        let layout = rq_layout();
+        let rq = layout.as_ref().copied().unwrap_or_default();
         let mut bpf = crate::loader::load_with("biolatency", |l| {
-            l.override_global("ISSUE_TP", &issue, true)
+            l.override_global("RQ_LAYOUT", &rq, true)
+                .override_global("ISSUE_TP", &issue, true)
                 .override_global("COMPLETE_TP", &complete, true)
                 .override_global("INSERT_TP", &insert, true)
                 .override_global("DEV_FILTER", &dev, true)
@@ -82,11 +85,11 @@ impl BioLatency {
                 .override_global("QUEUED", &queued, true);
         })?;
         // Completion first, so no request is started that we cannot finish.
-        attach_tracepoint(
+        attach_complete(
             &mut bpf,
+            &layout,
+            "biolatency_complete_raw",
             "biolatency_complete",
-            "block",
-            "block_rq_complete",
         )?;
         if o.queued {
             attach_tracepoint(&mut bpf, "biolatency_insert", "block", "block_rq_insert")?;

@@ -10,7 +10,7 @@ use aya::{
 use lab_probes_common::block::BioEvent;
 
 use crate::{
-    block::{dev_by_name, disk_name, rwbs_str, tp_offsets},
+    block::{attach_complete, dev_by_name, disk_name, rq_layout, rwbs_str, tp_offsets},
     events::{self, attach_tracepoint, require_tracepoints},
     requirements::Tracepoint,
     tracefs,
@@ -85,14 +85,22 @@ impl BioSnoop {
             Default::default()
         };
         let dev = o.disk.as_deref().map(dev_by_name).transpose()?.unwrap_or(0);
+        let layout = rq_layout();
+        let rq = layout.as_ref().copied().unwrap_or_default();
         let mut bpf = crate::loader::load_with("biosnoop", |l| {
-            l.override_global("ISSUE_TP", &issue, true)
+            l.override_global("RQ_LAYOUT", &rq, true)
+                .override_global("ISSUE_TP", &issue, true)
                 .override_global("COMPLETE_TP", &complete, true)
                 .override_global("IO_START_TP", &io_start, true)
                 .override_global("INSERT_TP", &insert, true)
                 .override_global("DEV_FILTER", &dev, true);
         })?;
-        attach_tracepoint(&mut bpf, "biosnoop_complete", "block", "block_rq_complete")?;
+        attach_complete(
+            &mut bpf,
+            &layout,
+            "biosnoop_complete_raw",
+            "biosnoop_complete",
+        )?;
         attach_tracepoint(&mut bpf, "biosnoop_issue", "block", "block_rq_issue")?;
         // Queued time needs insert; older kernels without block_io_start also attribute there.
         if has_insert && (o.queued || !has_io_start) {

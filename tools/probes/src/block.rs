@@ -1,11 +1,79 @@
 //! Block tracepoint plumbing shared by biolatency, biosnoop and bitesize: field offsets from
-//! tracefs, dev_t <-> disk names, and rwbs decoding.
+//! tracefs, the request layout from BTF for the raw completion, dev_t <-> disk names, and rwbs
+//! decoding.
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use lab_probes_common::block::{BlockTpOffsets, RWBS_LEN};
+use aya::{programs::RawTracePoint, Ebpf};
+use lab_probes_common::block::{BlockTpOffsets, RqLayout, RWBS_LEN};
 
-use crate::tracefs;
+use crate::{btf::Btf, events::attach_tracepoint, tracefs};
+
+/// Set to "tracepoint" to complete through the classic tracepoint even where the raw one works
+/// (what kernels without the request layout in BTF get; the tests cover both paths).
+pub const COMPLETE_ENV: &str = "LAB_BLOCK_COMPLETE";
+
+/// struct request's layout from this kernel's BTF, for the raw block_rq_complete.
+pub fn rq_layout() -> Result<RqLayout> {
+    if std::env::var(COMPLETE_ENV).is_ok_and(|v| v == "tracepoint") {
+        anyhow::bail!("{COMPLETE_ENV}=tracepoint");
+    }
+    let btf = Btf::vmlinux()?;
+    btf.prefetch(&[
+        "request",
+        "q",
+        "rq_disk",
+        "request_queue",
+        "disk",
+        "gendisk",
+        "major",
+        "first_minor",
+        "__sector",
+        "cmd_flags",
+    ])?;
+    // 5.16 moved the disk pointer from the request to its queue.
+    let (rq_q, via_queue, q_disk) = match btf.member("request_queue", "disk") {
+        Ok(d) => (btf.member("request", "q")?.offset, 1, d.offset),
+        Err(_) => (btf.member("request", "rq_disk")?.offset, 0, 0),
+    };
+    Ok(RqLayout {
+        rq_q,
+        via_queue,
+        q_disk,
+        disk_major: btf.member("gendisk", "major")?.offset,
+        disk_first_minor: btf.member("gendisk", "first_minor")?.offset,
+        rq_sector: btf.member("request", "__sector")?.offset,
+        rq_cmd_flags: btf.member("request", "cmd_flags")?.offset,
+        _pad: 0,
+    })
+}
+
+/// Attach the completion: program `raw` as a raw tracepoint when `layout` was found (RQ_LAYOUT
+/// must hold it) and the kernel takes it, else program `classic` as the block:block_rq_complete
+/// tracepoint (which works everywhere, at the cost of the skips described at RqLayout).
+pub fn attach_complete(
+    bpf: &mut Ebpf,
+    layout: &Result<RqLayout>,
+    raw: &str,
+    classic: &str,
+) -> Result<()> {
+    if layout.is_ok() && attach_raw_complete(bpf, raw).is_ok() {
+        return Ok(());
+    }
+    attach_tracepoint(bpf, classic, "block", "block_rq_complete")
+}
+
+fn attach_raw_complete(bpf: &mut Ebpf, raw: &str) -> Result<()> {
+    let p: &mut RawTracePoint = bpf
+        .program_mut(raw)
+        .with_context(|| format!("program {raw} missing from object"))?
+        .try_into()?;
+    p.load()
+        .with_context(|| format!("verifier rejected {raw}"))?;
+    p.attach("block_rq_complete")
+        .with_context(|| format!("attaching {raw} to raw tracepoint block_rq_complete"))?;
+    Ok(())
+}
 
 /// Offsets of dev, sector, nr_sector and rwbs in `block:<name>` on this kernel.
 pub fn tp_offsets(root: &Path, name: &str) -> Result<BlockTpOffsets> {

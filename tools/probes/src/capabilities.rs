@@ -122,6 +122,27 @@ pub fn fentry() -> Availability {
     }
 }
 
+/// Try loading and attaching a raw tracepoint program on sched_switch (biolatency and biosnoop
+/// complete through one where they can).
+pub fn raw_tracepoint() -> Availability {
+    let mut bpf = match crate::load("doctor") {
+        Ok(b) => b,
+        Err(e) => return Availability::Untested(format!("{e:#}")),
+    };
+    let prog: &mut aya::programs::RawTracePoint =
+        match bpf.program_mut("doctor_raw_tp").map(TryInto::try_into) {
+            Some(Ok(p)) => p,
+            _ => return Availability::Untested("doctor_raw_tp missing from object".into()),
+        };
+    if let Err(e) = prog.load() {
+        return refused(&e);
+    }
+    match prog.attach("sched_switch") {
+        Ok(_) => Availability::Usable,
+        Err(e) => refused(&e),
+    }
+}
+
 fn refused(e: &(dyn std::error::Error + 'static)) -> Availability {
     match errno_of(e) {
         Some(code) => Availability::Refused(format!("{} ({})", errno_name(code), describe(e))),

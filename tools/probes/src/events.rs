@@ -4,9 +4,13 @@
 //! Kernel-side convention (see tools/ebpf/src/lib.rs `events`): a probe streams records through a
 //! `RingBuf` map named `EVENTS` and counts failed `reserve`s in slot 0 of a `PerCpuArray<u64>`
 //! named `LOST`.
-use std::path::PathBuf;
+use std::{
+    marker::PhantomData,
+    os::fd::{AsFd, BorrowedFd},
+    path::{Path, PathBuf},
+};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::TracePoint,
@@ -57,21 +61,12 @@ pub fn require_tracepoints(tps: &[Tracepoint]) -> Result<PathBuf> {
 
 /// Load (verify) program `prog` of `bpf` and attach it to `category:name`.
 pub fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<()> {
-    let p: &mut TracePoint = bpf
-        .program_mut(prog)
-        .with_context(|| format!("program {prog} missing from object"))?
-        .try_into()
-        .with_context(|| format!("program {prog} is not a tracepoint program"))?;
-    p.load()
-        .with_context(|| format!("verifier rejected {prog}"))?;
-    p.attach(category, name)
-        .with_context(|| format!("attaching {prog} to {category}:{name}"))?;
-    Ok(())
+    attach_tracepoints(bpf, prog, &[(category, name)])
 }
 
 /// Load program `prog` once and attach it to each tracepoint in `tps` (one exit handler shared by
 /// several syscalls).
-pub fn attach_tracepoints(bpf: &mut Ebpf, prog: &str, tps: &[Tracepoint]) -> Result<()> {
+pub fn attach_tracepoints(bpf: &mut Ebpf, prog: &str, tps: &[(&str, &str)]) -> Result<()> {
     let p: &mut TracePoint = bpf
         .program_mut(prog)
         .with_context(|| format!("program {prog} missing from object"))?
@@ -84,6 +79,126 @@ pub fn attach_tracepoints(bpf: &mut Ebpf, prog: &str, tps: &[Tracepoint]) -> Res
             .with_context(|| format!("attaching {prog} to {category}:{name}"))?;
     }
     Ok(())
+}
+
+/// A syscall traced at enter and exit: the program for its sys_enter_<name>, and <name>.
+pub type SyscallPair<'a> = (&'a str, &'a str);
+
+/// Attach the shared `exit_prog` to sys_exit_<name> and each enter program to sys_enter_<name>,
+/// for every pair of `required` and for those of `optional` this kernel has. Exits first: an
+/// enter is only recorded once its exit is being watched.
+pub fn attach_syscall_pairs(
+    bpf: &mut Ebpf,
+    root: &Path,
+    exit_prog: &str,
+    required: &[SyscallPair],
+    optional: &[SyscallPair],
+) -> Result<()> {
+    let has = |tp: &str| tracefs::tracepoint_exists(root, "syscalls", tp);
+    let optional = optional
+        .iter()
+        .filter(|(_, name)| has(&format!("sys_enter_{name}")) && has(&format!("sys_exit_{name}")));
+    let pairs: Vec<(&str, &str)> = required.iter().chain(optional).copied().collect();
+    let exits: Vec<String> = pairs.iter().map(|(_, n)| format!("sys_exit_{n}")).collect();
+    let exits: Vec<(&str, &str)> = exits.iter().map(|e| ("syscalls", e.as_str())).collect();
+    attach_tracepoints(bpf, exit_prog, &exits)?;
+    for (prog, name) in pairs {
+        attach_tracepoint(bpf, prog, "syscalls", &format!("sys_enter_{name}"))?;
+    }
+    Ok(())
+}
+
+/// Offsets of `fields` in syscalls:sys_enter_<call>, or zeros when this kernel lacks the call
+/// (`attach_syscall_pairs` then leaves its enter program unattached).
+pub fn enter_offsets<const N: usize>(
+    root: &Path,
+    call: &str,
+    fields: [&str; N],
+) -> Result<[u32; N]> {
+    let tp = format!("sys_enter_{call}");
+    let mut out = [0; N];
+    if tracefs::tracepoint_exists(root, "syscalls", &tp) {
+        for (o, field) in out.iter_mut().zip(fields) {
+            *o = tracefs::field_offset(root, "syscalls", &tp, field)?;
+        }
+    }
+    Ok(out)
+}
+
+/// A record type streamed by an event probe, and how it becomes what tools print.
+pub trait Record: Sized {
+    /// The `#[repr(C)]` ring buffer record (lab_probes_common).
+    type Raw: Pod;
+    /// The probe's name, for errors.
+    const PROBE: &'static str;
+    fn from_raw(raw: &Self::Raw) -> Self;
+}
+
+/// An attached event probe streaming `R`s through its `EVENTS` ring buffer; detaches when
+/// dropped. Each snoop module adds its own `attach` (e.g. `OpenSnoop = Snoop<Open>`).
+pub struct Snoop<R> {
+    bpf: Ebpf,
+    ring: RingBuf<MapData>,
+    _record: PhantomData<fn() -> R>,
+}
+
+impl<R: Record> Snoop<R> {
+    /// Wrap a loaded and attached probe (takes its ring buffer).
+    pub fn new(mut bpf: Ebpf) -> Result<Self> {
+        let ring = take_ring(&mut bpf)?;
+        Ok(Self {
+            bpf,
+            ring,
+            _record: PhantomData,
+        })
+    }
+
+    /// Add processes to the PID filter (probes with a `PIDS` map, attached with a PID set).
+    pub fn add_pids(&mut self, pids: &[u32]) -> Result<()> {
+        add_pids(&mut self.bpf, pids)
+    }
+
+    /// Readable when a batch of records is waiting (wake-ups may be batched: drain on a timer too).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
+
+    /// Call `f` on each waiting record; returns how many there were.
+    pub fn drain(&mut self, mut f: impl FnMut(R) -> Result<()>) -> Result<usize> {
+        drain(&mut self.ring, |bytes| {
+            let raw: R::Raw =
+                decode(bytes).with_context(|| format!("short {} record", R::PROBE))?;
+            f(R::from_raw(&raw))
+        })
+    }
+
+    /// Records dropped because the ring buffer (or an in-flight table) was full.
+    pub fn lost(&self) -> Result<u64> {
+        lost(&self.bpf)
+    }
+}
+
+/// cgroupfs' magic number (statfs f_type) on cgroup v2.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The cgroup id of cgroup v2 directory `path` (`-c PATH`): its inode number, which is what
+/// `bpf_get_current_cgroup_id()` returns for tasks inside it. Errors say what `path` is instead.
+pub fn cgroup_id(path: &Path) -> Result<u64> {
+    use std::os::{linux::fs::MetadataExt as _, unix::ffi::OsStrExt as _};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_dir() {
+        bail!("not a directory (want a cgroup v2 directory, e.g. under /sys/fs/cgroup)");
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: zeroed out struct filled by statfs; valid NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("statfs");
+    }
+    if st.f_type as i64 != CGROUP2_SUPER_MAGIC {
+        bail!("not a cgroup v2 directory (`findmnt -t cgroup2` shows where cgroup v2 is mounted)");
+    }
+    Ok(meta.st_ino())
 }
 
 /// Put `pids` into the PID-set filter map `PIDS` (the probe's `FILTER_PIDS` global turns it on).

@@ -1,25 +1,22 @@
 //! killsnoop's user half: attach the kill/tkill/tgkill probes, decode records. Used by the
 //! `killsnoop` tool and by the runner (ground truth: who signalled whom).
-use std::os::fd::{AsFd, BorrowedFd};
-
-use anyhow::{Context as _, Result};
-use aya::{
-    maps::{MapData, RingBuf},
-    Ebpf,
-};
+use anyhow::Result;
 use lab_probes_common::snoop::KillEvent;
 
-use crate::{events, requirements::Tracepoint, tracefs};
+use crate::{
+    events::{self, Record, Snoop},
+    requirements::Tracepoint,
+    tracefs,
+};
 
 /// kill(2) is required; tkill/tgkill are traced when present.
 pub const TRACEPOINTS: &[Tracepoint] = &[
     ("syscalls", "sys_enter_kill"),
     ("syscalls", "sys_exit_kill"),
 ];
-const OPTIONAL: &[(&str, &str, &str)] = &[
-    ("killsnoop_tkill", "sys_enter_tkill", "sys_exit_tkill"),
-    ("killsnoop_tgkill", "sys_enter_tgkill", "sys_exit_tgkill"),
-];
+/// (enter program, syscall) pairs traced when the kernel has them.
+const OPTIONAL: &[events::SyscallPair] =
+    &[("killsnoop_tkill", "tkill"), ("killsnoop_tgkill", "tgkill")];
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -53,35 +50,35 @@ pub struct Kill {
 }
 
 /// An attached killsnoop probe; detaches when dropped.
-pub struct KillSnoop {
-    bpf: Ebpf,
-    ring: RingBuf<MapData>,
+pub type KillSnoop = Snoop<Kill>;
+
+impl Record for Kill {
+    type Raw = KillEvent;
+    const PROBE: &'static str = "killsnoop";
+    fn from_raw(ev: &KillEvent) -> Self {
+        Kill {
+            ts_ns: ev.ts_ns,
+            pid: ev.pid,
+            comm: events::cstr(&ev.comm),
+            tpid: ev.tpid,
+            sig: ev.sig,
+            ret: ev.ret,
+            call: match ev.syscall {
+                1 => KillCall::Tkill,
+                2 => KillCall::Tgkill,
+                _ => KillCall::Kill,
+            },
+        }
+    }
 }
 
-impl KillSnoop {
+impl Snoop<Kill> {
     pub fn attach(cfg: &Config) -> Result<Self> {
         let root = events::require_tracepoints(TRACEPOINTS)?;
-        let off = |tp: &str, field: &str| tracefs::field_offset(&root, "syscalls", tp, field);
-        let has = |tp: &str| tracefs::tracepoint_exists(&root, "syscalls", tp);
-        let kill_pid = off("sys_enter_kill", "pid")?;
-        let kill_sig = off("sys_enter_kill", "sig")?;
-        let ret = off("sys_exit_kill", "ret")?;
-        let (tkill_pid, tkill_sig) = if has("sys_enter_tkill") {
-            (
-                off("sys_enter_tkill", "pid")?,
-                off("sys_enter_tkill", "sig")?,
-            )
-        } else {
-            (0, 0)
-        };
-        let (tgkill_pid, tgkill_sig) = if has("sys_enter_tgkill") {
-            (
-                off("sys_enter_tgkill", "pid")?,
-                off("sys_enter_tgkill", "sig")?,
-            )
-        } else {
-            (0, 0)
-        };
+        let [kill_pid, kill_sig] = events::enter_offsets(&root, "kill", ["pid", "sig"])?;
+        let [tkill_pid, tkill_sig] = events::enter_offsets(&root, "tkill", ["pid", "sig"])?;
+        let [tgkill_pid, tgkill_sig] = events::enter_offsets(&root, "tgkill", ["pid", "sig"])?;
+        let ret = tracefs::field_offset(&root, "syscalls", "sys_exit_kill", "ret")?;
         let filter_pids = u8::from(cfg.pids.is_some());
         let sig = cfg.signal.unwrap_or(0);
         let failed = u8::from(cfg.failed_only);
@@ -100,51 +97,9 @@ impl KillSnoop {
         if let Some(pids) = &cfg.pids {
             events::add_pids(&mut bpf, pids)?;
         }
-        let mut exits = vec![("syscalls", "sys_exit_kill")];
-        let mut enters = vec![("killsnoop_kill", "sys_enter_kill")];
-        for (prog, enter, exit) in OPTIONAL {
-            if has(enter) && has(exit) {
-                exits.push(("syscalls", exit));
-                enters.push((prog, enter));
-            }
-        }
-        events::attach_tracepoints(&mut bpf, "killsnoop_exit", &exits)?;
-        for (prog, enter) in enters {
-            events::attach_tracepoint(&mut bpf, prog, "syscalls", enter)?;
-        }
-        let ring = events::take_ring(&mut bpf)?;
-        Ok(Self { bpf, ring })
-    }
-
-    pub fn add_pids(&mut self, pids: &[u32]) -> Result<()> {
-        events::add_pids(&mut self.bpf, pids)
-    }
-
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.ring.as_fd()
-    }
-
-    pub fn drain(&mut self, mut f: impl FnMut(Kill) -> Result<()>) -> Result<usize> {
-        events::drain(&mut self.ring, |bytes| {
-            let ev: KillEvent = events::decode(bytes).context("short killsnoop record")?;
-            f(Kill {
-                ts_ns: ev.ts_ns,
-                pid: ev.pid,
-                comm: events::cstr(&ev.comm),
-                tpid: ev.tpid,
-                sig: ev.sig,
-                ret: ev.ret,
-                call: match ev.syscall {
-                    1 => KillCall::Tkill,
-                    2 => KillCall::Tgkill,
-                    _ => KillCall::Kill,
-                },
-            })
-        })
-    }
-
-    pub fn lost(&self) -> Result<u64> {
-        events::lost(&self.bpf)
+        let required = [("killsnoop_kill", "kill")];
+        events::attach_syscall_pairs(&mut bpf, &root, "killsnoop_exit", &required, OPTIONAL)?;
+        Snoop::new(bpf)
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Config {
     pub by_process: bool,
     /// Measure time in the syscall too.
     pub latency: bool,
+    /// Only tasks in this cgroup v2 (its id, see `events::cgroup_id`).
+    pub cgroup: Option<u64>,
 }
 
 /// Sums over CPUs for one key.
@@ -51,6 +53,7 @@ impl SysCount {
         let syscall = cfg.syscall.unwrap_or(u32::MAX);
         let by_process = u8::from(cfg.by_process);
         let latency = u8::from(cfg.latency);
+        let cgroup = cfg.cgroup.unwrap_or(0);
         let mut bpf = crate::loader::load_with("syscount", |l| {
             l.override_global("EXIT_ID_OFF", &id, true)
                 .override_global("EXIT_RET_OFF", &ret, true)
@@ -60,7 +63,8 @@ impl SysCount {
                 .override_global("FILTER_ERRNO", &errno, true)
                 .override_global("FILTER_SYSCALL", &syscall, true)
                 .override_global("BY_PROCESS", &by_process, true)
-                .override_global("LATENCY", &latency, true);
+                .override_global("LATENCY", &latency, true)
+                .override_global("FILTER_CGROUP", &cgroup, true);
         })?;
         if let Some(pids) = &cfg.pids {
             events::add_pids(&mut bpf, pids)?;

@@ -6,12 +6,20 @@ use crate::lab::{Kind, Tolerance};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Truth {
     /// A process: right when the answer names one of `names` or is one of `pids`.
-    Process { names: Vec<String>, pids: Vec<i32> },
+    Process {
+        names: Vec<String>,
+        pids: Vec<i32>,
+    },
     /// A file: compared by base name.
-    File { path: String },
+    File {
+        path: String,
+    },
     /// A number in the kind's base unit (bytes, ns, count, CPU). `range` widens it when the
     /// measurement only gives a histogram bucket: any value in it counts as the truth.
-    Number { value: f64, range: Option<(f64, f64)> },
+    Number {
+        value: f64,
+        range: Option<(f64, f64)>,
+    },
     Syscall(String),
     Choice(String),
 }
@@ -24,7 +32,13 @@ impl Truth {
 
 /// Whether `answer` matches `truth` for a question of `kind`; Err = the answer could not be read
 /// (the message says which forms are accepted).
-pub fn judge(kind: Kind, tol: Tolerance, choices: &[String], truth: &Truth, answer: &str) -> Result<bool, String> {
+pub fn judge(
+    kind: Kind,
+    tol: Tolerance,
+    choices: &[String],
+    truth: &Truth,
+    answer: &str,
+) -> Result<bool, String> {
     let answer = answer.trim();
     if answer.is_empty() {
         return Err("no answer".into());
@@ -34,27 +48,38 @@ pub fn judge(kind: Kind, tol: Tolerance, choices: &[String], truth: &Truth, answ
             ProcessAnswer::Pid(p) => pids.contains(&p),
             ProcessAnswer::Name(n) => names.iter().any(|t| t.eq_ignore_ascii_case(&n)),
         }),
-        (Kind::File, Truth::File { path }) => Ok(base_name(answer).eq_ignore_ascii_case(base_name(path))),
+        (Kind::File, Truth::File { path }) => {
+            Ok(base_name(answer).eq_ignore_ascii_case(base_name(path)))
+        }
         (Kind::Syscall, Truth::Syscall(t)) => Ok(normalize_syscall(answer) == normalize_syscall(t)),
         (Kind::Choice, Truth::Choice(t)) => {
             let picked = parse_choice(answer, choices)?;
             Ok(picked.eq_ignore_ascii_case(t))
         }
-        (Kind::Size | Kind::Duration | Kind::Number | Kind::Cpu, Truth::Number { value, range }) => {
+        (
+            Kind::Size | Kind::Duration | Kind::Number | Kind::Cpu,
+            Truth::Number { value, range },
+        ) => {
             let a = match kind {
                 Kind::Size => parse_size(answer)?,
                 Kind::Duration => parse_duration_ns(answer)?,
                 Kind::Cpu => parse_cpu(answer)? as f64,
                 _ => parse_number(answer)?,
             };
-            let tol = if kind == Kind::Cpu { Tolerance::Exact } else { tol };
+            let tol = if kind == Kind::Cpu {
+                Tolerance::Exact
+            } else {
+                tol
+            };
             Ok(match range {
                 // Accept when some value in the bucket would accept the answer.
                 Some((lo, hi)) => within_range(tol, *lo, *hi, a) || tol.accepts(*value, a),
                 None => tol.accepts(*value, a),
             })
         }
-        (k, t) => Err(format!("internal: a {k:?} question got a {t:?} measurement")),
+        (k, t) => Err(format!(
+            "internal: a {k:?} question got a {t:?} measurement"
+        )),
     }
 }
 
@@ -75,11 +100,18 @@ pub enum ProcessAnswer {
 /// "1234", "PID 1234", "ledgerd", "/usr/bin/ledgerd", "ledgerd (1234)" -> name wins over PID.
 pub fn parse_process(s: &str) -> ProcessAnswer {
     let t = s.trim();
-    let t = t.strip_prefix("pid").or_else(|| t.strip_prefix("PID")).unwrap_or(t).trim();
+    let t = t
+        .strip_prefix("pid")
+        .or_else(|| t.strip_prefix("PID"))
+        .unwrap_or(t)
+        .trim();
     if let Ok(p) = t.parse::<i32>() {
         return ProcessAnswer::Pid(p);
     }
-    let name = t.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or(t);
+    let name = t
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or(t);
     ProcessAnswer::Name(base_name(name).to_string())
 }
 
@@ -94,7 +126,14 @@ pub fn normalize_syscall(s: &str) -> String {
     if let Some(i) = t.find('(') {
         t.truncate(i);
     }
-    for prefix in ["__x64_sys_", "__arm64_sys_", "__ia32_sys_", "sys_enter_", "sys_exit_", "sys_"] {
+    for prefix in [
+        "__x64_sys_",
+        "__arm64_sys_",
+        "__ia32_sys_",
+        "sys_enter_",
+        "sys_exit_",
+        "sys_",
+    ] {
         if let Some(rest) = t.strip_prefix(prefix) {
             t = rest.to_string();
             break;
@@ -110,23 +149,35 @@ pub fn normalize_syscall(s: &str) -> String {
 
 /// A number, optionally followed by words ("3", "3 threads", "about 40").
 pub fn parse_number(s: &str) -> Result<f64, String> {
-    let t = s.trim().trim_start_matches(|c: char| c.is_alphabetic() || c == '~' || c.is_whitespace());
-    let num: String = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').collect();
-    num.parse::<f64>().map_err(|_| format!("{s:?} is not a number"))
+    let t = s
+        .trim()
+        .trim_start_matches(|c: char| c.is_alphabetic() || c == '~' || c.is_whitespace());
+    let num: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect();
+    num.parse::<f64>()
+        .map_err(|_| format!("{s:?} is not a number"))
 }
 
 /// "1", "cpu1", "CPU 1", "#1".
 pub fn parse_cpu(s: &str) -> Result<u32, String> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.trim_start_matches("cpu").trim_start_matches('#').trim();
-    t.parse::<u32>().map_err(|_| format!("{s:?} is not a CPU number (write e.g. 1 or cpu1)"))
+    t.parse::<u32>()
+        .map_err(|_| format!("{s:?} is not a CPU number (write e.g. 1 or cpu1)"))
 }
 
 fn split_unit(s: &str) -> Result<(f64, String), String> {
     let t = s.trim().replace('_', "");
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} does not start with a number"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} does not start with a number"))?;
     Ok((v, unit.trim().to_ascii_lowercase()))
 }
 
@@ -139,7 +190,11 @@ pub fn parse_size(s: &str) -> Result<f64, String> {
         "k" | "kb" | "kib" | "kbytes" | "kbyte" | "kilobytes" => 1024.0,
         "m" | "mb" | "mib" | "mbytes" | "megabytes" => 1024.0 * 1024.0,
         "g" | "gb" | "gib" | "gbytes" | "gigabytes" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("{s:?}: unknown size unit {unit:?} (write e.g. 4096, 4K, 2 MiB)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown size unit {unit:?} (write e.g. 4096, 4K, 2 MiB)"
+            ))
+        }
     };
     Ok(v * mult)
 }
@@ -154,7 +209,11 @@ pub fn parse_duration_ns(s: &str) -> Result<f64, String> {
         "ms" | "msec" | "msecs" | "milliseconds" => 1e6,
         "s" | "sec" | "secs" | "seconds" | "second" => 1e9,
         "" => return Err(format!("{s:?}: add a unit (ns, us, ms or s)")),
-        _ => return Err(format!("{s:?}: unknown time unit {unit:?} (use ns, us, ms or s)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown time unit {unit:?} (use ns, us, ms or s)"
+            ))
+        }
     };
     Ok(v * mult)
 }
@@ -171,11 +230,19 @@ pub fn parse_choice<'a>(s: &str, choices: &'a [String]) -> Result<&'a str, Strin
     if let Some(c) = choices.iter().find(|c| c.to_lowercase() == t) {
         return Ok(c);
     }
-    let hits: Vec<&String> = choices.iter().filter(|c| c.to_lowercase().contains(&t)).collect();
+    let hits: Vec<&String> = choices
+        .iter()
+        .filter(|c| c.to_lowercase().contains(&t))
+        .collect();
     match hits.as_slice() {
         [one] => Ok(one),
-        [] => Err(format!("{s:?} matches none of the choices (answer with its number 1-{})", choices.len())),
-        _ => Err(format!("{s:?} matches several choices; answer with its number")),
+        [] => Err(format!(
+            "{s:?} matches none of the choices (answer with its number 1-{})",
+            choices.len()
+        )),
+        _ => Err(format!(
+            "{s:?} matches several choices; answer with its number"
+        )),
     }
 }
 
@@ -235,18 +302,54 @@ mod tests {
 
     #[test]
     fn judging() {
-        let t = Truth::Process { names: vec!["ledgerd".into()], pids: vec![42] };
-        assert_eq!(judge(Kind::Process, Tolerance::Exact, &[], &t, "LEDGERD"), Ok(true));
-        assert_eq!(judge(Kind::Process, Tolerance::Exact, &[], &t, "42"), Ok(true));
-        assert_eq!(judge(Kind::Process, Tolerance::Exact, &[], &t, "43"), Ok(false));
-        let n = Truth::Number { value: 3e6, range: Some((2.1e6, 4.2e6)) };
-        assert_eq!(judge(Kind::Duration, Tolerance::Factor(2.0), &[], &n, "8ms"), Ok(true));
-        assert_eq!(judge(Kind::Duration, Tolerance::Factor(2.0), &[], &n, "12ms"), Ok(false));
-        assert_eq!(judge(Kind::Duration, Tolerance::Factor(2.0), &[], &n, "0.75ms"), Ok(false));
-        let choices = vec!["faster disks".to_string(), "eliminate the fsync per record".to_string()];
+        let t = Truth::Process {
+            names: vec!["ledgerd".into()],
+            pids: vec![42],
+        };
+        assert_eq!(
+            judge(Kind::Process, Tolerance::Exact, &[], &t, "LEDGERD"),
+            Ok(true)
+        );
+        assert_eq!(
+            judge(Kind::Process, Tolerance::Exact, &[], &t, "42"),
+            Ok(true)
+        );
+        assert_eq!(
+            judge(Kind::Process, Tolerance::Exact, &[], &t, "43"),
+            Ok(false)
+        );
+        let n = Truth::Number {
+            value: 3e6,
+            range: Some((2.1e6, 4.2e6)),
+        };
+        assert_eq!(
+            judge(Kind::Duration, Tolerance::Factor(2.0), &[], &n, "8ms"),
+            Ok(true)
+        );
+        assert_eq!(
+            judge(Kind::Duration, Tolerance::Factor(2.0), &[], &n, "12ms"),
+            Ok(false)
+        );
+        assert_eq!(
+            judge(Kind::Duration, Tolerance::Factor(2.0), &[], &n, "0.75ms"),
+            Ok(false)
+        );
+        let choices = vec![
+            "faster disks".to_string(),
+            "eliminate the fsync per record".to_string(),
+        ];
         let c = Truth::Choice("eliminate the fsync per record".into());
-        assert_eq!(judge(Kind::Choice, Tolerance::Exact, &choices, &c, "2"), Ok(true));
-        assert_eq!(judge(Kind::Choice, Tolerance::Exact, &choices, &c, "fsync"), Ok(true));
-        assert_eq!(judge(Kind::Choice, Tolerance::Exact, &choices, &c, "disks"), Ok(false));
+        assert_eq!(
+            judge(Kind::Choice, Tolerance::Exact, &choices, &c, "2"),
+            Ok(true)
+        );
+        assert_eq!(
+            judge(Kind::Choice, Tolerance::Exact, &choices, &c, "fsync"),
+            Ok(true)
+        );
+        assert_eq!(
+            judge(Kind::Choice, Tolerance::Exact, &choices, &c, "disks"),
+            Ok(false)
+        );
     }
 }

@@ -26,11 +26,20 @@ const DEFAULT_WINDOW: Duration = Duration::from_secs(6);
 pub const OUTLIER_FACTOR: f64 = 10.0;
 /// Share of the slowest I/Os that count as the outliers for the questions.
 pub const OUTLIER_SHARE: f64 = 0.05;
-const SYNC_CALLS: &[&str] = &["fsync", "fdatasync", "sync_file_range", "msync", "syncfs", "sync"];
+const SYNC_CALLS: &[&str] = &[
+    "fsync",
+    "fdatasync",
+    "sync_file_range",
+    "msync",
+    "syncfs",
+    "sync",
+];
 const WRITE_CALLS: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2"];
 
 pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
-    let w = live.workload("writer").context("lab 1 has no workload named writer")?;
+    let w = live
+        .workload("writer")
+        .context("lab 1 has no workload named writer")?;
     let pids = live.pids();
     let dur = window.unwrap_or(DEFAULT_WINDOW);
 
@@ -40,9 +49,17 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     let mut sys = probes::SyscallCounts::start(w.pid).map_err(|e| format!("{e:#}"));
     let (mut ios, mut files) = (Vec::new(), Vec::new());
     window::trace_for(&format!("tracing {} (PID {})", w.comm, w.pid), dur, || {
-        ios.extend(bio.poll()?.into_iter().filter(|b| pids.contains(&(b.pid as i32))));
+        ios.extend(
+            bio.poll()?
+                .into_iter()
+                .filter(|b| pids.contains(&(b.pid as i32))),
+        );
         if let Ok(o) = opens.as_mut() {
-            files.extend(o.poll()?.into_iter().filter(|o| pids.contains(&(o.pid as i32))));
+            files.extend(
+                o.poll()?
+                    .into_iter()
+                    .filter(|o| pids.contains(&(o.pid as i32))),
+            );
         }
         Ok(())
     })?;
@@ -54,7 +71,14 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
 
     let mut m = Measurements::new();
     let n = ios.len();
-    let no_io = || format!("{} (PID {}) issued no block I/O in {:.0}s of tracing", w.comm, w.pid, dur.as_secs_f64());
+    let no_io = || {
+        format!(
+            "{} (PID {}) issued no block I/O in {:.0}s of tracing",
+            w.comm,
+            w.pid,
+            dur.as_secs_f64()
+        )
+    };
     let bytes_all: u64 = ios.iter().map(|b| b.bytes as u64).sum();
     m.insert(
         "writer.comm".into(),
@@ -62,9 +86,16 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
             Err(no_io())
         } else {
             Ok(Measured {
-                truth: Truth::Process { names: vec![w.comm.clone()], pids: pids.clone() },
+                truth: Truth::Process {
+                    names: vec![w.comm.clone()],
+                    pids: pids.clone(),
+                },
                 shown: format!("{} (PID {})", w.comm, w.pid),
-                why: format!("it issued {n} block I/Os ({}) in {:.0}s (biosnoop's probe)", show_size(bytes_all as f64), dur.as_secs_f64()),
+                why: format!(
+                    "it issued {n} block I/Os ({}) in {:.0}s (biosnoop's probe)",
+                    show_size(bytes_all as f64),
+                    dur.as_secs_f64()
+                ),
             })
         },
     );
@@ -74,7 +105,10 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     for o in files.iter().filter(|o| o.writes) {
         *by_path.entry(o.path.as_str()).or_default() += 1;
     }
-    let file = by_path.iter().max_by_key(|(_, n)| **n).map(|(p, n)| (p.to_string(), *n));
+    let file = by_path
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(p, n)| (p.to_string(), *n));
     m.insert(
         "writer.file".into(),
         match file {
@@ -102,7 +136,10 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
             Some(s) => Ok(Measured {
                 truth: Truth::number(s),
                 shown: show_size(s),
-                why: format!("median size of its {} data I/Os, cache flushes left out (bitesize/biosnoop)", data.len()),
+                why: format!(
+                    "median size of its {} data I/Os, cache flushes left out (bitesize/biosnoop)",
+                    data.len()
+                ),
             }),
             None => Err(no_io()),
         },
@@ -110,8 +147,11 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
 
     let no_counts = counts.as_ref().err().cloned();
     let counts = counts.unwrap_or_default();
-    let syncs: Vec<(&str, u64)> =
-        SYNC_CALLS.iter().filter_map(|s| counts.get(*s).map(|n| (*s, *n))).filter(|(_, n)| *n > 0).collect();
+    let syncs: Vec<(&str, u64)> = SYNC_CALLS
+        .iter()
+        .filter_map(|s| counts.get(*s).map(|n| (*s, *n)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let writes: u64 = WRITE_CALLS.iter().filter_map(|s| counts.get(*s)).sum();
     let top_sync = syncs.iter().max_by_key(|(_, n)| *n).copied();
     m.insert(
@@ -120,9 +160,13 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
             Some((name, k)) => Ok(Measured {
                 truth: Truth::Syscall(name.to_string()),
                 shown: name.to_string(),
-                why: format!("{k} {name} calls for {writes} writes while traced (syscount's probe)"),
+                why: format!(
+                    "{k} {name} calls for {writes} writes while traced (syscount's probe)"
+                ),
             }),
-            None => Err(no_counts.clone().unwrap_or_else(|| "no sync system call seen while traced".into())),
+            None => Err(no_counts
+                .clone()
+                .unwrap_or_else(|| "no sync system call seen while traced".into())),
         },
     );
 
@@ -133,7 +177,11 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     // sizes by bytes, and take the latency of the large outliers, as biosnoop's slowest lines show.
     let o_size = weighted_median(outliers.iter().map(|b| b.bytes as f64));
     let mut o_lats: Vec<f64> = match o_size {
-        Some(s) => outliers.iter().filter(|b| b.bytes as f64 >= s / 2.0).map(|b| b.lat_ns as f64).collect(),
+        Some(s) => outliers
+            .iter()
+            .filter(|b| b.bytes as f64 >= s / 2.0)
+            .map(|b| b.lat_ns as f64)
+            .collect(),
         None => Vec::new(),
     };
     let no_outliers = no_io;
@@ -158,7 +206,11 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
             (Some(l), Some(typ)) => Ok(Measured {
                 truth: Truth::number(l),
                 shown: show_ns(l),
-                why: format!("median latency of the outliers, {:.0}× the typical {} (biosnoop's probe)", l / typ, show_ns(typ)),
+                why: format!(
+                    "median latency of the outliers, {:.0}× the typical {} (biosnoop's probe)",
+                    l / typ,
+                    show_ns(typ)
+                ),
             }),
             _ => Err(no_outliers()),
         },
@@ -184,7 +236,9 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
 pub fn slowest<'a>(ios: &[&'a probes::Bio], share: f64) -> Vec<&'a probes::Bio> {
     let mut v = ios.to_vec();
     v.sort_by_key(|b| std::cmp::Reverse(b.lat_ns));
-    let n = ((v.len() as f64 * share).ceil() as usize).max(1).min(v.len());
+    let n = ((v.len() as f64 * share).ceil() as usize)
+        .max(1)
+        .min(v.len());
     v.truncate(n);
     v
 }
@@ -217,19 +271,33 @@ pub fn median(v: &mut [f64]) -> Option<f64> {
 /// seconds; when outliers are missing or under 10× the typical latency, asks the workload for
 /// larger dumps (SIGUSR1 doubles them, at most twice) and looks again.
 pub fn verify_symptom(live: &Live) -> Result<String> {
-    let w = live.workload("writer").context("lab 1 has no workload named writer")?;
+    let w = live
+        .workload("writer")
+        .context("lab 1 has no workload named writer")?;
     let mut boosts = 0;
     loop {
         let mut bio = probes::BioTrace::start()?;
         let mut ios = Vec::new();
-        window::trace_for("checking the symptom (disk latency outliers)", Duration::from_secs(4), || {
-            ios.extend(bio.poll()?.into_iter().filter(|b| b.pid as i32 == w.pid && b.bytes > 0));
-            Ok(())
-        })?;
+        window::trace_for(
+            "checking the symptom (disk latency outliers)",
+            Duration::from_secs(4),
+            || {
+                ios.extend(
+                    bio.poll()?
+                        .into_iter()
+                        .filter(|b| b.pid as i32 == w.pid && b.bytes > 0),
+                );
+                Ok(())
+            },
+        )?;
         let mut lats: Vec<f64> = ios.iter().map(|b| b.lat_ns as f64).collect();
         let typical = median(&mut lats);
         let mut slow: Vec<f64> = match typical {
-            Some(t) => ios.iter().map(|b| b.lat_ns as f64).filter(|l| *l >= OUTLIER_FACTOR * t).collect(),
+            Some(t) => ios
+                .iter()
+                .map(|b| b.lat_ns as f64)
+                .filter(|l| *l >= OUTLIER_FACTOR * t)
+                .collect(),
             None => Vec::new(),
         };
         if let (Some(t), Some(o)) = (typical, median(&mut slow)) {

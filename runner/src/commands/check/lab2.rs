@@ -18,11 +18,17 @@ use super::{
 };
 use crate::{lab::Lab, session::Live};
 
-pub const METRICS: &[&str] =
-    &["login.slowest_comm", "login.processes", "login.top_parent", "login.duration", "lab2.best_fix"];
+pub const METRICS: &[&str] = &[
+    "login.slowest_comm",
+    "login.processes",
+    "login.top_parent",
+    "login.duration",
+    "lab2.best_fix",
+];
 
 const LOGINS: usize = 2;
-pub const FIX: &str = "take the slow program out of the login path (run it in the background or cache its result)";
+pub const FIX: &str =
+    "take the slow program out of the login path (run it in the background or cache its result)";
 
 /// One login the checker made.
 struct Login {
@@ -32,18 +38,25 @@ struct Login {
 }
 
 pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
-    let w = live.workload("sshd").context("lab 2 has no workload named sshd")?;
+    let w = live
+        .workload("sshd")
+        .context("lab 2 has no workload named sshd")?;
     let port = live
         .session
         .vars
         .get("port")
         .and_then(|v| v.as_u64())
         .context("lab 2 session has no seeded port")?;
-    let logins_wanted = window.map(|d| (d.as_secs() as usize / 2).max(1)).unwrap_or(LOGINS);
+    let logins_wanted = window
+        .map(|d| (d.as_secs() as usize / 2).max(1))
+        .unwrap_or(LOGINS);
     let mut trace = probes::ExecTrace::start()?;
     let mut tree = Tree::new(w.pid);
     let mut logins = Vec::new();
-    let bar = window::bar("logging in over SSH while tracing exec", Duration::from_secs(logins_wanted as u64));
+    let bar = window::bar(
+        "logging in over SSH while tracing exec",
+        Duration::from_secs(logins_wanted as u64),
+    );
     for i in 0..logins_wanted {
         bar.set_position(i as u64 * 1000);
         let start_ns = probes::monotonic_ns();
@@ -69,11 +82,21 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         }
         let end_ns = start_ns + wall.as_nanos() as u64;
         if !status.success() {
-            let err = child.wait_with_output().map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
+            let err = child
+                .wait_with_output()
+                .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                .unwrap_or_default();
             bail!("the checker's own ssh login to 127.0.0.1:{port} failed ({status}): {err}; is sshd running? (sudo lab status)");
         }
-        let execs: Vec<Exec> = events.into_iter().filter(|e| e.ts_ns >= start_ns && tree.descends(e.pid)).collect();
-        logins.push(Login { wall_ns: wall.as_nanos() as f64, execs, end_ns });
+        let execs: Vec<Exec> = events
+            .into_iter()
+            .filter(|e| e.ts_ns >= start_ns && tree.descends(e.pid))
+            .collect();
+        logins.push(Login {
+            wall_ns: wall.as_nanos() as f64,
+            execs,
+            end_ns,
+        });
     }
     bar.finish_and_clear();
 
@@ -85,7 +108,10 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         Ok(Measured {
             truth: Truth::number(wall),
             shown: show_ns(wall),
-            why: format!("median of {} logins the checker made (`ssh ... echo hello`, wall time)", logins.len()),
+            why: format!(
+                "median of {} logins the checker made (`ssh ... echo hello`, wall time)",
+                logins.len()
+            ),
         }),
     );
 
@@ -94,7 +120,12 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     let execs = &last.execs;
     if execs.is_empty() {
         let reason = "the trace saw no process of the login (exec tracing failed?)".to_string();
-        for k in ["login.slowest_comm", "login.processes", "login.top_parent", "lab2.best_fix"] {
+        for k in [
+            "login.slowest_comm",
+            "login.processes",
+            "login.top_parent",
+            "lab2.best_fix",
+        ] {
             m.insert(k.into(), Err(reason.clone()));
         }
         return Ok(m);
@@ -104,7 +135,10 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         Ok(Measured {
             truth: Truth::number(execs.len() as f64),
             shown: execs.len().to_string(),
-            why: format!("exec()s in one login's process tree under sshd (PID {}), as execsnoop shows them", w.pid),
+            why: format!(
+                "exec()s in one login's process tree under sshd (PID {}), as execsnoop shows them",
+                w.pid
+            ),
         }),
     );
 
@@ -121,7 +155,10 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     m.insert(
         "login.slowest_comm".into(),
         Ok(Measured {
-            truth: Truth::Process { names: vec![culprit.comm.clone()], pids: vec![culprit.pid as i32] },
+            truth: Truth::Process {
+                names: vec![culprit.comm.clone()],
+                pids: vec![culprit.pid as i32],
+            },
             shown: culprit.comm.clone(),
             why: format!(
                 "nothing else started for {} after it ({:.0}% of the {} login)",
@@ -137,10 +174,18 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
             Ok(Measured {
                 truth: Truth::Choice(FIX.into()),
                 shown: FIX.into(),
-                why: format!("{} alone costs {:.0}% of the login", culprit.comm, gap as f64 / last.wall_ns * 100.0),
+                why: format!(
+                    "{} alone costs {:.0}% of the login",
+                    culprit.comm,
+                    gap as f64 / last.wall_ns * 100.0
+                ),
             })
         } else {
-            Err(format!("no single program dominated this login ({} was {:.0}%)", culprit.comm, gap as f64 / last.wall_ns * 100.0))
+            Err(format!(
+                "no single program dominated this login ({} was {:.0}%)",
+                culprit.comm,
+                gap as f64 / last.wall_ns * 100.0
+            ))
         },
     );
 
@@ -149,8 +194,17 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     for e in execs {
         *children.entry(e.ppid).or_default() += 1;
     }
-    let (ppid, k) = children.iter().max_by_key(|(_, n)| **n).map(|(p, n)| (*p, *n)).expect("non-empty");
-    let first_child = execs.iter().filter(|e| e.ppid == ppid).map(|e| e.ts_ns).min().unwrap_or(0);
+    let (ppid, k) = children
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(p, n)| (*p, *n))
+        .expect("non-empty");
+    let first_child = execs
+        .iter()
+        .filter(|e| e.ppid == ppid)
+        .map(|e| e.ts_ns)
+        .min()
+        .unwrap_or(0);
     let name = execs
         .iter()
         .filter(|e| e.pid == ppid && e.ts_ns <= first_child)
@@ -161,9 +215,15 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         "login.top_parent".into(),
         match name {
             Some(name) => Ok(Measured {
-                truth: Truth::Process { names: vec![name.clone()], pids: vec![ppid as i32] },
+                truth: Truth::Process {
+                    names: vec![name.clone()],
+                    pids: vec![ppid as i32],
+                },
                 shown: format!("{name} (PID {ppid} in the checker's login)"),
-                why: format!("it started {k} of the login's {} processes (execsnoop's PPID column)", execs.len()),
+                why: format!(
+                    "it started {k} of the login's {} processes (execsnoop's PPID column)",
+                    execs.len()
+                ),
             }),
             None => Err(format!("the parent PID {ppid} was not seen starting")),
         },
@@ -176,7 +236,15 @@ fn ssh(data_dir: &Path, port: u64) -> Result<std::process::Child> {
     Command::new("ssh")
         .arg("-F")
         .arg(data_dir.join("ssh/config"))
-        .args(["-o", "BatchMode=yes", "-p", &port.to_string(), "student@127.0.0.1", "echo", "hello"])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            &port.to_string(),
+            "student@127.0.0.1",
+            "echo",
+            "hello",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -194,7 +262,11 @@ struct Tree {
 
 impl Tree {
     fn new(root: i32) -> Tree {
-        Tree { root: root as u32, parent: BTreeMap::new(), comm: BTreeMap::new() }
+        Tree {
+            root: root as u32,
+            parent: BTreeMap::new(),
+            comm: BTreeMap::new(),
+        }
     }
 
     fn learn(&mut self, e: &Exec) {
@@ -206,7 +278,10 @@ impl Tree {
             if p <= 1 || p == self.root || self.parent.contains_key(&p) {
                 break;
             }
-            let Some(pp) = procfs::process::Process::new(p as i32).ok().and_then(|pr| pr.stat().ok()).map(|s| s.ppid as u32)
+            let Some(pp) = procfs::process::Process::new(p as i32)
+                .ok()
+                .and_then(|pr| pr.stat().ok())
+                .map(|s| s.ppid as u32)
             else {
                 break;
             };
@@ -236,7 +311,12 @@ impl Tree {
 
 /// Before hand-over: log in once and confirm it is slow (seconds, not the usual ~0.2 s).
 pub fn verify_symptom(live: &Live) -> Result<String> {
-    let port = live.session.vars.get("port").and_then(|v| v.as_u64()).context("lab 2 session has no seeded port")?;
+    let port = live
+        .session
+        .vars
+        .get("port")
+        .and_then(|v| v.as_u64())
+        .context("lab 2 session has no seeded port")?;
     // sshd needs a moment after start to listen.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -251,7 +331,10 @@ pub fn verify_symptom(live: &Live) -> Result<String> {
             });
         }
         if Instant::now() > deadline {
-            bail!("cannot log in to the lab's sshd on port {port}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "cannot log in to the lab's sshd on port {port}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -4,7 +4,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context as _, Result};
 
-use super::{answer::{show_ns, Truth}, probes, window, Measured, Measurements};
+use super::{
+    answer::{show_ns, Truth},
+    probes, window, Measured, Measurements,
+};
 use crate::{lab::Lab, session::Live};
 
 pub const METRICS: &[&str] = &[
@@ -21,7 +24,9 @@ const DEFAULT_WINDOW: Duration = Duration::from_secs(5);
 const BUSY_SHARE: f64 = 0.01;
 
 pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
-    let w = live.workload("spinner").context("lab 3 has no workload named spinner")?;
+    let w = live
+        .workload("spinner")
+        .context("lab 3 has no workload named spinner")?;
     let pid = w.pid;
     let dur = window.unwrap_or(DEFAULT_WINDOW);
 
@@ -40,7 +45,11 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     let secs = dur.as_secs_f64();
     let mut busy: Vec<&Thread> = Vec::new();
     for t in &after {
-        let prev = before.iter().find(|b| b.tid == t.tid).map(|b| b.ticks).unwrap_or(t.ticks);
+        let prev = before
+            .iter()
+            .find(|b| b.tid == t.tid)
+            .map(|b| b.ticks)
+            .unwrap_or(t.ticks);
         if (t.ticks.saturating_sub(prev)) as f64 / hz / secs >= BUSY_SHARE {
             busy.push(t);
         }
@@ -63,7 +72,9 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     }
     let cpu = on_cpu.iter().max_by_key(|(_, n)| **n).map(|(c, _)| *c);
     let pinned = busy.iter().all(|t| t.allowed.len() == 1);
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     m.insert(
         "spinner.cpu".into(),
         match cpu {
@@ -85,7 +96,10 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         Err(e) => (BTreeMap::new(), Some(e)),
     };
     let total: u64 = counts.values().sum();
-    let top = counts.iter().max_by_key(|(_, n)| **n).map(|(s, n)| (s.clone(), *n));
+    let top = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(s, n)| (s.clone(), *n));
     m.insert(
         "spinner.syscall".into(),
         match &top {
@@ -93,7 +107,10 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
             Some((name, n)) => Ok(Measured {
                 truth: Truth::Syscall(name.clone()),
                 shown: name.clone(),
-                why: format!("{n} of its {total} system calls ({:.0}/s) were {name} (syscount's probe)", *n as f64 / secs),
+                why: format!(
+                    "{n} of its {total} system calls ({:.0}/s) were {name} (syscount's probe)",
+                    *n as f64 / secs
+                ),
             }),
             None => Err("the process made no system calls in the window".into()),
         },
@@ -101,7 +118,11 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
 
     let calls = (io_after.syscr + io_after.syscw).saturating_sub(io_before.syscr + io_before.syscw);
     let bytes = (io_after.rchar + io_after.wchar).saturating_sub(io_before.rchar + io_before.wchar);
-    let per_call = if calls > 0 { bytes as f64 / calls as f64 } else { f64::NAN };
+    let per_call = if calls > 0 {
+        bytes as f64 / calls as f64
+    } else {
+        f64::NAN
+    };
     m.insert(
         "spinner.bytes_per_call".into(),
         if calls > 0 {
@@ -159,7 +180,11 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         Ok(Measured {
             truth: Truth::number(problems as f64),
             shown: problems.to_string(),
-            why: if found.is_empty() { "no problem measured".into() } else { found.join("; ") },
+            why: if found.is_empty() {
+                "no problem measured".into()
+            } else {
+                found.join("; ")
+            },
         }),
     );
     Ok(m)
@@ -204,8 +229,12 @@ struct Thread {
 }
 
 fn threads(pid: i32) -> Vec<Thread> {
-    let Ok(p) = procfs::process::Process::new(pid) else { return Vec::new() };
-    let Ok(tasks) = p.tasks() else { return Vec::new() };
+    let Ok(p) = procfs::process::Process::new(pid) else {
+        return Vec::new();
+    };
+    let Ok(tasks) = p.tasks() else {
+        return Vec::new();
+    };
     tasks
         .filter_map(|t| {
             let t = t.ok()?;
@@ -223,10 +252,14 @@ fn threads(pid: i32) -> Vec<Thread> {
 fn affinity(tid: i32) -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+    if unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+        != 0
+    {
         return Vec::new();
     }
-    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
 }
 
 struct Io {
@@ -240,15 +273,26 @@ fn io(pid: i32) -> Result<Io> {
     let io = procfs::process::Process::new(pid)
         .and_then(|p| p.io())
         .with_context(|| format!("reading /proc/{pid}/io"))?;
-    Ok(Io { rchar: io.rchar, wchar: io.wchar, syscr: io.syscr, syscw: io.syscw })
+    Ok(Io {
+        rchar: io.rchar,
+        wchar: io.wchar,
+        syscr: io.syscr,
+        syscw: io.syscw,
+    })
 }
 
 /// Before hand-over: do the spinning threads really queue? p99 run-queue latency of the
 /// workload should be well above an idle CPU's (tens of microseconds).
 pub fn verify_symptom(live: &Live) -> Result<String> {
-    let w = live.workload("spinner").context("lab 3 has no workload named spinner")?;
+    let w = live
+        .workload("spinner")
+        .context("lab 3 has no workload named spinner")?;
     let runq = probes::RunqHist::start(w.pid)?;
-    window::trace_for("checking the symptom (run-queue latency)", Duration::from_secs(2), || Ok(()))?;
+    window::trace_for(
+        "checking the symptom (run-queue latency)",
+        Duration::from_secs(2),
+        || Ok(()),
+    )?;
     Ok(match percentile_bucket(&runq.hist()?, 0.99) {
         Some((lo, hi)) if lo >= 500_000.0 => {
             format!("symptom verified: p99 run-queue latency of its threads is {} .. {}", show_ns(lo), show_ns(hi))

@@ -12,10 +12,12 @@ pub struct ExecTrace(lab_probes::execsnoop::ExecSnoop);
 
 impl ExecTrace {
     pub fn start() -> Result<Self> {
-        Ok(Self(lab_probes::execsnoop::ExecSnoop::attach(&lab_probes::execsnoop::Config {
-            max_args: 0,
-            uid: None,
-        })?))
+        Ok(Self(lab_probes::execsnoop::ExecSnoop::attach(
+            &lab_probes::execsnoop::Config {
+                max_args: 0,
+                ..Default::default()
+            },
+        )?))
     }
     /// Successful execs since the last poll.
     pub fn poll(&mut self) -> Result<Vec<Exec>> {
@@ -52,12 +54,18 @@ pub struct BioTrace(lab_probes::biosnoop::BioSnoop);
 
 impl BioTrace {
     pub fn start() -> Result<Self> {
-        Ok(Self(lab_probes::biosnoop::BioSnoop::attach(&Default::default())?))
+        Ok(Self(lab_probes::biosnoop::BioSnoop::attach(
+            &Default::default(),
+        )?))
     }
     pub fn poll(&mut self) -> Result<Vec<Bio>> {
         let mut out = Vec::new();
         self.0.drain(|e| -> Result<()> {
-            out.push(Bio { pid: e.pid, bytes: e.bytes, lat_ns: e.lat_ns });
+            out.push(Bio {
+                pid: e.pid,
+                bytes: e.bytes,
+                lat_ns: e.lat_ns,
+            });
             Ok(())
         })?;
         Ok(out)
@@ -69,7 +77,10 @@ pub struct RunqHist(lab_probes::runqlat::RunqLat);
 
 impl RunqHist {
     pub fn start(pid: i32) -> Result<Self> {
-        let o = lab_probes::runqlat::Options { pids: vec![pid as u32], ..Default::default() };
+        let o = lab_probes::runqlat::Options {
+            pids: vec![pid as u32],
+            ..Default::default()
+        };
         Ok(Self(lab_probes::runqlat::RunqLat::attach(&o)?))
     }
     /// Rows (lo ns, hi ns, count), lowest first.
@@ -92,7 +103,10 @@ pub struct OpenTrace(lab_probes::opensnoop::OpenSnoop);
 
 impl OpenTrace {
     pub fn start(pid: i32) -> Result<Self> {
-        let cfg = lab_probes::opensnoop::Config { pids: Some(vec![pid as u32]), ..Default::default() };
+        let cfg = lab_probes::opensnoop::Config {
+            pids: Some(vec![pid as u32]),
+            ..Default::default()
+        };
         Ok(Self(lab_probes::opensnoop::OpenSnoop::attach(&cfg)?))
     }
     pub fn poll(&mut self) -> Result<Vec<Open>> {
@@ -101,7 +115,11 @@ impl OpenTrace {
             if e.ret >= 0 {
                 let acc = e.flags & libc::O_ACCMODE as u64;
                 let writes = acc == libc::O_WRONLY as u64 || acc == libc::O_RDWR as u64;
-                out.push(Open { pid: e.pid, path: e.path, writes });
+                out.push(Open {
+                    pid: e.pid,
+                    path: e.path,
+                    writes,
+                });
             }
             Ok(())
         })?;
@@ -114,13 +132,17 @@ pub struct SyscallCounts(lab_probes::syscount::SysCount);
 
 impl SyscallCounts {
     pub fn start(pid: i32) -> Result<Self> {
-        let cfg = lab_probes::syscount::Config { pids: Some(vec![pid as u32]), ..Default::default() };
+        let cfg = lab_probes::syscount::Config {
+            pids: Some(vec![pid as u32]),
+            ..Default::default()
+        };
         Ok(Self(lab_probes::syscount::SysCount::attach(&cfg)?))
     }
     pub fn counts(&self) -> Result<BTreeMap<String, u64>> {
         let mut out = BTreeMap::new();
         for (nr, stat) in self.0.counts()? {
-            *out.entry(lab_probes::syscount::syscall_name(nr)).or_default() += stat.count;
+            *out.entry(lab_probes::syscount::syscall_name(nr))
+                .or_default() += stat.count;
         }
         Ok(out)
     }

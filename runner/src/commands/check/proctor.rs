@@ -38,14 +38,24 @@ pub fn arm() -> Result<()> {
         "tracepoint sched:sched_process_exec does not exist on this kernel"
     );
     let mut bpf = lab_probes::load("execcount")?;
-    let prog: &mut TracePoint =
-        bpf.program_mut("execcount").context("program execcount missing")?.try_into()?;
+    let prog: &mut TracePoint = bpf
+        .program_mut("execcount")
+        .context("program execcount missing")?
+        .try_into()?;
     prog.load().context("verifier rejected execcount")?;
-    let id = prog.attach("sched", "sched_process_exec").context("attaching sched:sched_process_exec")?;
+    let id = prog
+        .attach("sched", "sched_process_exec")
+        .context("attaching sched:sched_process_exec")?;
     let link = prog.take_link(id)?;
-    let fd: FdLink = link.try_into().context("this kernel has no BPF links for tracepoints (needs 5.15+)")?;
-    bpf.map("EXEC_COUNTS").context("map EXEC_COUNTS")?.pin(dir().join("map")).context("pinning the proctor map")?;
-    fd.pin(dir().join("link")).context("pinning the proctor link")?;
+    let fd: FdLink = link
+        .try_into()
+        .context("this kernel has no BPF links for tracepoints (needs 5.15+)")?;
+    bpf.map("EXEC_COUNTS")
+        .context("map EXEC_COUNTS")?
+        .pin(dir().join("map"))
+        .context("pinning the proctor map")?;
+    fd.pin(dir().join("link"))
+        .context("pinning the proctor link")?;
     Ok(())
 }
 
@@ -100,7 +110,12 @@ pub fn report(started_at: u64) -> Result<Vec<String>> {
 
 fn mount_bpffs() -> Result<()> {
     let mounted = std::fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(BPFFS) && l.split_whitespace().nth(2) == Some("bpf")))
+        .map(|m| {
+            m.lines().any(|l| {
+                l.split_whitespace().nth(1) == Some(BPFFS)
+                    && l.split_whitespace().nth(2) == Some("bpf")
+            })
+        })
         .unwrap_or(false);
     if mounted {
         return Ok(());
@@ -108,9 +123,18 @@ fn mount_bpffs() -> Result<()> {
     let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
     let (src, target) = (c("bpf"), c(BPFFS));
     // SAFETY: plain mount(2) with NUL-terminated strings.
-    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 && !Path::new(BPFFS).join("lab-proctor").exists() {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("mounting bpffs at {BPFFS}"));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("mounting bpffs at {BPFFS}"));
     }
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! biolatency: summarize block device I/O latency as a histogram, BCC-compatible.
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
-use lab_probes::{
-    biolatency::{BioLatency, KeyBy, Options},
-    hist::{format_log2, format_sections, merged, Interval},
+use lab_probes::biolatency::{BioLatency, KeyBy, Options};
+use lab_tools::{
+    help,
+    histtool::{self, Periodic},
 };
-use lab_tools::{args::IntervalCount, help, histtool};
 
 const EXAMPLES: &str = "
     biolatency              # summarize block I/O latency as a histogram
@@ -25,9 +25,8 @@ const EXAMPLES: &str = "
     version
 )]
 struct Args {
-    /// include timestamp on output
-    #[arg(short = 'T', long = "timestamp")]
-    timestamp: bool,
+    #[command(flatten)]
+    every: Periodic,
     /// include OS queued time in I/O time
     #[arg(short = 'Q', long = "queued")]
     queued: bool,
@@ -43,8 +42,6 @@ struct Args {
     /// trace this disk only
     #[arg(short = 'd', long = "disk", value_name = "DISK")]
     disk: Option<String>,
-    #[command(flatten)]
-    ic: IntervalCount,
 }
 
 fn main() -> ExitCode {
@@ -68,27 +65,16 @@ fn trace(args: &Args) -> Result<()> {
     })?;
     println!("Tracing block device I/O... Hit Ctrl-C to end.");
     let label = if args.milliseconds { "msecs" } else { "usecs" };
-    let mut interval = Interval::default();
-    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
-        let hists = interval.delta(probe.read()?);
-        let text = match key_by {
-            KeyBy::All => format_log2(label, &merged(hists.values())),
-            KeyBy::Disk => format_sections(
-                "disk",
-                label,
-                false,
-                hists.iter().map(|(id, h)| (probe.section_name(*id), h)),
-            ),
-            KeyBy::Flags => format_sections(
-                "flags",
-                label,
-                false,
-                hists.iter().map(|(id, h)| (probe.section_name(*id), h)),
-            ),
-        };
-        out.write_all(text.as_bytes())?;
-        Ok(())
-    });
+    let section = match key_by {
+        KeyBy::All => None,
+        KeyBy::Disk => Some("disk"),
+        KeyBy::Flags => Some("flags"),
+    };
+    let res = histtool::run(
+        &args.every,
+        || probe.read(),
+        |hists| histtool::format_keyed(label, section, hists, |id| probe.section_name(id)),
+    );
     histtool::report_missed("biolatency", probe.missed());
     res
 }

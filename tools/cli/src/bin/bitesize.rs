@@ -1,12 +1,12 @@
 //! bitesize: summarize block I/O size (Kbytes) as a histogram per process name, BCC-compatible.
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
-use lab_probes::{
-    bitesize::BiteSize,
-    hist::{format_sections, Interval},
+use lab_probes::{bitesize::BiteSize, hist::format_sections};
+use lab_tools::{
+    help,
+    histtool::{self, Periodic},
 };
-use lab_tools::{args::IntervalCount, help, histtool};
 
 const EXAMPLES: &str = "
     bitesize                # block I/O size histograms by process name, until Ctrl-C
@@ -22,17 +22,14 @@ const EXAMPLES: &str = "
     version
 )]
 struct Args {
-    /// include timestamp on output
-    #[arg(short = 'T', long = "timestamp")]
-    timestamp: bool,
+    #[command(flatten)]
+    every: Periodic,
     /// only show processes with this name
     #[arg(short = 'c', long = "comm", value_name = "COMM")]
     comm: Option<String>,
     /// trace this disk only
     #[arg(short = 'd', long = "disk", value_name = "DISK")]
     disk: Option<String>,
-    #[command(flatten)]
-    ic: IntervalCount,
 }
 
 fn main() -> ExitCode {
@@ -43,21 +40,21 @@ fn main() -> ExitCode {
 fn trace(args: &Args) -> Result<()> {
     let probe = BiteSize::attach(args.disk.as_deref())?;
     println!("Tracing block I/O... Hit Ctrl-C to end.");
-    let mut interval = Interval::default();
-    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
-        let hists = interval.delta(probe.read()?);
-        let wanted = hists
-            .iter()
-            .filter(|(comm, _)| args.comm.as_ref().is_none_or(|c| c == *comm));
-        let text = format_sections(
-            "Process Name",
-            "Kbytes",
-            false,
-            wanted.map(|(c, h)| (c.clone(), h)),
-        );
-        out.write_all(text.as_bytes())?;
-        Ok(())
-    });
+    let res = histtool::run(
+        &args.every,
+        || probe.read(),
+        |hists| {
+            let wanted = hists
+                .iter()
+                .filter(|(comm, _)| args.comm.as_ref().is_none_or(|c| c == *comm));
+            format_sections(
+                "Process Name",
+                "Kbytes",
+                false,
+                wanted.map(|(c, h)| (c.clone(), h)),
+            )
+        },
+    );
     histtool::report_missed("bitesize", probe.missed());
     res
 }

@@ -1,15 +1,11 @@
 //! cpudist: summarize on-CPU (or off-CPU) time per task as a histogram, BCC-compatible.
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
-use lab_probes::{
-    cpudist::{CpuDist, Options},
-    hist::{format_log2, format_sections, merged, Interval},
-    sched::KeyBy,
-};
+use lab_probes::cpudist::{CpuDist, Options};
 use lab_tools::{
-    args::{self, IntervalCount},
-    help, histtool,
+    help,
+    histtool::{self, HistArgs},
 };
 
 const EXAMPLES: &str = "
@@ -31,23 +27,8 @@ struct Args {
     /// measure off-CPU time
     #[arg(short = 'O', long = "offcpu")]
     offcpu: bool,
-    /// include timestamp on output
-    #[arg(short = 'T', long = "timestamp")]
-    timestamp: bool,
-    /// millisecond histogram
-    #[arg(short = 'm', long = "milliseconds")]
-    milliseconds: bool,
-    /// print a histogram per process ID
-    #[arg(short = 'P', long = "pids", conflicts_with = "tids")]
-    pids: bool,
-    /// print a histogram per thread ID
-    #[arg(short = 'L', long = "tids")]
-    tids: bool,
-    /// trace this PID only
-    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid)]
-    pid: Option<u32>,
     #[command(flatten)]
-    ic: IntervalCount,
+    hist: HistArgs,
 }
 
 fn main() -> ExitCode {
@@ -56,48 +37,23 @@ fn main() -> ExitCode {
 }
 
 fn trace(args: &Args) -> Result<()> {
-    if let Some(p) = args.pid {
-        histtool::check_pid("-p", p)?;
-    }
-    let key_by = if args.pids {
-        KeyBy::Pid
-    } else if args.tids {
-        KeyBy::Tid
-    } else {
-        KeyBy::All
-    };
+    let h = &args.hist;
     let probe = CpuDist::attach(&Options {
-        millis: args.milliseconds,
+        millis: h.milliseconds,
         offcpu: args.offcpu,
-        key_by,
-        pids: args.pid.into_iter().collect(),
+        key_by: h.key_by(),
+        pids: h.filter()?,
     })?;
     println!(
         "Tracing {}-CPU time... Hit Ctrl-C to end.",
         if args.offcpu { "off" } else { "on" }
     );
-    let label = if args.milliseconds { "msecs" } else { "usecs" };
-    let mut interval = Interval::default();
-    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
-        let hists = interval.delta(probe.read()?);
-        let text = match key_by {
-            KeyBy::All => format_log2(label, &merged(hists.values())),
-            KeyBy::Pid => format_sections(
-                "pid",
-                label,
-                false,
-                hists.iter().map(|(id, h)| (id.to_string(), h)),
-            ),
-            KeyBy::Tid => format_sections(
-                "tid",
-                label,
-                false,
-                hists.iter().map(|(id, h)| (id.to_string(), h)),
-            ),
-        };
-        out.write_all(text.as_bytes())?;
-        Ok(())
-    });
+    let section = histtool::section(h.key_by());
+    let res = histtool::run(
+        &h.every,
+        || probe.read(),
+        |hists| histtool::format_keyed(h.label(), section, hists, |id| id.to_string()),
+    );
     histtool::report_missed("cpudist", probe.missed());
     res
 }

@@ -1,10 +1,10 @@
 //! execsnoop: trace new processes (execve), BCC-compatible.
-use std::{io::Write, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use lab_probes::execsnoop::{Config, Exec, ExecSnoop};
 use lab_tools::{
-    help, output,
+    args, help, output,
     runtime::{Runtime, Schedule, Wake},
     timefmt::{self, Clock},
 };
@@ -20,6 +20,8 @@ const EXAMPLES: &str = "
     execsnoop -q               # add \"quotemarks\" around arguments
     execsnoop -n main          # only print command lines containing \"main\"
     execsnoop -l tpkg          # only print command where arguments contains \"tpkg\"
+    execsnoop -P 181           # only trace new processes whose parent PID is 181
+    execsnoop -c /sys/fs/cgroup/app  # only trace processes in cgroup v2 \"app\"
     execsnoop --max-args 40    # copy up to 40 arguments per exec";
 
 /// Trace exec() syscalls
@@ -50,6 +52,12 @@ struct Args {
     /// print UID column
     #[arg(short = 'U', long = "print-uid")]
     print_uid: bool,
+    /// trace this parent PID only
+    #[arg(short = 'P', long = "ppid", value_name = "PPID", value_parser = args::pid)]
+    ppid: Option<u32>,
+    /// trace only processes in this cgroup v2 directory
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<PathBuf>,
     /// maximum number of arguments parsed and displayed (1-60)
     #[arg(long = "max-args", value_name = "MAX_ARGS", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=60))]
@@ -69,6 +77,8 @@ fn trace(args: &Args) -> Result<()> {
     let mut snoop = ExecSnoop::attach(&Config {
         max_args: args.max_args,
         uid: args.uid,
+        ppid: args.ppid,
+        cgroup: args::cgroup_or_exit("execsnoop", args.cgroup.as_deref()),
     })?;
     let mut rt = Runtime::new(Schedule::default())?;
     let clock = Clock::start();

@@ -1,19 +1,13 @@
 //! offcputime: summarize off-CPU time by stack trace, BCC-compatible.
-use std::{path::PathBuf, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use inferno::flamegraph::color::BasicPalette;
-use lab_probes::{
-    offcputime::{OffCpuOptions, OffCpuTime, Threads},
-    stacks::StackFormat,
-};
+use lab_probes::offcputime::{OffCpuOptions, OffCpuTime, Threads};
 use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
+    args, help,
+    stack_report::{self, Ending, FlameStyle, Spaces, View},
 };
-
-#[path = "../stack_report.rs"]
-mod stack_report;
 
 const EXAMPLES: &str = "    offcputime             # trace off-CPU stack time until Ctrl-C
     offcputime 5           # trace for 5 seconds only
@@ -54,16 +48,8 @@ struct Args {
     /// kernel threads only (no user threads)
     #[arg(short = 'k', long = "kernel-threads-only")]
     kernel_threads_only: bool,
-    /// show stacks from user space only (no kernel space stacks)
-    #[arg(
-        short = 'U',
-        long = "user-stacks-only",
-        conflicts_with = "kernel_stacks_only"
-    )]
-    user_stacks_only: bool,
-    /// show stacks from kernel space only (no user space stacks)
-    #[arg(short = 'K', long = "kernel-stacks-only")]
-    kernel_stacks_only: bool,
+    #[command(flatten)]
+    spaces: Spaces,
     /// insert delimiter between kernel/user stacks
     #[arg(short = 'd', long = "delimited")]
     delimited: bool,
@@ -86,12 +72,8 @@ struct Args {
     #[arg(short = 'M', long = "max-block-time", value_name = "MAX_BLOCK_TIME", default_value_t = u64::MAX,
           hide_default_value = true)]
     max_block_time: u64,
-    /// also write a flame graph of the stacks to this SVG file
-    #[arg(long = "flamegraph", value_name = "FILE")]
-    flamegraph: Option<PathBuf>,
-    /// duration of trace, in seconds
-    #[arg(value_name = "duration", value_parser = args::seconds)]
-    duration: Option<std::time::Duration>,
+    #[command(flatten)]
+    ending: Ending,
 }
 
 fn main() -> ExitCode {
@@ -106,14 +88,7 @@ fn offcputime(args: &Args) -> Result<()> {
         args.min_block_time,
         args.max_block_time
     );
-    for (flag, id) in [("-p", args.pid), ("-t", args.tid)] {
-        if let Some(id) = id {
-            anyhow::ensure!(
-                std::path::Path::new(&format!("/proc/{id}")).exists(),
-                "{flag} {id}: no such process"
-            );
-        }
-    }
+    stack_report::check_ids(&[("-p", args.pid), ("-t", args.tid)])?;
     let opts = OffCpuOptions {
         tgid: args.pid,
         tid: args.tid,
@@ -124,21 +99,20 @@ fn offcputime(args: &Args) -> Result<()> {
         } else {
             Threads::All
         },
-        user_stacks: !args.kernel_stacks_only,
-        kernel_stacks: !args.user_stacks_only,
+        user_stacks: args.spaces.user(),
+        kernel_stacks: args.spaces.kernel(),
         min_us: args.min_block_time,
         max_us: args.max_block_time,
         stack_storage: args.stack_storage_size,
     };
     let tracer = OffCpuTime::attach(&opts)?;
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
-    if !args.folded {
-        println!("{}", header(args));
-    }
-    while !matches!(rt.sleep()?, Wake::Stop(_)) {}
+    let view = View {
+        spaces: &args.spaces,
+        delimited: args.delimited,
+        folded: args.folded,
+        ending: &args.ending,
+    };
+    view.wait(&header(args))?;
 
     let raw = tracer.stacks()?;
     let errors = tracer.errors()?;
@@ -149,24 +123,12 @@ fn offcputime(args: &Args) -> Result<()> {
         s.value /= 1000;
     }
     stacks.retain(|s| s.value > 0);
-    let fmt = StackFormat {
-        folded: args.folded,
-        delimited: args.delimited && !args.user_stacks_only && !args.kernel_stacks_only,
+    let style = FlameStyle {
+        title: "Off-CPU time (offcputime)",
+        count_name: "us",
+        palette: BasicPalette::Io,
     };
-    let mut out = output::stdout();
-    stack_report::print(&mut out, &stacks, fmt)?;
-    if let Some(path) = &args.flamegraph {
-        stack_report::flame_graph(
-            path,
-            &stacks,
-            "Off-CPU time (offcputime)",
-            "us",
-            BasicPalette::Io,
-        )?;
-        eprintln!("offcputime: wrote flame graph to {}", path.display());
-    }
-    stack_report::report_errors("offcputime", &errors);
-    Ok(())
+    view.finish("offcputime", &stacks, &errors, style)
 }
 
 /// BCC's first line, e.g. "Tracing off-CPU time (us) of all threads by user + kernel stack for 5 secs."
@@ -182,16 +144,9 @@ fn header(args: &Args) -> String {
     } else {
         "all threads".to_owned()
     };
-    let stacks = if args.user_stacks_only {
-        "user"
-    } else if args.kernel_stacks_only {
-        "kernel"
-    } else {
-        "user + kernel"
-    };
-    let end = match args.duration {
-        Some(d) => format!(" for {} secs.", d.as_secs()),
-        None => "... Hit Ctrl-C to end.".to_owned(),
-    };
-    format!("Tracing off-CPU time (us) of {who} by {stacks} stack{end}")
+    format!(
+        "Tracing off-CPU time (us) of {who} by {} stack{}",
+        args.spaces.shown(),
+        args.ending.until()
+    )
 }

@@ -1,5 +1,5 @@
 //! opensnoop: trace open(), openat() and openat2() with path and result, BCC-compatible.
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Result;
 use lab_probes::opensnoop::{Config, Open, OpenSnoop};
@@ -19,7 +19,8 @@ const EXAMPLES: &str = "
     opensnoop -u 1000             # only trace UID 1000
     opensnoop -d 10               # trace for 10 seconds only
     opensnoop -n main             # only print process names containing \"main\"
-    opensnoop -e                  # show extended fields (flags)";
+    opensnoop -e                  # show extended fields (flags)
+    opensnoop -c /sys/fs/cgroup/app  # only trace processes in cgroup v2 \"app\"";
 
 /// Trace open() syscalls
 #[derive(clap::Parser, Debug)]
@@ -52,6 +53,9 @@ struct Args {
     /// show extended fields (open flags, in octal)
     #[arg(short = 'e', long = "extended_fields")]
     extended: bool,
+    /// trace only processes in this cgroup v2 directory
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn trace(args: &Args) -> Result<()> {
         tid: args.tid,
         uid: args.uid,
         failed_only: args.failed,
+        cgroup: args::cgroup_or_exit("opensnoop", args.cgroup.as_deref()),
     })?;
     let mut rt = Runtime::new(Schedule {
         duration: args.duration,

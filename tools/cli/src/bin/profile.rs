@@ -1,19 +1,13 @@
 //! profile: sample stack traces on every CPU at a timed interval, BCC-compatible.
-use std::{path::PathBuf, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use inferno::flamegraph::color::BasicPalette;
-use lab_probes::{
-    profile::{Profile, ProfileOptions, Sampling},
-    stacks::StackFormat,
-};
+use lab_probes::profile::{Profile, ProfileOptions, Sampling};
 use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
+    args, help,
+    stack_report::{self, Ending, FlameStyle, Spaces, View},
 };
-
-#[path = "../stack_report.rs"]
-mod stack_report;
 
 const EXAMPLES: &str = "    profile             # profile stack traces at 49 Hertz until Ctrl-C
     profile -F 99       # profile stack traces at 99 Hertz
@@ -40,16 +34,8 @@ struct Args {
     /// profile this thread only (TID)
     #[arg(short = 'L', long = "tid", value_name = "TID", value_parser = args::pid)]
     tid: Option<u32>,
-    /// show stacks from user space only (no kernel space stacks)
-    #[arg(
-        short = 'U',
-        long = "user-stacks-only",
-        conflicts_with = "kernel_stacks_only"
-    )]
-    user_stacks_only: bool,
-    /// show stacks from kernel space only (no user space stacks)
-    #[arg(short = 'K', long = "kernel-stacks-only")]
-    kernel_stacks_only: bool,
+    #[command(flatten)]
+    spaces: Spaces,
     /// sample frequency, Hertz
     #[arg(short = 'F', long = "frequency", value_name = "FREQUENCY", conflicts_with = "count",
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -76,12 +62,8 @@ struct Args {
     /// cpu number to run profile on
     #[arg(short = 'C', long = "cpu", value_name = "CPU")]
     cpu: Option<u32>,
-    /// also write a flame graph of the stacks to this SVG file
-    #[arg(long = "flamegraph", value_name = "FILE")]
-    flamegraph: Option<PathBuf>,
-    /// duration of trace, in seconds
-    #[arg(value_name = "duration", value_parser = args::seconds)]
-    duration: Option<std::time::Duration>,
+    #[command(flatten)]
+    ending: Ending,
 }
 
 fn main() -> ExitCode {
@@ -94,14 +76,7 @@ fn profile(args: &Args) -> Result<()> {
         (_, Some(c)) => Sampling::Period(c),
         (f, None) => Sampling::Frequency(f.unwrap_or(49)),
     };
-    for (flag, id) in [("-p", args.pid), ("-L", args.tid)] {
-        if let Some(id) = id {
-            anyhow::ensure!(
-                std::path::Path::new(&format!("/proc/{id}")).exists(),
-                "{flag} {id}: no such process"
-            );
-        }
-    }
+    stack_report::check_ids(&[("-p", args.pid), ("-L", args.tid)])?;
     if let Some(cpu) = args.cpu {
         let online =
             aya::util::online_cpus().map_err(|(p, e)| anyhow::anyhow!("reading {p}: {e}"))?;
@@ -114,43 +89,30 @@ fn profile(args: &Args) -> Result<()> {
         sampling,
         tgid: args.pid,
         tid: args.tid,
-        user_stacks: !args.kernel_stacks_only,
-        kernel_stacks: !args.user_stacks_only,
+        user_stacks: args.spaces.user(),
+        kernel_stacks: args.spaces.kernel(),
         include_idle: args.include_idle,
         stack_storage: args.stack_storage_size,
         cpu: args.cpu,
     };
     let prof = Profile::attach(&opts)?;
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
-    if !args.folded {
-        println!("{}", header(args, sampling));
-    }
-    while !matches!(rt.sleep()?, Wake::Stop(_)) {}
+    let view = View {
+        spaces: &args.spaces,
+        delimited: args.delimited,
+        folded: args.folded,
+        ending: &args.ending,
+    };
+    view.wait(&header(args, sampling))?;
 
     let stacks = stack_report::prepare(prof.stacks()?, args.tid.is_none(), args.annotations);
     let errors = prof.errors()?;
     drop(prof); // detach before the (slower) printing
-    let fmt = StackFormat {
-        folded: args.folded,
-        delimited: args.delimited && !args.user_stacks_only && !args.kernel_stacks_only,
+    let style = FlameStyle {
+        title: "CPU profile (profile)",
+        count_name: "samples",
+        palette: BasicPalette::Hot,
     };
-    let mut out = output::stdout();
-    stack_report::print(&mut out, &stacks, fmt)?;
-    if let Some(path) = &args.flamegraph {
-        stack_report::flame_graph(
-            path,
-            &stacks,
-            "CPU profile (profile)",
-            "samples",
-            BasicPalette::Hot,
-        )?;
-        eprintln!("profile: wrote flame graph to {}", path.display());
-    }
-    stack_report::report_errors("profile", &errors);
-    Ok(())
+    view.finish("profile", &stacks, &errors, style)
 }
 
 /// BCC's first line, e.g. "Sampling at 49 Hertz of all threads by user + kernel stack for 5 secs."
@@ -164,17 +126,10 @@ fn header(args: &Args, sampling: Sampling) -> String {
         (_, Some(t)) => format!("TID {t}"),
         _ => "all threads".to_owned(),
     };
-    let stacks = if args.user_stacks_only {
-        "user"
-    } else if args.kernel_stacks_only {
-        "kernel"
-    } else {
-        "user + kernel"
-    };
     let cpu = args.cpu.map(|c| format!(" on CPU#{c}")).unwrap_or_default();
-    let end = match args.duration {
-        Some(d) => format!(" for {} secs.", d.as_secs()),
-        None => "... Hit Ctrl-C to end.".to_owned(),
-    };
-    format!("Sampling at {rate} of {who} by {stacks} stack{cpu}{end}")
+    format!(
+        "Sampling at {rate} of {who} by {} stack{cpu}{}",
+        args.spaces.shown(),
+        args.ending.until()
+    )
 }

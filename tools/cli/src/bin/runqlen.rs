@@ -1,12 +1,15 @@
 //! runqlen: summarize scheduler run queue length as a histogram, BCC-compatible.
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use lab_probes::{
-    hist::{format_linear, format_sections, merged, Interval},
+    hist::{format_linear, format_sections, merged},
     runqlen::{occupancy, RunqLen},
 };
-use lab_tools::{args::IntervalCount, help, histtool};
+use lab_tools::{
+    help,
+    histtool::{self, Periodic},
+};
 
 const EXAMPLES: &str = "
     runqlen            # summarize run queue length as a histogram
@@ -23,17 +26,14 @@ const EXAMPLES: &str = "
     version
 )]
 struct Args {
-    /// include timestamp on output
-    #[arg(short = 'T', long = "timestamp")]
-    timestamp: bool,
+    #[command(flatten)]
+    every: Periodic,
     /// report run queue occupancy
     #[arg(short = 'O', long = "runqocc")]
     runqocc: bool,
     /// print output for each CPU separately
     #[arg(short = 'C', long = "cpus")]
     cpus: bool,
-    #[command(flatten)]
-    ic: IntervalCount,
 }
 
 fn main() -> ExitCode {
@@ -44,10 +44,10 @@ fn main() -> ExitCode {
 fn trace(args: &Args) -> Result<()> {
     let probe = RunqLen::attach(args.cpus)?;
     println!("Sampling run queue length... Hit Ctrl-C to end.");
-    let mut interval = Interval::default();
-    let res = histtool::run(args.ic.schedule(), args.timestamp, |out| {
-        let hists = interval.delta(probe.read()?);
-        let text = match (args.runqocc, args.cpus) {
+    let res = histtool::run(
+        &args.every,
+        || probe.read(),
+        |hists| match (args.runqocc, args.cpus) {
             (true, true) => probe
                 .cpus()
                 .iter()
@@ -67,10 +67,8 @@ fn trace(args: &Args) -> Result<()> {
                 hists.iter().map(|(c, h)| (c.to_string(), h)),
             ),
             (false, false) => format_linear("runqlen", &merged(hists.values())),
-        };
-        out.write_all(text.as_bytes())?;
-        Ok(())
-    });
+        },
+    );
     histtool::report_missed("runqlen", probe.missed());
     res
 }

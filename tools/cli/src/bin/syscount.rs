@@ -1,5 +1,5 @@
 //! syscount: summarize syscall counts and latencies, by syscall or by process, BCC-compatible.
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Result;
 use lab_probes::syscount::{syscall_name, syscall_names, syscall_number, Config, Stat, SysCount};
@@ -19,7 +19,8 @@ const EXAMPLES: &str = "
     syscount -x              # count only failed syscalls
     syscount -e ENOENT       # count only syscalls failing with ENOENT
     syscount --syscall read  # count only read()
-    syscount -l              # list the syscall names known";
+    syscount -l              # list the syscall names known
+    syscount -c /sys/fs/cgroup/app  # only trace processes in cgroup v2 \"app\"";
 
 /// Summarize syscall counts and latencies
 #[derive(clap::Parser, Debug)]
@@ -66,6 +67,9 @@ struct Args {
     /// trace this syscall only (use option -l to get all recognized syscalls)
     #[arg(long = "syscall", value_name = "SYSCALL", value_parser = syscall)]
     syscall: Option<u32>,
+    /// trace only processes in this cgroup v2 directory
+    #[arg(short = 'c', long = "cgroup", value_name = "PATH")]
+    cgroup: Option<PathBuf>,
 }
 
 fn errno(s: &str) -> Result<u32, String> {
@@ -149,6 +153,7 @@ fn trace(args: &Args) -> Result<()> {
         syscall: args.syscall,
         by_process: args.process,
         latency: args.latency,
+        cgroup: args::cgroup_or_exit("syscount", args.cgroup.as_deref()),
     })?;
     let mut rt = Runtime::new(Schedule {
         interval: args.interval,

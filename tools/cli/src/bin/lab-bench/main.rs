@@ -18,6 +18,7 @@ use suites::Suite;
 const EXAMPLES: &str =
     "    lab-bench                       # everything, write BENCHMARKS.md at the repo root
     lab-bench --runs 9              # median of 9 starts per tool
+    lab-bench --hold 0              # SIGINT right at the ready line (empty summaries)
     lab-bench --tools opensnoop     # only opensnoop
     lab-bench --output /tmp/b.md    # write the report elsewhere";
 
@@ -47,6 +48,11 @@ struct Args {
     /// where to write the report (default: BENCHMARKS.md at the repo root)
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// seconds each tool keeps tracing after its ready line, with a small exec/open/disk/CPU
+    /// load running, before SIGINT: peak RSS then includes a real final summary (symbolized
+    /// stacks, filled histograms), not an empty one
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    hold: f64,
     /// do not apt-get install missing peer suites
     #[arg(long)]
     no_install: bool,
@@ -87,7 +93,12 @@ fn bench(args: &Args) -> Result<()> {
     let suites = [Suite::Ours(ours), Suite::LibbpfTools, Suite::Bpftrace];
     let work = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let mut report = Report::new(args.runs, args.iterations, args.overhead_runs);
+    anyhow::ensure!(
+        (0.0..=60.0).contains(&args.hold),
+        "--hold {}: give 0 to 60 seconds",
+        args.hold
+    );
+    let mut report = Report::new(args.runs, args.iterations, args.overhead_runs, args.hold);
     if cfg!(debug_assertions) {
         notes.push(
             "lab-bench is a debug build; measure release builds (cargo build --release --bins)"
@@ -96,12 +107,16 @@ fn bench(args: &Args) -> Result<()> {
     }
     report.notes = notes;
 
-    for tool in &tools {
-        let cells = suites
-            .iter()
-            .map(|s| start_cell(s, tool, args.runs, &work))
-            .collect();
-        report.add_start(tool, cells);
+    let hold = Duration::from_secs_f64(args.hold);
+    {
+        let _load = BackgroundLoad::start(&work)?;
+        for tool in &tools {
+            let cells = suites
+                .iter()
+                .map(|s| start_cell(s, tool, args.runs, hold, &work))
+                .collect();
+            report.add_start(tool, cells);
+        }
     }
     if tools.iter().any(|t| t == "opensnoop") {
         report.overhead = Some(overhead(&suites, &report, args, &work)?);
@@ -130,7 +145,13 @@ fn repo_root() -> PathBuf {
 }
 
 /// Start `tool` of `suite` `runs` times: median time to its ready line and median peak RSS.
-fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> StartCell {
+fn start_cell(
+    suite: &Suite,
+    tool: &str,
+    runs: u32,
+    hold: Duration,
+    work: &std::path::Path,
+) -> StartCell {
     let Some(argv) = suite.argv(tool) else {
         return StartCell::Missing;
     };
@@ -143,6 +164,9 @@ fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> S
             Err(e) => return StartCell::Failed(format!("{e:#}")),
         };
         let t = r.wait_ready(Duration::from_secs(10));
+        if t.is_some() {
+            std::thread::sleep(hold);
+        }
         let still_running = r.alive();
         let exit = r.stop(Duration::from_secs(20));
         match t {
@@ -165,6 +189,37 @@ fn start_cell(suite: &Suite, tool: &str, runs: u32, work: &std::path::Path) -> S
     StartCell::Measured {
         ready: measure::median(&ready).expect("runs >= 1"),
         max_rss_kib: measure::median(&rss).expect("runs >= 1"),
+    }
+}
+
+/// What the tools trace while they are held: execs, opens, O_DIRECT writes (block I/O), and
+/// some CPU, in a shell loop of its own process group; killed (group and all) when dropped.
+struct BackgroundLoad(std::process::Child);
+
+impl BackgroundLoad {
+    fn start(work: &std::path::Path) -> Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let file = work.join("load.dat");
+        let script = format!(
+            "while :; do dd if=/dev/zero of='{}' bs=64k count=8 oflag=direct status=none; \
+             cat /etc/hostname >/dev/null; i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; done",
+            file.display()
+        );
+        let child = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .context("starting the background load (sh)")?;
+        Ok(Self(child))
+    }
+}
+
+impl Drop for BackgroundLoad {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group we created.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
     }
 }
 

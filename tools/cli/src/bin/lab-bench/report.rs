@@ -62,6 +62,7 @@ pub struct Report {
     runs: u32,
     iterations: u64,
     overhead_runs: u32,
+    hold_secs: f64,
     starts: Vec<(String, Vec<StartCell>)>,
     pub overhead: Option<Overhead>,
     pub notes: Vec<String>,
@@ -71,11 +72,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(runs: u32, iterations: u64, overhead_runs: u32) -> Self {
+    pub fn new(runs: u32, iterations: u64, overhead_runs: u32, hold_secs: f64) -> Self {
         Self {
             runs,
             iterations,
             overhead_runs,
+            hold_secs,
             starts: vec![],
             overhead: None,
             notes: vec![],
@@ -223,12 +225,14 @@ impl Report {
             "\n## Start-up: exec to ready line, and peak RSS\n\n\
              Median of {} starts per tool. Each tool runs with no options on a pseudo-terminal (as in a shell)\n\
              until its first line of output that means it is tracing (bpftrace's \"Attaching N probes...\" is\n\
-             printed before it attaches and does not count), then gets SIGINT; peak RSS is `ru_maxrss` from\n\
-             wait4, so it includes printing the final summary. \"fails\" shows the tool's first error line,\n\
+             printed before it attaches and does not count), keeps tracing for {} s more while a small load\n\
+             runs (a shell loop of dd O_DIRECT writes, execs, opens and CPU), then gets SIGINT; peak RSS is\n\
+             `ru_maxrss` from wait4, so it includes printing a real final summary (profile and offcputime\n\
+             symbolize their stacks then). \"fails\" shows the tool's first error line,\n\
              or that it printed no ready line (some tools print only at exit); \"-\" means the suite has\n\
              no such tool. A tool that starts may still trace nothing on this kernel (see the shared notes:\n\
              bpftrace's biolatency.bt attaches nothing here).\n",
-            self.runs
+            self.runs, self.hold_secs
         );
         let _ = writeln!(
             s,
