@@ -17,6 +17,16 @@ pub struct BlockTpOffsets {
     pub rwbs: u32,
 }
 
+impl BlockTpOffsets {
+    /// The placeholder a probe's global holds until the loader sets it.
+    pub const ZERO: Self = Self {
+        dev: 0,
+        sector: 0,
+        nr_sector: 0,
+        rwbs: 0,
+    };
+}
+
 /// Where `struct request` and the structs it points to keep what the block tracepoints print,
 /// from this kernel's BTF. Lets block_rq_complete run as a raw tracepoint, which the kernel
 /// skips only when that same program is already running on the CPU; a classic tracepoint is
@@ -37,6 +47,20 @@ pub struct RqLayout {
     pub rq_sector: u32,
     pub rq_cmd_flags: u32,
     pub _pad: u32,
+}
+
+impl RqLayout {
+    /// The placeholder the probes' global holds until the loader sets it.
+    pub const ZERO: Self = Self {
+        rq_q: 0,
+        via_queue: 0,
+        q_disk: 0,
+        disk_major: 0,
+        disk_first_minor: 0,
+        rq_sector: 0,
+        rq_cmd_flags: 0,
+        _pad: 0,
+    };
 }
 
 /// Identifies an in-flight request.

@@ -24,18 +24,12 @@ mod prog {
 
     use crate::block_tp::{offsets, req_key, rwbs};
 
-    const ZERO: BlockTpOffsets = BlockTpOffsets {
-        dev: 0,
-        sector: 0,
-        nr_sector: 0,
-        rwbs: 0,
-    };
     #[no_mangle]
-    static INSERT_TP: BlockTpOffsets = ZERO;
+    static INSERT_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     #[no_mangle]
-    static ISSUE_TP: BlockTpOffsets = ZERO;
+    static ISSUE_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     #[no_mangle]
-    static COMPLETE_TP: BlockTpOffsets = ZERO;
+    static COMPLETE_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     /// 1: milliseconds, 0: microseconds.
     #[no_mangle]
     static MILLIS: u8 = 0;

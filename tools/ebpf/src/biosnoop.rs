@@ -21,20 +21,14 @@ mod prog {
 
     use crate::block_tp::{attribute_new, bytes, entry, offsets, req_key, rwbs, set_current};
 
-    const ZERO: BlockTpOffsets = BlockTpOffsets {
-        dev: 0,
-        sector: 0,
-        nr_sector: 0,
-        rwbs: 0,
-    };
     #[no_mangle]
-    static IO_START_TP: BlockTpOffsets = ZERO;
+    static IO_START_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     #[no_mangle]
-    static INSERT_TP: BlockTpOffsets = ZERO;
+    static INSERT_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     #[no_mangle]
-    static ISSUE_TP: BlockTpOffsets = ZERO;
+    static ISSUE_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     #[no_mangle]
-    static COMPLETE_TP: BlockTpOffsets = ZERO;
+    static COMPLETE_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
 
     #[map]
     static START: LruHashMap<ReqKey, ReqStart> = LruHashMap::with_max_entries(MAX_INFLIGHT, 0);

@@ -23,16 +23,10 @@ mod prog {
 
     use crate::block_tp::{attribute_new, bytes, offsets, req_key};
 
-    const ZERO: BlockTpOffsets = BlockTpOffsets {
-        dev: 0,
-        sector: 0,
-        nr_sector: 0,
-        rwbs: 0,
-    };
     #[no_mangle]
-    static IO_START_TP: BlockTpOffsets = ZERO;
+    static IO_START_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
     #[no_mangle]
-    static ISSUE_TP: BlockTpOffsets = ZERO;
+    static ISSUE_TP: BlockTpOffsets = BlockTpOffsets::ZERO;
 
     /// Submitter of each request not yet issued.
     #[map]

@@ -9,16 +9,7 @@ use lab_probes_common::block::{BlockTpOffsets, ReqKey, ReqStart, RqLayout, RWBS_
 
 /// struct request layout for the raw block_rq_complete (set by the loader from BTF).
 #[no_mangle]
-static RQ_LAYOUT: RqLayout = RqLayout {
-    rq_q: 0,
-    via_queue: 0,
-    q_disk: 0,
-    disk_major: 0,
-    disk_first_minor: 0,
-    rq_sector: 0,
-    rq_cmd_flags: 0,
-    _pad: 0,
-};
+static RQ_LAYOUT: RqLayout = RqLayout::ZERO;
 
 /// REQ_OP_DRV_IN / REQ_OP_DRV_OUT (stable since 4.11): passthrough requests, whose sector the
 /// tracepoints print as 0.

@@ -78,6 +78,7 @@ impl Snoop<Exec> {
         let (real_parent, tgid) = match cfg.ppid {
             Some(_) => {
                 let btf = Btf::vmlinux().context("-P reads the parent from kernel BTF")?;
+                btf.prefetch(&["task_struct", "real_parent", "tgid"])?;
                 let rp = btf.member("task_struct", "real_parent")?.offset;
                 (rp, btf.member("task_struct", "tgid")?.offset)
             }
