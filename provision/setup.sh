@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Turn a fresh Debian 12+/Ubuntu 22.04+ machine into one that builds, runs and tests `lab`.
-# Idempotent: every step checks first, so a second run takes seconds.
+# Idempotent: every step checks first, so a second run takes seconds. Run as root (or via sudo).
 #
-#   sudo provision/setup.sh            # packages, toolchains, build, install onto PATH
-#   sudo provision/setup.sh --deps     # only packages and toolchains (no build)
+#   provision/setup.sh                 # packages, toolchains, build, install onto PATH
+#   provision/setup.sh --deps          # only packages and toolchains (no build)
 #   --test-deps                        # also what the test suite needs (chromium, VM tools)
 set -euo pipefail
 
@@ -27,7 +27,7 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die()  { echo "setup: error: $*" >&2; exit 1; }
 trap 'echo "setup: error: step failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-[ "$(id -u)" = 0 ] || die "must run as root: sudo $0 $*"
+[ "$(id -u)" = 0 ] || die "must run as root (e.g. sudo $0${*:+ $*})"
 
 # --- distro -------------------------------------------------------------------------------
 OS_RELEASE="${LAB_OS_RELEASE:-/etc/os-release}"   # override only for tests of this check
@@ -141,4 +141,6 @@ for src in "$REPO"/tools/cli/src/bin/*.rs; do
     rm -f "$PREFIX/share/man/man8/$tool.8.tmp"
   fi
 done
-step "done: run 'sudo lab doctor' to check this machine, 'sudo lab start 1' to begin"
+# Say sudo only to whoever came through it: a fresh root-only Debian has no sudo to type.
+AS_ROOT=""; [ -n "${SUDO_USER:-}" ] && AS_ROOT="sudo "
+step "done: run '${AS_ROOT}lab doctor' to check this machine, '${AS_ROOT}lab start 1' to begin"

@@ -7,11 +7,45 @@ use std::{
 };
 
 /// Directory with the workspace's built binaries (target/debug or target/release), found from
-/// the test executable's own path (target/<profile>/deps/it-HASH).
+/// the test executable's own path (target/<profile>/deps/it-HASH). `LAB_TEST_BIN_DIR` points it
+/// elsewhere: inside a lab-VM guest (tests/guest) the suite tests the installed static payload.
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAB_TEST_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("deps dir");
     deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// A directory on a real disk, for tests whose workloads must reach the block layer: /var/tmp
+/// (never tmpfs on Debian/Ubuntu, while /tmp is tmpfs from Debian 13 on), or `LAB_TEST_DISK_DIR`.
+pub fn disk_dir() -> PathBuf {
+    std::env::var_os("LAB_TEST_DISK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"))
+}
+
+/// How far apart (µs) two BPF programs on the same tracepoint hit may read the clock: a few µs
+/// on real hardware; in a TCG guest the host can deschedule the vCPU thread between them for
+/// milliseconds, so tests/guest sets `LAB_TEST_CLOCK_SLACK_US`.
+pub fn clock_slack_us() -> f64 {
+    std::env::var("LAB_TEST_CLOCK_SLACK_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10.0)
+}
+
+/// The repository's root: the source tree's, or `LAB_TEST_REPO` where the test binary runs away
+/// from it (a guest gets the files the tests read: labs/, tools/bpftrace/, tests/it/engine_labs/).
+pub fn repo_root() -> PathBuf {
+    match std::env::var_os("LAB_TEST_REPO") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("tests/ has a parent")
+            .to_path_buf(),
+    }
 }
 
 /// Path to one of our binaries; panics with how to build it when missing.

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Build (or reuse) a Debian 12 lab-VM disk image for qemu: debootstrap minbase with a kernel,
+# Build (or reuse) a Debian lab-VM disk image for qemu: debootstrap minbase with a kernel,
 # cloud-init and the labs' packages preinstalled, then `mkfs.ext4 -d` and qcow2. No partition
 # table and no bootloader: qemu boots the kernel directly (-kernel/-initrd, root=/dev/vda).
 #
-#   sudo provision/vm/build-image.sh           # prints the image directory on the last line
+#   sudo provision/vm/build-image.sh             # Debian 12 (bookworm, kernel 6.1)
+#   sudo provision/vm/build-image.sh trixie      # Debian 13 (trixie, kernel 6.12)
+#                                                # prints the image directory on the last line
 #
-# The image is cached in $LAB_VM_CACHE (default /var/cache/lab/vm) under a hash of this script,
-# so a second run takes a second and any edit here builds a fresh one. The directory holds:
+# The image is cached in $LAB_VM_CACHE (default /var/cache/lab/vm) under the suite and a hash of
+# this script, so a second run takes a second and any edit here builds a fresh one (older images
+# of the same suite are removed; other suites are kept). The directory holds:
 #   disk.qcow2   root filesystem (use a qcow2 overlay per VM: it is shared)
 #   vmlinuz, initrd.img   the guest kernel and initramfs for direct boot
 # Installs its own host packages first (provision/vm/deps.sh).
@@ -14,21 +17,29 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${LAB_VM_CACHE:-/var/cache/lab/vm}"
-SUITE=bookworm
+SUITE="${1:-${LAB_VM_SUITE:-bookworm}}"
+case "$SUITE" in
+  bookworm|trixie) ;;
+  -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+  *) echo "vm/build-image: error: unknown suite '$SUITE': use bookworm (Debian 12) or trixie (Debian 13)" >&2; exit 2 ;;
+esac
 MIRROR="${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DISK_SIZE=6G   # the labs want >= 2 GiB free in /var/tmp; qcow2 stores only what is used
 # python3-cffi-backend: debootstrap fails without it (cloud-init's dependency chain).
 # bpftrace, sysstat, locales, curl: what cloud-init would otherwise install at first boot (minutes
 # under TCG); locales gives cloud-init the update-locale it calls.
+# e2fsprogs: cloud-init's resizefs runs resize2fs (trixie's minbase lacks it: status "error").
+# gcc, libc6-dev: the test suite, run inside these guests (tests/guest), builds small C helpers.
 INCLUDE=linux-image-amd64,systemd-sysv,udev,openssh-server,cloud-init,python3-cffi-backend,sudo,\
-ifupdown,isc-dhcp-client,iproute2,ca-certificates,netbase,procps,bpftrace,sysstat,locales,curl
+iproute2,ca-certificates,netbase,procps,e2fsprogs,bpftrace,sysstat,locales,curl,\
+gcc,libc6-dev
 
 die() { echo "vm/build-image: error: $*" >&2; exit 1; }
 step() { echo "vm/build-image: $*" >&2; }
 [ "$(id -u)" = 0 ] || die "must run as root: sudo $0"
 
 KEY=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
-OUT="$CACHE/$KEY"
+OUT="$CACHE/$SUITE-$KEY"
 if [ -f "$OUT/done" ]; then step "cached image in $OUT"; echo "$OUT"; exit 0; fi
 
 "$HERE/deps.sh" >&2
@@ -42,7 +53,7 @@ trap 'umount -R "$WORK/rootfs/proc" "$WORK/rootfs/sys" 2>/dev/null || true; rm -
 ROOTFS="$WORK/rootfs"
 START=$SECONDS
 
-step "debootstrap $SUITE (minbase; several minutes)"
+step "debootstrap $SUITE (minbase; several minutes) into $OUT"
 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
   || { tail -30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 
@@ -51,12 +62,25 @@ echo "/dev/vda / ext4 defaults 0 1" > "$ROOTFS/etc/fstab"
 : > "$ROOTFS/etc/machine-id"            # regenerated at first boot: each VM is unique
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*      # likewise the SSH host keys (cloud-init makes them)
 printf 'datasource_list: [ NoCloud, None ]\n' > "$ROOTFS/etc/cloud/cloud.cfg.d/90-lab-datasource.cfg"
-cat > "$ROOTFS/etc/network/interfaces" <<NET
-# cloud-init writes the NIC's stanza to interfaces.d
-source /etc/network/interfaces.d/*
-auto lo
-iface lo inet loopback
+# Network: systemd-networkd, DHCPv4 on whatever the NIC is called, and cloud-init keeps out of
+# it. cloud-init's own fallback asks for DHCPv6 too; on trixie it renders `iface ens3 inet6 dhcp`,
+# which qemu's user network never answers, so networking.service failed after ~5 minutes and SSH
+# came up after 332 s instead of ~35 s.
+printf 'network: {config: disabled}\n' > "$ROOTFS/etc/cloud/cloud.cfg.d/91-lab-network.cfg"
+mkdir -p "$ROOTFS/etc/systemd/network"
+cat > "$ROOTFS/etc/systemd/network/50-lab-dhcp.network" <<NET
+[Match]
+Name=en* eth*
+
+[Network]
+DHCP=ipv4
+IPv6AcceptRA=no
 NET
+chroot "$ROOTFS" systemctl enable systemd-networkd >/dev/null
+# qemu's user network always answers DNS at 10.0.2.3 (systemd-resolved would do the same but
+# fails to configure inside debootstrap).
+rm -f "$ROOTFS/etc/resolv.conf"
+echo "nameserver 10.0.2.3" > "$ROOTFS/etc/resolv.conf"
 echo 'LANG=C.UTF-8' > "$ROOTFS/etc/default/locale"
 echo lab-vm > "$ROOTFS/etc/hostname"
 chroot "$ROOTFS" apt-get clean
@@ -74,6 +98,6 @@ mkdir -p "$OUT"
 mv "$WORK/disk.qcow2" "$WORK/vmlinuz" "$WORK/initrd.img" "$OUT/"
 touch "$OUT/done"
 # Older images (other script hashes) are dead weight.
-find "$CACHE" -mindepth 1 -maxdepth 1 -type d ! -name "$KEY" ! -name 'build.*' -exec rm -rf {} +
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name "$SUITE-*" ! -name "$SUITE-$KEY" -exec rm -rf {} +
 step "built $OUT in $((SECONDS - START)) s"
 echo "$OUT"

@@ -48,4 +48,7 @@ pub enum Command {
     /// Internal: the supervisor process of one workload (started by `lab start`)
     #[command(hide = true)]
     Supervise(commands::supervise::Args),
+    /// Internal: the session's truth recorder (started by `lab start`, ended by `lab stop`)
+    #[command(hide = true)]
+    Record(commands::record::Args),
 }

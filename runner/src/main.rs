@@ -10,6 +10,7 @@ mod session;
 mod slides;
 mod state;
 mod term;
+mod truth;
 
 fn main() -> ExitCode {
     // `lab status | head` should end quietly like any Unix tool, not panic on EPIPE. The hidden

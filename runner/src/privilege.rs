@@ -1,4 +1,5 @@
-//! Root checks: one clear line naming the command to re-run with sudo, exit 2, nothing written.
+//! Root checks: one clear line naming the command to re-run as root, exit 2, nothing written.
+//! "e.g. sudo": a fresh root-only Debian has no sudo, so sudo is an example, not the instruction.
 
 /// An error that exits with a specific code (2: usage / wrong privileges).
 #[derive(Debug)]
@@ -25,7 +26,7 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     Err(UsageError {
-        message: format!("'{what}' needs root (it loads BPF programs or manages lab processes); re-run it as: sudo {what}"),
+        message: format!("'{what}' needs root (it loads BPF programs or manages lab processes); re-run it as root (e.g. sudo {what})"),
         exit_code: 2,
     }
     .into())

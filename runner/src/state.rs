@@ -210,7 +210,7 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
             crate::privilege::usage(format!(
-                "cannot create {} (permission denied); re-run as: sudo {}",
+                "cannot create {} (permission denied); re-run it as root (e.g. sudo {})",
                 dir.display(),
                 crate::privilege::command_line()
             ))
@@ -244,7 +244,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let _ = fs::remove_file(&tmp);
         if e.kind() == std::io::ErrorKind::PermissionDenied {
             return Err(crate::privilege::usage(format!(
-                "cannot write {} (permission denied); re-run as: sudo {}",
+                "cannot write {} (permission denied); re-run it as root (e.g. sudo {})",
                 path.display(),
                 crate::privilege::command_line()
             )));

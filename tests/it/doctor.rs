@@ -1,6 +1,12 @@
 //! `lab doctor` on this machine: real loads, real tracefs.
 use lab_tests::{cmd, require_root, run};
 
+// The runner is a binary, so its tested-kernels parser and matcher come in as source: the
+// README check and doctor's row then read runner/data/tested-kernels.tsv the same way.
+#[allow(dead_code)]
+#[path = "../../runner/src/commands/doctor/tested.rs"]
+mod tested;
+
 #[test]
 fn doctor_reports_this_kernel() {
     if !require_root("doctor_reports_this_kernel") {
@@ -69,6 +75,7 @@ fn doctor_plain_table_names_every_check() {
         "fentry/fexit",
         "raw tracepoints",
         "bpftrace",
+        "tested kernels",
         "free disk for labs",
     ] {
         assert!(out.contains(check), "missing row {check}:\n{out}");
@@ -84,4 +91,90 @@ fn unknown_flag_is_usage_error() {
     assert!(err.contains("--frobnicate"), "{err}");
     let (code, _, _) = run(cmd("lab").arg("no-such-command"));
     assert_eq!(code, 2);
+}
+
+/// Doctor's "tested kernels" row and JSON fields say what the data file says for this machine's
+/// kernel and bpftrace; on the 6.18 dev host that is its own row. Needs no root.
+#[test]
+fn doctor_says_whether_this_kernel_is_tested() {
+    let (code, out, err) = run(cmd("lab").args(["doctor", "--json"]));
+    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("doctor --json is JSON");
+    let row = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "tested kernels")
+        .cloned()
+        .unwrap_or_else(|| panic!("no tested kernels row: {out}"));
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let bpftrace = std::process::Command::new("bpftrace")
+        .arg("--version")
+        .output()
+        .ok()
+        // doctor takes the first line of stdout, or of stderr when stdout is empty
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            let text = String::from_utf8_lossy(&text).into_owned();
+            text.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .filter(|s| !s.is_empty());
+    let want = tested::compare(
+        &tested::rows(tested::TSV),
+        release.trim(),
+        bpftrace.as_deref(),
+    );
+    assert_eq!(row["detail"], want.detail.as_str(), "{row}");
+    assert_eq!(v["kernel_tested"], want.kernel_tested, "{out}");
+    assert_eq!(v["bpftrace_tested"], want.bpftrace_tested, "{out}");
+    let ok = want.kernel_tested && want.bpftrace_tested;
+    assert_eq!(
+        row["verdict"],
+        if ok { "ok" } else { "warn" },
+        "never a failure: {row}"
+    );
+    if tested::major_minor(&release) == Some((6, 18)) && bpftrace.is_some() {
+        assert_eq!(
+            row["detail"],
+            "tested: Debian 12 dev host (6.18, bpftrace 0.17)"
+        );
+        assert_eq!(v["kernel_tested"], true);
+    }
+}
+
+/// README.md's "Tested kernels" table is runner/data/tested-kernels.tsv, cell for cell.
+#[test]
+fn readme_tested_kernels_table_equals_data_file() {
+    // Compiled in: the check is about the source tree, wherever the test binary runs.
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Tested kernels\n")
+        .nth(1)
+        .expect("README.md has a '## Tested kernels' section");
+    let section = section.split("\n## ").next().unwrap();
+    let table: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .filter(|l| !l.replace(['|', '-', ' '], "").is_empty()) // the | --- | line
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        table,
+        tested::cells(tested::TSV),
+        "README.md's Tested kernels table differs from runner/data/tested-kernels.tsv"
+    );
 }

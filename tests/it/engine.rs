@@ -22,7 +22,7 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("lab-engine-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let labs = test_labs.then(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("it/engine_labs"));
+        let labs = test_labs.then(|| lab_tests::repo_root().join("tests/it/engine_labs"));
         Scratch { dir, labs }
     }
     fn lab(&self) -> Command {
@@ -593,10 +593,9 @@ fn dev_check_reports_file_and_line() {
     let s = Scratch::new("devcheck", false);
     let labs = s.dir.join("labs");
     std::fs::create_dir_all(&labs).unwrap();
-    let good = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("it/engine_labs/02-dies.md"),
-    )
-    .unwrap();
+    let good =
+        std::fs::read_to_string(lab_tests::repo_root().join("tests/it/engine_labs/02-dies.md"))
+            .unwrap();
     std::fs::write(labs.join("02-dies.md"), &good).unwrap();
     std::fs::write(
         labs.join("05-bad.md"),

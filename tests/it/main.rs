@@ -10,4 +10,3 @@ mod smoke_probe;
 mod tools_hist;
 mod tools_snoop;
 mod tools_stack;
-mod vm;

@@ -8,12 +8,7 @@ use std::{
 
 use lab_tests::{bin_dir, cmd, is_root, run};
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+pub use lab_tests::repo_root;
 
 /// A fresh empty directory for one test.
 pub fn scratch(name: &str) -> PathBuf {

@@ -64,5 +64,48 @@ fn setup_needs_root() {
     };
     let (code, _, err) = run(c.arg(script()).arg("--deps"));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("must run as root: sudo"), "{err}");
+    // Advice that also holds where sudo is not installed (a fresh root-only Debian).
+    assert!(err.contains("must run as root (e.g. sudo "), "{err}");
+}
+
+/// Every message the script prints names sudo only as an example or to someone who came
+/// through it (SUDO_USER): root on a fresh Debian has no sudo to type.
+#[test]
+fn setup_never_tells_root_to_type_sudo() {
+    // Compiled in, like the README below: these read the source, wherever the test binary runs.
+    let text = include_str!("../../provision/setup.sh");
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        if line.contains("sudo") {
+            assert!(
+                line.contains("e.g. sudo") || line.contains("SUDO_USER"),
+                "unconditional sudo advice: {line}"
+            );
+        }
+    }
+}
+
+/// The README quick start is at most two commands, written without sudo (they run as root;
+/// another account prefixes sudo, as the text says).
+#[test]
+fn readme_quick_start_needs_no_sudo() {
+    let readme = include_str!("../../README.md");
+    let quick = readme
+        .split("\n## Quick start")
+        .nth(1)
+        .expect("README.md has a Quick start section");
+    let block = quick
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a ```sh block in the quick start");
+    let commands: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!commands.is_empty() && commands.len() <= 2, "{commands:?}");
+    for c in &commands {
+        assert!(!c.contains("sudo"), "quick start command uses sudo: {c}");
+    }
+    let intro = quick.split("```sh").next().unwrap();
+    assert!(
+        intro.contains("As root") && intro.contains("`sudo`"),
+        "the quick start says to run as root or with sudo: {intro}"
+    );
 }

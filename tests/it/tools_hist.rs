@@ -16,7 +16,7 @@ use std::{
 };
 
 use lab_probes::hist::Hist;
-use lab_tests::{bin_dir, bpf_lock, cmd, compile_c, require_root, run, Workload};
+use lab_tests::{bpf_lock, cmd, compile_c, require_root, run, Workload};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing BCC histogram output (independent of the printer in lab_probes::hist).
@@ -186,7 +186,7 @@ impl Drop for Tool {
 
 /// A scratch file on a real disk (under the build directory) and that disk's name.
 fn io_file(test: &str) -> (PathBuf, String) {
-    let dir = bin_dir().join(format!("tools_hist-{test}-{}", std::process::id()));
+    let dir = lab_tests::disk_dir().join(format!("tools_hist-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("data");
     (file.clone(), disk_of(&dir))
@@ -455,8 +455,10 @@ fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed() {
         "-d {disk} traces only that disk:\n{lat_out}"
     );
     // biosnoop prints ms with 2 decimals (+-5 us) and the two tools' programs run a few us
-    // apart, so each write is placed in the bucket range its latency +-10 us can fall in. Every
-    // one-bucket and two-bucket range must hold at least the writes that surely fall in it.
+    // apart (more in a TCG guest: lab_tests::clock_slack_us), so each write is placed in the
+    // bucket range its latency +-slack can fall in. Every one-bucket and two-bucket range must
+    // hold at least the writes that surely fall in it.
+    let slack = lab_tests::clock_slack_us();
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     for l in snoop_out.lines().skip(1) {
         let f: Vec<_> = l.split_whitespace().collect();
@@ -465,8 +467,8 @@ fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed() {
         }
         let us = f.last().unwrap().parse::<f64>().unwrap() * 1000.0;
         ranges.push((
-            slot_of_us((us - 10.0).max(0.0) as u64),
-            slot_of_us((us + 10.0) as u64),
+            slot_of_us((us - slack).max(0.0) as u64),
+            slot_of_us((us + slack) as u64),
         ));
     }
     assert_all_or_reported(

@@ -2,9 +2,8 @@
 //! and now and then writes a large "debug dump" in one `write(2)`: the dump's writeback shows up
 //! as block I/O latency outliers. Everything about it comes from the arguments (seeded by the lab).
 use std::{
-    fs::{File, OpenOptions},
-    io::Write as _,
-    path::PathBuf,
+    fs::File,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -12,7 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context as _, Result};
 
-use crate::common::{self, Common, Rng};
+use crate::{
+    common::{self, Common, Rng},
+    sys,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -62,20 +64,20 @@ pub fn run(args: Args) -> Result<()> {
         dump.resize(scaled_dump(args.dump_size), b'#');
         // The application reopens its log once per dump cycle (as after a log rotation check),
         // so opensnoop sees which file it writes.
-        let mut f = open(&args.file)?;
+        let f = open(&args.file, libc::O_APPEND)?;
         let cycle_start = Instant::now();
         while cycle_start.elapsed() < dump_every {
-            f.write_all(&record).context("appending a record")?;
+            sys::write_all(&f, &record).context("appending a record")?;
             sync(&f, args.sync)?;
             let jitter = rng.range(75, 125);
             std::thread::sleep(Duration::from_micros(args.gap_us * jitter / 100));
         }
-        f.write_all(&dump).context("writing the debug dump")?;
+        sys::write_all(&f, &dump).context("writing the debug dump")?;
         sync(&f, args.sync)?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         drop(f);
         if len > args.max_size {
-            File::create(&args.file).context("truncating the log")?;
+            open(&args.file, libc::O_TRUNC).context("truncating the log")?;
         }
     }
 }
@@ -94,20 +96,14 @@ fn scaled_dump(seeded: u64) -> usize {
     (seeded as usize) << BOOSTS.load(Ordering::Relaxed)
 }
 
-fn open(path: &PathBuf) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+/// Open the log for writing (created if missing) with openat(2), as opensnoop expects.
+fn open(path: &Path, extra: libc::c_int) -> Result<File> {
+    sys::open(path, libc::O_WRONLY | libc::O_CREAT | extra, 0o666)
         .with_context(|| format!("opening {}", path.display()))
 }
 
 fn sync(f: &File, call: SyncCall) -> Result<()> {
-    match call {
-        SyncCall::Fsync => f.sync_all(),
-        SyncCall::Fdatasync => f.sync_data(),
-    }
-    .context("syncing the log")
+    sys::sync(f, call == SyncCall::Fdatasync).context("syncing the log")
 }
 
 /// One log line of exactly `size` bytes ending in a newline.

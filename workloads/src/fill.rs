@@ -1,9 +1,12 @@
 //! Prepare step: create a file of a given size, reporting progress (labs/FORMAT.md).
-use std::{fs::File, io::Write as _, path::PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::common::{self, Common, Rng};
+use crate::{
+    common::{self, Common, Rng},
+    sys,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,8 +22,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut rng = Rng::new(args.common.seed);
-    let mut f =
-        File::create(&args.file).with_context(|| format!("creating {}", args.file.display()))?;
+    let f = sys::open(
+        &args.file,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        0o666,
+    )
+    .with_context(|| format!("creating {}", args.file.display()))?;
     let chunk_len = 1 << 20;
     let mut chunk = vec![0u8; chunk_len];
     let mut done = 0u64;
@@ -30,10 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             *b = rng.next_u64() as u8;
         }
         let n = chunk_len.min((args.bytes - done) as usize);
-        f.write_all(&chunk[..n])?;
+        sys::write_all(&f, &chunk[..n])?;
         done += n as u64;
         common::progress(done, args.bytes);
     }
-    f.sync_all()?;
+    sys::sync(&f, false)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ mod fill;
 mod selftest;
 mod spin;
 mod sshlogin;
+mod sys;
 
 #[derive(Parser, Debug)]
 #[command(

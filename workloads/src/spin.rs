@@ -1,11 +1,11 @@
 //! Lab 3: worker threads pinned to one CPU, each spinning on a system call that does no work
 //! (0-byte reads or writes issued through syscall(2)), so they queue behind each other on that
 //! CPU while the other CPUs idle. Thread count, CPU and system call come from the arguments.
-use std::{fs::OpenOptions, os::fd::AsRawFd as _};
+use std::{os::fd::AsRawFd as _, path::Path};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::common::Common;
+use crate::{common::Common, sys};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -37,11 +37,12 @@ pub fn run(args: Args) -> Result<()> {
     let cpu = pick_cpu(args.cpu)?;
     let writes = matches!(args.syscall, Useless::Write | Useless::Pwrite64);
     let dev = if writes { "/dev/null" } else { "/dev/zero" };
-    let file = OpenOptions::new()
-        .read(!writes)
-        .write(writes)
-        .open(dev)
-        .with_context(|| format!("opening {dev}"))?;
+    let mode = if writes {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
+    let file = sys::open(Path::new(dev), mode, 0).with_context(|| format!("opening {dev}"))?;
     let fd = file.as_raw_fd() as libc::c_long;
     let nr = match args.syscall {
         Useless::Read => libc::SYS_read,

@@ -1,6 +1,8 @@
 //! `lab check [N]`: asks the lab's questions (or takes `--answer id=value` / `--answers FILE`),
 //! traces the running workload for a short window with the same probes the tools use, and grades
-//! every answer against what it measured. Exercises 4a..5c and `--tool` go to `btcheck`.
+//! every answer against what it measured; numeric answers also against the session's recording
+//! (crate::truth: the last 15 minutes), when the lab records one. Exercises 4a..5c and `--tool`
+//! go to `btcheck`.
 use std::{
     collections::BTreeMap, io::Write as _, path::PathBuf, process::ExitCode, time::Duration,
 };
@@ -118,7 +120,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         3 => lab3::measure(&lab, &live, window)?,
         _ => bail!("lab {id} has no traced checks in this runner; its exercises are checked with: lab check {id}a --tool FILE.bt"),
     };
-    let report = grade(&lab, &given, &measured, &ctx);
+    // The truth over the session (lab 1 records one from `lab start` on).
+    let history = crate::truth::History::load(
+        &live.session.data_dir,
+        live.session.started_at,
+        crate::state::now(),
+    );
+    if records(&lab) && crate::truth::launch::running(&live.session.data_dir).is_none() {
+        eprintln!("lab: warning: the session's truth recorder is not running, so sizes and latencies are graded against this check's window only; to record again: sudo lab stop && sudo lab start {id}");
+    }
+    let report = grade(&lab, &given, &measured, &ctx, history.as_ref());
     let proctor = proctor::report(live.session.started_at)
         .unwrap_or_else(|e| vec![format!("proctor unavailable: {e:#}")]);
 
@@ -243,8 +254,12 @@ struct Graded {
     required: bool,
     answer: Option<String>,
     passed: bool,
+    /// What accepted the answer: "now" (the fresh window) or "recording" (the session's).
+    passed_by: Option<&'static str>,
     shown: String,
     why: String,
+    /// Numeric questions of a recording lab: the truth over the last 15 minutes.
+    over_time: Option<crate::truth::history::OverTime>,
 }
 
 fn grade(
@@ -252,12 +267,13 @@ fn grade(
     given: &BTreeMap<String, String>,
     measured: &Measurements,
     ctx: &crate::lab::render::Context,
+    history: Option<&crate::truth::History>,
 ) -> Vec<Graded> {
     let mut out = Vec::new();
     for q in lab.questions.iter().filter(|q| gradable(q)) {
         let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
         let answer = given.get(&q.id).cloned();
-        let (passed, shown, why) = match (measured.get(&q.metric), &answer) {
+        let (mut passed, mut shown, mut why) = match (measured.get(&q.metric), &answer) {
             (None, _) => (
                 false,
                 "-".into(),
@@ -284,14 +300,39 @@ fn grade(
                 }
             }
         };
+        let fresh = match measured.get(&q.metric) {
+            Some(Ok(Measured {
+                truth: Truth::Number { value, range },
+                ..
+            })) => {
+                let (lo, hi) = range.unwrap_or((*value, *value));
+                Some((*value, lo.min(*value), hi.max(*value)))
+            }
+            _ => None,
+        };
+        let over_time = history
+            .filter(|_| q.kind.numeric())
+            .and_then(|h| h.over_time(q, fresh, answer.as_deref()));
+        let mut passed_by = passed.then_some("now");
+        // Right at some point of the last 15 minutes counts: what the student could observe.
+        if !passed && over_time.as_ref().is_some_and(|o| o.accepted == Some(true)) {
+            passed = true;
+            passed_by = Some("recording");
+            if fresh.is_none() {
+                shown = "not measured now".into();
+                why = format!("{why}; graded against the session's recording");
+            }
+        }
         out.push(Graded {
             id: q.id.clone(),
             prompt,
             required: q.required,
             answer,
             passed,
+            passed_by,
             shown,
             why,
+            over_time,
         });
     }
     out
@@ -309,6 +350,9 @@ fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) 
         let ans = r.answer.as_deref().unwrap_or("(no answer)");
         println!("{mark} {} {}", st.bold(&r.id), st.dim(&r.prompt));
         println!("    your answer: {ans}   measured: {}", r.shown);
+        if let Some(o) = &r.over_time {
+            println!("    over the session: {}", o.text);
+        }
         println!("    {}", st.dim(&r.why));
     }
     for p in proctor {
@@ -335,7 +379,8 @@ fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> 
         .map(|r| {
             serde_json::json!({
                 "id": r.id, "required": r.required, "answer": r.answer, "passed": r.passed,
-                "measured": r.shown, "why": r.why,
+                "measured": r.shown, "why": r.why, "passed_by": r.passed_by,
+                "over_time": r.over_time,
             })
         })
         .collect();
@@ -356,6 +401,28 @@ pub fn verify_symptom(lab: &Lab, live: &crate::session::Live) -> Result<Option<S
     })
 }
 
+/// Metrics the lab's session recorder keeps per window (crate::truth); empty: it records none.
+fn recorded_metrics(lab: &Lab) -> &'static [&'static str] {
+    match lab.id {
+        1 if lab.workload("writer").is_some() => lab1::RECORDED,
+        _ => &[],
+    }
+}
+
+/// Whether `lab start` runs a truth recorder for this lab: some question asks a recorded metric.
+pub fn records(lab: &Lab) -> bool {
+    let m = recorded_metrics(lab);
+    lab.questions.iter().any(|q| m.contains(&q.metric.as_str()))
+}
+
+/// The lab's recorder source, for `lab record`.
+pub fn open_recorder(lab: &Lab) -> Result<Box<dyn crate::truth::Source>> {
+    match lab.id {
+        1 if records(lab) => Ok(Box::new(lab1::Recorder::start()?)),
+        id => bail!("lab {id} records no truth over the session; nothing to run `lab record` for"),
+    }
+}
+
 /// Metric names each lab's checker measures (for `lab dev check`).
 pub fn metric_known(lab: &Lab, metric: &str) -> bool {
     match lab.id {
@@ -369,7 +436,9 @@ pub fn metric_known(lab: &Lab, metric: &str) -> bool {
 
 /// Run the lab's reference answers through the checker: start the lab, answer every question
 /// with what the checker itself measures (the reference answers are the measured truths, except
-/// questions with a `reference`), and require a pass; then stop the lab.
+/// questions with a `reference`), and require a pass; then stop the lab. A lab that records its
+/// truth over the session answers its recorded metrics with the latest recorded window: like a
+/// student's reading, a value the workload really had during the session.
 pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
     if matches!(lab.id, 4 | 5) {
         return crate::commands::btcheck::reference_run(lab.id);
@@ -399,14 +468,25 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
             2 => lab2::measure(lab, &live, None)?,
             _ => lab3::measure(lab, &live, None)?,
         };
+        let history = if records(lab) {
+            Some(recorded_window(lab, &live)?)
+        } else {
+            None
+        };
+        let recorded = recorded_metrics(lab);
         let mut args: Vec<String> = vec!["check".into(), id.clone(), "--json".into()];
         for q in lab.questions.iter().filter(|q| gradable(q)) {
-            let value = match (&q.reference, measured.get(&q.metric)) {
-                (Some(r), _) => {
+            let latest = history
+                .as_ref()
+                .filter(|_| recorded.contains(&q.metric.as_str()))
+                .and_then(|h| h.latest(&q.metric));
+            let value = match (&q.reference, latest, measured.get(&q.metric)) {
+                (Some(r), ..) => {
                     crate::lab::render::Context::for_session(lab, &live.session).render(r)?
                 }
-                (None, Some(Ok(m))) => reference_answer(q.kind, &m.truth),
-                (None, _) => bail!("question {}: metric {} was not measured", q.id, q.metric),
+                (None, Some(v), _) => reference_answer(q.kind, &Truth::number(v)),
+                (None, None, Some(Ok(m))) => reference_answer(q.kind, &m.truth),
+                (None, ..) => bail!("question {}: metric {} was not measured", q.id, q.metric),
             };
             args.push("--answer".into());
             args.push(format!("{}={value}", q.id));
@@ -425,6 +505,33 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
     })();
     let _ = run(&["stop"]);
     result.map(Some)
+}
+
+/// The session's recording once it holds a window with every recorded metric of the lab's
+/// questions (the recorder started with the lab; a window takes 6 s).
+fn recorded_window(lab: &Lab, live: &crate::session::Live) -> Result<crate::truth::History> {
+    let wanted: Vec<&str> = lab
+        .questions
+        .iter()
+        .map(|q| q.metric.as_str())
+        .filter(|m| recorded_metrics(lab).contains(m))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let s = &live.session;
+        let h = crate::truth::History::load(&s.data_dir, s.started_at, crate::state::now());
+        if let Some(h) = h.filter(|h| wanted.iter().all(|m| h.latest(m).is_some())) {
+            return Ok(h);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the truth recorder of lab {} recorded no window with {} in 40 s (see {})",
+            lab.id,
+            wanted.join(", "),
+            crate::truth::dir(&s.data_dir).join("logs").display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The measured truth written as a student would answer it.

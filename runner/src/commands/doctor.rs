@@ -9,6 +9,8 @@ use lab_probes::{
 };
 use serde::Serialize;
 
+pub mod tested;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print the result as JSON (for provisioning scripts)
@@ -47,6 +49,10 @@ struct Report {
     labs: Vec<Runnable>,
     tools: Vec<Runnable>,
     all_labs_runnable: bool,
+    /// Stable for scripts: this kernel's major.minor is a row of runner/data/tested-kernels.tsv.
+    kernel_tested: bool,
+    /// ... and this bpftrace's major.minor is on that row.
+    bpftrace_tested: bool,
 }
 
 /// What each lab needs beyond loading BPF programs.
@@ -148,7 +154,7 @@ fn diagnose() -> Report {
         fix: if root {
             String::new()
         } else {
-            "re-run as: sudo lab doctor".into()
+            "re-run it as root (e.g. sudo lab doctor)".into()
         },
     });
 
@@ -214,7 +220,7 @@ fn diagnose() -> Report {
                 check: "tracefs".into(),
                 verdict: Verdict::Fail,
                 detail: "not mounted".into(),
-                fix: "run `sudo lab doctor` (it mounts tracefs)".into(),
+                fix: "run lab doctor as root, e.g. with sudo (it mounts tracefs)".into(),
             });
             None
         }
@@ -313,6 +319,18 @@ fn diagnose() -> Report {
             "apt-get install bpftrace (or run provision/setup.sh)".into()
         },
     });
+    // Outside the tested kernels is a warning: the labs may well work, we just have not seen it.
+    let tested = tested::compare(&tested::rows(tested::TSV), &release, bpftrace.as_deref());
+    rows.push(Row {
+        check: "tested kernels".into(),
+        verdict: if tested.kernel_tested && tested.bpftrace_tested {
+            Verdict::Ok
+        } else {
+            Verdict::Warn
+        },
+        detail: tested.detail.clone(),
+        fix: String::new(),
+    });
     let sysstat = which("iostat").is_some() && which("mpstat").is_some();
     rows.push(Row {
         check: "sysstat (iostat, mpstat)".into(),
@@ -400,6 +418,8 @@ fn diagnose() -> Report {
         labs,
         tools,
         all_labs_runnable,
+        kernel_tested: tested.kernel_tested,
+        bpftrace_tested: tested.bpftrace_tested,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod hint;
 pub mod list;
 pub mod provision;
+pub mod record;
 pub mod reset;
 pub mod slides;
 pub mod solution;
@@ -35,5 +36,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => dev::run(args),
         Command::Solution(args) => solution::run(args),
         Command::Supervise(args) => supervise::run(args),
+        Command::Record(args) => record::run(args),
     }
 }

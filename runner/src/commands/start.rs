@@ -93,7 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
     spawn::workload_binary()?;
 
-    session::remove_data_dir(&data_dir)?; // a stale one from a crash
+    // A stale one from a crash: its recorder (if any) first, it writes there.
+    crate::truth::launch::stop(&data_dir)?;
+    session::remove_data_dir(&data_dir)?;
     let session = Session {
         lab: id,
         seed,
@@ -167,6 +169,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(Some(line)) => println!("{line}"),
         Ok(None) => {}
         Err(e) => eprintln!("lab: warning: symptom check: {e:#}"),
+    }
+    // From here on the student investigates: record the workload's truth for `lab check`
+    // (after the symptom check, whose boosts change the workload). It runs until `lab stop`.
+    if let Err(e) = crate::truth::launch::start(&lab, &data_dir) {
+        eprintln!("lab: warning: {e:#}; `lab check` grades against its own trace window only");
     }
 
     println!(

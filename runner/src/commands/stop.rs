@@ -58,6 +58,9 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
 /// Stop a session completely and forget it: processes, data directory, state (time spent is
 /// added to the lab's progress). Returns the number of processes signalled.
 pub fn end_session(running: &Session) -> anyhow::Result<usize> {
+    // The truth recorder first: it stops by itself once the workloads are gone, but must not
+    // be left writing into a data dir being deleted. Not counted: it is not the student's.
+    crate::truth::launch::stop(&running.data_dir)?;
     let n = session::stop_session(running)?;
     // The proctor's pinned probe lives as long as the lab does.
     if let Err(e) = crate::commands::check::proctor::disarm() {
@@ -89,6 +92,7 @@ fn stop_strays() -> anyhow::Result<usize> {
         if Some(&dir) == current.as_ref() || !dir.is_dir() {
             continue;
         }
+        crate::truth::launch::stop(&dir)?;
         n += session::stop::kill_trees(&dir)?;
         session::remove_data_dir(&dir)?;
     }

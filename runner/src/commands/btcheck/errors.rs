@@ -69,20 +69,31 @@ pub fn parse(stderr: &str, tool: &Path) -> Vec<ToolError> {
     out
 }
 
-/// What to do about an error, for this kernel (no kprobes, no kernel headers, no fentry).
+/// What to do about an error, for this kernel (lab machines differ: some have no kprobes, no
+/// working fentry or no kernel headers).
 pub fn hint(msg: &str) -> String {
     let m = msg.to_lowercase();
     let h = if m.contains("syntax error") {
         "bpftrace syntax is `probe /filter/ { action; action; }`: check the braces, semicolons and quotes on that line"
+    } else if m.contains("str() expects") && m.contains("string[") {
+        // Tracepoint formats differ between kernels: sched_process_fork's parent_comm is
+        // `char[16]` up to 6.12 and `__data_loc char[]` (a pointer for bpftrace) on newer ones.
+        "on this kernel that field is a fixed char array, already a string: print it without str() (str() is for __data_loc and pointer fields; `sudo bpftrace -lv tracepoint:CAT:NAME` shows which). For the current task's name, the comm builtin works on every kernel"
+    } else if m.contains("%s specifier expects") && !m.contains("string supplied") {
+        "on this kernel that field is not a string but a __data_loc or pointer field: print it with str(args->field) (`sudo bpftrace -lv tracepoint:CAT:NAME` shows its type). For the current task's name, the comm builtin works on every kernel"
     } else if m.contains("tracepoint not found") {
         "no such tracepoint on this kernel: list them with `sudo bpftrace -l 'tracepoint:block:*'` (or syscalls:*, sched:*)"
-    } else if m.contains("kprobe") || m.contains("kretprobe") {
+    } else if (m.contains("kprobe") || m.contains("kretprobe"))
+        && !lab_probes::capabilities::kprobes_compiled_in()
+    {
         "this kernel has no kprobes (CONFIG_KPROBES is off): use tracepoints instead, e.g. tracepoint:block:block_rq_issue or tracepoint:syscalls:sys_enter_unlinkat"
+    } else if m.contains("kprobe") || m.contains("kretprobe") {
+        "that kprobe did not attach: the function may be missing, renamed or inlined on this kernel (`sudo bpftrace -l 'kprobe:NAME*'`); tracepoints stay the same across kernels"
     } else if m.contains("kfunc") || m.contains("fentry") || m.contains("kretfunc") {
-        "kfunc/fentry probes are refused here: use tracepoints"
+        "kfunc/fentry probes did not load on this kernel (`sudo lab doctor` says whether fentry works here): use tracepoints"
     } else if m.contains("include headers") || m.contains(".h:") || m.contains("unknown type name")
     {
-        "no kernel headers here: drop the #include and use tracepoint arguments (args->field) and numeric constants"
+        "no kernel headers for this kernel: drop the #include and use tracepoint arguments (args->field) and numeric constants"
     } else if m.contains("does not contain a field") {
         "see the tracepoint's fields with `sudo bpftrace -lv tracepoint:CATEGORY:NAME`"
     } else if m.contains("error loading program")
@@ -106,6 +117,22 @@ pub fn hint(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_field_errors_name_the_kernel_difference() {
+        // bpftrace 0.17 says "integer supplied", 0.23 "int supplied".
+        for msg in [
+            "str() expects an integer or a pointer type as first argument (string[16] provided)",
+            "printf: %s specifier expects a value of type string (integer supplied)",
+            "printf: %s specifier expects a value of type string (int supplied)",
+        ] {
+            let h = hint(msg);
+            assert!(
+                h.contains("comm builtin") && h.contains("__data_loc"),
+                "{msg}: {h}"
+            );
+        }
+    }
 
     #[test]
     fn located_error() {

@@ -222,7 +222,8 @@ pub fn run(ex: &Exercise, tool: &Path, seed: u64) -> Result<Report> {
         return Ok(report);
     }
 
-    // The tool's probes were all attached 50 ms before it was declared ready.
+    // bpftrace said its probes were all attached at most one 20 ms poll before it was declared
+    // ready: 50 ms of slack.
     let since = lab_probes::events::monotonic_ns().saturating_sub(50_000_000);
     let rw_start = match &rw {
         Some(rw) => rw.totals()?,

@@ -14,6 +14,7 @@ mod errors;
 mod exercises;
 mod output;
 mod solutions;
+mod sys;
 mod tool;
 mod workload;
 

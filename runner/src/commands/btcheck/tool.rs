@@ -1,6 +1,20 @@
 //! Running a student's .bt under bpftrace: its own process group, JSON output (`-f json`) read
 //! line by line with arrival times, "ready" once every probe is attached, a flood limit, and a
 //! stop that always leaves nothing behind (SIGINT so END runs, then SIGKILL to the whole group).
+//!
+//! Readiness: bpftrace's "attached_probes" count comes *before* attaching and includes BEGIN/END,
+//! which hold no perf_event descriptor (0.23 runs them with BPF_PROG_TEST_RUN; 0.17 attaches
+//! them only while they run), while 0.17 holds one per CPU for its output buffers; and BEGIN
+//! runs before the other probes are attached. So neither that count, descriptors nor BEGIN's
+//! output tell when tracing starts. With
+//! `__BPFTRACE_NOTIFY_PROBES_ATTACHED` set, bpftrace (0.14 to at least 0.26) prints that name on
+//! a line of its own once every probe is attached: on stderr up to 0.22, on stdout from 0.23.
+//!
+//! Stopping: bpftrace 0.17 can miss a Ctrl-C. Its poll loop looks at the flag the signal sets
+//! only when epoll_wait is interrupted, so a SIGINT that lands between two waits leaves it
+//! tracing (0.23 checks the flag every round). While it still holds its probes' descriptors
+//! the signal is sent again, as SIGTERM: same flag, and harmless once it is printing its maps
+//! (a second SIGINT would kill it then: bpftrace resets SIGINT to the default after tracing).
 use std::{
     io::{BufRead as _, BufReader, Read as _},
     os::unix::process::CommandExt as _,
@@ -23,8 +37,12 @@ const FLOOD_MIN_BYTES: u64 = 512 << 10;
 const FLOOD_RATE: f64 = 256.0 * 1024.0;
 /// Attaching takes 0.2-0.4 s here; a tool not attached after this is reported as hung.
 pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Set in bpftrace's environment; it prints this line once every probe is attached (see above).
+pub const ATTACHED_MARKER: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 /// Time END gets to print the maps after Ctrl-C.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// A tool still attached this long after Ctrl-C missed it (detaching starts at once).
+const RESEND_EVERY: Duration = Duration::from_secs(1);
 
 /// One stdout line of `bpftrace -f json`, with when it arrived (seconds since the tool was ready).
 #[derive(Debug, Clone)]
@@ -51,9 +69,13 @@ pub struct Tool {
     rx: mpsc::Receiver<(Instant, String)>,
     bytes: Arc<AtomicU64>,
     flooded: Arc<AtomicBool>,
+    /// Set when bpftrace printed ATTACHED_MARKER (on either stream).
+    attached: Arc<AtomicBool>,
     stderr: Option<thread::JoinHandle<String>>,
     stdout: Option<thread::JoinHandle<()>>,
     ready_at: Option<Instant>,
+    /// perf_event/bpf_link descriptors once attached: fewer means it is detaching.
+    probe_fds: usize,
     started: Instant,
     pub lines: Vec<Line>,
     /// stdout lines that were not JSON (should not happen with -f json; kept for the report).
@@ -79,6 +101,7 @@ impl Tool {
         let bpftrace = bpftrace_path()?;
         let mut cmd = Command::new(bpftrace);
         cmd.arg("-f").arg("json").arg(tool);
+        cmd.env(ATTACHED_MARKER, "1");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -104,8 +127,9 @@ impl Tool {
         let (tx, rx) = mpsc::channel();
         let bytes = Arc::new(AtomicU64::new(0));
         let flooded = Arc::new(AtomicBool::new(false));
+        let attached = Arc::new(AtomicBool::new(false));
         let out = child.stdout.take().context("bpftrace stdout")?;
-        let (b, f) = (bytes.clone(), flooded.clone());
+        let (b, f, a) = (bytes.clone(), flooded.clone(), attached.clone());
         let stdout = thread::spawn(move || {
             let mut r = BufReader::new(out);
             let mut buf = Vec::new();
@@ -121,6 +145,10 @@ impl Tool {
                             break;
                         }
                         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                        if line == ATTACHED_MARKER {
+                            a.store(true, Ordering::Relaxed);
+                            continue;
+                        }
                         if tx.send((Instant::now(), line)).is_err() {
                             break;
                         }
@@ -128,23 +156,20 @@ impl Tool {
                 }
             }
         });
-        let mut err = child.stderr.take().context("bpftrace stderr")?;
-        let stderr = thread::spawn(move || {
-            let mut s = Vec::new();
-            // Bounded: a tool can flood stderr too.
-            let _ = (&mut err).take(256 * 1024).read_to_end(&mut s);
-            let _ = std::io::copy(&mut err, &mut std::io::sink());
-            String::from_utf8_lossy(&s).into_owned()
-        });
+        let err = child.stderr.take().context("bpftrace stderr")?;
+        let a = attached.clone();
+        let stderr = thread::spawn(move || read_stderr(err, &a));
         Ok(Self {
             child,
             pgid,
             rx,
             bytes,
             flooded,
+            attached,
             stderr: Some(stderr),
             stdout: Some(stdout),
             ready_at: None,
+            probe_fds: 0,
             started: Instant::now(),
             lines: Vec::new(),
             raw: Vec::new(),
@@ -179,32 +204,23 @@ impl Tool {
             || (bytes > FLOOD_MIN_BYTES && bytes as f64 / secs > FLOOD_RATE)
     }
 
-    /// Wait until every probe is attached. Err(None) when bpftrace exited first, Err(Some(why))
-    /// on timeout.
+    /// Wait until bpftrace says every probe is attached. Err(None) when bpftrace exited first,
+    /// Err(Some(why)) on timeout.
     pub fn wait_ready(&mut self) -> std::result::Result<(), Option<String>> {
         let deadline = Instant::now() + ATTACH_TIMEOUT;
         loop {
             self.pump();
+            if self.attached.load(Ordering::Relaxed) {
+                self.ready_at = Some(Instant::now());
+                self.probe_fds = probe_fds(self.pid());
+                // Lines so far (BEGIN output) count as time 0.
+                for l in &mut self.lines {
+                    l.at = 0.0;
+                }
+                return Ok(());
+            }
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return Err(None);
-            }
-            let want = self.lines.iter().find_map(|l| {
-                (l.json["type"] == "attached_probes")
-                    .then(|| l.json["data"]["probes"].as_u64())
-                    .flatten()
-            });
-            if let Some(n) = want {
-                // bpftrace prints the count before attaching; every probe holds a perf_event
-                // (or bpf_link) fd once attached, so their number tells when it is done.
-                if attached_fds(self.pid()) >= n {
-                    thread::sleep(Duration::from_millis(50));
-                    self.ready_at = Some(Instant::now());
-                    // Lines so far (BEGIN output) count as time 0.
-                    for l in &mut self.lines {
-                        l.at = 0.0;
-                    }
-                    return Ok(());
-                }
             }
             if Instant::now() > deadline {
                 return Err(Some(format!(
@@ -240,6 +256,7 @@ impl Tool {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(self.pid() as i32, libc::SIGINT) };
             let deadline = Instant::now() + STOP_GRACE;
+            let mut resend = Instant::now() + RESEND_EVERY;
             loop {
                 self.pump();
                 // After Ctrl-C only the cap counts: END may print big maps in one go.
@@ -257,6 +274,14 @@ impl Tool {
                 if Instant::now() > deadline {
                     self.kill_group();
                     break End::KilledAfterGrace;
+                }
+                if Instant::now() > resend {
+                    resend += RESEND_EVERY;
+                    // Still attached: the Ctrl-C was missed (see the module comment).
+                    if self.probe_fds > 0 && probe_fds(self.pid()) >= self.probe_fds {
+                        // SAFETY: signalling our own child.
+                        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
+                    }
                 }
                 thread::sleep(Duration::from_millis(20));
             }
@@ -298,16 +323,53 @@ pub fn group_alive(pgid: i32) -> bool {
     unsafe { libc::kill(-pgid, 0) == 0 }
 }
 
-/// perf_event and bpf_link descriptors of `pid`: one per attached probe.
-fn attached_fds(pid: u32) -> u64 {
+/// perf_event and bpf_link descriptors of `pid`: its attached probes (0.17 also keeps one per
+/// CPU for its output buffer). Only compared with itself, never with a count of probes.
+fn probe_fds(pid: u32) -> usize {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return 0;
     };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .filter(|t| {
             let t = t.to_string_lossy();
             t.contains("[perf_event]") || t.contains("bpf_link")
         })
-        .count() as u64
+        .count()
+}
+
+/// bpftrace's stderr, at most 256 KiB of it (a tool can flood stderr too), without the
+/// attached marker, which sets `attached` (bpftrace up to 0.22 prints it there).
+fn read_stderr(err: impl std::io::Read, attached: &AtomicBool) -> String {
+    const KEEP: usize = 256 * 1024;
+    let mut r = BufReader::new(err);
+    let (mut kept, mut line) = (Vec::new(), Vec::new());
+    loop {
+        line.clear();
+        // Each read is bounded too: a line without an end must not grow without limit.
+        match (&mut r).take(64 * 1024).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line.trim_ascii_end() == ATTACHED_MARKER.as_bytes() => {
+                attached.store(true, Ordering::Relaxed);
+            }
+            Ok(_) if kept.len() < KEEP => {
+                kept.extend_from_slice(&line[..line.len().min(KEEP - kept.len())]);
+            }
+            Ok(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_marker_sets_attached_and_is_left_out() {
+        let attached = AtomicBool::new(false);
+        let err = format!("WARNING: memlock\n{ATTACHED_MARKER}\nERROR: late\n");
+        let text = read_stderr(err.as_bytes(), &attached);
+        assert!(attached.load(Ordering::Relaxed));
+        assert_eq!(text, "WARNING: memlock\nERROR: late\n");
+    }
 }

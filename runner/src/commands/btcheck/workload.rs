@@ -2,7 +2,8 @@
 //! a process that deletes files, one that forks workers without exec, one that leaks fds, and
 //! cached re-reads (logical >> physical I/O). Processes are forked from the runner and wait for
 //! `go()` so the ground-truth probe can filter on their PID before they act. Between fork and
-//! exit a child only makes raw syscalls on data prepared before the fork (async-signal-safe).
+//! exit a child only makes raw syscalls on data prepared before the fork (async-signal-safe),
+//! the ones a student traces by number (`sys`), so they are the same whichever libc built lab.
 use std::{
     ffi::CString,
     os::fd::AsRawFd as _,
@@ -11,6 +12,8 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
+
+use super::sys;
 
 /// splitmix64: small, seedable, good enough to vary names and sizes.
 pub struct Rng(u64);
@@ -228,12 +231,10 @@ pub fn deleter(plan: &DeletePlan, dir: &Path) -> Result<Gated> {
         .collect();
     let child = Gated::fork(&plan.comm, || {
         for (p, at) in &calls {
-            unsafe {
-                if *at {
-                    libc::unlinkat(dirfd, p.as_ptr(), 0);
-                } else {
-                    libc::unlink(p.as_ptr());
-                }
+            if *at {
+                sys::unlinkat(dirfd, p);
+            } else {
+                sys::unlink(p);
             }
             child_sleep_ms(30);
         }
@@ -243,11 +244,12 @@ pub fn deleter(plan: &DeletePlan, dir: &Path) -> Result<Gated> {
 }
 
 /// A master that forks `workers` children which never exec, 50 ms apart; each lives `life_ms`.
+/// (clone(2) as glibc's fork makes them; the master itself is forked before the tool starts.)
 pub fn forker(comm: &str, workers: u32, life_ms: u64) -> Result<Gated> {
     Gated::fork(comm, move || {
         for _ in 0..workers {
-            // SAFETY: the worker only sleeps and exits.
-            let pid = unsafe { libc::fork() };
+            // The worker only sleeps and exits.
+            let pid = sys::fork();
             if pid == 0 {
                 child_sleep_ms(life_ms);
                 unsafe { libc::_exit(0) };
@@ -277,7 +279,7 @@ pub fn leaker(comm: &str, rng: &mut Rng, opens: usize, leak: usize, file: &Path)
         let mut fds = [0i32; 256];
         let n = opens.min(fds.len());
         for i in 0..n {
-            fds[i] = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+            fds[i] = sys::open(&path, libc::O_RDONLY);
             child_sleep_ms(10);
             // Close the ones not kept a little later, interleaved with further opens.
             if i >= 2 {
@@ -335,12 +337,11 @@ pub fn block_io(rng: &mut Rng, dir: &Path, secs: f64, mut tick: impl FnMut()) ->
     f.set_len(FILE_SIZE)?;
     drop(f);
     let cpath = CString::new(path.to_string_lossy().as_bytes())?;
-    // SAFETY: open(2) with a valid path.
-    let mut fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR | libc::O_DIRECT) };
+    let mut fd = sys::open(&cpath, libc::O_RDWR | libc::O_DIRECT);
     let direct = fd >= 0;
     if !direct {
         // No O_DIRECT (e.g. tmpfs): buffered + fdatasync still reaches the disk for writes.
-        fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR) };
+        fd = sys::open(&cpath, libc::O_RDWR);
         if fd < 0 {
             bail!(
                 "opening {}: {}",

@@ -1,6 +1,7 @@
 //! Lab 1 ground truth: who does the disk I/O and to which file, its typical size, the sync call
-//! after every write, and the size and latency of the outliers (block I/O ≥ 10× the typical
-//! latency), all traced from the running workload.
+//! after every write, and the size and latency of the outliers (the slowest 5 % of its block
+//! I/O), all traced from the running workload. The numbers come from `stats::summarize`, which
+//! the session recorder (`record::Recorder`, see crate::truth) applies to every window too.
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context as _, Result};
@@ -10,6 +11,13 @@ use super::{
     probes, window, Measured, Measurements,
 };
 use crate::{lab::Lab, session::Live};
+
+mod record;
+mod stats;
+
+pub use record::Recorder;
+use stats::OUTLIER_SHARE;
+pub use stats::{median, RECORDED};
 
 pub const METRICS: &[&str] = &[
     "writer.comm",
@@ -21,11 +29,10 @@ pub const METRICS: &[&str] = &[
     "lab1.best_fix",
 ];
 
-const DEFAULT_WINDOW: Duration = Duration::from_secs(6);
+/// The fresh window, and every recorded one (so a recorded value is what a check then measured).
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(6);
 /// The symptom: outliers at least this many times slower than the typical I/O.
 pub const OUTLIER_FACTOR: f64 = 10.0;
-/// Share of the slowest I/Os that count as the outliers for the questions.
-pub const OUTLIER_SHARE: f64 = 0.05;
 const SYNC_CALLS: &[&str] = &[
     "fsync",
     "fdatasync",
@@ -70,7 +77,8 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     let _ = (lab, &mut sys);
 
     let mut m = Measurements::new();
-    let n = ios.len();
+    let sum = stats::summarize(&ios);
+    let n = sum.ios;
     let no_io = || {
         format!(
             "{} (PID {}) issued no block I/O in {:.0}s of tracing",
@@ -79,7 +87,6 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
             dur.as_secs_f64()
         )
     };
-    let bytes_all: u64 = ios.iter().map(|b| b.bytes as u64).sum();
     m.insert(
         "writer.comm".into(),
         if n == 0 {
@@ -93,7 +100,7 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
                 shown: format!("{} (PID {})", w.comm, w.pid),
                 why: format!(
                     "it issued {n} block I/Os ({}) in {:.0}s (biosnoop's probe)",
-                    show_size(bytes_all as f64),
+                    show_size(sum.bytes as f64),
                     dur.as_secs_f64()
                 ),
             })
@@ -125,20 +132,15 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     );
 
     // Cache flushes are 0-byte requests: they carry no data, so sizes and latencies skip them.
-    let data: Vec<&probes::Bio> = ios.iter().filter(|b| b.bytes > 0).collect();
-    let mut sizes: Vec<f64> = data.iter().map(|b| b.bytes as f64).collect();
-    let mut lats: Vec<f64> = data.iter().map(|b| b.lat_ns as f64).collect();
-    let p50_size = median(&mut sizes);
-    let p50_lat = median(&mut lats);
     m.insert(
-        "writer.io_size.p50".into(),
-        match p50_size {
+        stats::IO_SIZE.into(),
+        match sum.p50_size {
             Some(s) => Ok(Measured {
                 truth: Truth::number(s),
                 shown: show_size(s),
                 why: format!(
                     "median size of its {} data I/Os, cache flushes left out (bitesize/biosnoop)",
-                    data.len()
+                    sum.data
                 ),
             }),
             None => Err(no_io()),
@@ -170,46 +172,43 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
         },
     );
 
-    // Outliers: the slowest few percent of its I/Os (the tail biolatency shows; robust when a
-    // busy disk narrows the gap to the typical latency).
-    let outliers = slowest(&data, OUTLIER_SHARE);
-    // Small I/Os queued behind a dump are slow too, but few and carrying little data: weigh
-    // sizes by bytes, and take the latency of the large outliers, as biosnoop's slowest lines show.
-    let o_size = weighted_median(outliers.iter().map(|b| b.bytes as f64));
-    let mut o_lats: Vec<f64> = match o_size {
-        Some(s) => outliers
-            .iter()
-            .filter(|b| b.bytes as f64 >= s / 2.0)
-            .map(|b| b.lat_ns as f64)
-            .collect(),
-        None => Vec::new(),
-    };
     let no_outliers = no_io;
     m.insert(
-        "writer.outlier.size".into(),
-        match o_size {
+        stats::OUTLIER_SIZE.into(),
+        match sum.outlier_size {
             Some(s) => Ok(Measured {
                 truth: Truth::number(s),
                 shown: show_size(s),
                 why: format!(
                     "the size carrying most bytes among its slowest {:.0}% of I/Os ({} of them)",
                     OUTLIER_SHARE * 100.0,
-                    outliers.len()
+                    sum.outliers
                 ),
             }),
             None => Err(no_outliers()),
         },
     );
     m.insert(
-        "writer.outlier.latency".into(),
-        match (median(&mut o_lats), p50_lat) {
+        stats::OUTLIER_LATENCY.into(),
+        match (sum.outlier_lat, sum.p50_lat) {
             (Some(l), Some(typ)) => Ok(Measured {
-                truth: Truth::number(l),
+                // A reading of one dump inside the window measures that dump: it counts too.
+                truth: Truth::Number {
+                    value: l,
+                    range: sum
+                        .outlier_lat_bursts
+                        .map(|(lo, hi)| (lo.min(l), hi.max(l))),
+                },
                 shown: show_ns(l),
                 why: format!(
-                    "median latency of the outliers, {:.0}× the typical {} (biosnoop's probe)",
+                    "median latency of the outliers, {:.0}× the typical {}{} (biosnoop's probe)",
                     l / typ,
-                    show_ns(typ)
+                    show_ns(typ),
+                    match sum.outlier_lat_bursts {
+                        Some((lo, hi)) if show_ns(lo) != show_ns(hi) =>
+                            format!("; single dumps took {}–{}", show_ns(lo), show_ns(hi)),
+                        _ => String::new(),
+                    }
                 ),
             }),
             _ => Err(no_outliers()),
@@ -230,41 +229,6 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
         },
     );
     Ok(m)
-}
-
-/// The slowest `share` of `ios` (at least one when there are any).
-pub fn slowest<'a>(ios: &[&'a probes::Bio], share: f64) -> Vec<&'a probes::Bio> {
-    let mut v = ios.to_vec();
-    v.sort_by_key(|b| std::cmp::Reverse(b.lat_ns));
-    let n = ((v.len() as f64 * share).ceil() as usize)
-        .max(1)
-        .min(v.len());
-    v.truncate(n);
-    v
-}
-
-/// The value at which half of the total (sum of values) lies in values at least as large.
-pub fn weighted_median(v: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = v.filter(|x| *x > 0.0).collect();
-    v.sort_by(|a, b| b.total_cmp(a));
-    let total: f64 = v.iter().sum();
-    let mut acc = 0.0;
-    for x in &v {
-        acc += x;
-        if acc >= total / 2.0 {
-            return Some(*x);
-        }
-    }
-    None
-}
-
-/// Median of `v` (sorted in place); None when empty.
-pub fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    Some(v[v.len() / 2])
 }
 
 /// Before hand-over: is the outlier symptom visible on this machine? Traces block I/O for a few
