@@ -1,16 +1,5 @@
-//! `lab`: the BPF performance workshop in a box.
+//! `lab`: the BPF performance workshop in a box. The commands live in the library (lib.rs).
 use std::process::ExitCode;
-
-mod cli;
-mod commands;
-mod lab;
-mod privilege;
-mod provision;
-mod session;
-mod slides;
-mod state;
-mod term;
-mod truth;
 
 fn main() -> ExitCode {
     // `lab status | head` should end quietly like any Unix tool, not panic on EPIPE. The hidden
@@ -19,13 +8,13 @@ fn main() -> ExitCode {
         // SAFETY: setting a signal disposition before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
-    match run() {
+    match lab::run() {
         Ok(code) => code,
         Err(err) => {
             // One line with the whole context chain, like ripgrep: "lab: outer: inner: cause".
             eprintln!("lab: {err:#}");
             if let Some(code) = err
-                .downcast_ref::<privilege::UsageError>()
+                .downcast_ref::<lab::privilege::UsageError>()
                 .map(|u| u.exit_code)
             {
                 return ExitCode::from(code);
@@ -33,9 +22,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn run() -> anyhow::Result<ExitCode> {
-    let cli = <cli::Cli as clap::Parser>::parse();
-    commands::dispatch(cli)
 }

@@ -10,6 +10,7 @@ use std::{
 use lab_tests::{bpf_lock, cmd, require_root, run};
 
 mod attach;
+mod hostile;
 mod syscalls;
 
 fn repo() -> PathBuf {

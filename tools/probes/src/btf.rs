@@ -104,6 +104,11 @@ impl Btf {
         Self::index(file).with_context(|| format!("parsing {}", path.display()))
     }
 
+    /// Index BTF from an open file (a memfd in the fuzz target; `open` names the path in errors).
+    pub fn from_file(file: File) -> Result<Self> {
+        Self::index(file)
+    }
+
     fn index(file: File) -> Result<Self> {
         let mut hdr = [0u8; 24];
         file.read_exact_at(&mut hdr, 0)

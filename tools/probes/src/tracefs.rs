@@ -102,7 +102,11 @@ pub fn parse_format(text: &str) -> Vec<Field> {
             Some(d) => d.trim(),
             None => decl.trim(),
         };
-        let name = decl.rsplit([' ', '*']).next().unwrap_or(decl).to_owned();
+        let name = decl
+            .rsplit(|c: char| c.is_whitespace() || c == '*')
+            .next()
+            .unwrap_or(decl)
+            .to_owned();
         if let (Some(offset), Some(size)) = (offset, size) {
             out.push(Field { name, offset, size });
         }
@@ -143,5 +147,13 @@ mod tests {
                 ("filename", 16, 8)
             ]
         );
+    }
+
+    /// Found by the tracefs_format fuzz target: a tab inside the declaration ended up in the
+    /// field's name ("int\tpid" -> "int\tpid" instead of "pid").
+    #[test]
+    fn a_tab_separates_type_and_name_like_a_space() {
+        let f = parse_format("\tfield:int\tpid;\toffset:4;\tsize:4;\tsigned:1;\n");
+        assert_eq!((f[0].name.as_str(), f[0].offset), ("pid", 4));
     }
 }

@@ -12,10 +12,10 @@ use anyhow::Result;
 
 mod errors;
 mod exercises;
-mod output;
+pub mod output;
 mod solutions;
 mod sys;
-mod tool;
+pub mod tool;
 mod workload;
 
 pub use exercises::{Report, EXERCISES};

@@ -51,6 +51,15 @@ pub struct Line {
     pub json: serde_json::Value,
 }
 
+impl Line {
+    /// One stdout line: a JSON record (Ok) or raw text that is not JSON (Err, kept as text).
+    pub fn parse(at: f64, line: &str) -> Result<Line, String> {
+        serde_json::from_str::<serde_json::Value>(line)
+            .map(|json| Line { at, json })
+            .map_err(|_| line.to_owned())
+    }
+}
+
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum End {
@@ -134,25 +143,39 @@ impl Tool {
             let mut r = BufReader::new(out);
             let mut buf = Vec::new();
             loop {
+                // Bytes are counted as they arrive, not per line: a tool printing one endless
+                // line (printf without "\n") must hit the cap, not grow `buf` without bound.
+                let (used, line_done) = match r.fill_buf() {
+                    Ok([]) | Err(_) => break,
+                    Ok(chunk) => match chunk.iter().position(|&c| c == b'\n') {
+                        Some(i) => {
+                            buf.extend_from_slice(&chunk[..=i]);
+                            (i + 1, true)
+                        }
+                        None => {
+                            buf.extend_from_slice(chunk);
+                            (chunk.len(), false)
+                        }
+                    },
+                };
+                r.consume(used);
+                let total = b.fetch_add(used as u64, Ordering::Relaxed) + used as u64;
+                if total > FLOOD_BYTES {
+                    // Stop reading: the tool blocks on a full pipe until it is killed.
+                    f.store(true, Ordering::Relaxed);
+                    break;
+                }
+                if !line_done {
+                    continue;
+                }
+                let line = String::from_utf8_lossy(&buf).trim_end().to_string();
                 buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let total = b.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                        if total > FLOOD_BYTES {
-                            // Stop reading: the tool blocks on a full pipe until it is killed.
-                            f.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        let line = String::from_utf8_lossy(&buf).trim_end().to_string();
-                        if line == ATTACHED_MARKER {
-                            a.store(true, Ordering::Relaxed);
-                            continue;
-                        }
-                        if tx.send((Instant::now(), line)).is_err() {
-                            break;
-                        }
-                    }
+                if line == ATTACHED_MARKER {
+                    a.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
                 }
             }
         });
@@ -188,9 +211,9 @@ impl Tool {
                 continue;
             }
             let at = at.saturating_duration_since(t0).as_secs_f64();
-            match serde_json::from_str::<serde_json::Value>(&line) {
-                Ok(json) => self.lines.push(Line { at, json }),
-                Err(_) => self.raw.push(line),
+            match Line::parse(at, &line) {
+                Ok(l) => self.lines.push(l),
+                Err(raw) => self.raw.push(raw),
             }
         }
     }
