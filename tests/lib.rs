@@ -1,5 +1,7 @@
 //! Helpers for the integration tests (tests/it): finding the built binaries, running them,
 //! and skipping root-only tests with a printed reason when not root.
+pub mod trials;
+
 use std::{
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
@@ -13,9 +15,13 @@ pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("LAB_TEST_BIN_DIR") {
         return PathBuf::from(dir);
     }
+    // Test binaries live in target/<profile>/deps, the lab-trials command in target/<profile>.
     let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir");
-    deps.parent().expect("profile dir").to_path_buf()
+    let dir = exe.parent().expect("exe dir");
+    match dir.file_name() {
+        Some(d) if d == "deps" => dir.parent().expect("profile dir").to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
 }
 
 /// A directory on a real disk, for tests whose workloads must reach the block layer: /var/tmp

@@ -10,3 +10,4 @@ mod smoke_probe;
 mod tools_hist;
 mod tools_snoop;
 mod tools_stack;
+mod trials;
