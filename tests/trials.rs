@@ -260,7 +260,10 @@ fn bpf_left_since(since: SystemTime, links_before: &BTreeSet<u32>) -> (Vec<u32>,
 /// Every BPF link now (links have no load time; the kernel holds some itself, e.g. the
 /// bpf_preload iterators behind /sys/fs/bpf/*.debug).
 fn link_ids() -> BTreeSet<u32> {
-    aya::programs::loaded_links().flatten().map(|l| l.id()).collect()
+    aya::programs::loaded_links()
+        .flatten()
+        .map(|l| l.id())
+        .collect()
 }
 
 /// (prog ids, link ids) that some process holds an fd to (fdinfo's prog_id/link_id lines).

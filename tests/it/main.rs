@@ -2,6 +2,7 @@
 mod bpftrace;
 mod doctor;
 mod engine;
+mod full_disk;
 mod labs;
 mod provision;
 mod setup_script;

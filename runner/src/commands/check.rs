@@ -82,8 +82,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut given = collect_answers(&lab, &args)?;
     let live = crate::session::require_running(id)?;
     if let Some(dead) = live.workloads.iter().find(|w| !w.alive) {
+        // Its last words say why (e.g. "No space left on device"): nothing is graded against a
+        // workload that stopped.
+        let last = crate::session::runfiles::log_tail(&live.session.data_dir, &dead.name, 8)
+            .into_iter()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("lab-supervise:"))
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default();
         bail!(
-            "workload {} of lab {id} is not running ({}); restart the lab: sudo lab stop && sudo lab start {id}",
+            "workload {} of lab {id} is not running ({}{last}); nothing was graded; restart the lab: sudo lab stop && sudo lab start {id}",
             dead.name,
             dead.health()
         );

@@ -27,6 +27,26 @@ pub struct Args {
     pub replace: bool,
 }
 
+/// Free space a lab needs for its data: lab 1's log grows to 256 MiB before it is truncated,
+/// plus its dumps and the truth recorder's files.
+const MIN_FREE_TO_START: u64 = 512 << 20;
+
+/// Free bytes on the file system of `dir`'s nearest existing ancestor, and that ancestor.
+fn free_space(dir: &std::path::Path) -> Option<(u64, std::path::PathBuf)> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a valid path and an out-pointer to a zeroed struct.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some((
+        s.f_bavail as u64 * s.f_frsize as u64,
+        existing.to_path_buf(),
+    ))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let id = lab::parse_id(&args.lab).map_err(privilege::usage)?;
     privilege::require_root(&format!("lab start {id}"))?;
@@ -64,6 +84,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(seed::fresh);
     let state_dir = state::dir()?;
     let data_dir = session::data_dir_for(&state_dir, id);
+    // After any earlier session's data is gone: a workload on a full disk would die (or stall)
+    // mid-lab and be graded; refuse now, before anything is written.
+    if let Some((free, fs_dir)) = free_space(&data_dir) {
+        if free < MIN_FREE_TO_START {
+            anyhow::bail!(
+                "lab {id} needs {} MiB free for its data in {}, but that file system ({}) has {:.1} MiB free: \
+                 free some space, or point LAB_STATE_DIR at a bigger disk",
+                MIN_FREE_TO_START >> 20,
+                data_dir.display(),
+                fs_dir.display(),
+                free as f64 / (1u64 << 20) as f64
+            );
+        }
+    }
     let user = state::user();
     // Render everything first: a template error must leave nothing behind.
     let ctx = Context::for_seed(&lab, seed, &data_dir, &user)?;

@@ -54,6 +54,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("lab-supervise: not using a cgroup ({e}); relying on the process tree");
     }
     runfiles::write(&runfiles::supervisor_path(&args.data_dir, &args.name), &me)?;
+    // Room for the exit record, taken now: a workload often dies *because* the disk filled,
+    // and then a new file could not be written.
+    let reserve = runfiles::exit_path(&args.data_dir, &args.name).with_extension("reserve");
+    std::fs::write(&reserve, [b' '; 4096]).with_context(|| reserve.display().to_string())?;
 
     let log_path = runfiles::log_path(&args.data_dir, &args.name);
     let log = OpenOptions::new()
@@ -61,6 +65,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .append(true)
         .open(&log_path)
         .with_context(|| log_path.display().to_string())?;
+    {
+        // Blocks for the workload's last words, reserved now (the size stays 0): its error on
+        // a full disk ("No space left on device") must still reach `lab check`.
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: fallocate on an fd we own; failure (a file system without it) is harmless.
+        unsafe { libc::fallocate(log.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 64 << 10) };
+    }
     let (program, rest) = args.command.split_first().context("no command")?;
     let handle = duct::cmd(program, rest)
         .dir(&args.data_dir)
@@ -70,8 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             runfiles::args_path(&args.data_dir, &args.name),
         )
         .stdin_null()
-        .stdout_file(log)
+        // duct applies the outer (later) redirection first: stderr joins stdout, which then
+        // goes to the log. The other order sent the workload's errors to our own stdout.
         .stderr_to_stdout()
+        .stdout_file(log)
         .unchecked()
         .before_spawn(|cmd| {
             use std::os::unix::process::CommandExt;
@@ -127,7 +140,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
         }
     };
-    runfiles::write(&runfiles::exit_path(&args.data_dir, &args.name), &exit)?;
+    let exit_path = runfiles::exit_path(&args.data_dir, &args.name);
+    if let Err(e) = runfiles::write(&exit_path, &exit) {
+        // Full disk: overwrite the reserved blocks in place and move them into place.
+        let json = serde_json::to_vec(&exit)?;
+        let kept = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&reserve)
+            .and_then(|mut f| {
+                use std::io::Write as _;
+                f.write_all(&json)?;
+                f.set_len(json.len() as u64)?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&reserve, &exit_path));
+        if let Err(e2) = kept {
+            eprintln!(
+                "lab-supervise: recording the exit of {}: {e:#}; {e2}",
+                args.comm
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&reserve);
     eprintln!("lab-supervise: {} (pid {child}) {exit}", args.comm);
 
     // The workload is gone: end what is left of its tree so nothing half-alive lingers.
