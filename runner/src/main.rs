@@ -1,11 +1,13 @@
 //! `lab`: the BPF performance workshop in a box.
 use std::process::ExitCode;
 
+mod class;
 mod cli;
 mod commands;
 mod lab;
 mod privilege;
 mod provision;
+mod report;
 mod session;
 mod slides;
 mod state;

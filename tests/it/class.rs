@@ -1,0 +1,591 @@
+//! `lab class` against a real sshd on loopback: real accounts (made here with useradd, removed
+//! after), each with its own progress in /var/lib/lab/USER at a different stage, plus roster
+//! entries for a closed port and for a port that accepts and then says nothing. The VMs' side
+//! (`lab status --json` as the student, no root) runs for real over SSH with the instructor key.
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use lab_tests::{bin, cmd, require_root, run};
+use serde_json::{json, Value};
+
+/// Seconds of slack over --timeout for the whole run (process start, sorting, printing).
+const MARGIN: f64 = 5.0;
+
+/// A loopback sshd, its accounts and their lab state; all removed on drop.
+struct Class {
+    dir: PathBuf,
+    users: Vec<String>,
+    sshd: Child,
+    port: u16,
+}
+
+fn ssh_keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "lab-class-test",
+            "-f",
+        ])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "ssh-keygen: {out:?}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Class {
+    /// `n` accounts named lc<pid>x<i>, each allowed in with the instructor key only.
+    fn new(tag: &str, n: usize) -> Class {
+        let dir = std::env::temp_dir().join(format!("lab-class-it-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        ssh_keygen(&dir.join("instructor"));
+        ssh_keygen(&dir.join("host_ed25519"));
+        std::fs::copy(dir.join("instructor.pub"), dir.join("authorized_keys")).unwrap();
+        let users: Vec<String> = (0..n)
+            .map(|i| format!("lc{}{tag}{i}", std::process::id() % 100_000))
+            .collect();
+        for u in &users {
+            let _ = Command::new("userdel").args(["-r", u]).output();
+            let st = Command::new("useradd")
+                .args([
+                    "--create-home",
+                    "--shell",
+                    "/bin/sh",
+                    "--comment",
+                    "lab class test",
+                ])
+                .arg(u)
+                .status()
+                .unwrap();
+            assert!(st.success(), "useradd {u}");
+            let _ = std::fs::remove_dir_all(Path::new("/var/lib/lab").join(u));
+        }
+        let port = free_port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\n\
+                 AllowUsers {}\nStrictModes no\nUseDNS no\nMaxStartups 100\nMaxSessions 100\n",
+                users.join(" ")
+            ),
+        )
+        .unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let c = Class {
+            dir,
+            users,
+            sshd,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// Progress for `user` as `lab` keeps it: /var/lib/lab/USER/state.json (root-owned, 0644).
+    fn write_state(&self, user: &str, state: &Value) {
+        let d = Path::new("/var/lib/lab").join(user);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("state.json"),
+            serde_json::to_vec_pretty(state).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// A roster as provisioning writes it (name,host,user,password,instance_id), mode 0600.
+    fn roster(&self, rows: &[(&str, String, &str)]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let mut text = "name,host,user,password,instance_id\n".to_string();
+        for (name, host, user) in rows {
+            text.push_str(&format!(
+                "{name},{host},{user},pw-{name}-never-used,iid-{name}\n"
+            ));
+        }
+        let p = self.dir.join("roster.csv");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `lab class SUB --class DIR -i KEY --lab-command LAB ...`
+    fn lab_class(&self, sub: &str) -> Command {
+        let mut c = cmd("lab");
+        c.args(["class", sub, "--class"])
+            .arg(&self.dir)
+            .arg("-i")
+            .arg(self.dir.join("instructor"))
+            .arg("--lab-command")
+            .arg(bin("lab"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+impl Drop for Class {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        for u in &self.users {
+            // Sessions of the user (sshd children) end with sshd; then the account goes.
+            let _ = Command::new("pkill").args(["-KILL", "-u", u]).status();
+            let _ = Command::new("userdel").args(["-r", u]).output();
+            let _ = std::fs::remove_dir_all(Path::new("/var/lib/lab").join(u));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn answer(passed: bool, at: u64) -> Value {
+    json!({ "passed": passed, "answer": "x", "measured": "y", "at": at })
+}
+
+/// The four students of the main test and what the test wrote for each.
+struct Stages {
+    roster: PathBuf,
+    idle: String,
+    stuck: String,
+    done: String,
+    /// Lab 2: required questions answered right / wrong by `stuck`.
+    stuck_passed: usize,
+    stuck_hints: u64,
+    done_passed_at: [u64; 3],
+}
+
+/// Not started; lab 2 running for longer than its 20 minutes with failing checks; labs 1-3
+/// passed; and a roster entry whose port is closed.
+fn stages(c: &Class) -> Stages {
+    let now = now();
+    let (idle, stuck, done) = (&c.users[0], &c.users[1], &c.users[2]);
+    let stuck_started = now - 25 * 60;
+    c.write_state(
+        stuck,
+        &json!({
+            "format": 1,
+            "session": {
+                "lab": 2, "seed": 7, "vars": {},
+                "data_dir": format!("/var/lib/lab/{stuck}/sessions/lab-02"),
+                "user": stuck, "started_at": stuck_started, "boot_id": "",
+                "workloads": [], "complete": true,
+            },
+            "labs": { "2": {
+                "time_spent": 0, "hints_revealed": 2,
+                "questions": {
+                    "culprit": answer(true, now - 120),
+                    "processes": answer(false, now - 60),
+                    "parent": answer(false, now - 60),
+                },
+                "proctor": { "strace": 3 },
+            }},
+        }),
+    );
+    let done_passed_at = [now - 7200, now - 5000, now - 600];
+    let q = |ids: &[&str], at: u64| -> Value {
+        ids.iter()
+            .map(|i| (i.to_string(), answer(true, at)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    c.write_state(
+        done,
+        &json!({
+            "format": 1,
+            "labs": {
+                "1": { "time_spent": 800, "questions": q(&["process", "file"], done_passed_at[0]), "passed_at": done_passed_at[0] },
+                "2": { "time_spent": 900, "questions": q(&["culprit"], done_passed_at[1]), "passed_at": done_passed_at[1] },
+                "3": { "time_spent": 700, "hints_revealed": 1, "questions": q(&["threads"], done_passed_at[2]), "passed_at": done_passed_at[2] },
+            },
+        }),
+    );
+    // A port that was free a moment ago: nothing listens, connections are refused.
+    let closed = free_port();
+    let roster = c.roster(&[
+        ("alice", c.host(), idle),
+        ("bob", c.host(), stuck),
+        ("carol", c.host(), done),
+        ("dave", format!("127.0.0.1:{closed}"), idle),
+    ]);
+    Stages {
+        roster,
+        idle: idle.clone(),
+        stuck: stuck.clone(),
+        done: done.clone(),
+        stuck_passed: 1,
+        stuck_hints: 2,
+        done_passed_at,
+    }
+}
+
+fn row<'a>(rows: &'a [Value], name: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name} in {rows:#?}"))
+}
+
+#[test]
+fn class_status_shows_every_student_stuck_first_dead_one_unreachable() {
+    if !require_root("class_status_shows_every_student_stuck_first_dead_one_unreachable") {
+        return;
+    }
+    let c = Class::new("st", 3);
+    let s = stages(&c);
+    let timeout = 8.0;
+    let t0 = Instant::now();
+    let (code, out, err) =
+        run(c
+            .lab_class("status")
+            .args(["--json", "--timeout", &timeout.to_string()]));
+    let took = t0.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "lab class status --json:\n{out}\n{err}");
+    assert!(
+        took < timeout + MARGIN,
+        "took {took:.1} s with --timeout {timeout}"
+    );
+    assert!(
+        !out.contains("never-used") && !err.contains("never-used"),
+        "a password was shown"
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["schema"], 1);
+    let rows = doc["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+
+    // bob: on lab 2 for 25 min (planned 20), last check failed: first.
+    let bob = row(&rows, "bob");
+    assert_eq!(rows[0]["name"], "bob", "the stuck student comes first");
+    let st = &bob["status"];
+    assert_eq!(st["user"], s.stuck.as_str());
+    assert_eq!(st["lab"], 2);
+    assert!(st["elapsed_secs"].as_u64().unwrap() >= 25 * 60);
+    assert_eq!(st["last_check"]["lab"], 2);
+    assert_eq!(st["last_check"]["passed"], s.stuck_passed);
+    assert_eq!(st["last_check"]["ok"], false);
+    assert_eq!(st["hints_used"], s.stuck_hints);
+    assert_eq!(st["proctor"]["seen"]["strace"], 3);
+    assert_eq!(st["proctor"]["source"], "last_check");
+    let help: Vec<&str> = bob["help"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert!(help[0].starts_with("stuck: on lab 2"), "{help:?}");
+    assert!(
+        help.iter()
+            .any(|h| h.starts_with("failing checks: lab 2 1/")),
+        "{help:?}"
+    );
+    assert!(help.iter().any(|h| h.contains("strace")), "{help:?}");
+
+    // dave: the closed port, unreachable (refused), next.
+    let dave = row(&rows, "dave");
+    assert_eq!(rows[1]["name"], "dave");
+    assert_eq!(dave["reachable"], false);
+    assert!(dave["status"].is_null());
+    assert!(
+        dave["error"].as_str().unwrap().starts_with("refused"),
+        "{dave}"
+    );
+
+    // alice: nothing started. carol: labs 1-3 passed, when the test said.
+    let alice = row(&rows, "alice");
+    assert_eq!(alice["reachable"], true);
+    assert!(alice["status"]["lab"].is_null());
+    assert_eq!(alice["status"]["user"], s.idle.as_str());
+    assert!(alice["status"]["labs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["status"] == "not_started"));
+    assert!(alice["help"].as_array().unwrap().is_empty());
+    let carol = row(&rows, "carol");
+    assert_eq!(carol["status"]["user"], s.done.as_str());
+    let passed: Vec<(u64, u64)> = carol["status"]["labs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["status"] == "passed")
+        .map(|l| (l["id"].as_u64().unwrap(), l["passed_at"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        passed,
+        vec![
+            (1, s.done_passed_at[0]),
+            (2, s.done_passed_at[1]),
+            (3, s.done_passed_at[2])
+        ]
+    );
+    assert_eq!(carol["status"]["hints_used"], 1);
+    assert_eq!(carol["status"]["last_check"]["lab"], 3);
+
+    // The table says the same to a person.
+    let (code, table, err) = run(c
+        .lab_class("status")
+        .args(["--timeout", &timeout.to_string()]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[1].starts_with("bob ") && lines[1].contains("2 ") && lines[1].contains("lab 2 1/5"),
+        "{table}"
+    );
+    let carol_line = lines.iter().find(|l| l.starts_with("carol")).unwrap();
+    assert!(carol_line.contains("1,2,3"), "{table}");
+    let dave_line = lines.iter().find(|l| l.starts_with("dave")).unwrap();
+    assert!(dave_line.contains("refused"), "{table}");
+    assert!(
+        table.contains("4 students, 3 reachable, 2 may need help"),
+        "{table}"
+    );
+    // The roster keeps its mode.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&s.roster).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_silent_vm_is_cut_off_at_the_timeout() {
+    if !require_root("a_silent_vm_is_cut_off_at_the_timeout") {
+        return;
+    }
+    let c = Class::new("to", 1);
+    // Accepts TCP connections (the kernel completes them) but never sends an SSH banner.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    c.roster(&[
+        ("quiet", format!("127.0.0.1:{silent_port}"), &c.users[0]),
+        ("alive", c.host(), &c.users[0]),
+    ]);
+    let timeout = 3.0;
+    let t0 = Instant::now();
+    let (code, out, err) = run(c.lab_class("status").args([
+        "--json",
+        "--timeout",
+        &timeout.to_string(),
+        "--connect-timeout",
+        "30",
+    ]));
+    let took = t0.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        took >= timeout && took < timeout + MARGIN,
+        "took {took:.1} s with --timeout {timeout}"
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    let quiet = row(rows, "quiet");
+    assert!(
+        quiet["error"].as_str().unwrap().starts_with("timeout"),
+        "{quiet}"
+    );
+    // The other VM answered normally: the slow one held up only itself.
+    assert_eq!(row(rows, "alive")["reachable"], true);
+    assert!(row(rows, "alive")["elapsed_ms"].as_u64().unwrap() < (timeout * 1000.0) as u64);
+    // No ssh child outlives `lab class`.
+    let leftover = Command::new("pgrep")
+        .args(["-f", &format!("127.0.0.1 -p {silent_port}")])
+        .output()
+        .unwrap();
+    let leftover2 = Command::new("pgrep")
+        .args(["-f", &format!("-p {silent_port} --")])
+        .output()
+        .unwrap();
+    assert!(
+        leftover.stdout.is_empty() && leftover2.stdout.is_empty(),
+        "ssh left running"
+    );
+    drop(silent);
+}
+
+#[test]
+fn class_collect_writes_each_students_progress_and_a_csv() {
+    if !require_root("class_collect_writes_each_students_progress_and_a_csv") {
+        return;
+    }
+    let c = Class::new("co", 3);
+    let s = stages(&c);
+    let out = c.dir.join("results");
+    let (code, stdout, err) = run(c.lab_class("collect").arg("--out").arg(&out));
+    // dave is unreachable: collect says so and exits 1, with everything else written.
+    assert_eq!(code, 1, "{stdout}\n{err}");
+    assert!(err.contains("dave"), "{err}");
+    assert!(stdout.contains("Collected 3 of 4"), "{stdout}");
+    for name in ["alice", "bob", "carol", "dave"] {
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["name"], name);
+    }
+    let bob: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bob.json")).unwrap()).unwrap();
+    assert_eq!(bob["status"]["user"], s.stuck.as_str());
+    let mut summary = csv_rows(&out.join("summary.csv"));
+    let head = summary.remove(0);
+    assert_eq!(summary.len(), 4);
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let get = |name: &str, c: &str| -> String {
+        summary.iter().find(|r| r[0] == name).unwrap()[col(c)].clone()
+    };
+    assert_eq!(get("bob", "current_lab"), "2");
+    assert_eq!(get("bob", "last_check_passed"), s.stuck_passed.to_string());
+    assert_eq!(get("bob", "hints_used"), s.stuck_hints.to_string());
+    assert_eq!(get("bob", "proctor"), "straceX3".replace('X', "x"));
+    assert_eq!(get("carol", "labs_passed"), "1 2 3");
+    assert_eq!(get("alice", "labs_passed"), "");
+    assert_eq!(get("dave", "reachable"), "false");
+    assert!(get("dave", "error").starts_with("refused"));
+    // answers.csv: every answer the test wrote, per student.
+    let answers = csv_rows(&out.join("answers.csv"));
+    let count = |name: &str| answers.iter().filter(|r| r[0] == name).count();
+    assert_eq!(count("bob"), 3);
+    assert_eq!(count("carol"), 4);
+    assert_eq!(count("alice"), 0);
+    let _ = s.roster;
+}
+
+fn csv_rows(p: &Path) -> Vec<Vec<String>> {
+    // The fields here hold no commas or quotes except where the test does not look.
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .map(|f| f.trim_matches('"').to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn class_serve_page_in_chromium_rows_refresh_and_stays_local() {
+    if !require_root("class_serve_page_in_chromium_rows_refresh_and_stays_local") {
+        return;
+    }
+    let c = Class::new("sv", 3);
+    stages(&c);
+    let mut server = c
+        .lab_class("serve")
+        .args(["--port", "0", "--interval", "1", "--timeout", "8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lab class serve");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in: {first}"))
+            .to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "must bind 127.0.0.1: {first}"
+        );
+        let Some((_guard, mut b)) = crate::slides::browser_or_skip("class_serve_page") else {
+            return;
+        };
+        b.call("Network.enable", json!({}));
+        b.call("Page.navigate", json!({ "url": url }));
+        // The first poll takes a moment; the placeholder page refreshes itself until it is there.
+        let rows_js = "Array.from(document.querySelectorAll('#class tbody tr')).map(r => \
+                       [r.dataset.student, r.className, r.cells[2].textContent, r.cells[3].textContent])";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let rows = loop {
+            let v = b.eval(&format!(
+                "document.querySelector('#class') ? {rows_js} : null"
+            ));
+            if v.as_array().is_some_and(|a| a.len() == 4) {
+                break v;
+            }
+            assert!(Instant::now() < deadline, "no class table within 30 s: {v}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows[0], json!(["bob", "help", "yes", "2"]), "{rows:?}");
+        assert_eq!(rows[1][0], "dave");
+        assert_eq!(rows[1][2], "refused");
+        let names: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+        assert_eq!(names[2..], ["alice", "carol"]);
+        // It refreshes by itself: a mark left in this page is gone after a reload.
+        b.eval("window.__mark = 1");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while b.eval("window.__mark === 1 || !document.querySelector('#class')") == json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "the page did not refresh within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Every request the page made (loads and refreshes) went to the server on 127.0.0.1.
+        let urls: Vec<String> = b
+            .events
+            .iter()
+            .filter(|e| e["method"] == "Network.requestWillBeSent")
+            .map(|e| {
+                e["params"]["request"]["url"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert!(urls.len() >= 2, "requests seen: {urls:?}");
+        let origin = url.trim_end_matches('/');
+        assert!(
+            urls.iter().all(|u| u.starts_with(origin)),
+            "a request left {origin}: {urls:?}"
+        );
+    }));
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
