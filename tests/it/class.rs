@@ -589,3 +589,206 @@ fn class_serve_page_in_chromium_rows_refresh_and_stays_local() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn class_watch_redraws_the_table_every_interval() {
+    if !require_root("class_watch_redraws_the_table_every_interval") {
+        return;
+    }
+    let c = Class::new("wa", 1);
+    c.roster(&[("erin", c.host(), &c.users[0])]);
+    let mut watch = c
+        .lab_class("watch")
+        .args(["--interval", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("lab class watch");
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        let mut r = stdout;
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    // Three screens: each starts by clearing the terminal and shows erin's row.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.extend(chunk);
+        }
+        if String::from_utf8_lossy(&seen)
+            .matches("\x1b[H\x1b[2J")
+            .count()
+            >= 3
+        {
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let text = String::from_utf8_lossy(&seen);
+    let screens: Vec<&str> = text
+        .split("\x1b[H\x1b[2J")
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(screens.len() >= 2, "fewer than 2 screens in 30 s:\n{text}");
+    for s in &screens[..2] {
+        assert!(s.starts_with("lab class watch:"), "{s}");
+        assert!(
+            s.lines()
+                .any(|l| l.starts_with("erin ") && l.contains(" yes ")),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn class_bad_input_is_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("lab-class-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["status".into()], "--class"),
+        (
+            vec![
+                "status".into(),
+                "--class".into(),
+                "/nonexistent/class".into(),
+            ],
+            "not a directory",
+        ),
+        (
+            vec!["status".into(), "--class".into(), dir.display().to_string()],
+            "no roster",
+        ),
+        (
+            vec![
+                "watch".into(),
+                "--class".into(),
+                dir.display().to_string(),
+                "--interval".into(),
+                "0".into(),
+            ],
+            "--interval 0",
+        ),
+        (
+            vec![
+                "status".into(),
+                "--roster".into(),
+                "/etc/hostname".into(),
+                "--timeout=0".into(),
+            ],
+            "--timeout",
+        ),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = run(cmd("lab").arg("class").args(&args));
+        assert_eq!(code, 2, "lab class {args:?}: {out}{err}");
+        assert!(
+            err.contains(says),
+            "lab class {args:?} should mention {says}: {err}"
+        );
+    }
+    std::fs::write(dir.join("roster.csv"), "a,b\n1,2\n").unwrap();
+    let (code, _, err) = run(cmd("lab").args(["class", "status", "--class"]).arg(&dir));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no name,host header") && err.lines().count() <= 2,
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The VM side of `lab class`: with lab 1 really running, `lab status --json` (schema 1) has the
+/// workload's sysinfo figures as root, and the same document is readable by another account
+/// without root (memory yes; I/O rates null: root's /proc/PID/io is not theirs to read).
+#[test]
+fn status_json_is_versioned_and_readable_without_root() {
+    if !require_root("status_json_is_versioned_and_readable_without_root") {
+        return;
+    }
+    let _g = lab_tests::bpf_lock();
+    let dir = lab_tests::disk_dir().join(format!("lab-class-status-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lab = |args: &[&str]| {
+        let mut c = cmd("lab");
+        c.env("LAB_STATE_DIR", &dir)
+            .env("NO_COLOR", "1")
+            .env_remove("LAB_LABS_DIR")
+            .stdin(Stdio::null())
+            .args(args);
+        c
+    };
+    let (code, out, err) = run(&mut lab(&["start", "1", "--seed", "5150"]));
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(code, 0, "lab start 1:\n{out}\n{err}");
+        let (code, out, err) = run(&mut lab(&["status", "--json"]));
+        assert_eq!(code, 0, "{err}");
+        let st: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (st["schema"].clone(), st["kind"].clone()),
+            (json!(1), json!("lab-status"))
+        );
+        assert_eq!(st["lab"], 1);
+        assert_eq!(st["seed"], 5150);
+        assert_eq!(st["duration_secs"], 900);
+        let w = &st["workloads"][0];
+        assert_eq!(w["alive"], true, "{st}");
+        let pid = w["pid"].as_i64().unwrap();
+        // Resident memory as the kernel counts it for that process (the tree has at least it).
+        let rss_pages: u64 = std::fs::read_to_string(format!("/proc/{pid}/statm"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            w["memory_bytes"].as_u64().unwrap() >= rss_pages * 4096 / 2,
+            "{w}"
+        );
+        assert!(w["cpu_percent"].as_f64().is_some(), "{w}");
+        assert!(
+            w["write_bytes_per_sec"].as_f64().is_some(),
+            "root reads I/O: {w}"
+        );
+        let labs = st["labs"].as_array().unwrap();
+        assert_eq!(labs[0]["status"], "running");
+        assert!(labs.iter().skip(1).all(|l| l["status"] == "not_started"));
+
+        // Another account, no root: the same document.
+        let (code, out, err) = run(Command::new("runuser")
+            .args(["-u", "nobody", "--", "env"])
+            .arg(format!("LAB_STATE_DIR={}", dir.display()))
+            .arg(bin("lab"))
+            .args(["status", "--json"]));
+        assert_eq!(code, 0, "lab status --json as nobody: {err}");
+        let st: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(st["user"], "nobody");
+        assert_eq!(st["lab"], 1);
+        let w = &st["workloads"][0];
+        assert_eq!(w["alive"], true);
+        assert!(w["memory_bytes"].as_u64().unwrap() > 0, "{w}");
+        assert!(w["write_bytes_per_sec"].is_null(), "{w}");
+
+        // lab list --json: the same labs, same schema.
+        let (code, out, _) = run(&mut lab(&["list", "--json"]));
+        assert_eq!(code, 0);
+        let list: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(list["kind"], "lab-list");
+        assert_eq!(list["labs"].as_array().unwrap().len(), labs.len());
+        assert_eq!(list["labs"][0]["status"], "running");
+    });
+    let _ = run(&mut lab(&["stop"]));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

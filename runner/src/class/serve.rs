@@ -52,7 +52,7 @@ pub fn serve(
                 "text/html; charset=utf-8",
             ),
             ("/" | "/index.html", None) => (
-                format!("<!doctype html><meta http-equiv=\"refresh\" content=\"1\"><title>lab class</title><p>Asking the VMs ...</p>\n"),
+                "<!doctype html><meta http-equiv=\"refresh\" content=\"1\"><title>lab class</title><p>Asking the VMs ...</p>\n".to_string(),
                 "text/html; charset=utf-8",
             ),
             ("/status.json", Some((rows, _))) => (
