@@ -792,3 +792,107 @@ fn status_json_is_versioned_and_readable_without_root() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// `lab provision cloud-init --ssh-key K.pub` records the key for `lab class`, which then uses
+/// K without -i; without --ssh-key, `lab class` says in one line how to add a key. Neither
+/// prints a password. Hosts under .invalid never resolve: each row says so, within the timeout.
+#[test]
+fn class_uses_the_key_recorded_at_provisioning() {
+    let root = std::env::temp_dir().join(format!("lab-class-prov-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let bins = root.join("bins");
+    std::fs::create_dir_all(&bins).unwrap();
+    let mut names = vec!["lab", "lab-workload"];
+    names.extend(lab_probes::requirements::TOOLS.iter().map(|t| t.name));
+    for n in names {
+        std::fs::write(bins.join(n), format!("#!/bin/sh\necho {n}\n")).unwrap();
+    }
+    ssh_keygen(&root.join("teacher"));
+    let provision = |out: &str, key: bool| {
+        let mut c = cmd("lab");
+        c.args([
+            "provision",
+            "cloud-init",
+            "--students",
+            "2",
+            "--domain",
+            "invalid",
+        ])
+        .args([
+            "--payload-url",
+            "http://10.0.2.2:8000/lab-payload.tar.gz",
+            "--out",
+        ])
+        .arg(root.join(out))
+        .arg("--bin-dir")
+        .arg(&bins);
+        if key {
+            c.arg("--ssh-key").arg(root.join("teacher.pub"));
+        }
+        let (code, stdout, err) = run(&mut c);
+        assert_eq!(code, 0, "{stdout}{err}");
+        stdout
+    };
+    let said = provision("keyed", true);
+    assert!(said.contains("lab class watch --class"), "{said}");
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("keyed/class.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["identity"], root.join("teacher").to_str().unwrap());
+    let passwords: Vec<String> = std::fs::read_to_string(root.join("keyed/roster.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().to_string())
+        .collect();
+
+    let timeout = 6.0;
+    let status = |dir: &str| {
+        let t0 = Instant::now();
+        let (code, out, err) = run(cmd("lab")
+            .args([
+                "class",
+                "status",
+                "--json",
+                "--timeout",
+                &timeout.to_string(),
+                "--class",
+            ])
+            .arg(root.join(dir))
+            .stdin(Stdio::null()));
+        assert!(t0.elapsed().as_secs_f64() < timeout + MARGIN);
+        assert_eq!(code, 0, "{err}");
+        for p in &passwords {
+            assert!(
+                !out.contains(p.as_str()) && !err.contains(p.as_str()),
+                "password shown"
+            );
+        }
+        (serde_json::from_str::<Value>(&out).unwrap(), err)
+    };
+    let (doc, err) = status("keyed");
+    assert!(
+        err.trim().is_empty(),
+        "nothing to say with a recorded key: {err}"
+    );
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert!(r["host"].as_str().unwrap().ends_with(".invalid"));
+        let e = r["error"].as_str().unwrap();
+        assert!(
+            e.starts_with("unknown host") || e.starts_with("timeout"),
+            "{e}"
+        );
+    }
+
+    provision("plain", false);
+    let (doc, err) = status("plain");
+    assert_eq!(doc["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("provisioned without --ssh-key") && err.contains("ssh-copy-id"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -8,6 +8,9 @@ use std::{
 
 use super::{Options, Row, Target};
 
+/// The latest poll: rows (sorted) and when it finished.
+type Snapshot = Arc<Mutex<Option<(Vec<Row>, String)>>>;
+
 pub fn serve(
     bind: &str,
     port: u16,
@@ -22,7 +25,7 @@ pub fn serve(
         .server_addr()
         .to_ip()
         .expect("bound to an IP address");
-    let latest: Arc<Mutex<Option<(Vec<Row>, String)>>> = Arc::new(Mutex::new(None));
+    let latest: Snapshot = Arc::new(Mutex::new(None));
     {
         let latest = latest.clone();
         std::thread::spawn(move || loop {
