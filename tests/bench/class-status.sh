@@ -77,18 +77,33 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
+# CPU seconds (user+sys, itself and reaped children) of a process from /proc/PID/stat.
+cpu_of() {
+    python3 -c 'import os,sys; f=open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")",1)[1].split(); print(sum(int(x) for x in f[11:15])/os.sysconf("SC_CLK_TCK"))' "$1"
+}
 run() {
-    local start end
+    local start end sshd0 sshd1 kids0 kids1
+    sshd0=$(cpu_of "$SSHD_PID")
+    kids0=$(python3 -c 'import os; t=os.times(); print(t.children_user+t.children_system)')
     start=$(date +%s.%N)
-    "$LAB" class status --roster "$DIR/roster.csv" -i "$DIR/instructor" --lab-command "$LAB" \
-        --known-hosts "$DIR/known_hosts" --json > "$DIR/out.json"
+    # In a subshell so its children's CPU (lab class and every ssh client) can be read after.
+    kids1=$( (
+        "$LAB" class status --roster "$DIR/roster.csv" -i "$DIR/instructor" --lab-command "$LAB" \
+            --known-hosts "$DIR/known_hosts" --json > "$DIR/out.json"
+        python3 -c 'import os; t=os.times(); print(t.children_user+t.children_system)'
+    ) )
     end=$(date +%s.%N)
-    python3 - "$DIR/out.json" "$start" "$end" "$1" <<'PY'
-import json, sys
+    sshd1=$(cpu_of "$SSHD_PID")
+    python3 - "$DIR/out.json" "$start" "$end" "$1" "$sshd0" "$sshd1" "$kids1" <<'PY'
+import json, os, sys
 rows = json.load(open(sys.argv[1]))["rows"]
 ok = sum(1 for r in rows if r["status"])
-print(f"{sys.argv[4]}: {len(rows)} hosts, {ok} answered, {float(sys.argv[3]) - float(sys.argv[2]):.2f} s wall"
-      f" (slowest host {max(r['elapsed_ms'] for r in rows)} ms)")
+wall = float(sys.argv[3]) - float(sys.argv[2])
+server = float(sys.argv[6]) - float(sys.argv[5])
+client = float(sys.argv[7])
+print(f"{sys.argv[4]}: {len(rows)} hosts, {ok} answered, {wall:.2f} s wall"
+      f" (slowest host {max(r['elapsed_ms'] for r in rows)} ms); CPU: {client:.2f} s lab class + ssh clients,"
+      f" {server:.2f} s sshd + remote lab status; load average {os.getloadavg()[0]:.1f}")
 PY
 }
 echo "lab class status, $N loopback targets, $(nproc) CPUs, lab: $LAB"

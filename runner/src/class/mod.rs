@@ -30,6 +30,8 @@ pub struct Options {
     pub concurrency: usize,
     /// The command run on the VM (`lab status --json`'s program).
     pub lab_command: String,
+    /// Key exchange methods offered (ssh::kex_preference), None: ssh's defaults.
+    pub kex: Option<String>,
 }
 
 /// Ask every target, at most `concurrency` at a time; rows in roster order.

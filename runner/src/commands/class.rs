@@ -292,6 +292,7 @@ impl Source {
                 timeout: Duration::from_secs_f64(self.timeout),
                 concurrency: self.concurrency,
                 lab_command: self.lab_command.clone(),
+                kex: class::ssh::kex_preference(),
             },
         ))
     }
