@@ -22,6 +22,8 @@ pub enum Command {
     Doctor(commands::doctor::Args),
     /// Instructor: cloud-init per student VM with login cards (cloud-init), or set up this machine (host)
     Provision(commands::provision::Args),
+    /// Instructor: every student VM's progress over SSH (status, watch, serve, collect)
+    Class(commands::class::Args),
     /// List the BPF tools installed for the labs, by category
     Tools(commands::tools::Args),
     /// Render the workshop slides to a folder (--out DIR) or serve them on 127.0.0.1 (--serve)

@@ -2,11 +2,13 @@
 //! the fuzz targets (fuzz/) reach the parsers (lab files, answers, bpftrace output) through it.
 use std::process::ExitCode;
 
+pub mod class;
 pub mod cli;
 pub mod commands;
 pub mod lab;
 pub mod privilege;
 pub mod provision;
+pub mod report;
 pub mod session;
 pub mod slides;
 pub mod state;

@@ -75,6 +75,9 @@ pub struct LabProgress {
     /// Unix seconds of the check that passed every required question.
     #[serde(default)]
     pub passed_at: Option<u64>,
+    /// Perturbing tools (strace, gdb, ...) the proctor had seen at this lab's last check.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proctor: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -150,6 +150,85 @@ pub fn kprobes_and_fentry_work(b: &mut Booted) -> Result<(), String> {
     Ok(())
 }
 
+/// The instructor's view: a lab started in the guest, then `lab class status` on the host reads
+/// it over SSH with the key given at provisioning (recorded in the class dir's class.json).
+pub fn class_status_sees_the_running_lab(b: &mut Booted) -> Result<(), String> {
+    let lab = 2;
+    b.ssh.ok(
+        900,
+        &format!("sudo lab stop >/dev/null 2>&1; sudo lab start {lab}"),
+    )?;
+    let result = class_status(b, lab);
+    let _ = b.ssh.run(300, "sudo lab stop");
+    result
+}
+
+fn class_status(b: &mut Booted, lab: u64) -> Result<(), String> {
+    // The class dir as provisioned, but the roster's host is the VM's forwarded SSH port here.
+    let class = b.work.join("class");
+    let view = b.work.join("class-view");
+    let _ = std::fs::remove_dir_all(&view);
+    std::fs::create_dir_all(&view).map_err(|e| e.to_string())?;
+    std::fs::copy(class.join("class.json"), view.join("class.json")).map_err(|e| e.to_string())?;
+    let roster = format!(
+        "name,host,user,password,instance_id\n{},127.0.0.1:{},student,,\n",
+        b.name, b.ssh.port
+    );
+    std::fs::write(view.join("roster.csv"), roster).map_err(|e| e.to_string())?;
+    let timeout = 120.0;
+    let t0 = Instant::now();
+    let (code, out, err) = lab_tests::run(
+        std::process::Command::new(&b.host_lab)
+            .args([
+                "class",
+                "status",
+                "--json",
+                "--timeout",
+                &timeout.to_string(),
+                "--class",
+            ])
+            .arg(&view),
+    );
+    let took = t0.elapsed().as_secs_f64();
+    if code != 0 {
+        return Err(format!("lab class status exited {code}:\n{out}\n{err}"));
+    }
+    if took > timeout + 10.0 {
+        return Err(format!(
+            "lab class status took {took:.0} s with --timeout {timeout}"
+        ));
+    }
+    let doc: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+    let row = &doc["rows"][0];
+    let st = &row["status"];
+    if row["reachable"] != true || st["lab"] != lab || st["user"] != "student" {
+        return Err(format!(
+            "expected student on lab {lab}, got:\n{}\n{err}",
+            serde_json::to_string_pretty(row).unwrap_or_default()
+        ));
+    }
+    if st["workloads"]
+        .as_array()
+        .is_none_or(|w| w.is_empty() || w.iter().any(|w| w["alive"] != true))
+    {
+        return Err(format!(
+            "lab {lab}'s workloads not all alive: {}",
+            st["workloads"]
+        ));
+    }
+    if st["doctor"]["verdict"] != "ok" {
+        return Err(format!(
+            "provisioning's doctor verdict missing or not ok: {}",
+            st["doctor"]
+        ));
+    }
+    eprintln!(
+        "guest class: lab class status saw lab {lab} running for {} s (workload cpu {}%) in {took:.1} s",
+        st["elapsed_secs"], st["workloads"][0]["cpu_percent"]
+    );
+    Ok(())
+}
+
 /// `lab provision host` on an already provisioned machine: the same setup, idempotent.
 pub fn provision_host_is_idempotent(b: &mut Booted) -> Result<(), String> {
     let host = b.ssh.ok(900, "sudo lab provision host")?;

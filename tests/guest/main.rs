@@ -126,6 +126,10 @@ fn kernel_trials(k: &'static Kernel, guest_tests: &[String], selected: bool) -> 
             "boot::kprobes_and_fentry_work".into(),
             Box::new(boot::kprobes_and_fentry_work),
         ),
+        wrap(
+            "boot::class_status_sees_the_running_lab".into(),
+            Box::new(boot::class_status_sees_the_running_lab),
+        ),
     ];
     for t in guest_tests {
         let t = t.clone();

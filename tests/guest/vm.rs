@@ -53,6 +53,8 @@ pub struct Booted {
     pub server: Server,
     pub name: String,
     pub work: PathBuf,
+    /// The host's (instructor's) static `lab`, which provisioned the class.
+    pub host_lab: PathBuf,
     /// Seconds from qemu start to the student's first SSH login.
     pub ssh_up_s: f64,
     /// `cloud-init status --wait --long` and the tail of its output log (boot::wait_for_cloud_init).
@@ -80,12 +82,32 @@ pub fn boot(repo: &Path, k: &Kernel, payload: &Payload, work: &Path) -> Result<B
     let url = format!("http://10.0.2.2:{}/lab-payload.tar.gz", server.port);
     // The host runs the static lab too: what the instructor would run.
     let lab = payload.bins.join("lab");
+    // The instructor's key, as `lab class` uses it: its public half goes in with --ssh-key.
+    let key = work.join("instructor");
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(work.join("instructor.pub"));
+    checked(
+        Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "lab-guest-instructor",
+                "-f",
+            ])
+            .arg(&key),
+    )?;
     let (code, out, err) = lab_tests::run(
         Command::new(&lab)
             .args(["provision", "cloud-init", "--students", "1", "--prefix"])
             .arg(format!("lab{}", k.id.trim_start_matches("debian")))
             .args(["--payload-url", &url, "--out"])
             .arg(&class)
+            .arg("--ssh-key")
+            .arg(work.join("instructor.pub"))
             .arg("--bin-dir")
             .arg(&payload.bins),
     );
@@ -209,6 +231,7 @@ pub fn boot(repo: &Path, k: &Kernel, payload: &Payload, work: &Path) -> Result<B
         server,
         name,
         work: work.to_path_buf(),
+        host_lab: lab,
         ssh_up_s,
         cloud_init: None,
     })

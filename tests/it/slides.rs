@@ -1,7 +1,7 @@
 //! `lab slides`: the deck rendered by the real binary, opened in headless Chromium and driven with
 //! key presses; rendering errors name file:line; the server answers on 127.0.0.1.
 //! Screenshots and a PDF are kept in target/slides-artifacts/ for a human to look at.
-mod cdp;
+pub(crate) mod cdp;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -95,7 +95,7 @@ fn count_markdown_slides() -> (usize, usize) {
 
 /// Chromium (one at a time: each is heavy on 2 CPUs), or None, printing why, when it is
 /// missing outside CI. Keep the guard alive as long as the browser.
-fn browser_or_skip(test: &str) -> Option<(MutexGuard<'static, ()>, cdp::Browser)> {
+pub(crate) fn browser_or_skip(test: &str) -> Option<(MutexGuard<'static, ()>, cdp::Browser)> {
     static ONE_BROWSER: Mutex<()> = Mutex::new(());
     match cdp::chromium() {
         Some(bin) => {

@@ -128,8 +128,12 @@ const MIN_KERNEL: (u32, u32) = (5, 8);
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = diagnose();
+    let json = serde_json::to_string_pretty(&report)?;
+    if crate::privilege::is_root() {
+        crate::report::save_doctor(&json);
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{json}");
     } else {
         print_report(&report);
     }

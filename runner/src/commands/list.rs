@@ -8,12 +8,28 @@ use crate::{
 };
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Print the versioned JSON form (docs/status-json.md): every lab with its progress
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let style = Style::stdout();
     let labs = lab::catalog()?;
     let state = State::load()?;
+    if args.json {
+        let now = state::now();
+        let doc = crate::report::ListDoc {
+            schema: crate::report::SCHEMA,
+            kind: "lab-list".into(),
+            user: state::user(),
+            now,
+            labs: crate::report::labs(&labs, &state, now),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "  {:>3}  {:<40} {:>8}  {:<22} {:>8}",
         "lab", "title", "duration", "status", "time"

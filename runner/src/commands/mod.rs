@@ -5,6 +5,7 @@ use crate::cli::{Cli, Command};
 
 pub mod btcheck;
 pub mod check;
+pub mod class;
 pub mod dev;
 pub mod doctor;
 pub mod hint;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => doctor::run(args),
         Command::Provision(args) => provision::run(args),
+        Command::Class(args) => class::run(args),
         Command::Tools(args) => tools::run(args),
         Command::Slides(args) => slides::run(args),
         Command::List(args) => list::run(args),

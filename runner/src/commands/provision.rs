@@ -171,6 +171,12 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
         students.push(student);
     }
     roster::write_csv(&students, &roster_path)?;
+    // What `lab class` needs to reach the VMs: the instructor key (no secret in it).
+    let info = crate::class::ClassInfo::for_key(a.ssh_key.as_deref());
+    secret::write(
+        &a.out.join(crate::class::roster::CLASS_FILE),
+        serde_json::to_string_pretty(&info)?.as_bytes(),
+    )?;
     let cards_path = a.out.join("cards.html");
     roster::write_cards(&students, &a.prefix, &cards_path)?;
 
@@ -195,6 +201,11 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
         a.payload_url
     );
     println!("with its user-data, e.g. `cloud-localds seed.iso user-data meta-data` or a cloud's --user-data (see provision/README.md).");
+    match (&info.ssh_key, &info.identity) {
+        (Some(_), Some(id)) => println!("During class: lab class watch --class {out} (ssh -i {})", id.display()),
+        (Some(_), None) => println!("During class: lab class watch --class {out} -i PRIVATE_KEY (the private half of --ssh-key)"),
+        (None, _) => println!("Without --ssh-key, `lab class` cannot reach the VMs until you add a key to each (ssh-copy-id); provision with --ssh-key to have it there from the start."),
+    }
     let dynamic = payload::dynamic(&binaries);
     if !dynamic.is_empty() {
         eprintln!(

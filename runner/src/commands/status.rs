@@ -1,115 +1,195 @@
 //! `lab status`: the running lab, its workloads' PIDs and health (alive, CPU, I/O), time spent.
-use std::{process::ExitCode, time::Duration};
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
-use serde::Serialize;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::{
+    commands::check,
+    report::{self, ProctorDoc, SessionDoc, StatusDoc, WorkloadDoc},
     session::{self, procs, runfiles},
     state::{self, State},
     term::{self, Style},
 };
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "--json prints the versioned form documented in docs/status-json.md \
+(schema 1): the running lab and its workloads (CPU, memory, I/O), every lab's progress, the last \
+check, hints used, proctor flags and the doctor verdict. Readable without root; `lab class` reads it \
+from every student VM."
+)]
 pub struct Args {
-    /// Print JSON (for scripts and tests)
+    /// Print the versioned JSON form (docs/status-json.md), for scripts and `lab class`
     #[arg(long)]
     pub json: bool,
 }
-
-#[derive(Serialize)]
-struct Report {
-    lab: u32,
-    title: String,
-    seed: u64,
-    elapsed_secs: u64,
-    data_dir: String,
-    complete: bool,
-    workloads: Vec<Row>,
-}
-
-#[derive(Serialize)]
-struct Row {
-    name: String,
-    comm: String,
-    pid: i32,
-    start_time: u64,
-    alive: bool,
-    health: String,
-    exit_code: Option<i32>,
-    exit_signal: Option<i32>,
-    processes: usize,
-    cpu_percent: Option<f64>,
-    read_bytes_per_sec: Option<f64>,
-    write_bytes_per_sec: Option<f64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    log_tail: Vec<String>,
-}
-
-/// Per workload: processes in its tree, their CPU ticks, their (read, write) storage bytes.
-type Sample = (usize, u64, Option<(u64, u64)>);
 
 const SAMPLE: Duration = Duration::from_millis(500);
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let style = Style::stdout();
-    let Some(running) = State::load()?.session else {
+    let state = State::load()?;
+    let Some(running) = state.session.clone() else {
         if args.json {
-            println!("null");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document(&state, None)?)?
+            );
         } else {
             println!("No lab is running. Start one with: sudo lab start 1 (see `lab list`)");
         }
         return Ok(ExitCode::SUCCESS);
     };
     let live = session::inspect(&running);
-    let title = crate::lab::find(running.lab)
-        .map(|l| l.title)
-        .unwrap_or_default();
-
-    // Two samples of each tree's CPU ticks and storage I/O, SAMPLE apart.
-    let sample = |live: &session::Live| -> Vec<Sample> {
-        let table = procs::table();
-        live.workloads
-            .iter()
-            .map(|w| {
-                // The supervisor is a root too: orphans of the workload are reparented to it.
-                let roots: Vec<_> = w
-                    .id()
-                    .filter(|_| w.alive)
-                    .into_iter()
-                    .chain(w.supervisor)
-                    .collect();
-                let sup = w.supervisor.map(|s| s.pid);
-                let cg = session::cgroup::pids(&live.session.data_dir, Some(&w.name));
-                let members: Vec<_> = procs::tree_members_plus(&table, &roots, &cg)
-                    .into_iter()
-                    .filter(|p| Some(p.pid) != sup)
-                    .collect();
-                let ticks = members.iter().map(|p| p.cpu_ticks).sum();
-                let io = members
-                    .iter()
-                    .map(|p| procs::io_bytes(p.pid))
-                    .try_fold((0, 0), |acc, x| x.map(|(r, w)| (acc.0 + r, acc.1 + w)));
-                (members.len(), ticks, io)
-            })
-            .collect()
+    let lab = crate::lab::find(running.lab).ok();
+    let rows = workload_rows(&live);
+    let session = SessionDoc {
+        title: lab.as_ref().map(|l| l.title.clone()).unwrap_or_default(),
+        seed: running.seed,
+        started_at: running.started_at,
+        elapsed_secs: state::now().saturating_sub(running.started_at),
+        duration_secs: lab.as_ref().map_or(0, |l| l.duration_secs),
+        data_dir: running.data_dir.display().to_string(),
+        complete: running.complete,
+        same_boot: live.same_boot,
+        workloads: rows,
     };
-    let before = sample(&live);
-    std::thread::sleep(SAMPLE);
-    let after = sample(&live);
-    let hz = procfs::ticks_per_second() as f64;
-    let secs = SAMPLE.as_secs_f64();
+    if args.json {
+        let doc = document(&state, Some(session))?;
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print_report(running.lab, &session, style);
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
-    let rows: Vec<Row> = live
+/// The whole `lab status --json` document.
+fn document(state: &State, session: Option<SessionDoc>) -> anyhow::Result<StatusDoc> {
+    let now = state::now();
+    let catalog = crate::lab::catalog()?;
+    let labs = report::labs(&catalog, state, now);
+    let running = state.session.as_ref().map(|s| s.lab);
+    let proctor = match running {
+        None => ProctorDoc {
+            seen: Default::default(),
+            source: "none".into(),
+        },
+        Some(lab) => match live_proctor(state) {
+            Some(seen) => ProctorDoc {
+                seen,
+                source: "live".into(),
+            },
+            None => ProctorDoc {
+                seen: state
+                    .progress(lab)
+                    .map(|p| p.proctor.clone())
+                    .unwrap_or_default(),
+                source: "last_check".into(),
+            },
+        },
+    };
+    Ok(StatusDoc {
+        schema: report::SCHEMA,
+        kind: "lab-status".into(),
+        user: state::user(),
+        host: report::hostname(),
+        now,
+        lab: running,
+        session,
+        last_check: report::last_check(&labs),
+        hints_used: labs.iter().map(|l| l.hints_used).sum(),
+        labs,
+        proctor,
+        doctor: report::doctor(),
+    })
+}
+
+/// The proctor's counts read live (needs root: the pinned map is root's), when it was armed
+/// for the running session.
+fn live_proctor(state: &State) -> Option<std::collections::BTreeMap<String, u64>> {
+    let session = state.session.as_ref()?;
+    if !crate::privilege::is_root() || !check::proctor::armed() {
+        return None;
+    }
+    let armed_at = std::fs::metadata("/sys/fs/bpf/lab-proctor/map")
+        .and_then(|m| m.modified())
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    // Armed for an earlier lab and never disarmed: its counts are not this session's.
+    if armed_at + 1 < session.started_at {
+        return None;
+    }
+    check::proctor::counts()
+        .ok()
+        .map(|v| v.into_iter().collect())
+}
+
+/// Each workload's health and its tree's CPU, memory and storage I/O over SAMPLE (sysinfo).
+fn workload_rows(live: &session::Live) -> Vec<WorkloadDoc> {
+    // Tree membership from the process table (PID + start time, sessions, cgroup).
+    let table = procs::table();
+    let trees: Vec<Vec<i32>> = live
         .workloads
         .iter()
-        .zip(before.iter().zip(&after))
-        .map(|(w, (b, a))| {
+        .map(|w| {
+            // The supervisor is a root too: orphans of the workload are reparented to it.
+            let roots: Vec<_> = w
+                .id()
+                .filter(|_| w.alive)
+                .into_iter()
+                .chain(w.supervisor)
+                .collect();
+            let sup = w.supervisor.map(|s| s.pid);
+            let cg = session::cgroup::pids(&live.session.data_dir, Some(&w.name));
+            procs::tree_members_plus(&table, &roots, &cg)
+                .into_iter()
+                .map(|p| p.pid)
+                .filter(|p| Some(*p) != sup)
+                .collect()
+        })
+        .collect();
+    let all: Vec<Pid> = trees
+        .iter()
+        .flatten()
+        .map(|p| Pid::from(*p as usize))
+        .collect();
+    let kind = ProcessRefreshKind::nothing()
+        .with_cpu()
+        .with_memory()
+        .with_disk_usage()
+        .without_tasks();
+    let mut sys = System::new();
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&all), true, kind);
+    let t0 = Instant::now();
+    std::thread::sleep(SAMPLE);
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&all), true, kind);
+    let secs = t0.elapsed().as_secs_f64();
+
+    live.workloads
+        .iter()
+        .zip(&trees)
+        .map(|(w, tree)| {
             let running = w.alive;
-            let rate = |f: fn(&(u64, u64)) -> u64| match (&b.2, &a.2) {
-                (Some(x), Some(y)) if running => Some(f(y).saturating_sub(f(x)) as f64 / secs),
-                _ => None,
+            let members: Vec<&sysinfo::Process> = tree
+                .iter()
+                .filter_map(|p| sys.process(Pid::from(*p as usize)))
+                .collect();
+            // /proc/PID/io is readable only for one's own processes (or by root): without it
+            // the rates are unknown, not zero.
+            let io_readable = running
+                && tree
+                    .first()
+                    .is_some_and(|p| std::fs::File::open(format!("/proc/{p}/io")).is_ok());
+            let rate = |f: fn(&sysinfo::DiskUsage) -> u64| {
+                io_readable
+                    .then(|| members.iter().map(|p| f(&p.disk_usage())).sum::<u64>() as f64 / secs)
             };
-            Row {
+            WorkloadDoc {
                 name: w.name.clone(),
                 comm: w.comm.clone(),
                 pid: w.pid,
@@ -118,51 +198,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 health: w.health(),
                 exit_code: w.exit.as_ref().and_then(|e| e.code),
                 exit_signal: w.exit.as_ref().and_then(|e| e.signal),
-                processes: a.0,
-                cpu_percent: running.then(|| a.1.saturating_sub(b.1) as f64 / hz / secs * 100.0),
-                read_bytes_per_sec: rate(|x| x.0),
-                write_bytes_per_sec: rate(|x| x.1),
+                processes: tree.len(),
+                cpu_percent: running
+                    .then(|| members.iter().map(|p| p.cpu_usage() as f64).sum::<f64>()),
+                memory_bytes: running.then(|| members.iter().map(|p| p.memory()).sum()),
+                read_bytes_per_sec: rate(|d| d.read_bytes),
+                write_bytes_per_sec: rate(|d| d.written_bytes),
                 log_tail: if running || !w.started {
                     Vec::new()
                 } else {
-                    runfiles::log_tail(&running_dir(&live), &w.name, 5)
+                    runfiles::log_tail(&live.session.data_dir, &w.name, 5)
                 },
             }
         })
-        .collect();
-    let report = Report {
-        lab: running.lab,
-        title,
-        seed: running.seed,
-        elapsed_secs: state::now().saturating_sub(running.started_at),
-        data_dir: running.data_dir.display().to_string(),
-        complete: running.complete,
-        workloads: rows,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report, &live, style);
-    }
-    Ok(ExitCode::SUCCESS)
+        .collect()
 }
 
-fn running_dir(live: &session::Live) -> std::path::PathBuf {
-    live.session.data_dir.clone()
-}
-
-fn print_report(r: &Report, live: &session::Live, style: Style) {
+fn print_report(lab: u32, r: &SessionDoc, style: Style) {
     println!(
         "{}",
         style.bold(&format!(
             "Lab {}: {} — running for {} (seed {})",
-            r.lab,
+            lab,
             r.title,
             term::human_duration(r.elapsed_secs),
             r.seed
         ))
     );
-    if !live.same_boot {
+    if !r.same_boot {
         println!("  {}", style.warn("The machine rebooted since this lab started: its workloads are gone. Run: sudo lab stop"));
     }
     if !r.complete {
@@ -174,8 +237,8 @@ fn print_report(r: &Report, live: &session::Live, style: Style) {
         );
     }
     println!(
-        "  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  state",
-        "workload", "process", "pid", "cpu", "read/s", "write/s"
+        "  {:<10} {:<16} {:>7} {:>6} {:>10} {:>11} {:>11}  state",
+        "workload", "process", "pid", "cpu", "memory", "read/s", "write/s"
     );
     for w in &r.workloads {
         let state = if w.alive {
@@ -189,12 +252,14 @@ fn print_report(r: &Report, live: &session::Live, style: Style) {
                 format!("{}/s", human_bytes(b))
             })
         };
+        let mem = w.memory_bytes.map_or("-".into(), |m| human_bytes(m as f64));
         println!(
-            "  {:<10} {:<16} {:>7} {:>6} {:>11} {:>11}  {}",
+            "  {:<10} {:<16} {:>7} {:>6} {:>10} {:>11} {:>11}  {}",
             w.name,
             w.comm,
             w.pid,
             cpu,
+            mem,
             rate(w.read_bytes_per_sec),
             rate(w.write_bytes_per_sec),
             state

@@ -39,8 +39,6 @@ pub struct Proc {
     pub start_time: u64,
     pub state: char,
     pub comm: String,
-    /// utime + stime, clock ticks.
-    pub cpu_ticks: u64,
 }
 
 impl Proc {
@@ -62,7 +60,6 @@ pub fn table() -> Vec<Proc> {
             start_time: st.starttime,
             state: st.state,
             comm: st.comm,
-            cpu_ticks: st.utime + st.stime,
         })
         .collect()
 }
@@ -118,12 +115,6 @@ pub fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-/// Bytes read and written from storage by a process (needs root for others' processes).
-pub fn io_bytes(pid: i32) -> Option<(u64, u64)> {
-    let io = procfs::process::Process::new(pid).ok()?.io().ok()?;
-    Some((io.read_bytes, io.write_bytes))
 }
 
 pub fn signal_name(sig: i32) -> String {

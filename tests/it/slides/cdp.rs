@@ -33,6 +33,8 @@ pub struct Browser {
     session: String,
     next_id: u64,
     profile: PathBuf,
+    /// Protocol events read while waiting for replies (e.g. Network.requestWillBeSent).
+    pub events: Vec<Value>,
 }
 
 impl Browser {
@@ -93,6 +95,7 @@ impl Browser {
             session: String::new(),
             next_id: 0,
             profile,
+            events: Vec::new(),
         };
         let target = b.call("Target.createTarget", json!({ "url": "about:blank" }));
         let target_id = target["targetId"].as_str().expect("targetId").to_string();
@@ -129,6 +132,10 @@ impl Browser {
                 .unwrap_or_else(|e| panic!("{method}: no reply from chromium: {e}"));
             let Message::Text(text) = reply else { continue };
             let v: Value = serde_json::from_str(&text).expect("DevTools JSON");
+            if v.get("method").is_some() {
+                self.events.push(v);
+                continue;
+            }
             if v["id"] == json!(id) {
                 if let Some(err) = v.get("error") {
                     panic!("{method} failed: {err}");

@@ -1,0 +1,259 @@
+//! The class as a terminal table, an HTML page (no external assets) and CSV.
+use super::Row;
+use crate::term::{human_duration, Style};
+
+/// The cells of one row, shared by the table, the page and the CSV.
+pub struct Cells {
+    pub reach: String,
+    pub lab: String,
+    pub on_lab: String,
+    pub passed: String,
+    pub passed_when: String,
+    pub check: String,
+    pub hints: String,
+    pub proctor: String,
+    pub doctor: String,
+}
+
+pub fn cells(r: &Row) -> Cells {
+    let s = r.status.as_ref();
+    let now = s.map_or(0, |s| s.now);
+    let current = r.current();
+    Cells {
+        reach: if r.status.is_some() {
+            "yes".into()
+        } else {
+            r.error
+                .as_deref()
+                .map(|e| e.split(':').next().unwrap_or(e).to_string())
+                .unwrap_or_else(|| "no".into())
+        },
+        lab: current.map_or("-".into(), |c| c.0.to_string()),
+        on_lab: current.map_or("-".into(), |(_, t, d)| {
+            format!("{} / {}", human_duration(t), human_duration(d))
+        }),
+        passed: {
+            let p = r.passed();
+            if p.is_empty() {
+                "-".into()
+            } else {
+                p.iter()
+                    .map(|x| x.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        },
+        passed_when: r
+            .passed()
+            .iter()
+            .map(|(id, at)| match at {
+                Some(at) => format!("{id}: {} ago", human_duration(now.saturating_sub(*at))),
+                None => id.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        check: s
+            .and_then(|s| s.last_check.as_ref())
+            .map_or("-".into(), |c| {
+                format!("lab {} {}/{}", c.lab, c.passed, c.required)
+            }),
+        hints: s.map_or("-".into(), |s| s.hints_used.to_string()),
+        proctor: s.map_or("-".into(), |s| {
+            if s.proctor.seen.is_empty() {
+                "-".into()
+            } else {
+                s.proctor
+                    .seen
+                    .iter()
+                    .map(|(k, v)| format!("{k}x{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        }),
+        doctor: s
+            .and_then(|s| s.doctor.as_ref())
+            .map_or("-".into(), |d| d.verdict.clone()),
+    }
+}
+
+const HEAD: [&str; 10] = [
+    "student",
+    "host",
+    "reach",
+    "lab",
+    "time/planned",
+    "passed",
+    "check",
+    "hints",
+    "proctor",
+    "doctor",
+];
+
+/// The terminal table: one line per student, then why they need help, indented.
+pub fn table(rows: &[Row], style: Style) -> String {
+    let mut lines: Vec<[String; 10]> = vec![HEAD.map(String::from)];
+    for r in rows {
+        let c = cells(r);
+        lines.push([
+            r.name.clone(),
+            r.host.clone(),
+            c.reach,
+            c.lab,
+            c.on_lab,
+            c.passed,
+            c.check,
+            c.hints,
+            c.proctor,
+            c.doctor,
+        ]);
+    }
+    let mut width = [0usize; 10];
+    for l in &lines {
+        for (w, cell) in width.iter_mut().zip(l) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let text: Vec<String> = l
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let line = text.join("  ").trim_end().to_string();
+        out.push_str(&if i == 0 { style.bold(&line) } else { line });
+        out.push('\n');
+        if i > 0 {
+            let r = &rows[i - 1];
+            for h in &r.help {
+                let h = format!("    ! {h}");
+                out.push_str(&if r.rank <= 2 {
+                    style.bad(&h)
+                } else {
+                    style.warn(&h)
+                });
+                out.push('\n');
+            }
+        }
+    }
+    let help = rows.iter().filter(|r| r.rank < 4).count();
+    out.push_str(&format!(
+        "{} students, {} reachable, {} may need help\n",
+        rows.len(),
+        rows.iter().filter(|r| r.status.is_some()).count(),
+        help
+    ));
+    out
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The projector page: refreshes itself every `refresh_secs` (a meta refresh, no script, no
+/// external asset).
+pub fn page(rows: &[Row], refresh_secs: u64, updated: &str) -> String {
+    let mut body = String::new();
+    for r in rows {
+        let c = cells(r);
+        let class = match r.rank {
+            0..=2 => "help",
+            3 => "flag",
+            _ => "ok",
+        };
+        body.push_str(&format!(
+            "<tr class=\"{class}\" data-student=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&r.name),
+            esc(&r.name),
+            esc(&r.host),
+            esc(&c.reach),
+            esc(&c.lab),
+            esc(&c.on_lab),
+            esc(&c.passed_when),
+            esc(&c.passed),
+            esc(&c.check),
+            esc(&c.hints),
+            esc(&c.proctor),
+            esc(&c.doctor),
+            esc(&r.help.join("; ")),
+        ));
+    }
+    let help = rows.iter().filter(|r| r.rank < 4).count();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"{refresh_secs}\">\
+<title>lab class</title><style>\
+body{{font:16px/1.4 system-ui,sans-serif;margin:1.5em;background:#fff;color:#111}}\
+table{{border-collapse:collapse;width:100%}}th,td{{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left}}\
+th{{background:#f3f3f3}}tr.help td{{background:#fde2e1}}tr.flag td{{background:#fff4d6}}\
+.meta{{color:#555}}</style></head><body>\
+<h1>Class: {} students, {help} may need help</h1>\
+<p class=\"meta\" id=\"updated\">updated {} &middot; refreshes every {refresh_secs} s</p>\
+<table id=\"class\"><thead><tr><th>student</th><th>host</th><th>reachable</th><th>lab</th>\
+<th>time / planned</th><th>passed</th><th>last check</th><th>hints</th><th>proctor</th>\
+<th>doctor</th><th>needs help</th></tr></thead><tbody>\n{body}</tbody></table></body></html>\n",
+        rows.len(),
+        esc(updated),
+    )
+}
+
+/// CSV summary, one row per student (for `lab class collect`).
+pub fn csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "name",
+        "host",
+        "reachable",
+        "error",
+        "current_lab",
+        "time_on_lab_secs",
+        "labs_passed",
+        "last_check_lab",
+        "last_check_passed",
+        "last_check_required",
+        "hints_used",
+        "proctor",
+        "doctor",
+        "needs_help",
+    ])?;
+    for r in rows {
+        let c = cells(r);
+        let s = r.status.as_ref();
+        let check = s.and_then(|s| s.last_check.as_ref());
+        let current = r.current();
+        w.write_record([
+            r.name.clone(),
+            r.host.clone(),
+            r.status.is_some().to_string(),
+            r.error.clone().unwrap_or_default(),
+            current.map_or(String::new(), |c| c.0.to_string()),
+            current.map_or(String::new(), |c| c.1.to_string()),
+            r.passed()
+                .iter()
+                .map(|p| p.0.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            check.map_or(String::new(), |c| c.lab.to_string()),
+            check.map_or(String::new(), |c| c.passed.to_string()),
+            check.map_or(String::new(), |c| c.required.to_string()),
+            s.map_or(String::new(), |s| s.hints_used.to_string()),
+            if c.proctor == "-" {
+                String::new()
+            } else {
+                c.proctor
+            },
+            if c.doctor == "-" {
+                String::new()
+            } else {
+                c.doctor
+            },
+            r.help.join("; "),
+        ])?;
+    }
+    Ok(w.into_inner()?)
+}
