@@ -202,7 +202,11 @@ fn run_target(
             Target::Start | Target::DevCheck => session_processes(&state),
             Target::Check | Target::Tool(_) => vec![],
         };
-        let new_pins: Vec<_> = pins_now_minus(&pins);
+        let mut new_pins: Vec<_> = pins_now_minus(&pins);
+        if matches!(t, Target::Tool(_)) {
+            // Tools never pin; a lab session started meanwhile arms its proctor there.
+            new_pins.retain(|p| !p.starts_with("/sys/fs/bpf/lab-proctor"));
+        }
         if !progs.is_empty() || !links.is_empty() || !orphans.is_empty() || !new_pins.is_empty() {
             row.problems.push(format!(
                 "trial {i} (kill at {at:?}): programs {progs:?}, links {links:?}, pins {new_pins:?}, processes {orphans:?}"
@@ -266,29 +270,72 @@ fn link_ids() -> BTreeSet<u32> {
         .collect()
 }
 
-/// (prog ids, link ids) that some process holds an fd to (fdinfo's prog_id/link_id lines).
+/// (prog ids, link ids) that some process holds an fd to, or a pin in bpffs keeps (a running
+/// lab's proctor), from fdinfo's prog_id/link_id lines.
 fn held_ids() -> (BTreeSet<u32>, BTreeSet<u32>) {
     let (mut progs, mut links) = (BTreeSet::new(), BTreeSet::new());
+    let mut note = |info: &str| {
+        for l in info.lines() {
+            let num = |v: &str| v.trim().parse::<u32>().ok();
+            if let Some(id) = l.strip_prefix("prog_id:").and_then(num) {
+                progs.insert(id);
+            } else if let Some(id) = l.strip_prefix("link_id:").and_then(num) {
+                links.insert(id);
+            }
+        }
+    };
     for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         for fd in std::fs::read_dir(p.path().join("fdinfo"))
             .into_iter()
             .flatten()
             .flatten()
         {
-            let Ok(info) = std::fs::read_to_string(fd.path()) else {
-                continue;
-            };
-            for l in info.lines() {
-                let num = |v: &str| v.trim().parse::<u32>().ok();
-                if let Some(id) = l.strip_prefix("prog_id:").and_then(num) {
-                    progs.insert(id);
-                } else if let Some(id) = l.strip_prefix("link_id:").and_then(num) {
-                    links.insert(id);
-                }
+            if let Ok(info) = std::fs::read_to_string(fd.path()) {
+                note(&info);
             }
         }
     }
+    for pin in pins() {
+        if let Some(fd) = obj_get(&pin) {
+            if let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) {
+                note(&info);
+            }
+            // SAFETY: closing the descriptor BPF_OBJ_GET just gave us.
+            unsafe { libc::close(fd) };
+        }
+    }
     (progs, links)
+}
+
+/// BPF_OBJ_GET: an fd for a pinned object (None for directories and the preload iterators).
+fn obj_get(path: &Path) -> Option<i32> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // union bpf_attr for BPF_OBJ_GET: pathname, bpf_fd, file_flags (BPF_F_RDONLY), path_fd.
+    #[repr(C)]
+    struct ObjGet {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+        path_fd: i32,
+    }
+    let attr = ObjGet {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: 0,
+        file_flags: 1 << 3,
+        path_fd: 0,
+    };
+    const BPF_OBJ_GET: libc::c_long = 7;
+    // SAFETY: a valid attr of the size passed; the kernel only reads it.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            &attr as *const ObjGet,
+            std::mem::size_of::<ObjGet>(),
+        )
+    };
+    (fd >= 0).then_some(fd as i32)
 }
 
 /// Everything under /sys/fs/bpf (pins).

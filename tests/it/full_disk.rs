@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{cmd, repo_root, require_root, run};
+use lab_tests::{bpf_lock, cmd, repo_root, require_root, run};
 
 struct Tmpfs(PathBuf);
 
@@ -97,6 +97,8 @@ fn full_disk_refuses_start_and_check_reports_the_dead_workload() {
     if !require_root("full_disk::full_disk_refuses_start_and_check_reports_the_dead_workload") {
         return;
     }
+    // lab start arms the machine-wide proctor (a BPF program): one BPF test at a time.
+    let _g = bpf_lock();
     let disk = Tmpfs::mount(600);
 
     // 1. Room to start: lab 1 runs; then the disk fills under it.
@@ -155,7 +157,13 @@ fn full_disk_refuses_start_and_check_reports_the_dead_workload() {
     let (_, status, _) = run(disk.lab().args(["status", "--json"]));
     let status: serde_json::Value = serde_json::from_str(&status).expect("lab status --json");
     assert!(
-        status["session"].is_null() || status.get("session").is_none(),
+        status["lab"].is_null(),
         "a refused start left a session: {status:#}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(disk.0.join("state.json")).unwrap()).unwrap();
+    assert!(
+        state["session"].is_null(),
+        "a refused start recorded a session: {state:#}"
     );
 }
