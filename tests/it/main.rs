@@ -2,6 +2,7 @@
 mod bpftrace;
 mod doctor;
 mod engine;
+mod lab_truth;
 mod labs;
 mod provision;
 mod setup_script;

@@ -120,7 +120,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         3 => lab3::measure(&lab, &live, window)?,
         _ => bail!("lab {id} has no traced checks in this runner; its exercises are checked with: lab check {id}a --tool FILE.bt"),
     };
-    // The truth over the session (lab 1 records one from `lab start` on).
+    // The truth over the session (labs 1 and 3 record one from `lab start` on).
     let history = crate::truth::History::load(
         &live.session.data_dir,
         live.session.started_at,
@@ -144,6 +144,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .filter(|q| q.required && gradable(q))
             .map(|q| q.id.as_str())
             .collect();
+        progress.last_check = Some(crate::state::CheckTally {
+            passed: report
+                .iter()
+                .filter(|r| r.passed && required.contains(&r.id.as_str()))
+                .count(),
+            total: required.len(),
+            at: crate::state::now(),
+        });
         if progress.passed_count(required.iter().copied()) == required.len()
             && progress.passed_at.is_none()
         {
@@ -405,6 +413,7 @@ pub fn verify_symptom(lab: &Lab, live: &crate::session::Live) -> Result<Option<S
 fn recorded_metrics(lab: &Lab) -> &'static [&'static str] {
     match lab.id {
         1 if lab.workload("writer").is_some() => lab1::RECORDED,
+        3 if lab.workload("spinner").is_some() => lab3::RECORDED,
         _ => &[],
     }
 }
@@ -419,6 +428,7 @@ pub fn records(lab: &Lab) -> bool {
 pub fn open_recorder(lab: &Lab) -> Result<Box<dyn crate::truth::Source>> {
     match lab.id {
         1 if records(lab) => Ok(Box::new(lab1::Recorder::start()?)),
+        3 if records(lab) => Ok(Box::new(lab3::Recorder::start()?)),
         id => bail!("lab {id} records no truth over the session; nothing to run `lab record` for"),
     }
 }
