@@ -388,7 +388,7 @@ fn lab1_perturbed(ranges: &BTreeMap<&str, (f64, f64)>, low: bool) -> BTreeMap<&'
 }
 
 #[test]
-fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
+pub(crate) fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
     if !require_root("labs::lab1_scripted_student_passes_and_perturbed_answers_fail") {
         return;
     }
@@ -767,7 +767,7 @@ fn lab3_student(pid: i32) -> BTreeMap<&'static str, String> {
 }
 
 #[test]
-fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
+pub(crate) fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
     if !require_root("labs::lab3_scripted_student_passes_and_perturbed_answers_fail") {
         return;
     }
@@ -798,9 +798,14 @@ fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
         );
         // This time through --answers FILE, the scripted form.
         let file = s.dir.join("answers.txt");
+        // 4x above everything the session measured (the checker grades against all of it).
+        let recorded_max_ms = qs["runqlat_p99"]["over_time"]["max"]
+            .as_f64()
+            .map_or(0.0, |ns| ns / 1e6);
         let mut truth_ms = p99_ms;
         let (code, qs, out) = stable_check("runqlat_p99", &mut truth_ms, |t| {
-            bad.insert("runqlat_p99", format!("{} us", t * 1e3 * 4.0));
+            let off = t.max(recorded_max_ms) * 4.0;
+            bad.insert("runqlat_p99", format!("{} us", off * 1e3));
             let text: String = bad
                 .iter()
                 .map(|(k, v)| format!("{k} = {v}   # perturbed\n"))
@@ -938,7 +943,7 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
 }
 
 #[test]
-fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
+pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
     if !require_root("labs::lab2_scripted_student_passes_and_perturbed_answers_fail") {
         return;
     }

@@ -296,3 +296,28 @@ pub fn verify_symptom(live: &Live) -> Result<String> {
         std::thread::sleep(Duration::from_secs(2));
     }
 }
+
+/// Lab 1's checker (see check::checker).
+pub struct Lab1;
+
+impl super::checker::Checker for Lab1 {
+    fn metrics(&self) -> &'static [&'static str] {
+        METRICS
+    }
+    fn measure(&self, lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
+        measure(lab, live, window)
+    }
+    fn verify_symptom(&self, live: &Live) -> Result<String> {
+        verify_symptom(live)
+    }
+    fn recorded(&self, lab: &Lab) -> &'static [&'static str] {
+        if lab.workload("writer").is_some() {
+            RECORDED
+        } else {
+            &[]
+        }
+    }
+    fn recorder(&self) -> Result<Box<dyn crate::truth::Source>> {
+        Ok(Box::new(Recorder::start()?))
+    }
+}

@@ -352,3 +352,28 @@ pub fn verify_symptom(live: &Live) -> Result<String> {
         None => "the workload's threads never waited for a CPU while checked; is it running? (sudo lab status)".into(),
     })
 }
+
+/// Lab 3's checker (see check::checker).
+pub struct Lab3;
+
+impl super::checker::Checker for Lab3 {
+    fn metrics(&self) -> &'static [&'static str] {
+        METRICS
+    }
+    fn measure(&self, lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
+        measure(lab, live, window)
+    }
+    fn verify_symptom(&self, live: &Live) -> Result<String> {
+        verify_symptom(live)
+    }
+    fn recorded(&self, lab: &Lab) -> &'static [&'static str] {
+        if lab.workload("spinner").is_some() {
+            RECORDED
+        } else {
+            &[]
+        }
+    }
+    fn recorder(&self) -> Result<Box<dyn crate::truth::Source>> {
+        Ok(Box::new(Recorder::start()?))
+    }
+}
