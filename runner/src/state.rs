@@ -490,7 +490,15 @@ mod tests {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            // Let it write a few generations, then kill it at an arbitrary point.
+            // Let it write a few generations, then kill it at an arbitrary point. On a busy
+            // machine one write takes over a second: the first round waits for one to land.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while last == 0
+                && load_from(&d).map_or(true, |s| s.labs.is_empty())
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             std::thread::sleep(std::time::Duration::from_millis(300 + round * 37));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
