@@ -279,13 +279,17 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
     {
         *per.entry((l.comm.clone(), l.pid)).or_default() += 1;
     }
+    let most = *per.values().max().expect("biosnoop showed no I/O");
+    // On a shared test host another test's lab 1 writer may be as busy: among the busiest
+    // (at least half the top count), this session's. A lab VM has one.
     let ((comm, pid), _) = per
         .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .expect("biosnoop showed no I/O");
+        .filter(|(_, n)| *n * 2 >= most)
+        .max_by_key(|((_, p), n)| (*p == pid_hint, *n))
+        .unwrap();
     assert_eq!(
         pid, pid_hint,
-        "the busiest disk process is not the lab's workload:\n{bio}"
+        "the busiest disk processes do not include the lab's workload:\n{bio}"
     );
     let mine: Vec<&BioLine> = lines
         .iter()
