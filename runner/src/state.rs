@@ -15,8 +15,9 @@ use std::{
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-/// The newest state format this runner reads and the one it writes.
-pub const FORMAT: u32 = 1;
+/// The newest state format this runner reads and the one it writes. 2: per lab, the questions
+/// ever passed and the last check's tally (format 1 files are migrated on read, see `migrate`).
+pub const FORMAT: u32 = 2;
 const FILE: &str = "state.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,6 +79,21 @@ pub struct LabProgress {
     /// Perturbing tools (strace, gdb, ...) the proctor had seen at this lab's last check.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub proctor: BTreeMap<String, u64>,
+    /// Question id → unix seconds it first passed. Never shrinks: passed stays passed, however
+    /// a later check goes (`questions` holds the latest result of each).
+    #[serde(default)]
+    pub ever_passed: BTreeMap<String, u64>,
+    /// The latest `lab check` of this lab, on its own (None: not checked since format 2).
+    #[serde(default)]
+    pub last_check: Option<CheckTally>,
+}
+
+/// How one `lab check` went for the lab's required questions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckTally {
+    pub passed: usize,
+    pub total: usize,
+    pub at: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,21 +107,39 @@ pub struct QuestionResult {
 impl LabProgress {
     /// Record one checked answer (the checker calls this for each question).
     pub fn record(&mut self, question: &str, passed: bool, answer: &str, measured: &str) {
+        let at = now();
+        if passed {
+            self.ever_passed.entry(question.to_string()).or_insert(at);
+        }
         self.questions.insert(
             question.to_string(),
             QuestionResult {
                 passed,
                 answer: answer.to_string(),
                 measured: measured.to_string(),
-                at: now(),
+                at,
             },
         );
     }
-    /// How many of these question ids have passed.
+    /// How many of these question ids have ever passed (the best the student has reached).
     pub fn passed_count<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> usize {
         ids.into_iter()
-            .filter(|id| self.questions.get(*id).is_some_and(|q| q.passed))
+            .filter(|id| self.ever_passed.contains_key(*id))
             .count()
+    }
+    /// "passed 7/7", "best 5/7, last check 2/7", "3/7 passed": the lab's progress in words.
+    /// `total` = the lab's required questions, `best` = passed_count of them.
+    pub fn summary(&self, best: usize, total: usize) -> String {
+        let last = self
+            .last_check
+            .filter(|l| l.passed < best && l.total == total)
+            .map(|l| format!(", last check {}/{total}", l.passed))
+            .unwrap_or_default();
+        match self.passed_at {
+            Some(_) => format!("passed {total}/{total}{last}"),
+            None if last.is_empty() => format!("{best}/{total} passed"),
+            None => format!("best {best}/{total}{last}"),
+        }
     }
 }
 
@@ -189,8 +223,26 @@ pub fn parse(text: &str) -> anyhow::Result<State> {
         Some(_) => {}
         None => anyhow::bail!("has no \"format\" field; move it away to start with fresh progress"),
     }
-    serde_json::from_value(value)
-        .map_err(|e| anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress"))
+    let format = value.get("format").and_then(|f| f.as_u64()).unwrap_or(0);
+    let mut state: State = serde_json::from_value(value).map_err(|e| {
+        anyhow::anyhow!("unreadable ({e}); move it away to start with fresh progress")
+    })?;
+    migrate(&mut state, format as u32);
+    Ok(state)
+}
+
+/// Bring a state read in an older `format` up to FORMAT (written back on the next update).
+/// 1 → 2: the questions ever passed start as those whose latest result passed (all the old
+/// file knows; a lab passed in format 1 has every required one among them, as passed_at says).
+fn migrate(state: &mut State, format: u32) {
+    if format < 2 {
+        for p in state.labs.values_mut() {
+            for (id, q) in p.questions.iter().filter(|(_, q)| q.passed) {
+                p.ever_passed.entry(id.clone()).or_insert(q.at);
+            }
+        }
+    }
+    state.format = FORMAT;
 }
 
 pub fn update_in<T>(
@@ -321,6 +373,75 @@ mod tests {
     }
 
     #[test]
+    fn format_1_files_are_migrated_keeping_what_passed() {
+        let d = scratch("migrate");
+        fs::create_dir_all(&d).unwrap();
+        let q = |passed: bool, at: u64| serde_json::json!({"passed": passed, "answer": "a", "measured": "m", "at": at});
+        let old = serde_json::json!({"format": 1, "labs": {"1": {
+            "time_spent": 60, "passed_at": 500,
+            "questions": {"process": q(true, 400), "file": q(true, 500), "sync": q(false, 450)}
+        }}});
+        fs::write(d.join(FILE), old.to_string()).unwrap();
+        let s = load_from(&d).unwrap();
+        assert_eq!(s.format, FORMAT);
+        let p = &s.labs[&1];
+        assert_eq!(
+            p.ever_passed,
+            BTreeMap::from([("file".into(), 500), ("process".into(), 400)])
+        );
+        assert_eq!(
+            (p.time_spent, p.passed_at, p.last_check),
+            (60, Some(500), None)
+        );
+        // Written back in the new format, same content.
+        update_in(&d, |_| Ok(())).unwrap();
+        let text = fs::read_to_string(d.join(FILE)).unwrap();
+        assert!(
+            text.contains("\"format\": 2") && text.contains("ever_passed"),
+            "{text}"
+        );
+        assert_eq!(load_from(&d).unwrap(), s);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn passed_stays_passed_and_best_and_last_show_apart() {
+        let ids = ["a", "b", "c"];
+        let mut p = LabProgress::default();
+        let check = |p: &mut LabProgress, results: &[(&str, bool)]| {
+            for (id, ok) in results {
+                p.record(id, *ok, "x", "y");
+            }
+            let passed = results.iter().filter(|r| r.1).count();
+            p.last_check = Some(CheckTally {
+                passed,
+                total: 3,
+                at: now(),
+            });
+            if p.passed_count(ids) == 3 {
+                p.passed_at.get_or_insert(now());
+            }
+        };
+        check(&mut p, &[("a", true), ("b", false), ("c", false)]);
+        assert_eq!(p.summary(p.passed_count(ids), 3), "1/3 passed");
+        check(&mut p, &[("a", false), ("b", true)]);
+        // a passed once: it counts; the last check alone had 1.
+        assert_eq!(
+            p.summary(p.passed_count(ids), 3),
+            "best 2/3, last check 1/3"
+        );
+        check(&mut p, &[("a", true), ("b", true), ("c", true)]);
+        assert_eq!(p.summary(p.passed_count(ids), 3), "passed 3/3");
+        check(&mut p, &[("a", false), ("b", false), ("c", false)]);
+        assert_eq!(p.passed_count(ids), 3, "passed stays passed");
+        assert_eq!(p.summary(3, 3), "passed 3/3, last check 0/3");
+        assert!(
+            !p.questions["a"].passed,
+            "the latest answer is still shown as it went"
+        );
+    }
+
+    #[test]
     fn missing_file_is_empty_state() {
         let d = scratch("missing");
         assert_eq!(load_from(&d).unwrap(), State::default());
@@ -342,7 +463,7 @@ mod tests {
                 for q in 0..20_000 {
                     p.record(
                         &format!("q{q}"),
-                        true,
+                        false,
                         &generation.to_string(),
                         "measured value padding",
                     );
@@ -372,7 +493,15 @@ mod tests {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            // Let it write a few generations, then kill it at an arbitrary point.
+            // Let it write a few generations, then kill it at an arbitrary point. On a busy
+            // machine one write takes over a second: the first round waits for one to land.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while last == 0
+                && load_from(&d).map_or(true, |s| s.labs.is_empty())
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             std::thread::sleep(std::time::Duration::from_millis(300 + round * 37));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
@@ -398,11 +527,11 @@ mod tests {
 
     #[test]
     fn newer_format_is_refused_by_name() {
-        let err = parse(r#"{"format": 2, "labs": {}, "future": true}"#)
+        let err = parse(r#"{"format": 3, "labs": {}, "future": true}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("format 2 is newer"), "{err}");
-        assert!(err.contains("(1)"), "{err}");
+        assert!(err.contains("format 3 is newer"), "{err}");
+        assert!(err.contains("(2)"), "{err}");
     }
 
     #[test]

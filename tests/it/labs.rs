@@ -16,26 +16,26 @@ use serde_json::Value;
 const SEEDS: &[u64] = &[11, 22, 33, 44, 55];
 
 /// A scratch state directory for one test; stops its lab and removes itself when dropped.
-struct Scratch {
-    dir: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) dir: PathBuf,
 }
 
 impl Scratch {
-    fn new(name: &str) -> Scratch {
+    pub(crate) fn new(name: &str) -> Scratch {
         // On disk: lab 1's workload must reach the block layer (Debian 13's /tmp is tmpfs).
         let dir = lab_tests::disk_dir().join(format!("lab-it-labs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch { dir }
     }
-    fn lab(&self) -> Command {
+    pub(crate) fn lab(&self) -> Command {
         let mut c = cmd("lab");
         c.env("LAB_STATE_DIR", &self.dir)
             .env("NO_COLOR", "1")
             .env_remove("LAB_LABS_DIR");
         c
     }
-    fn start(&self, lab: u32, seed: u64) -> Value {
+    pub(crate) fn start(&self, lab: u32, seed: u64) -> Value {
         let (code, out, err) =
             run(self
                 .lab()
@@ -48,11 +48,11 @@ impl Scratch {
         assert_eq!(code, 0, "lab status failed: {err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("lab status --json: {e}: {out}"))
     }
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let _ = run(self.lab().arg("stop"));
     }
     /// `lab check N --json --answer id=value ...`: (exit code, per-question results by id).
-    fn check(
+    pub(crate) fn check(
         &self,
         lab: u32,
         answers: &BTreeMap<&str, String>,
@@ -86,14 +86,14 @@ impl Drop for Scratch {
     }
 }
 
-fn workload_pid(status: &Value) -> i32 {
+pub(crate) fn workload_pid(status: &Value) -> i32 {
     status["workloads"][0]["pid"]
         .as_i64()
         .expect("workload pid in lab status") as i32
 }
 
 /// Run one of our tools for `secs`, then interrupt it like Ctrl-C and return its stdout.
-fn tool_for(name: &str, args: &[&str], secs: f64) -> String {
+pub(crate) fn tool_for(name: &str, args: &[&str], secs: f64) -> String {
     let mut child = Command::new(bin(name))
         .args(args)
         .stdout(Stdio::piped())
@@ -154,7 +154,7 @@ fn assert_all_pass(lab: u32, seed: u64, code: i32, qs: &BTreeMap<String, Value>,
 }
 
 /// The checker's measured duration for a question ("5.71 ms", "317 us (histogram ...)"), in ms.
-fn measured_ms(q: &Value) -> f64 {
+pub(crate) fn measured_ms(q: &Value) -> f64 {
     let m = q["measured"].as_str().unwrap();
     let mut it = m.split_whitespace();
     let v: f64 = it
@@ -279,13 +279,17 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
     {
         *per.entry((l.comm.clone(), l.pid)).or_default() += 1;
     }
+    let most = *per.values().max().expect("biosnoop showed no I/O");
+    // On a shared test host another test's lab 1 writer may be as busy: among the busiest
+    // (at least half the top count), this session's. A lab VM has one.
     let ((comm, pid), _) = per
         .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .expect("biosnoop showed no I/O");
+        .filter(|(_, n)| *n * 2 >= most)
+        .max_by_key(|((_, p), n)| (*p == pid_hint, *n))
+        .unwrap();
     assert_eq!(
         pid, pid_hint,
-        "the busiest disk process is not the lab's workload:\n{bio}"
+        "the busiest disk processes do not include the lab's workload:\n{bio}"
     );
     let mine: Vec<&BioLine> = lines
         .iter()
@@ -346,7 +350,10 @@ fn lab1_student(pid_hint: i32) -> BTreeMap<&'static str, String> {
         ("sync", sync),
         ("outlier_size", format!("{big}")),
         ("outlier_latency", format!("{outlier_lat}ms")),
-        ("fix", "eliminate the fsync per record".to_string()),
+        (
+            "fix",
+            "eliminate the sync (fsync/fdatasync) per record".to_string(),
+        ),
     ])
 }
 
@@ -385,7 +392,7 @@ fn lab1_perturbed(ranges: &BTreeMap<&str, (f64, f64)>, low: bool) -> BTreeMap<&'
 }
 
 #[test]
-fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
+pub(crate) fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
     if !require_root("labs::lab1_scripted_student_passes_and_perturbed_answers_fail") {
         return;
     }
@@ -689,7 +696,7 @@ fn proc_io(pid: i32) -> BTreeMap<String, u64> {
 }
 
 /// runqlat's histogram rows (low, high, count) in the printed unit, interpolated p99.
-fn runqlat_p99_us(out: &str) -> f64 {
+pub(crate) fn runqlat_p99_us(out: &str) -> f64 {
     let rows: Vec<(f64, f64, f64)> = out
         .lines()
         .filter_map(|l| {
@@ -764,7 +771,7 @@ fn lab3_student(pid: i32) -> BTreeMap<&'static str, String> {
 }
 
 #[test]
-fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
+pub(crate) fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
     if !require_root("labs::lab3_scripted_student_passes_and_perturbed_answers_fail") {
         return;
     }
@@ -795,9 +802,14 @@ fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
         );
         // This time through --answers FILE, the scripted form.
         let file = s.dir.join("answers.txt");
+        // 4x above everything the session measured (the checker grades against all of it).
+        let recorded_max_ms = qs["runqlat_p99"]["over_time"]["max"]
+            .as_f64()
+            .map_or(0.0, |ns| ns / 1e6);
         let mut truth_ms = p99_ms;
         let (code, qs, out) = stable_check("runqlat_p99", &mut truth_ms, |t| {
-            bad.insert("runqlat_p99", format!("{} us", t * 1e3 * 4.0));
+            let off = t.max(recorded_max_ms) * 4.0;
+            bad.insert("runqlat_p99", format!("{} us", off * 1e3));
             let text: String = bad
                 .iter()
                 .map(|(k, v)| format!("{k} = {v}   # perturbed\n"))
@@ -935,7 +947,7 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
 }
 
 #[test]
-fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
+pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
     if !require_root("labs::lab2_scripted_student_passes_and_perturbed_answers_fail") {
         return;
     }

@@ -54,7 +54,7 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut rng = Rng::new(args.common.seed);
+    let mut rng = common::rng(args.common.seed);
     let record = make_record(&mut rng, args.record_size);
     let mut dump = Vec::new();
     let dump_every = Duration::from_millis(args.dump_every_ms.max(100));

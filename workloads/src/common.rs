@@ -9,33 +9,13 @@ pub struct Common {
     pub seed: u64,
 }
 
-/// SplitMix64: small, fast, and the same stream everywhere for the same seed.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+/// The workloads' generator: the project's SplitMix64 (lab_probes_common::rng).
+pub type Rng = lab_probes_common::rng::SplitMix64;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        // Mix in a constant so the workload's stream differs from the runner's seeded values.
-        Rng(seed ^ 0x6c61_622d_776f_726b)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Integer in [lo, hi] (inclusive).
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo {
-            return lo;
-        }
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-    /// True with probability p.
-    pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
+/// The workload's stream for `seed`: a constant mixed in so it differs from the runner's
+/// seeded values.
+pub fn rng(seed: u64) -> Rng {
+    Rng::new(seed ^ 0x6c61_622d_776f_726b)
 }
 
 /// "16M", "4k", "2 MiB", "2097152" -> bytes (binary units).
@@ -89,7 +69,7 @@ mod tests {
 
     #[test]
     fn rng_is_reproducible_and_in_range() {
-        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        let (mut a, mut b) = (rng(7), rng(7));
         for _ in 0..100 {
             let x = a.range(3, 9);
             assert_eq!(x, b.range(3, 9));

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::{
-    common::{self, Common, Rng},
+    common::{self, Common},
     sys,
 };
 
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut rng = Rng::new(args.common.seed);
+    let mut rng = common::rng(args.common.seed);
     let f = sys::open(
         &args.file,
         libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,

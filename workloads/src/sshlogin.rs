@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut rng = Rng::new(args.common.seed);
+    let mut rng = crate::common::rng(args.common.seed);
     let dir = absolute(&args.dir)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     open_path_for_traversal(&dir)?;

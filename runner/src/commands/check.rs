@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::lab::{Kind, Lab, Question};
 
 pub mod answer;
+pub mod checker;
 mod lab1;
 mod lab2;
 mod lab3;
@@ -122,13 +123,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )));
     }
     let window = args.window.map(Duration::from_secs_f64);
-    let measured = match id {
-        1 => lab1::measure(&lab, &live, window)?,
-        2 => lab2::measure(&lab, &live, window)?,
-        3 => lab3::measure(&lab, &live, window)?,
-        _ => bail!("lab {id} has no traced checks in this runner; its exercises are checked with: lab check {id}a --tool FILE.bt"),
+    let Some(checker) = checker::find(id) else {
+        bail!("lab {id} has no traced checks in this runner; its exercises are checked with: lab check {id}a --tool FILE.bt")
     };
-    // The truth over the session (lab 1 records one from `lab start` on).
+    let measured = checker.measure(&lab, &live, window)?;
+    // The truth over the session (labs 1 and 3 record one from `lab start` on).
     let history = crate::truth::History::load(
         &live.session.data_dir,
         live.session.started_at,
@@ -159,6 +158,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .filter(|q| q.required && gradable(q))
             .map(|q| q.id.as_str())
             .collect();
+        progress.last_check = Some(crate::state::CheckTally {
+            passed: report
+                .iter()
+                .filter(|r| r.passed && required.contains(&r.id.as_str()))
+                .count(),
+            total: required.len(),
+            at: crate::state::now(),
+        });
         if progress.passed_count(required.iter().copied()) == required.len()
             && progress.passed_at.is_none()
         {
@@ -408,20 +415,14 @@ fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> 
 /// the workload's intensity within bounds. Returns a line for the student; `Ok(None)` when the
 /// lab has nothing to verify.
 pub fn verify_symptom(lab: &Lab, live: &crate::session::Live) -> Result<Option<String>> {
-    Ok(match lab.id {
-        1 => Some(lab1::verify_symptom(live)?),
-        2 => Some(lab2::verify_symptom(live)?),
-        3 => Some(lab3::verify_symptom(live)?),
-        _ => None,
-    })
+    checker::find(lab.id)
+        .map(|c| c.verify_symptom(live))
+        .transpose()
 }
 
 /// Metrics the lab's session recorder keeps per window (crate::truth); empty: it records none.
 fn recorded_metrics(lab: &Lab) -> &'static [&'static str] {
-    match lab.id {
-        1 if lab.workload("writer").is_some() => lab1::RECORDED,
-        _ => &[],
-    }
+    checker::find(lab.id).map_or(&[], |c| c.recorded(lab))
 }
 
 /// Whether `lab start` runs a truth recorder for this lab: some question asks a recorded metric.
@@ -432,20 +433,21 @@ pub fn records(lab: &Lab) -> bool {
 
 /// The lab's recorder source, for `lab record`.
 pub fn open_recorder(lab: &Lab) -> Result<Box<dyn crate::truth::Source>> {
-    match lab.id {
-        1 if records(lab) => Ok(Box::new(lab1::Recorder::start()?)),
-        id => bail!("lab {id} records no truth over the session; nothing to run `lab record` for"),
+    match checker::find(lab.id) {
+        Some(c) if records(lab) => c.recorder(),
+        _ => bail!(
+            "lab {} records no truth over the session; nothing to run `lab record` for",
+            lab.id
+        ),
     }
 }
 
 /// Metric names each lab's checker measures (for `lab dev check`).
 pub fn metric_known(lab: &Lab, metric: &str) -> bool {
-    match lab.id {
-        1 => lab1::METRICS.contains(&metric),
-        2 => lab2::METRICS.contains(&metric),
-        3 => lab3::METRICS.contains(&metric),
-        4 | 5 => crate::commands::btcheck::metric_known(metric),
-        _ => false,
+    match checker::find(lab.id) {
+        Some(c) => c.metrics().contains(&metric),
+        None if matches!(lab.id, 4 | 5) => crate::commands::btcheck::metric_known(metric),
+        None => false,
     }
 }
 
@@ -458,9 +460,9 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
     if matches!(lab.id, 4 | 5) {
         return crate::commands::btcheck::reference_run(lab.id);
     }
-    if !(1..=3).contains(&lab.id) {
+    let Some(checker) = checker::find(lab.id) else {
         return Ok(None);
-    }
+    };
     let exe = std::env::current_exe().context("finding the lab binary")?;
     let run = |args: &[&str]| -> Result<std::process::Output> {
         std::process::Command::new(&exe)
@@ -478,11 +480,7 @@ pub fn reference_run(lab: &Lab) -> Result<Option<String>> {
     let result = (|| -> Result<String> {
         let live = crate::session::require_running(lab.id)?;
         std::thread::sleep(Duration::from_secs(2));
-        let measured = match lab.id {
-            1 => lab1::measure(lab, &live, None)?,
-            2 => lab2::measure(lab, &live, None)?,
-            _ => lab3::measure(lab, &live, None)?,
-        };
+        let measured = checker.measure(lab, &live, None)?;
         let history = if records(lab) {
             Some(recorded_window(lab, &live)?)
         } else {

@@ -31,6 +31,9 @@ pub struct CheckArgs {
     pub lab: Option<String>,
 }
 
+/// Set (to the isolated state dir) for the `lab start/check/stop` a reference run makes.
+pub const SESSION_ENV: &str = "LAB_DEV_SESSION";
+
 /// Seeds every lab is rendered with (a template may fail only for some values).
 const SEEDS: &[u64] = &[1, 2, 3, 42, 999_999];
 
@@ -91,7 +94,10 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         problems += found.len();
     }
-    if !args.no_run {
+    if !args.no_run && !labs.is_empty() {
+        // The reference runs start and stop labs: in a state dir of their own, so they never
+        // stop (or are stopped by) a lab the student runs, nor record into their progress.
+        let _own = Isolated::enter()?;
         for l in &labs {
             match crate::lab::hooks::reference_run(l) {
                 Ok(Some(summary)) => println!(
@@ -117,6 +123,50 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{problems} problem(s).");
         Ok(ExitCode::from(1))
+    }
+}
+
+/// A fresh state dir for this `lab dev check` (the runs inherit it as LAB_STATE_DIR); on drop,
+/// anything still running in it is stopped and the dir removed.
+struct Isolated {
+    dir: PathBuf,
+    before: Option<std::ffi::OsString>,
+}
+
+impl Isolated {
+    fn enter() -> anyhow::Result<Isolated> {
+        let home = crate::state::dir()?;
+        let dir = PathBuf::from(format!(
+            "{}.dev-check-{}",
+            home.display(),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+        let before = std::env::var_os("LAB_STATE_DIR");
+        // Single-threaded here; every later state read of this process and its children uses it.
+        std::env::set_var("LAB_STATE_DIR", &dir);
+        std::env::set_var(SESSION_ENV, &dir);
+        Ok(Isolated { dir, before })
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        if let Ok(me) = std::env::current_exe() {
+            let _ = std::process::Command::new(me)
+                .arg("stop")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        match self.before.take() {
+            Some(v) => std::env::set_var("LAB_STATE_DIR", v),
+            None => std::env::remove_var("LAB_STATE_DIR"),
+        }
+        std::env::remove_var(SESSION_ENV);
     }
 }
 

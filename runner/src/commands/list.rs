@@ -31,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "  {:>3}  {:<40} {:>8}  {:<22} {:>8}",
+        "  {:>3}  {:<40} {:>8}  {:<30} {:>8}",
         "lab", "title", "duration", "status", "time"
     );
     for l in &labs {
@@ -44,17 +44,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|q| q.id.as_str())
             .collect();
         let passed = progress.map_or(0, |p| p.passed_count(required.iter().copied()));
+        let total = required.len();
         let status = match (running, progress) {
-            (_, Some(p)) if p.passed_at.is_some() => {
-                style.ok(&format!("passed {passed}/{}", required.len()))
-            }
-            (Some(_), _) if passed > 0 => {
-                style.warn(&format!("running, {passed}/{} passed", required.len()))
+            (_, Some(p)) if p.passed_at.is_some() => style.ok(&p.summary(passed, total)),
+            (Some(_), Some(p)) if passed > 0 => {
+                style.warn(&format!("running, {}", p.summary(passed, total)))
             }
             (Some(_), _) => style.warn("running"),
-            (None, Some(p)) if !p.questions.is_empty() => {
-                format!("{passed}/{} passed", required.len())
-            }
+            (None, Some(p)) if !p.questions.is_empty() => p.summary(passed, total),
             (None, Some(p)) if p.time_spent > 0 => "started".into(),
             _ => style.dim("not started"),
         };
@@ -66,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "-".into()
         };
         // Pad on the plain text: escape codes have no width.
-        let pad = 22 + status.len() - strip_len(&status);
+        let pad = 30 + status.len() - strip_len(&status);
         println!(
             "  {:>3}  {:<40} {:>8}  {:<pad$} {:>8}",
             l.id, l.title, l.duration, status, time

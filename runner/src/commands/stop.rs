@@ -40,8 +40,8 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
                 let total = l.questions.iter().filter(|q| q.required).count();
                 if total > 0 {
                     println!(
-                        "Progress kept: {}/{total} questions passed. {}",
-                        p.passed_count(ids),
+                        "Progress kept: {}. {}",
+                        p.summary(p.passed_count(ids), total),
                         style.dim(&format!("(sudo lab start {lab} to continue)"))
                     );
                 }

@@ -1,6 +1,6 @@
 //! Seeded values: the same seed gives the same values on every machine and every version of
 //! this runner, so `lab start N --seed S` reproduces a session exactly. The generator is
-//! SplitMix64, written out here because library RNGs do not promise a stable stream.
+//! SplitMix64 (lab_probes_common::rng), whose stream is fixed there.
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
@@ -8,30 +8,8 @@ use serde_json::Value;
 
 use super::{render::Context, Lab, SeedSpec};
 
-/// SplitMix64 (Steele, Lea, Flood 2014).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform-enough integer in [0, n) for the small n of labs.
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-}
+/// The project's seeded generator (SplitMix64), shared with the workloads.
+pub use lab_probes_common::rng::SplitMix64 as Rng;
 
 /// Each value gets its own stream (seed mixed with the name) so adding a value to a lab does
 /// not change the others.

@@ -8,7 +8,7 @@
 //! lines up with the recorder's windows, and a median over a stretch spanning several windows
 //! lies between those windows' medians: any value in between is one a student could really
 //! have measured. Outside the range by more than the tolerance stays wrong.
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use serde::Serialize;
 
@@ -67,6 +67,19 @@ impl History {
             now,
             records: records.into_iter().filter(|r| r.end >= since).collect(),
         }
+    }
+
+    /// The histograms of `metric` recorded in windows that ended at most `secs` before now,
+    /// added up (slot → count); empty when none was recorded.
+    pub fn merged_hist(&self, metric: &str, secs: u64) -> BTreeMap<u64, u64> {
+        let since = self.now.saturating_sub(secs);
+        let mut out = BTreeMap::new();
+        for r in self.records.iter().filter(|r| r.end >= since) {
+            for (slot, n) in r.hists.get(metric).into_iter().flatten() {
+                *out.entry(*slot).or_default() += n;
+            }
+        }
+        out
     }
 
     /// The latest recorded value of `metric`.
@@ -243,7 +256,7 @@ mod tests {
                 end: 6 * (i as u64 + 1),
                 secs: 6.0,
                 metrics: BTreeMap::from([(M.to_string(), v * 1e6)]),
-                spread: BTreeMap::new(),
+                ..Default::default()
             })
             .collect();
         History::from_records(records, 0, now)

@@ -7,7 +7,8 @@
 //! own fresh window (history.rs says exactly how).
 //!
 //! A lab takes part by giving the checker a `Source` (check.rs: `recorded_metrics`,
-//! `open_recorder`); lab 1 does (check/lab1/record.rs).
+//! `open_recorder`); lab 1 does (check/lab1/record.rs: block I/O sizes and latencies) and lab 3
+//! (check/lab3/record.rs: the run-queue latency p99, with its histogram per window).
 use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
 pub mod history;
@@ -45,6 +46,10 @@ pub struct Window {
     /// Metric name → [lowest, highest] a shorter reading inside the window could measure, where
     /// that differs from the whole window's value (lab 1: the outlier latency of single dumps).
     pub spread: BTreeMap<String, [f64; 2]>,
+    /// Metric name → the window's histogram (slot → count) where the metric is a quantile: the
+    /// check adds up the last minute's to grade against a quantile that one busy 5-second
+    /// window cannot pin down (lab 3's p99 rests on ~1 % of a few hundred waits).
+    pub hists: BTreeMap<String, BTreeMap<u64, u64>>,
 }
 
 /// The recorder's own directory in a session: run files, log and the recording. Apart from

@@ -88,6 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 secs: start.elapsed().as_secs_f64(),
                 metrics: w.metrics,
                 spread: w.spread,
+                hists: w.hists,
             })?;
         }
         if current(&args)?.is_none_or(|s| s.started_at != session.started_at) {

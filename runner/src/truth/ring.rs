@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 /// One recorded window.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Record {
     /// Unix seconds at the window's end.
     pub end: u64,
@@ -25,6 +25,10 @@ pub struct Record {
     /// Metric name → [lowest, highest] a shorter reading inside the window could measure.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub spread: BTreeMap<String, [f64; 2]>,
+    /// Metric name → the window's histogram (slot → count, only slots that occur), for
+    /// quantiles over a longer stretch than one window (lab 3's p99; see truth::Window::hists).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hists: BTreeMap<String, BTreeMap<u64, u64>>,
 }
 
 impl Record {
@@ -140,6 +144,7 @@ mod tests {
             secs: 6.0,
             metrics: BTreeMap::from([("m".to_string(), v)]),
             spread: BTreeMap::new(),
+            hists: BTreeMap::new(),
         }
     }
 

@@ -23,7 +23,7 @@ mod prog {
         programs::{RawTracePointContext, TracePointContext},
     };
     use lab_probes_common::{
-        hist::{log2_slot, HistKey, MAX_HIST_ENTRIES},
+        hist::{fine_slot, log2_slot, HistKey, MAX_HIST_ENTRIES},
         sched::MAX_TASKS,
     };
     use lab_probes_ebpf::count;
@@ -33,6 +33,10 @@ mod prog {
     /// 1: key histograms by PID namespace inum (--pidnss).
     #[no_mangle]
     static PIDNS: u8 = 0;
+    /// 1: also count every wait in FINE_HIST, in nanoseconds and log-linear slots (the lab
+    /// checker's precise quantiles; the printed histogram stays BCC's log2 rows).
+    #[no_mangle]
+    static FINE: u8 = 0;
     /// Byte offsets from the kernel's BTF, set with PIDNS: task_struct.pid, task_struct.tgid,
     /// task_struct.nsproxy, nsproxy.pid_ns_for_children, pid_namespace.ns + ns_common.inum.
     #[no_mangle]
@@ -61,6 +65,10 @@ mod prog {
 
     #[map]
     static HIST: PerCpuHashMap<HistKey, u64> = PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
+
+    #[map]
+    static FINE_HIST: PerCpuHashMap<HistKey, u64> =
+        PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
 
     #[inline(always)]
     fn global(g: &'static u32) -> usize {
@@ -175,13 +183,17 @@ mod prog {
         let s = *s;
         let _ = START.remove(&next);
         let now = unsafe { bpf_ktime_get_ns() };
-        let mut delta = now.saturating_sub(s.ts_ns);
-        delta /= if flag(&MILLIS) != 0 { 1_000_000 } else { 1_000 };
+        let ns = now.saturating_sub(s.ts_ns);
+        let delta = ns / if flag(&MILLIS) != 0 { 1_000_000 } else { 1_000 };
         let id = if flag(&PIDNS) != 0 {
             s.pidns as u64
         } else {
             key_id(if s.tgid != 0 { s.tgid } else { tgid_of(next) }, next)
         };
+        if flag(&FINE) != 0 {
+            let slot = fine_slot(ns);
+            count::add_hash(&FINE_HIST, &HistKey { id, slot }, 1);
+        }
         count::add_hash(
             &HIST,
             &HistKey {

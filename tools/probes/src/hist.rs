@@ -100,6 +100,35 @@ impl Hist {
         Some(log2_span(last).1)
     }
 
+    /// The `p`-th quantile (0 < p <= 1) of a log-linear histogram (slots of
+    /// lab_probes_common::hist::fine_slot), interpolating inside its slot: within 1/32 of the
+    /// true value, where a log2 row leaves a factor of 2.
+    pub fn fine_percentile(&self, p: f64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let rank = (p.clamp(0.0, 1.0) * total as f64).max(f64::MIN_POSITIVE);
+        let mut before = 0u64;
+        let span = |i: usize| {
+            let (lo, hi) = lab_probes_common::hist::fine_span(i as u64);
+            (lo as f64, hi as f64)
+        };
+        for (i, &n) in self.slots.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            if (before + n) as f64 >= rank {
+                let (lo, hi) = span(i);
+                let f = (rank - before as f64) / n as f64;
+                return Some(lo + f * (hi - lo));
+            }
+            before += n;
+        }
+        let last = self.slots.iter().rposition(|&n| n > 0)?;
+        Some(span(last).1)
+    }
+
     pub fn p50(&self) -> Option<f64> {
         self.log2_percentile(0.5)
     }

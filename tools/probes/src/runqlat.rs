@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{ensure, Context as _, Result};
 use aya::{programs::RawTracePoint, Ebpf};
+use lab_probes_common::hist::HistKey;
 
 use crate::{
     btf::Btf,
@@ -29,6 +30,8 @@ pub struct Options {
     pub pids: Vec<u32>,
     /// Key by PID namespace inum instead (BCC's --pidnss); `key_by` must then be `All`.
     pub pidns: bool,
+    /// Also keep nanosecond log-linear histograms (`read_fine`) for precise quantiles.
+    pub fine: bool,
 }
 
 /// Byte offsets of the task fields the --pidnss wakeup programs read, from the kernel's BTF.
@@ -115,11 +118,13 @@ impl RunqLat {
             None
         };
         let (millis, mode, filter_on) = (o.millis as u8, o.key_by.mode(), !o.pids.is_empty() as u8);
+        let fine = o.fine as u8;
         let mut bpf = crate::loader::load_with("runqlat", |l| {
             l.override_global("SCHED", &offs, true)
                 .override_global("MILLIS", &millis, true)
                 .override_global("KEY_MODE", &mode, true)
-                .override_global("FILTER_ON", &filter_on, true);
+                .override_global("FILTER_ON", &filter_on, true)
+                .override_global("FINE", &fine, true);
             if let Some(p) = &pidns {
                 l.override_global("PIDNS", &1u8, true)
                     .override_global("TASK_PID", &p.task_pid, true)
@@ -147,6 +152,12 @@ impl RunqLat {
     /// Histograms since attach by key id (pid, tid, PID namespace inum, or 0).
     pub fn read(&self) -> Result<BTreeMap<u64, Hist>> {
         read_keyed(&self.bpf)
+    }
+
+    /// With `Options::fine`: nanosecond histograms in log-linear slots
+    /// (lab_probes_common::hist::fine_slot) since attach, by the same key ids as `read`.
+    pub fn read_fine(&self) -> Result<BTreeMap<u64, Hist>> {
+        crate::hist::read_map::<HistKey, u64>(&self.bpf, "FINE_HIST", |k| (k.id, k.slot as usize))
     }
 }
 

@@ -146,7 +146,7 @@ pub fn run(ex: &Exercise, tool: &Path, seed: u64) -> Result<Report> {
         errors: Vec::new(),
         notes: Vec::new(),
     };
-    let mut rng = Rng::new(seed);
+    let mut rng = super::workload::rng(seed);
     let scratch = Scratch::new(ex.id, seed)?;
     let dir = scratch.0.clone();
 

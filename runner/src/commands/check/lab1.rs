@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{lab::Lab, session::Live};
 
+mod files;
 mod record;
 mod stats;
 
@@ -55,7 +56,10 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     let mut opens = probes::OpenTrace::start(w.pid).map_err(|e| format!("{e:#}"));
     let mut sys = probes::SyscallCounts::start(w.pid).map_err(|e| format!("{e:#}"));
     let (mut ios, mut files) = (Vec::new(), Vec::new());
+    let mut written = files::FileWrites::default();
+    written.sample(&pids);
     window::trace_for(&format!("tracing {} (PID {})", w.comm, w.pid), dur, || {
+        written.sample(&pids);
         ios.extend(
             bio.poll()?
                 .into_iter()
@@ -107,26 +111,34 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
         },
     );
 
-    // The file: what it opened for writing while traced (it reopens its log regularly).
+    // The file: where its writes went (descriptor positions), else what it opened for writing.
+    written.sample(&pids);
     let mut by_path: BTreeMap<&str, usize> = BTreeMap::new();
     for o in files.iter().filter(|o| o.writes) {
         *by_path.entry(o.path.as_str()).or_default() += 1;
     }
-    let file = by_path
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map(|(p, n)| (p.to_string(), *n));
+    let opened = by_path.iter().max_by_key(|(_, n)| **n);
     m.insert(
         "writer.file".into(),
-        match file {
-            Some((path, k)) => Ok(Measured {
-                truth: Truth::File { path: path.clone() },
-                shown: path.clone(),
+        match (written.top(), opened) {
+            (Some((path, bytes)), _) => Ok(Measured {
+                truth: Truth::File { path: path.into() },
+                shown: path.into(),
+                why: format!(
+                    "its writes moved that file's position by {} while traced (/proc/PID/fd and fdinfo)",
+                    show_size(bytes as f64)
+                ),
+            }),
+            (None, Some((path, k))) => Ok(Measured {
+                truth: Truth::File {
+                    path: path.to_string(),
+                },
+                shown: path.to_string(),
                 why: format!("opened for writing {k} time(s) while traced (opensnoop's probe)"),
             }),
-            None => Err(match &opens {
+            (None, None) => Err(match &opens {
                 Err(e) => e.clone(),
-                Ok(_) => "it opened no file for writing while traced; run the check again".into(),
+                Ok(_) => "it wrote to no file while traced; run the check again".into(),
             }),
         },
     );
@@ -216,7 +228,7 @@ pub fn measure(lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measu
     );
 
     // Every small record waits for a sync: removing that wait helps every request.
-    let fix = "eliminate the fsync per record";
+    let fix = "eliminate the sync (fsync/fdatasync) per record";
     m.insert(
         "lab1.best_fix".into(),
         match top_sync {
@@ -282,5 +294,30 @@ pub fn verify_symptom(live: &Live) -> Result<String> {
         unsafe { libc::kill(w.pid, libc::SIGUSR1) };
         // Let a dump cycle pass with the new size.
         std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Lab 1's checker (see check::checker).
+pub struct Lab1;
+
+impl super::checker::Checker for Lab1 {
+    fn metrics(&self) -> &'static [&'static str] {
+        METRICS
+    }
+    fn measure(&self, lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
+        measure(lab, live, window)
+    }
+    fn verify_symptom(&self, live: &Live) -> Result<String> {
+        verify_symptom(live)
+    }
+    fn recorded(&self, lab: &Lab) -> &'static [&'static str] {
+        if lab.workload("writer").is_some() {
+            RECORDED
+        } else {
+            &[]
+        }
+    }
+    fn recorder(&self) -> Result<Box<dyn crate::truth::Source>> {
+        Ok(Box::new(Recorder::start()?))
     }
 }

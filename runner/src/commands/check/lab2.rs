@@ -355,3 +355,18 @@ pub fn verify_symptom(live: &Live) -> Result<String> {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// Lab 2's checker (see check::checker).
+pub struct Lab2;
+
+impl super::checker::Checker for Lab2 {
+    fn metrics(&self) -> &'static [&'static str] {
+        METRICS
+    }
+    fn measure(&self, lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Measurements> {
+        measure(lab, live, window)
+    }
+    fn verify_symptom(&self, live: &Live) -> Result<String> {
+        verify_symptom(live)
+    }
+}

@@ -72,18 +72,20 @@ impl BioTrace {
     }
 }
 
-/// runqlat's probe for one process: its run-queue latency histogram (microsecond slots).
+/// runqlat's probe for a set of processes: their run-queue latency as runqlat prints it (log2
+/// microsecond rows) and as the checker grades it (nanosecond log-linear slots, within 1/32).
 pub struct RunqHist(lab_probes::runqlat::RunqLat);
 
 impl RunqHist {
-    pub fn start(pid: i32) -> Result<Self> {
+    pub fn start(pids: &[i32]) -> Result<Self> {
         let o = lab_probes::runqlat::Options {
-            pids: vec![pid as u32],
+            pids: pids.iter().map(|p| *p as u32).collect(),
+            fine: true,
             ..Default::default()
         };
         Ok(Self(lab_probes::runqlat::RunqLat::attach(&o)?))
     }
-    /// Rows (lo ns, hi ns, count), lowest first.
+    /// Rows (lo ns, hi ns, count), lowest first: runqlat's log2 rows.
     pub fn hist(&self) -> Result<Vec<(f64, f64, u64)>> {
         let h = lab_probes::hist::merged(self.0.read()?.values());
         Ok(h.slots
@@ -95,6 +97,10 @@ impl RunqHist {
                 (lo * 1e3, hi * 1e3, *n)
             })
             .collect())
+    }
+    /// Every wait since attach in nanosecond log-linear slots (Hist::fine_percentile reads it).
+    pub fn fine(&self) -> Result<lab_probes::hist::Hist> {
+        Ok(lab_probes::hist::merged(self.0.read_fine()?.values()))
     }
 }
 

@@ -27,6 +27,9 @@ pub fn armed() -> bool {
 
 /// Start recording (idempotent). Needs root.
 pub fn arm() -> Result<()> {
+    if in_dev_session() {
+        return Ok(());
+    }
     if armed() {
         return Ok(());
     }
@@ -61,6 +64,9 @@ pub fn arm() -> Result<()> {
 
 /// Stop recording and forget (removing the pins detaches the program).
 pub fn disarm() -> Result<()> {
+    if in_dev_session() {
+        return Ok(());
+    }
     if dir().exists() {
         std::fs::remove_dir_all(dir()).with_context(|| format!("removing {DIR}"))?;
     }
@@ -84,9 +90,18 @@ pub fn counts() -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
+/// The machine-wide proctor belongs to the student's lab: a `lab dev check` session (run in its
+/// own state dir, see commands::dev) neither arms, reads nor disarms it.
+pub fn in_dev_session() -> bool {
+    std::env::var_os(crate::commands::dev::SESSION_ENV).is_some()
+}
+
 /// Lines for `lab check`: empty when nothing perturbing ran. Arms the proctor when a lab started
 /// by an older runner left it unarmed, so recording starts at the latest now.
 pub fn report(started_at: u64) -> Result<Vec<String>> {
+    if in_dev_session() {
+        return Ok(Vec::new());
+    }
     // Counts from before this session (armed for an earlier lab, never disarmed) do not count.
     let armed_at = std::fs::metadata(dir().join("map"))
         .and_then(|m| m.modified())

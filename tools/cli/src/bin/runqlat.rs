@@ -43,6 +43,7 @@ fn trace(args: &Args) -> Result<()> {
         key_by: h.key_by(),
         pids: h.filter()?,
         pidns: args.pidnss,
+        fine: false,
     })?;
     println!("Tracing run queue latency... Hit Ctrl-C to end.");
     let section = if args.pidnss {
