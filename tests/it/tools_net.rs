@@ -481,16 +481,7 @@ fn tcpsynbl_histogram_holds_the_backlog_the_test_built() {
     let (lines, _) = tool.stop();
     drop(conns);
     lst.finish();
-    let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for len in 0..k {
-        let (lo, hi) = if len <= 1 {
-            (0, 1)
-        } else {
-            let b = 31 - len.leading_zeros();
-            (1u32 << b, (1u32 << (b + 1)) - 1)
-        };
-        *want.entry(format!("{lo} -> {hi}")).or_default() += 1;
-    }
+    let want = backlog_rows(k, false);
     let start = lines
         .iter()
         .position(|l| l.trim() == format!("backlog_max = {limit}"))
@@ -657,4 +648,68 @@ fn tcp_tools_name_their_hook_with_v_and_reject_bad_ports() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--port") && err.contains("99999"), "{err}");
+}
+
+/// Listen with backlog `limit` (helper), connect `k` times from here without accepting, and
+/// return the histogram rows `lo -> hi` (BCC style) or `[lo, hi)` (bpftrace) expected.
+fn backlog_rows(k: u32, bpftrace_style: bool) -> BTreeMap<String, u64> {
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for len in 0..k {
+        let row = match (len, bpftrace_style) {
+            (0, true) => "[0]".to_string(),
+            (1, true) => "[1]".to_string(),
+            (0 | 1, false) => "0 -> 1".to_string(),
+            (n, _) => {
+                let b = 31 - n.leading_zeros();
+                if bpftrace_style {
+                    format!("[{}, {})", 1u32 << b, 1u32 << (b + 1))
+                } else {
+                    format!("{} -> {}", 1u32 << b, (1u32 << (b + 1)) - 1)
+                }
+            }
+        };
+        *want.entry(row).or_default() += 1;
+    }
+    want
+}
+
+#[test]
+fn tcpsynbl_bt_shows_the_backlog_the_test_built() {
+    if !require_root("tcpsynbl.bt") {
+        return;
+    }
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        eprintln!("SKIPPED tcpsynbl.bt: bpftrace is not installed");
+        return;
+    }
+    let _g = bpf_lock();
+    let (limit, k) = (41u32, 5u32);
+    let script = lab_tests::repo_root().join("tools/bpftrace/tcpsynbl.bt");
+    let traced = crate::bpftrace::attach::start(&[script.as_os_str()], "tcpsynbl.bt");
+    let mut lst = Peer::start(None, &["backlog", "127.0.0.1", &limit.to_string()]);
+    let port = lst.read("port") as u16;
+    let conns: Vec<TcpStream> = (0..k)
+        .map(|_| {
+            let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = traced.stop();
+    drop(conns);
+    lst.finish();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim() == format!("@backlog[{limit}]:"))
+        .unwrap_or_else(|| panic!("no @backlog[{limit}]: {}\n{}", out.stdout, out.stderr));
+    let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    for l in lines[start + 1..].iter().take_while(|l| l.starts_with('[')) {
+        let end = l.find([']', ')']).unwrap();
+        let n: u64 = cols(&l[end + 1..])[0].parse().unwrap();
+        let row = l[..=end].to_string();
+        got.insert(row, n);
+    }
+    assert_eq!(got, backlog_rows(k, true), "{}", out.stdout);
 }
