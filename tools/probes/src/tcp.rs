@@ -32,23 +32,38 @@ pub fn set_state_offsets(root: &Path) -> Result<TcpTpOffsets> {
     })
 }
 
+/// Every BTF name `sock_offsets` looks up: prefetched in one pass over the string section (one
+/// pass per unknown name would cost tens of ms at start).
+pub const SOCK_NAMES: &[&str] = &[
+    "task_struct",
+    "files",
+    "files_struct",
+    "fdt",
+    "fdtable",
+    "max_fds",
+    "fd",
+    "file",
+    "private_data",
+    "socket",
+    "sk",
+    "sock_common",
+    "sock",
+    "__sk_common",
+    "skc_family",
+    "skc_num",
+    "skc_dport",
+    "skc_rcv_saddr",
+    "skc_daddr",
+    "skc_v6_rcv_saddr",
+    "skc_v6_daddr",
+    "skc_state",
+    "sk_protocol",
+    "sk_type",
+];
+
 /// Offsets from the current task to the sock behind a descriptor, and inside that sock.
 pub fn sock_offsets(btf: &Btf) -> Result<SockOffsets> {
-    btf.prefetch(&[
-        "task_struct",
-        "files",
-        "files_struct",
-        "fdt",
-        "fdtable",
-        "max_fds",
-        "fd",
-        "file",
-        "private_data",
-        "socket",
-        "sk",
-        "sock_common",
-        "sock",
-    ])?;
+    btf.prefetch(SOCK_NAMES)?;
     let common = |m: &str| btf.member("sock_common", m).map(|m| m.offset);
     // struct sock begins with `struct sock_common __sk_common`.
     let in_sock = btf.member("sock", "__sk_common")?.offset;

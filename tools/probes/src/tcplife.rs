@@ -63,6 +63,12 @@ impl Snoop<Session> {
         let tp = tcp::set_state_offsets(&root)?;
         let ret = tracefs::field_offset(&root, "syscalls", "sys_exit_accept4", "ret")?;
         let btf = Btf::vmlinux()?;
+        let names: Vec<&str> = tcp::SOCK_NAMES
+            .iter()
+            .copied()
+            .chain(["tcp_sock", "bytes_acked", "bytes_received"])
+            .collect();
+        btf.prefetch(&names)?;
         let sock = tcp::sock_offsets(&btf)?;
         let acked = btf.member("tcp_sock", "bytes_acked")?.offset;
         let received = btf.member("tcp_sock", "bytes_received")?.offset;

@@ -22,6 +22,7 @@ impl TcpSynbl {
         let root = events::require_tracepoints(TRACEPOINTS)?;
         let tp = tcp::set_state_offsets(&root)?;
         let btf = Btf::vmlinux()?;
+        btf.prefetch(&["sock", "sk_ack_backlog", "sk_max_ack_backlog"])?;
         let len = btf.member("sock", "sk_ack_backlog")?.offset;
         let max = btf.member("sock", "sk_max_ack_backlog")?.offset;
         let mut bpf = crate::loader::load_with("tcpsynbl", |l| {
