@@ -63,6 +63,28 @@ proc_load() {
       'for i in 1 2; do date +%s; cat /etc/hostname; uname -r; df -h /; done; sleep 0.2' >/dev/null 2>&1
   ) & PIDS+=($!)
 }
+# Three short TCP sessions on loopback (port 8080), each way a chosen number of bytes, like a
+# client fetching from a local service; python3 plays both ends.
+net_load() {
+  ( sleep 1.5
+    python3 - <<'PY'
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 8080)); srv.listen(8)
+def serve():
+    for reply in (200000, 1500, 1500):
+        c = srv.accept()[0]
+        while c.recv(65536): pass
+        c.sendall(b"r" * reply); c.close()
+t = threading.Thread(target=serve); t.start()
+for n in (4000, 52000, 300):
+    c = socket.create_connection(("127.0.0.1", 8080)); c.sendall(b"x" * n); c.shutdown(socket.SHUT_WR)
+    while c.recv(65536): pass
+    c.close()
+t.join()
+PY
+  ) & PIDS+=($!)
+}
 stop_load() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -124,6 +146,12 @@ fi
 if want bpftrace-bytes; then
   disk_load
   capture bpftrace-bytes 4 bpftrace -e 't:block:block_rq_issue { @bytes = hist(args->bytes); }'
+  stop_load
+fi
+
+if want tcplife; then
+  net_load
+  capture tcplife 4 tcplife
   stop_load
 fi
 

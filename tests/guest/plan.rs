@@ -9,6 +9,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "doctor",
     "tools_snoop",
     "tools_hist",
+    "tools_net",
     "tools_stack",
     "bpftrace",
     "labs",

@@ -9,7 +9,7 @@ use std::{
 
 use lab_tests::{bpf_lock, cmd, require_root, run};
 
-mod attach;
+pub(crate) mod attach;
 mod hostile;
 mod syscalls;
 

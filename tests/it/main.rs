@@ -11,6 +11,7 @@ mod setup_script;
 mod slides;
 mod smoke_probe;
 mod tools_hist;
+mod tools_net;
 mod tools_snoop;
 mod tools_stack;
 mod trials;

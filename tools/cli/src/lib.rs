@@ -46,6 +46,7 @@ pub mod histtool;
 pub mod output;
 pub mod runtime;
 pub mod stack_report;
+pub mod tcpfmt;
 pub mod timefmt;
 
 use std::process::ExitCode;

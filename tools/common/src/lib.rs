@@ -10,6 +10,7 @@ pub mod offcputime;
 pub mod profile;
 pub mod sched;
 pub mod snoop;
+pub mod tcp;
 
 /// Length of `task->comm` in the kernel (TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;

@@ -167,3 +167,7 @@ pub mod syscall {
         unsafe { ctx.read_at::<u64>(off as usize) }.unwrap_or(0)
     }
 }
+
+/// TCP tools: reading sock:inet_sock_set_state-like records and following an fd to its sock.
+#[cfg(target_arch = "bpf")]
+pub mod tcp;

@@ -26,6 +26,12 @@ pub mod runqlen;
 pub mod sched;
 pub mod stacks;
 pub mod syscount;
+pub mod tcp;
+pub mod tcpaccept;
+pub mod tcpconnect;
+pub mod tcplife;
+pub mod tcpretrans;
+pub mod tcpsynbl;
 pub mod tracefs;
 
 pub use loader::{load, load_with, ObjectMissing};

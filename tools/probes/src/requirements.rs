@@ -113,6 +113,41 @@ pub static TOOLS: &[ToolInfo] = &[
         tracepoints: crate::cpudist::TRACEPOINTS,
         perf_sampling: false,
     },
+    ToolInfo {
+        name: "tcpconnect",
+        category: "networking",
+        summary: "trace active TCP connections (connect()): PID, addresses, port; or count them",
+        tracepoints: crate::tcpconnect::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "tcpaccept",
+        category: "networking",
+        summary: "trace passive TCP connections (accept()) with the accepting PID",
+        tracepoints: crate::tcpaccept::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "tcplife",
+        category: "networking",
+        summary: "trace TCP sessions at close: PID, addresses, ports, bytes each way, lifetime",
+        tracepoints: crate::tcplife::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "tcpretrans",
+        category: "networking",
+        summary: "trace TCP retransmissions: addresses, ports, TCP state (-l: tail loss probes)",
+        tracepoints: crate::tcpretrans::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "tcpsynbl",
+        category: "networking",
+        summary: "summarize TCP SYN backlog length as a histogram per backlog limit",
+        tracepoints: crate::tcpsynbl::TRACEPOINTS,
+        perf_sampling: false,
+    },
 ];
 
 /// Tracepoints the runner itself uses for ground truth, beyond the tools'.

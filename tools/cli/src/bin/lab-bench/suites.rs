@@ -20,6 +20,8 @@ pub const TOOLS: &[&str] = &[
     "syscount",
     "profile",
     "offcputime",
+    "tcpconnect",
+    "tcplife",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
