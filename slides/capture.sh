@@ -127,6 +127,18 @@ if want bpftrace-bytes; then
   stop_load
 fi
 
+if want funccount; then
+  # Kernel functions where kprobes exist (the lab VMs), else the open syscalls' tracepoints.
+  if [ -e /sys/bus/event_source/devices/kprobe ]; then
+    ( for _ in $(seq 200); do cat /etc/hostname >/dev/tcp/127.0.0.1/22; done ) 2>/dev/null & PIDS+=($!)
+    capture funccount 10 funccount -d 3 'tcp_s*'
+  else
+    proc_load
+    capture funccount 10 funccount -d 3 't:syscalls:sys_enter_open*'
+  fi
+  stop_load
+fi
+
 want lab-tools && capture lab-tools 10 lab tools
 
 echo "capture.sh: recorded ${#RECORDED[@]}: ${RECORDED[*]:-none}"

@@ -26,4 +26,5 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/biolatency.txt",
     "captures/profile.txt",
     "captures/lab-tools.txt",
+    "captures/funccount.txt",
 ];
