@@ -152,6 +152,17 @@ fi
 if want tcplife; then
   net_load
   capture tcplife 4 tcplife
+fi
+
+if want funccount; then
+  # Kernel functions where kprobes exist (the lab VMs), else the open syscalls' tracepoints.
+  if [ -e /sys/bus/event_source/devices/kprobe ]; then
+    ( for _ in $(seq 200); do cat /etc/hostname >/dev/tcp/127.0.0.1/22; done ) 2>/dev/null & PIDS+=($!)
+    capture funccount 10 funccount -d 3 'tcp_s*'
+  else
+    proc_load
+    capture funccount 10 funccount -d 3 't:syscalls:sys_enter_open*'
+  fi
   stop_load
 fi
 

@@ -13,6 +13,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "tools_stack",
     "bpftrace",
     "labs",
+    "tools_func",
 ];
 
 /// `module::test` for every `#[test] fn` of the guest modules (and `module::sub::test` for

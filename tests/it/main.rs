@@ -10,6 +10,7 @@ mod provision;
 mod setup_script;
 mod slides;
 mod smoke_probe;
+mod tools_func;
 mod tools_hist;
 mod tools_net;
 mod tools_snoop;

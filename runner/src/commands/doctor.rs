@@ -41,6 +41,9 @@ struct Runnable {
     runnable: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     missing: Vec<String>,
+    /// Parts of a runnable tool this kernel cannot do ("kprobes for kernel-function patterns").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    limited: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -399,6 +402,7 @@ fn diagnose() -> Report {
                 name: format!("lab {} ({})", l.id, l.title),
                 runnable: missing.is_empty(),
                 missing,
+                limited: Vec::new(),
             }
         })
         .collect();
@@ -409,10 +413,23 @@ fn diagnose() -> Report {
             if !can_bpf {
                 missing.push("loading BPF programs".into());
             }
+            let mut limited = Vec::new();
+            for (hook, part) in requirements::hooks_of(t.name) {
+                let usable = match hook {
+                    requirements::Hook::Kprobes => kprobe.is_usable(),
+                    requirements::Hook::Fentry => fentry.is_usable(),
+                };
+                match (usable, part) {
+                    (true, _) => {}
+                    (false, "") => missing.push(hook.name().into()),
+                    (false, part) => limited.push(format!("{} for {part}", hook.name())),
+                }
+            }
             Runnable {
                 name: t.name.into(),
                 runnable: missing.is_empty(),
                 missing,
+                limited,
             }
         })
         .collect();
@@ -501,6 +518,9 @@ fn print_report(r: &Report) {
         );
         for i in items.iter().filter(|i| !i.runnable) {
             println!("  cannot run {}: needs {}", i.name, i.missing.join(", "));
+        }
+        for i in items.iter().filter(|i| i.runnable && !i.limited.is_empty()) {
+            println!("  {} in part: needs {}", i.name, i.limited.join(", "));
         }
     }
     println!(

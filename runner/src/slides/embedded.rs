@@ -27,4 +27,5 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/profile.txt",
     "captures/lab-tools.txt",
     "captures/tcplife.txt",
+    "captures/funccount.txt",
 ];

@@ -1,6 +1,7 @@
 //! User halves of lab's BPF probes. The tool binaries (tools/cli) and the runner (ground truth
 //! for `lab check`) both call these; no probe exists twice.
 
+pub mod bashreadline;
 pub mod biolatency;
 pub mod biosnoop;
 pub mod bitesize;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod execcount;
 pub mod execsnoop;
 pub mod filetrack;
+pub mod funccount;
 pub mod hist;
 pub mod kallsyms;
 pub mod killsnoop;

@@ -148,6 +148,20 @@ pub static TOOLS: &[ToolInfo] = &[
         tracepoints: crate::tcpsynbl::TRACEPOINTS,
         perf_sampling: false,
     },
+    ToolInfo {
+        name: "funccount",
+        category: "languages",
+        summary: "count calls of kernel functions (kprobes), tracepoints or user functions (uprobes) by pattern",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "bashreadline",
+        category: "languages",
+        summary: "print the commands typed into every running bash (uretprobe on readline)",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
 ];
 
 /// Tracepoints the runner itself uses for ground truth, beyond the tools'.
@@ -167,4 +181,37 @@ pub fn all_tracepoints() -> Vec<Tracepoint> {
 
 pub fn tool(name: &str) -> Option<&'static ToolInfo> {
     TOOLS.iter().find(|t| t.name == name)
+}
+
+/// Kernel hooks beyond tracepoints, uprobes and perf_event that a tool needs where it has no
+/// fallback (`lab doctor` probes them for real).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Kprobes,
+    Fentry,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Kprobes => "kprobes",
+            Hook::Fentry => "fentry/fexit",
+        }
+    }
+}
+
+/// (tool, hook, the part of the tool that needs it: "" = the whole tool). `lab doctor` lists a
+/// tool whose whole needs a missing hook as unable to run, and a partial need as a limitation.
+pub static KERNEL_HOOKS: &[(&str, Hook, &str)] = &[(
+    "funccount",
+    Hook::Kprobes,
+    "kernel-function patterns (t: and u: patterns work without)",
+)];
+
+/// The hooks `tool` needs, with the part that needs each.
+pub fn hooks_of(tool: &str) -> impl Iterator<Item = (Hook, &'static str)> + '_ {
+    KERNEL_HOOKS
+        .iter()
+        .filter(move |(t, _, _)| *t == tool)
+        .map(|(_, h, part)| (*h, *part))
 }

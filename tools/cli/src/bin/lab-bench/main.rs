@@ -2,6 +2,7 @@
 //! .bt scripts), side by side in one run: exec -> ready line time, peak RSS, opensnoop's cost per
 //! openat()+close() and events lost. Prints the tables and writes them into BENCHMARKS.md.
 //! A benchmark command, not a test: figures depend on the machine and how busy it is.
+mod countcost;
 mod measure;
 mod openloop;
 mod report;
@@ -120,6 +121,10 @@ fn bench(args: &Args) -> Result<()> {
     }
     if tools.iter().any(|t| t == "opensnoop") {
         report.overhead = Some(overhead(&suites, &report, args, &work)?);
+    }
+    if tools.iter().any(|t| t == "funccount") {
+        let c = countcost::run(&suites, &report, args.iterations, args.overhead_runs, &work)?;
+        report.sections.push(c.markdown());
     }
     report.finish();
     let text = report.markdown();

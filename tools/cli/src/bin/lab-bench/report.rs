@@ -65,6 +65,8 @@ pub struct Report {
     hold_secs: f64,
     starts: Vec<(String, Vec<StartCell>)>,
     pub overhead: Option<Overhead>,
+    /// Further tables (markdown), appended in order (e.g. funccount's cost per event).
+    pub sections: Vec<String>,
     pub notes: Vec<String>,
     machine: String,
     load_before: String,
@@ -80,6 +82,7 @@ impl Report {
             hold_secs,
             starts: vec![],
             overhead: None,
+            sections: vec![],
             notes: vec![],
             machine: machine(),
             load_before: loadavg(),
@@ -298,6 +301,9 @@ impl Report {
                     }
                 }
             }
+        }
+        for extra in &self.sections {
+            s.push_str(extra);
         }
         s
     }

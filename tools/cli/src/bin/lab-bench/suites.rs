@@ -22,7 +22,16 @@ pub const TOOLS: &[&str] = &[
     "offcputime",
     "tcpconnect",
     "tcplife",
+    "funccount",
 ];
+
+/// funccount's pattern in the bench: one syscall tracepoint, the one the open loop hits.
+pub const FUNCCOUNT_PATTERN: &str = "t:syscalls:sys_enter_openat";
+
+/// bpftrace has no funccount.bt; this one-liner is its equivalent of `funccount t:...` (BEGIN
+/// runs once the probe is attached, so its line is the ready line).
+pub const BPFTRACE_FUNCCOUNT: &str = "BEGIN { printf(\"Tracing... Hit Ctrl-C to end.\\n\"); } \
+     tracepoint:syscalls:sys_enter_openat { @[probe] = count(); }";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Suite {
@@ -45,6 +54,9 @@ impl Suite {
 
     /// The command line that runs `tool` with no options, if this suite has it.
     pub fn argv(&self, tool: &str) -> Option<Vec<String>> {
+        if tool == "funccount" {
+            return self.funccount_argv();
+        }
         let path = match self {
             Suite::Ours(dir) => dir.join(tool),
             Suite::LibbpfTools => libbpf_tool(tool)?,
@@ -57,6 +69,27 @@ impl Suite {
             // Run through bpftrace explicitly: the scripts' shebang path may differ.
             Suite::Bpftrace => Some(vec!["bpftrace".into(), path.display().to_string()]),
             _ => Some(vec![path.display().to_string()]),
+        }
+    }
+}
+
+impl Suite {
+    /// funccount counting [`FUNCCOUNT_PATTERN`]: ours, libbpf-tools' if the package has one
+    /// (0.26 does not), bpftrace's one-liner equivalent.
+    fn funccount_argv(&self) -> Option<Vec<String>> {
+        match self {
+            Suite::Ours(dir) => {
+                let p = dir.join("funccount");
+                p.is_file()
+                    .then(|| vec![p.display().to_string(), FUNCCOUNT_PATTERN.into()])
+            }
+            Suite::LibbpfTools => libbpf_tool("funccount")
+                .map(|p| vec![p.display().to_string(), FUNCCOUNT_PATTERN.into()]),
+            Suite::Bpftrace => Some(vec![
+                "bpftrace".into(),
+                "-e".into(),
+                BPFTRACE_FUNCCOUNT.into(),
+            ]),
         }
     }
 }
