@@ -10,6 +10,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "tools_snoop",
     "tools_hist",
     "tools_stack",
+    "tools_fs",
     "bpftrace",
     "labs",
 ];

@@ -7,6 +7,7 @@ mod provision;
 mod setup_script;
 mod slides;
 mod smoke_probe;
+mod tools_fs;
 mod tools_hist;
 mod tools_snoop;
 mod tools_stack;

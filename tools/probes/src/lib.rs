@@ -29,3 +29,4 @@ pub mod syscount;
 pub mod tracefs;
 
 pub use loader::{load, load_with, ObjectMissing};
+pub mod fsslower;
