@@ -11,6 +11,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "tools_hist",
     "tools_stack",
     "tools_fs",
+    "tools_mem",
     "bpftrace",
     "labs",
 ];

@@ -9,5 +9,6 @@ mod slides;
 mod smoke_probe;
 mod tools_fs;
 mod tools_hist;
+mod tools_mem;
 mod tools_snoop;
 mod tools_stack;

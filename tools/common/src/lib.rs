@@ -14,3 +14,4 @@ pub mod snoop;
 /// Length of `task->comm` in the kernel (TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;
 pub mod fsslower;
+pub mod mem;

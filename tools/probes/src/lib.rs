@@ -30,3 +30,4 @@ pub mod tracefs;
 
 pub use loader::{load, load_with, ObjectMissing};
 pub mod fsslower;
+pub mod mem;

@@ -113,6 +113,62 @@ pub static TOOLS: &[ToolInfo] = &[
         tracepoints: crate::cpudist::TRACEPOINTS,
         perf_sampling: false,
     },
+    ToolInfo {
+        name: "ext4slower",
+        category: "filesystems",
+        summary: "trace slow ext4 reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "xfsslower",
+        category: "filesystems",
+        summary: "trace slow XFS reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "btrfsslower",
+        category: "filesystems",
+        summary: "trace slow btrfs reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "ext4dist",
+        category: "filesystems",
+        summary: "summarize ext4 read/write/open/fsync latency as histograms per operation",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "xfsdist",
+        category: "filesystems",
+        summary: "summarize XFS read/write/open/fsync latency as histograms per operation",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "cachestat",
+        category: "memory",
+        summary: "page cache hits, misses, dirties and hit ratio per interval (needs kprobes)",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "oomkill",
+        category: "memory",
+        summary: "trace OOM kills: triggering and killed process, pages, load average",
+        tracepoints: crate::mem::OOM_TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "drsnoop",
+        category: "memory",
+        summary: "trace direct and memcg reclaim: process, latency, pages reclaimed",
+        tracepoints: crate::mem::DRSNOOP_TRACEPOINTS,
+        perf_sampling: false,
+    },
 ];
 
 /// Tracepoints the runner itself uses for ground truth, beyond the tools'.
