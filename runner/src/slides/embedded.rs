@@ -26,4 +26,6 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/biolatency.txt",
     "captures/profile.txt",
     "captures/lab-tools.txt",
+    "captures/xfsslower.txt",
+    "captures/xfsdist.txt",
 ];

@@ -93,8 +93,8 @@ impl Hook {
             Hook::Fentry => format!("fentry/fexit on {r}, {w}, {o}, {s}"),
             Hook::Kprobe => format!("kprobe/kretprobe on {r}, {w}, {o}, {s}"),
             Hook::Syscall => format!(
-                "syscall tracepoints (this kernel has no kprobes or fentry): read/write/pread64/pwrite64/readv/writev, fsync/fdatasync, open/openat/openat2 on {} files (superblock magic {:#x}), timed syscall to syscall; not seen: io_uring, AIO, mmap page faults, splice/sendfile",
-                fs.name, fs.magic
+                "syscall tracepoints (no kprobes or fentry here): read/write/fsync/open syscalls on {} files; not seen: io_uring, AIO, mmap faults, splice",
+                fs.name
             ),
         }
     }
