@@ -149,7 +149,8 @@ fn oomkill_reports_the_child_killed_in_a_memory_limited_cgroup() {
         return;
     }
     let _g = bpf_lock();
-    let cg = MemCgroup::new("oom", 32 << 20);
+    let limit: u64 = 32 << 20;
+    let cg = MemCgroup::new("oom", limit);
     let child = Child::fork(allocate_until_killed);
     cg.add(child.pid);
     let tool = Tool::start("oomkill", &[], "Tracing OOM kills");
@@ -169,6 +170,19 @@ fn oomkill_reports_the_child_killed_in_a_memory_limited_cgroup() {
         "{}",
         lines[0]
     );
+    // Pages: with the kprobe, BCC's oc->totalpages, which for a cgroup OOM without swap is the
+    // limit; with the tracepoint, the victim's total_vm, which had grown past the limit.
+    let pages: u64 = lines[0]
+        .split(", ")
+        .find_map(|f| f.strip_suffix(" pages"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no page count: {}", lines[0]));
+    let limit_pages = limit / 4096;
+    if out.contains("(kprobe oom_kill_process)") {
+        assert_eq!(pages, limit_pages, "{}", lines[0]);
+    } else {
+        assert!(pages >= limit_pages, "{}", lines[0]);
+    }
     assert!(loaded_with_prefix("oomkill").is_empty());
 }
 

@@ -28,7 +28,7 @@ pub struct OomEvent {
     pub trigger_pid: u32,
     pub victim_pid: u32,
     /// kprobe path: oom_control.totalpages (BCC's figure); tracepoint path: the victim's
-    /// total_vm in pages where the tracepoint has it (6.8+).
+    /// total_vm in kB where the tracepoint has it (6.8+).
     pub pages: u64,
     /// 0: `pages` unknown (6.1's oom:mark_victim has only the pid).
     pub has_pages: u32,

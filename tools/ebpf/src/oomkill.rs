@@ -100,7 +100,7 @@ mod prog {
             }
             let vm_off = global(&TOTAL_VM_OFF);
             if vm_off != 0 {
-                // total_vm is printed in kB by the tracepoint but recorded in pages.
+                // total_vm is recorded in kB (K(mm->total_vm)); user space turns it into pages.
                 ev.pages = unsafe { ctx.read_at::<u64>(vm_off as usize) }.unwrap_or(0);
                 ev.has_pages = 1;
             } else {

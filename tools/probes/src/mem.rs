@@ -239,6 +239,9 @@ impl OomSnoop {
     }
 
     pub fn drain(&mut self, mut f: impl FnMut(OomKill) -> Result<()>) -> Result<usize> {
+        let tracepoint = self.hook == OomHook::Tracepoint;
+        // SAFETY: sysconf has no preconditions.
+        let page_kb = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64 / 1024).max(1);
         events::drain(&mut self.ring, |b| {
             let ev: OomEvent = events::decode(b).context("short oomkill record")?;
             let mut victim_comm = events::cstr(&ev.victim_comm);
@@ -253,7 +256,12 @@ impl OomSnoop {
                 trigger_comm: events::cstr(&ev.trigger_comm),
                 victim_pid: ev.victim_pid,
                 victim_comm,
-                pages: (ev.has_pages != 0).then_some(ev.pages),
+                // The tracepoint records the victim's total_vm in kB.
+                pages: (ev.has_pages != 0).then_some(if tracepoint {
+                    ev.pages / page_kb
+                } else {
+                    ev.pages
+                }),
             })
         })
     }
