@@ -20,6 +20,7 @@ pub const TOOLS: &[&str] = &[
     "syscount",
     "profile",
     "offcputime",
+    "ext4slower",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
