@@ -360,6 +360,16 @@ impl FsProbe {
 const ENTRY_PROGS: [&str; 4] = ["read", "write", "open", "fsync"];
 
 fn attach_fentry(bpf: &mut Ebpf, fs: &FsKind) -> Result<()> {
+    // A file system built as a module (Debian's ext4, xfs, btrfs) has its functions' BTF in
+    // /sys/kernel/btf/<module>; aya 0.14 loads fentry programs against vmlinux's BTF only.
+    let module_btf = std::path::Path::new("/sys/kernel/btf").join(fs.name);
+    if module_btf.exists() {
+        bail!(
+            "fentry: {} is a kernel module here ({}), and fentry on module functions is not supported by this build (aya 0.14); use --hook kprobe",
+            fs.name,
+            module_btf.display()
+        );
+    }
     let btf = aya::Btf::from_sys_fs().context("reading kernel BTF for fentry")?;
     for (func, op) in fs.funcs.iter().zip(ENTRY_PROGS) {
         let entry = format!("fss_fentry_{op}");
