@@ -16,9 +16,11 @@ OUT="$HERE/captures"
 mkdir -p "$OUT"
 WORK=$(mktemp -d /var/tmp/lab-capture.XXXXXX)
 PIDS=()
+XFS_MNT=""
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
+  [ -n "$XFS_MNT" ] && umount "$XFS_MNT"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -84,6 +86,21 @@ for n in (4000, 52000, 300):
 t.join()
 PY
   ) & PIDS+=($!)
+}
+# An XFS file system on a loop device (needs mkfs.xfs, package xfsprogs), and on it a writer of
+# records with an fsync after each batch and a reader of an older file: xfsslower/xfsdist work.
+xfs_setup() {
+  command -v mkfs.xfs >/dev/null || return 1
+  truncate -s 512M "$WORK/xfs.img" && mkfs.xfs -q "$WORK/xfs.img" && mkdir -p "$WORK/xfs" &&
+    mount -o loop "$WORK/xfs.img" "$WORK/xfs" && XFS_MNT="$WORK/xfs"
+}
+xfs_load() {
+  dd if=/dev/urandom of="$XFS_MNT/old.db" bs=1M count=32 conv=fsync status=none
+  ( for round in $(seq 1 40); do
+      dd if=/dev/zero of="$XFS_MNT/journal" bs=64k count=64 conv=fsync,notrunc status=none
+      dd if="$XFS_MNT/old.db" of=/dev/null bs=128k count=8 skip=$((round % 30)) iflag=direct status=none
+      sleep 0.1
+    done ) & PIDS+=($!)
 }
 stop_load() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -164,6 +181,19 @@ if want funccount; then
     capture funccount 10 funccount -d 3 't:syscalls:sys_enter_open*'
   fi
   stop_load
+fi
+
+if want xfsslower || want xfsdist; then
+  if [ -n "$XFS_MNT" ] || xfs_setup; then
+    xfs_load
+    want xfsslower && capture xfsslower 6 xfsslower 10
+    stop_load
+    xfs_load
+    want xfsdist && capture xfsdist 20 xfsdist 5 1
+    stop_load
+  else
+    SKIPPED+=("xfsslower/xfsdist (no mkfs.xfs: apt-get install xfsprogs)")
+  fi
 fi
 
 want lab-tools && capture lab-tools 10 lab tools

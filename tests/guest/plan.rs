@@ -11,6 +11,8 @@ pub const GUEST_MODULES: &[&str] = &[
     "tools_hist",
     "tools_net",
     "tools_stack",
+    "tools_fs",
+    "tools_mem",
     "bpftrace",
     "labs",
     "tools_func",

@@ -13,6 +13,8 @@ mod smoke_probe;
 mod tools_func;
 mod tools_hist;
 mod tools_net;
+mod tools_fs;
+mod tools_mem;
 mod tools_snoop;
 mod tools_stack;
 mod trials;

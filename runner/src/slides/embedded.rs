@@ -28,4 +28,6 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/lab-tools.txt",
     "captures/tcplife.txt",
     "captures/funccount.txt",
+    "captures/xfsslower.txt",
+    "captures/xfsdist.txt",
 ];

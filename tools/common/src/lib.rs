@@ -16,3 +16,5 @@ pub mod tcp;
 pub const TASK_COMM_LEN: usize = 16;
 pub mod rng;
 pub mod funccount;
+pub mod fsslower;
+pub mod mem;

@@ -37,3 +37,5 @@ pub mod tcpsynbl;
 pub mod tracefs;
 
 pub use loader::{load, load_with, ObjectMissing};
+pub mod fsslower;
+pub mod mem;

@@ -156,10 +156,66 @@ pub static TOOLS: &[ToolInfo] = &[
         perf_sampling: false,
     },
     ToolInfo {
+        name: "ext4slower",
+        category: "filesystems",
+        summary: "trace slow ext4 reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "xfsslower",
+        category: "filesystems",
+        summary: "trace slow XFS reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "btrfsslower",
+        category: "filesystems",
+        summary: "trace slow btrfs reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "ext4dist",
+        category: "filesystems",
+        summary: "summarize ext4 read/write/open/fsync latency as histograms per operation",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "xfsdist",
+        category: "filesystems",
+        summary: "summarize XFS read/write/open/fsync latency as histograms per operation",
+        tracepoints: crate::fsslower::TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "cachestat",
+        category: "memory",
+        summary: "page cache hits, misses, dirties and hit ratio per interval (needs kprobes)",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
         name: "bashreadline",
         category: "languages",
         summary: "print the commands typed into every running bash (uretprobe on readline)",
         tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "oomkill",
+        category: "memory",
+        summary: "trace OOM kills: triggering and killed process, pages, load average",
+        tracepoints: crate::mem::OOM_TRACEPOINTS,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "drsnoop",
+        category: "memory",
+        summary: "trace direct and memcg reclaim: process, latency, pages reclaimed",
+        tracepoints: crate::mem::DRSNOOP_TRACEPOINTS,
         perf_sampling: false,
     },
 ];
@@ -202,11 +258,16 @@ impl Hook {
 
 /// (tool, hook, the part of the tool that needs it: "" = the whole tool). `lab doctor` lists a
 /// tool whose whole needs a missing hook as unable to run, and a partial need as a limitation.
-pub static KERNEL_HOOKS: &[(&str, Hook, &str)] = &[(
-    "funccount",
-    Hook::Kprobes,
-    "kernel-function patterns (t: and u: patterns work without)",
-)];
+pub static KERNEL_HOOKS: &[(&str, Hook, &str)] = &[
+    (
+        "funccount",
+        Hook::Kprobes,
+        "kernel-function patterns (t: and u: patterns work without)",
+    ),
+    // Page-cache hits have no tracepoint: kprobes or nothing (it says so and exits 2).
+    ("cachestat", Hook::Kprobes, ""),
+    ("tcpretrans", Hook::Kprobes, "-l (tail loss probes)"),
+];
 
 /// The hooks `tool` needs, with the part that needs each.
 pub fn hooks_of(tool: &str) -> impl Iterator<Item = (Hook, &'static str)> + '_ {

@@ -23,6 +23,7 @@ pub const TOOLS: &[&str] = &[
     "tcpconnect",
     "tcplife",
     "funccount",
+    "ext4slower",
 ];
 
 /// funccount's pattern in the bench: one syscall tracepoint, the one the open loop hits.
