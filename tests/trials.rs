@@ -27,7 +27,8 @@ pub enum Target {
     Tool(&'static str),
 }
 
-/// The tools every trial run covers (all of ours that attach BPF programs).
+/// The tools every trial run covers (all of ours that attach BPF programs here), as command
+/// lines: a tool that needs arguments gets typical ones.
 pub const TOOLS: &[&str] = &[
     "execsnoop",
     "opensnoop",
@@ -41,6 +42,17 @@ pub const TOOLS: &[&str] = &[
     "cpudist",
     "profile",
     "offcputime",
+    "tcpconnect",
+    "tcpaccept",
+    "tcplife",
+    "tcpretrans",
+    "tcpsynbl",
+    "funccount t:syscalls:sys_enter_open*",
+    "bashreadline",
+    "ext4slower 0",
+    "ext4dist",
+    "oomkill",
+    "drsnoop",
 ];
 
 impl Target {
@@ -154,8 +166,10 @@ fn run_target(
             Target::Start => lab(&["start", "1", "--seed", &(i + 1).to_string()]),
             Target::Check => lab(&["check", "1"]),
             Target::DevCheck => lab(&["dev", "check", "--lab", "3"]),
-            Target::Tool(name) => {
-                let mut c = Command::new(bin(name));
+            Target::Tool(line) => {
+                let mut words = line.split_whitespace();
+                let mut c = Command::new(bin(words.next().unwrap()));
+                c.args(words);
                 c.stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null());

@@ -14,7 +14,7 @@ pub mod tcp;
 
 /// Length of `task->comm` in the kernel (TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;
-pub mod rng;
-pub mod funccount;
 pub mod fsslower;
+pub mod funccount;
 pub mod mem;
+pub mod rng;
