@@ -262,9 +262,9 @@ fn runqlat_fine_p99_of_known_waits_is_within_5_percent() {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut set);
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            let p = libc::sched_param {
-                sched_priority: prio,
-            };
+            // Zeroed then set: musl's sched_param has more fields than glibc's.
+            let mut p: libc::sched_param = std::mem::zeroed();
+            p.sched_priority = prio;
             assert_eq!(
                 libc::sched_setscheduler(0, libc::SCHED_FIFO, &p),
                 0,
