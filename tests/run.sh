@@ -25,4 +25,5 @@ else
 fi
 export LAB_REQUIRE_EBPF=1
 cargo build --locked --bins
-cargo test --locked --workspace -- "${ARGS[@]}"
+# --no-fail-fast: a failing guest must not hide the host results (and the other way round).
+cargo test --locked --workspace --no-fail-fast -- "${ARGS[@]}"

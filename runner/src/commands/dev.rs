@@ -133,8 +133,52 @@ struct Isolated {
     before: Option<std::ffi::OsString>,
 }
 
+/// Stop and remove the isolated sessions of `lab dev check` runs that were killed (kill -9
+/// skips `Isolated`'s drop, leaving its reference lab running); `lab stop` and every new
+/// `lab dev check` call this. Returns how many it cleaned up.
+pub fn reap_abandoned() -> usize {
+    let Ok(home) = crate::state::dir() else {
+        return 0;
+    };
+    let (Some(parent), Some(name)) = (home.parent(), home.file_name()) else {
+        return 0;
+    };
+    let prefix = format!("{}.dev-check-", name.to_string_lossy());
+    let Ok(me) = std::env::current_exe() else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Still running (a `lab ... dev check` with that PID): not abandoned.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("dev\0check") {
+            continue;
+        }
+        let dir = e.path();
+        let _ = std::process::Command::new(&me)
+            .arg("stop")
+            .env("LAB_STATE_DIR", &dir)
+            .env(SESSION_ENV, &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&dir);
+        n += 1;
+    }
+    n
+}
+
 impl Isolated {
     fn enter() -> anyhow::Result<Isolated> {
+        reap_abandoned();
         let home = crate::state::dir()?;
         let dir = PathBuf::from(format!(
             "{}.dev-check-{}",

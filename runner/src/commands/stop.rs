@@ -24,6 +24,15 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     }
     // Sessions the state does not know about (state lost or reset): nothing may keep running.
     ended += stop_strays()?;
+    // Reference labs of a `lab dev check` that was killed: theirs are this user's too.
+    if std::env::var_os(super::dev::SESSION_ENV).is_none() {
+        let reaped = super::dev::reap_abandoned();
+        if reaped > 0 {
+            eprintln!(
+                "lab: stopped {reaped} reference lab(s) left by an interrupted `lab dev check`"
+            );
+        }
+    }
     match what {
         Some((lab, spent)) => {
             println!(
