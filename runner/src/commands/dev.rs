@@ -1,7 +1,11 @@
 //! `lab dev check`: for lab authors. Parses every lab, renders it with several seeds, checks
 //! that every workload, tool and metric it names exists, and runs each lab's reference answers
 //! through the checker (lab::hooks -> commands::check).
-use std::{collections::BTreeSet, path::PathBuf, process::ExitCode};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use crate::{
     lab::{self, render::Context, Lab},
@@ -144,9 +148,6 @@ pub fn reap_abandoned() -> usize {
         return 0;
     };
     let prefix = format!("{}.dev-check-", name.to_string_lossy());
-    let Ok(me) = std::env::current_exe() else {
-        return 0;
-    };
     let mut n = 0;
     for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
@@ -162,15 +163,7 @@ pub fn reap_abandoned() -> usize {
         if cmdline.contains("dev\0check") {
             continue;
         }
-        let dir = e.path();
-        let _ = std::process::Command::new(&me)
-            .arg("stop")
-            .env("LAB_STATE_DIR", &dir)
-            .env(SESSION_ENV, &dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&dir);
+        stop_isolated(&e.path());
         n += 1;
     }
     n
@@ -196,16 +189,23 @@ impl Isolated {
     }
 }
 
+/// `lab stop` inside an isolated state dir, then remove the dir.
+fn stop_isolated(dir: &Path) {
+    if let Ok(me) = std::env::current_exe() {
+        let _ = std::process::Command::new(me)
+            .arg("stop")
+            .env("LAB_STATE_DIR", dir)
+            .env(SESSION_ENV, dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 impl Drop for Isolated {
     fn drop(&mut self) {
-        if let Ok(me) = std::env::current_exe() {
-            let _ = std::process::Command::new(me)
-                .arg("stop")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        stop_isolated(&self.dir);
         match self.before.take() {
             Some(v) => std::env::set_var("LAB_STATE_DIR", v),
             None => std::env::remove_var("LAB_STATE_DIR"),

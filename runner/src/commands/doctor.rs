@@ -354,7 +354,7 @@ fn diagnose() -> Report {
         },
     });
 
-    let free = free_bytes(LAB_DATA_DIR);
+    let free = free_bytes(Path::new(LAB_DATA_DIR));
     let disk_ok = free.is_some_and(|f| f >= MIN_FREE_BYTES);
     rows.push(Row {
         check: "free disk for labs".into(),
@@ -569,8 +569,10 @@ fn command_version(cmd: &str, args: &[&str]) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-fn free_bytes(dir: &str) -> Option<u64> {
-    let c = std::ffi::CString::new(dir).ok()?;
+/// Bytes available to unprivileged writers on the file system holding `dir` (statvfs).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and out-pointer.
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {

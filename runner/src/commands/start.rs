@@ -33,18 +33,8 @@ const MIN_FREE_TO_START: u64 = 512 << 20;
 
 /// Free bytes on the file system of `dir`'s nearest existing ancestor, and that ancestor.
 fn free_space(dir: &std::path::Path) -> Option<(u64, std::path::PathBuf)> {
-    use std::os::unix::ffi::OsStrExt as _;
     let existing = dir.ancestors().find(|d| d.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    // SAFETY: a valid path and an out-pointer to a zeroed struct.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    Some((
-        s.f_bavail as u64 * s.f_frsize as u64,
-        existing.to_path_buf(),
-    ))
+    Some((super::doctor::free_bytes(existing)?, existing.to_path_buf()))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
