@@ -1,6 +1,10 @@
 //! Helpers for the integration tests (tests/it): finding the built binaries, running them,
 //! and skipping root-only tests with a printed reason when not root.
+#[path = "running_tool.rs"]
+mod running_tool;
 pub mod trials;
+
+pub use running_tool::RunningTool;
 
 use std::{
     io::{BufRead, BufReader, Write},

@@ -7,97 +7,12 @@
 //! has kprobes (the lab VMs), and elsewhere must refuse with a one-line error naming the hook.
 use std::{
     ffi::CString,
-    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run};
-
-/// A tool started in the background, its stdout collected line by line.
-pub struct Tool {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: std::thread::JoinHandle<String>,
-    pub seen: Vec<String>,
-}
-
-impl Tool {
-    /// Start `name args` and wait (60 s at most) for a stdout line containing `ready`.
-    pub fn start(name: &str, args: &[&str], ready: &str) -> Tool {
-        let mut child = cmd(name)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
-        let mut t = Tool {
-            child,
-            lines,
-            stderr,
-            seen: vec![],
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Ok(l) = t
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            let hit = l.contains(ready);
-            t.seen.push(l);
-            if hit {
-                return t;
-            }
-        }
-        let _ = t.child.kill();
-        let _ = t.child.wait();
-        panic!(
-            "{name} never printed {ready:?}: {:?} {}",
-            t.seen,
-            t.stderr.join().unwrap_or_default()
-        );
-    }
-
-    /// SIGINT, wait for exit 0 (10 s at most), return (stdout, stderr).
-    pub fn stop(mut self) -> (String, String) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "tool did not exit on SIGINT");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(l);
-        }
-        let err = self.stderr.join().unwrap_or_default();
-        let out = self.seen.join("\n");
-        assert!(
-            status.success(),
-            "exit {status}\nstdout:\n{out}\nstderr:\n{err}"
-        );
-        (out, err)
-    }
-}
+use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run, RunningTool as Tool};
 
 /// Names of the BPF programs loaded now whose name starts with `prefix`.
 pub fn loaded_with_prefix(prefix: &str) -> Vec<String> {

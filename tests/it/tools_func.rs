@@ -5,15 +5,15 @@
 //! too). Counts and commands are compared with what the test made happen. The kprobe paths run
 //! in the Debian guests (tests/guest); on a kernel without kprobes the refusal is checked.
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
-    sync::{mpsc, OnceLock},
-    time::{Duration, Instant},
+    sync::OnceLock,
+    time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, compile_c, require_root, run};
+use lab_tests::{bpf_lock, cmd, compile_c, require_root, run, RunningTool as Tool};
 
 const HELPER_C: &str = r#"
 #include <arpa/inet.h>
@@ -95,103 +95,6 @@ impl Helper {
         self.stdin.take().unwrap().write_all(b"go\n").unwrap();
         let st = self.child.wait().unwrap();
         assert!(st.success(), "helper failed: {st}");
-    }
-}
-
-/// A tool running until `stop`: started, and its header line seen (probes attach before it).
-struct Tool {
-    name: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: std::thread::JoinHandle<String>,
-    seen: Vec<String>,
-}
-
-impl Tool {
-    fn start(name: &str, args: &[&str], ready: &str) -> Tool {
-        let mut child = cmd(name)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let mut t = Tool {
-            name: name.into(),
-            child,
-            lines,
-            stderr,
-            seen: Vec::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match t.lines.recv_timeout(left.max(Duration::from_millis(1))) {
-                Ok(l) => {
-                    let hit = l.contains(ready);
-                    t.seen.push(l);
-                    if hit {
-                        return t;
-                    }
-                }
-                Err(_) => {
-                    let _ = t.child.kill();
-                    let status = t.child.wait().unwrap();
-                    let err = t.stderr.join().unwrap_or_default();
-                    panic!(
-                        "{name} never printed {ready:?} ({status}); stdout {:?}, stderr {err}",
-                        t.seen
-                    );
-                }
-            }
-        }
-    }
-
-    /// SIGINT, wait for exit 0, return (stdout, stderr).
-    fn stop(mut self) -> (String, String) {
-        // SAFETY: signalling our own child.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
-            0
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{} did not exit within 20 s of SIGINT", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = self.stderr.join().unwrap_or_default();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(l);
-        }
-        let stdout = self.seen.join("\n");
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "{}: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            self.name
-        );
-        (stdout, stderr)
     }
 }
 

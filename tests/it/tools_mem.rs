@@ -12,7 +12,8 @@ use std::{
 
 use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run};
 
-use crate::tools_fs::{loaded_with_prefix, Tool};
+use crate::tools_fs::loaded_with_prefix;
+use lab_tests::RunningTool as Tool;
 
 /// A memory cgroup limited to `limit` bytes without swap; removed on drop (after its tasks).
 struct MemCgroup {

@@ -11,94 +11,21 @@ use std::{
     net::{Shutdown, TcpStream},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
-    sync::{mpsc, OnceLock},
-    time::{Duration, Instant},
+    sync::OnceLock,
+    time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, require_root};
+use lab_tests::{bpf_lock, cmd, require_root, RunningTool as Tool};
 
 // ---------------------------------------------------------------------------------------------
 // A tool under test: started, waited for (its header means the probes are attached), stopped.
 
-struct Tool {
-    name: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: std::thread::JoinHandle<String>,
-    seen: Vec<String>,
-}
-
-impl Tool {
-    fn start(name: &str, args: &[&str], ready: &str) -> Tool {
-        let mut child = cmd(name)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let mut t = Tool {
-            name: name.into(),
-            child,
-            lines,
-            stderr,
-            seen: Vec::new(),
-        };
-        match t.lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) if l.contains(ready) => t.seen.push(l),
-            other => {
-                let _ = t.child.kill();
-                let _ = t.child.wait();
-                let err = t.stderr.join().unwrap_or_default();
-                panic!("{name} did not print {ready:?} first: {other:?}; stderr {err}");
-            }
-        }
-        t
-    }
-
-    /// SIGINT, wait, assert exit 0; (stdout lines, stderr).
-    fn stop(mut self) -> (Vec<String>, String) {
-        // Let the tool drain events still in its ring buffer (it drains every 50 ms).
-        std::thread::sleep(Duration::from_millis(300));
-        // SAFETY: signalling our own child.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
-            0
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "{} ignored SIGINT", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let err = self.stderr.join().unwrap_or_default();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(l);
-        }
-        assert!(
-            status.success(),
-            "{}: {status}\nstdout:\n{}\nstderr:\n{err}",
-            self.name,
-            self.seen.join("\n")
-        );
-        (self.seen, err)
-    }
+/// SIGINT once the tool has drained what its ring buffer still holds (it drains every 50 ms);
+/// (stdout lines, stderr).
+fn stopped(tool: Tool) -> (Vec<String>, String) {
+    std::thread::sleep(Duration::from_millis(300));
+    let (out, err) = tool.stop();
+    (out.lines().map(str::to_owned).collect(), err)
 }
 
 /// Whitespace-separated columns of `line`.
@@ -287,7 +214,7 @@ fn tcpconnect_reports_each_connect_of_this_process_with_pid_and_ports() {
     for _ in 0..n6 {
         client("::1", p6, 10);
     }
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     srv4.finish();
     srv6.finish();
     // UID PID COMM IP SADDR DADDR DPORT
@@ -325,7 +252,7 @@ fn tcpconnect_count_mode_counts_connects_per_destination() {
     for _ in 0..n {
         client("127.0.0.1", port, 0);
     }
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     srv.finish();
     let rows: Vec<Vec<&str>> = lines
         .iter()
@@ -357,7 +284,7 @@ fn tcpaccept_reports_each_accept_with_the_accepting_pid() {
     let mut lports: Vec<String> = (0..m)
         .map(|_| client("127.0.0.1", port, 1).0.to_string())
         .collect();
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     let srv_pid = srv.pid().to_string();
     srv.finish();
     // PID COMM IP RADDR RPORT LADDR LPORT
@@ -394,7 +321,7 @@ fn tcplife_reports_exact_bytes_and_the_owning_pid_of_both_ends() {
     let srv_pid = srv.pid().to_string();
     srv.finish();
     std::thread::sleep(Duration::from_millis(200));
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     // PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_B,RX_B,MS
     let me = std::process::id().to_string();
     let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
@@ -442,7 +369,7 @@ fn tcplife_kb_columns_are_the_bytes_in_whole_kib() {
     let (lport, _) = client("127.0.0.1", port, to_srv);
     srv.finish();
     std::thread::sleep(Duration::from_millis(200));
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     // PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS
     let row: Vec<Vec<&str>> = lines[1..]
         .iter()
@@ -478,7 +405,7 @@ fn tcpsynbl_histogram_holds_the_backlog_the_test_built() {
             c
         })
         .collect();
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     drop(conns);
     lst.finish();
     let want = backlog_rows(k, false);
@@ -577,7 +504,7 @@ fn tcpretrans_reports_retransmissions_forced_through_a_veth_pair() {
     assert_eq!(cli.read("sent"), 20000);
     // RTO starts at 200 ms and doubles: 2 s hold several retransmissions.
     std::thread::sleep(Duration::from_secs(2));
-    let (lines, _) = tool.stop();
+    let (lines, _) = stopped(tool);
     drop(cli);
     drop(srv);
     let want_l = format!("{}:{lport}", NetPair::ADDR_A);

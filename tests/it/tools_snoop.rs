@@ -7,144 +7,51 @@
 //! parsed back and compared exactly. Every run is stopped with SIGINT or SIGTERM, must print its
 //! final output, exit 0, and leave none of its BPF programs loaded.
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::Write,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
-    sync::{mpsc, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant, SystemTime},
 };
 
-use lab_tests::{bpf_lock, cmd, require_root, run};
+use lab_tests::{bpf_lock, cmd, require_root, run, RunningTool as Tool};
 
 // ---------------------------------------------------------------------------------------------
 // Running a tool: wait for its ready (header) line, stop it with a signal, collect its output.
 
-struct Tool {
-    name: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: std::thread::JoinHandle<String>,
-    seen: Vec<String>,
-    started: SystemTime,
+/// Start `name args`, ready at a stdout line containing `ready`. `ignore_sigint` starts it the
+/// way a background job of a non-interactive shell would be: with SIGINT ignored.
+fn start_tool(name: &str, args: &[&str], ready: &str, ignore_sigint: bool) -> Tool {
+    let mut c = cmd(name);
+    c.args(args);
+    if ignore_sigint {
+        // SAFETY: only async-signal-safe signal(2) between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
+    Tool::spawn(c, name, ready)
 }
 
-impl Tool {
-    /// Start `name args`; returns once a stdout line containing `ready` appeared (the probes are
-    /// attached before the header is printed). `ignore_sigint` starts it the way a background job
-    /// of a non-interactive shell would be: with SIGINT ignored.
-    fn start(name: &str, args: &[&str], ready: &str, ignore_sigint: bool) -> Tool {
-        let started = SystemTime::now();
-        let mut c = cmd(name);
-        c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        if ignore_sigint {
-            // SAFETY: only async-signal-safe signal(2) between fork and exec.
-            unsafe {
-                c.pre_exec(|| {
-                    libc::signal(libc::SIGINT, libc::SIG_IGN);
-                    Ok(())
-                });
-            }
-        }
-        let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let mut t = Tool {
-            name: name.into(),
-            child,
-            lines,
-            stderr,
-            seen: Vec::new(),
-            started,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match t.lines.recv_timeout(left.max(Duration::from_millis(1))) {
-                Ok(l) => {
-                    let hit = l.contains(ready);
-                    t.seen.push(l);
-                    if hit {
-                        return t;
-                    }
-                }
-                Err(_) => {
-                    let _ = t.child.kill();
-                    let status = t.child.wait().unwrap();
-                    let err = t.stderr.join().unwrap_or_default();
-                    panic!(
-                        "{name} never printed {ready:?} ({status}); stdout {:?}, stderr {err}",
-                        t.seen
-                    );
-                }
-            }
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Send `sig`, wait for exit (10 s at most), and return (stdout, stderr). Asserts exit 0 and
-    /// that the tool left none of its BPF programs (`progs`, kernel names) loaded.
-    fn stop(mut self, sig: i32, progs: &[&str]) -> (String, String) {
-        // The check below must be able to see the programs, or it proves nothing.
-        assert!(
-            !loaded_programs(self.started, progs).is_empty(),
-            "{}: none of {progs:?} loaded while running",
-            self.name
-        );
-        // SAFETY: signalling our own child.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("{} did not exit within 10 s of signal {sig}", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = self.stderr.join().unwrap_or_default();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(l);
-        }
-        let stdout = self.seen.join("\n");
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "{} exit after signal {sig}: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            self.name
-        );
-        assert!(
-            !Path::new(&format!("/proc/{}", self.child.id())).exists(),
-            "{} still in /proc",
-            self.name
-        );
-        let left = programs_loaded_since(self.started, progs);
-        assert!(
-            left.is_empty(),
-            "{} left BPF programs loaded after exit: {left:?}",
-            self.name
-        );
-        (stdout, stderr)
-    }
+/// Stop with `sig` (see RunningTool::stop_with) and assert the tool left none of its BPF
+/// programs (`progs`, kernel names) loaded; the same check first proves it can see them.
+fn stop_clean(tool: Tool, sig: i32, progs: &[&str]) -> (String, String) {
+    let started = tool.started();
+    assert!(
+        !loaded_programs(started, progs).is_empty(),
+        "none of {progs:?} loaded while running"
+    );
+    let out = tool.stop_with(sig);
+    let left = programs_loaded_since(started, progs);
+    assert!(
+        left.is_empty(),
+        "BPF programs left loaded after exit: {left:?}"
+    );
+    out
 }
 
 /// Kernel names (15 chars at most) of BPF programs from `names` loaded at or after `since`.
@@ -316,10 +223,10 @@ fn execsnoop_sees_each_exec_with_args_parent_and_result() {
     };
 
     // 1: -T, started with SIGINT ignored, stopped by SIGINT: successes only, with times.
-    let tool = Tool::start("execsnoop", &["-T"], "PCOMM", true);
+    let tool = start_tool("execsnoop", &["-T"], "PCOMM", true);
     let pids = run_workload();
     settle();
-    let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, EXECSNOOP_PROGS);
     let rows: Vec<_> = exec_rows(&out, true)
         .into_iter()
         .filter(|r| r.4.contains(&name))
@@ -349,10 +256,10 @@ fn execsnoop_sees_each_exec_with_args_parent_and_result() {
     }
 
     // 2: -x -l NAME, stopped by SIGTERM: the failed exec too, with its errno.
-    let tool = Tool::start("execsnoop", &["-x", "-l", &name], "PCOMM", false);
+    let tool = start_tool("execsnoop", &["-x", "-l", &name], "PCOMM", false);
     let pids = run_workload();
     settle();
-    let (out, _) = tool.stop(libc::SIGTERM, EXECSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGTERM, EXECSNOOP_PROGS);
     let rows = exec_rows(&out, false);
     assert_eq!(
         rows.len(),
@@ -403,11 +310,11 @@ fn opensnoop_pid_sees_exactly_the_files_its_process_opens() {
     let h = Helper::spawn(&args);
     let pid = h.pid().to_string();
     // Something else opening our files must not show up under -p.
-    let tool = Tool::start("opensnoop", &["-p", &pid], "PATH", false);
+    let tool = start_tool("opensnoop", &["-p", &pid], "PATH", false);
     std::fs::read(&files[0]).unwrap();
     h.go();
     settle();
-    let (out, _) = tool.stop(libc::SIGINT, OPENSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, OPENSNOOP_PROGS);
 
     // PID COMM FD ERR PATH
     let rows: Vec<(String, String, i64, i64, String)> = out
@@ -502,14 +409,14 @@ fn killsnoop_sees_each_signal_sent_with_target_and_result() {
 
     let mut kids: Vec<Child> = (0..3).map(|_| spawn_target()).collect();
     let targets: Vec<i32> = kids.iter().map(|k| k.id() as i32).collect();
-    let tool = Tool::start("killsnoop", &["-p", &me.to_string()], "TPID", false);
+    let tool = start_tool("killsnoop", &["-p", &me.to_string()], "TPID", false);
     let tool_pid = tool.pid();
     let mut sent = sends(&targets);
     for k in &mut kids {
         let _ = k.wait();
     }
     settle();
-    let (out, _) = tool.stop(libc::SIGINT, KILLSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, KILLSNOOP_PROGS);
     let rows = kill_rows(&out);
     let seen: Vec<(u32, i32, i64)> = rows.iter().map(|r| (r.1, r.2, r.3)).collect();
     // The SIGINT that stopped the tool is one of ours too; it may be seen before the tool exits.
@@ -525,7 +432,7 @@ fn killsnoop_sees_each_signal_sent_with_target_and_result() {
     // -s TERM keeps only the SIGTERMs; -x only the failed one.
     let mut kids: Vec<Child> = (0..3).map(|_| spawn_target()).collect();
     let targets: Vec<i32> = kids.iter().map(|k| k.id() as i32).collect();
-    let tool = Tool::start(
+    let tool = start_tool(
         "killsnoop",
         &["-p", &me.to_string(), "-s", "SIGTERM", "-x"],
         "TPID",
@@ -536,7 +443,7 @@ fn killsnoop_sees_each_signal_sent_with_target_and_result() {
         let _ = k.wait();
     }
     settle();
-    let (out, _) = tool.stop(libc::SIGTERM, KILLSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGTERM, KILLSNOOP_PROGS);
     let seen: Vec<(u32, i32, i64)> = kill_rows(&out).iter().map(|r| (r.1, r.2, r.3)).collect();
     let want: Vec<_> = sent
         .into_iter()
@@ -568,28 +475,28 @@ fn syscount_counts_exactly_the_calls_of_a_pid() {
 
     // SIGINT: final table with the exact getppid count.
     let h = Helper::spawn(&["getppid", &k.to_string()]);
-    let tool = Tool::start(
+    let tool = start_tool(
         "syscount",
         &["-p", &h.pid().to_string()],
         "Tracing syscalls",
         false,
     );
     h.go();
-    let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, SYSCOUNT_PROGS);
     let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
     assert_eq!(row[1].parse::<u64>().unwrap(), k, "{out}");
     assert!(out.trim_end().ends_with("Detaching..."), "{out}");
 
     // SIGTERM with -L: the same count, and a latency column.
     let h = Helper::spawn(&["getppid", &k.to_string()]);
-    let tool = Tool::start(
+    let tool = start_tool(
         "syscount",
         &["-L", "-p", &h.pid().to_string()],
         "Tracing syscalls",
         false,
     );
     h.go();
-    let (out, _) = tool.stop(libc::SIGTERM, SYSCOUNT_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGTERM, SYSCOUNT_PROGS);
     assert!(out.contains("TIME (us)"), "{out}");
     let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
     assert_eq!(row[1].parse::<u64>().unwrap(), k, "{out}");
@@ -598,9 +505,9 @@ fn syscount_counts_exactly_the_calls_of_a_pid() {
     // -P: one row for the helper's PID, whose count includes the K getppid calls.
     let h = Helper::spawn(&["getppid", &k.to_string()]);
     let pid = h.pid().to_string();
-    let tool = Tool::start("syscount", &["-P", "-p", &pid], "Tracing processes", false);
+    let tool = start_tool("syscount", &["-P", "-p", &pid], "Tracing processes", false);
     h.go();
-    let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, SYSCOUNT_PROGS);
     let rows: Vec<Vec<&str>> = out
         .lines()
         .skip_while(|l| !l.starts_with("PID"))
@@ -659,11 +566,11 @@ fn execsnoop_ppid_sees_only_children_of_that_parent() {
     let first = Helper::spawn(&["exec", &n.to_string(), &exe_s]);
     let other = Helper::spawn(&["exec", &m.to_string(), &exe_s]);
     let ppid = first.pid();
-    let tool = Tool::start("execsnoop", &["-P", &ppid.to_string()], "PCOMM", false);
+    let tool = start_tool("execsnoop", &["-P", &ppid.to_string()], "PCOMM", false);
     first.go();
     other.go();
     settle();
-    let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, EXECSNOOP_PROGS);
     let rows = exec_rows(&out, false);
     assert!(
         rows.iter().all(|r| r.2 == ppid),
@@ -747,10 +654,10 @@ fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
     let inside = Helper::spawn(&["getppid", &k.to_string()]);
     let outside = Helper::spawn(&["getppid", &k.to_string()]);
     cg.enter(inside.pid());
-    let tool = Tool::start("syscount", &["-c", &cg.path()], "Tracing syscalls", false);
+    let tool = start_tool("syscount", &["-c", &cg.path()], "Tracing syscalls", false);
     inside.go();
     outside.go();
-    let (out, _) = tool.stop(libc::SIGINT, SYSCOUNT_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, SYSCOUNT_PROGS);
     let row = syscount_row(&out, "getppid").unwrap_or_else(|| panic!("no getppid row:\n{out}"));
     assert_eq!(
         row[1].parse::<usize>().unwrap(),
@@ -773,11 +680,11 @@ fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
     let outside = Helper::spawn(&args);
     let in_pid = inside.pid().to_string();
     cg.enter(inside.pid());
-    let tool = Tool::start("opensnoop", &["-c", &cg.path()], "PATH", false);
+    let tool = start_tool("opensnoop", &["-c", &cg.path()], "PATH", false);
     inside.go();
     outside.go();
     settle();
-    let (out, _) = tool.stop(libc::SIGINT, OPENSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, OPENSNOOP_PROGS);
     // PID COMM FD ERR PATH
     let rows: Vec<Vec<&str>> = out
         .lines()
@@ -804,11 +711,11 @@ fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
     let outside = Helper::spawn(&["exec", &n.to_string(), &exe_s]);
     let parent = inside.pid();
     cg.enter(parent);
-    let tool = Tool::start("execsnoop", &["-c", &cg.path()], "PCOMM", false);
+    let tool = start_tool("execsnoop", &["-c", &cg.path()], "PCOMM", false);
     inside.go();
     outside.go();
     settle();
-    let (out, _) = tool.stop(libc::SIGINT, EXECSNOOP_PROGS);
+    let (out, _) = stop_clean(tool, libc::SIGINT, EXECSNOOP_PROGS);
     let rows = exec_rows(&out, false);
     assert!(
         rows.iter().all(|r| r.2 == parent),
