@@ -111,20 +111,14 @@ fn document(state: &State, session: Option<SessionDoc>) -> anyhow::Result<Status
 /// for the running session.
 fn live_proctor(state: &State) -> Option<std::collections::BTreeMap<String, u64>> {
     let session = state.session.as_ref()?;
-    if !crate::privilege::is_root() || !check::proctor::armed() {
+    if !crate::privilege::is_root() {
         return None;
     }
-    let armed_at = std::fs::metadata("/sys/fs/bpf/lab-proctor/map")
-        .and_then(|m| m.modified())
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    // Armed for an earlier lab and never disarmed: its counts are not this session's.
-    if armed_at + 1 < session.started_at {
+    // Armed for an earlier run of the same lab and never disarmed: not this session's counts.
+    if check::proctor::armed_at(session)? + 1 < session.started_at {
         return None;
     }
-    check::proctor::counts()
+    check::proctor::counts(session)
         .ok()
         .map(|v| v.into_iter().collect())
 }
