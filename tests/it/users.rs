@@ -242,6 +242,14 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
             "{how}: {st}"
         );
     }
+    // bob's plain status says why his `lab start` would be refused.
+    let (code, out, err) = run(lab_as(bob).arg("status"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("{alice}'s lab 1 runs on this machine")),
+        "{out}"
+    );
+    assert!(!out.contains(&secret), "{out}");
     // As bob without root: alice's state and data cannot be read.
     for path in [&alice_state, &data_dir] {
         let (code, out, err) = run(Command::new("runuser")

@@ -39,7 +39,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(&document(&state, None)?)?
             );
         } else {
-            println!("No lab is running. Start one with: sudo lab start 1 (see `lab list`)");
+            match session::machine::other_users_lab(&crate::state::user()) {
+                // One lab per machine: say why `lab start` would be refused.
+                Some(a) => println!(
+                    "No lab of yours is running; {}'s lab {} runs on this machine (one lab per machine).",
+                    a.user, a.lab
+                ),
+                None => println!(
+                    "No lab is running. Start one with: sudo lab start 1 (see `lab list`)"
+                ),
+            }
         }
         return Ok(ExitCode::SUCCESS);
     };
