@@ -158,7 +158,11 @@ impl State {
 
     /// Locked read-modify-write: `f` changes the state; it is written atomically afterwards.
     pub fn update<T>(f: impl FnOnce(&mut State) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        update_in(&dir()?, f)
+        let dir = dir()?;
+        create_dir(&dir)?;
+        // Existing dirs (made by an older runner, mode 0755) are fixed up on their next write.
+        make_private(&dir)?;
+        update_in(&dir, f)
     }
 }
 
@@ -199,6 +203,45 @@ pub fn dir() -> anyhow::Result<PathBuf> {
         });
     }
     Ok(Path::new("/var/lib/lab").join(user()))
+}
+
+/// Make `path` (a directory of the student's) theirs alone: owned by the student (so they read
+/// their own state without root, e.g. `lab status --json` run by `lab class`), mode 0700 (so
+/// no other account can). Only for the default per-user dirs, when root: a LAB_STATE_DIR is
+/// the caller's choice, its permissions are left alone. Symlinks are not followed.
+pub fn make_private(path: &Path) -> anyhow::Result<()> {
+    if std::env::var_os("LAB_STATE_DIR").is_some_and(|d| !d.is_empty())
+        // SAFETY: geteuid has no preconditions.
+        || unsafe { libc::geteuid() } != 0
+    {
+        return Ok(());
+    }
+    let (uid, gid) = account(&user()).unwrap_or((0, 0));
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: a valid fd for the life of `dir`.
+    let ok = unsafe {
+        libc::fchown(dir.as_raw_fd(), uid, gid) == 0 && libc::fchmod(dir.as_raw_fd(), 0o700) == 0
+    };
+    if !ok {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!("making {} private (owner {uid}, mode 0700)", path.display())
+        });
+    }
+    Ok(())
+}
+
+/// The uid and gid of account `name`, if it exists.
+fn account(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer into static storage or null; read at once.
+    unsafe {
+        let pw = libc::getpwnam(c.as_ptr());
+        (!pw.is_null()).then(|| ((*pw).pw_uid, (*pw).pw_gid))
+    }
 }
 
 pub fn load_from(dir: &Path) -> anyhow::Result<State> {
@@ -284,10 +327,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         std::process::id()
     ));
     let result = (|| -> std::io::Result<()> {
+        // A fresh file, never through a link someone left at that name.
+        let _ = fs::remove_file(&tmp);
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o644)
             .open(&tmp)?;
         f.write_all(bytes)?;
@@ -322,6 +366,7 @@ impl Lock {
             .create(true)
             .truncate(false)
             .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         // SAFETY: valid fd for the life of f.

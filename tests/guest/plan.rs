@@ -16,6 +16,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "bpftrace",
     "labs",
     "tools_func",
+    "users",
 ];
 
 /// `module::test` for every `#[test] fn` of the guest modules (and `module::sub::test` for

@@ -18,3 +18,4 @@ mod tools_net;
 mod tools_snoop;
 mod tools_stack;
 mod trials;
+mod users;

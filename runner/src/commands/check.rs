@@ -137,11 +137,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         eprintln!("lab: warning: the session's truth recorder is not running, so sizes and latencies are graded against this check's window only; to record again: sudo lab stop && sudo lab start {id}");
     }
     let report = grade(&lab, &given, &measured, &ctx, history.as_ref());
-    let proctor = proctor::report(live.session.started_at)
+    let proctor = proctor::report(&live.session)
         .unwrap_or_else(|e| vec![format!("proctor unavailable: {e:#}")]);
     // Kept in the progress so `lab status` (and the instructor's `lab class`) show it without root.
-    let seen = if proctor::armed() {
-        proctor::counts().unwrap_or_default()
+    let seen = if proctor::armed(&live.session) {
+        proctor::counts(&live.session).unwrap_or_default()
     } else {
         Vec::new()
     };

@@ -101,6 +101,15 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if !args.no_run && !labs.is_empty() {
         // The reference runs start and stop labs: in a state dir of their own, so they never
         // stop (or are stopped by) a lab the student runs, nor record into their progress.
+        // Beside another user's lab they would perturb its truth (and it theirs): refused.
+        if let Some(a) = crate::session::machine::other_users_lab(&crate::state::user()) {
+            anyhow::bail!(
+                "{}'s lab {} is running on this machine; the reference runs would perturb it: \
+                 check without them (lab dev check --no-run), or run it once that lab is stopped",
+                a.user,
+                a.lab
+            );
+        }
         let _own = Isolated::enter()?;
         for l in &labs {
             match crate::lab::hooks::reference_run(l) {

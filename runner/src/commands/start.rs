@@ -42,6 +42,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     privilege::require_root(&format!("lab start {id}"))?;
     let lab = lab::find(id)?;
     let style = Style::stdout();
+    // One lab per machine: another user's live lab refuses this start before anything happens.
+    session::machine::refuse_if_taken(&state::user())?;
 
     if let Some(running) = State::load()?.session {
         let live = session::inspect(&running);
@@ -131,6 +133,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         workloads: workloads.iter().map(|w| w.0.clone()).collect(),
         complete: false,
     };
+    // Claim the machine (checked again under its lock: two starts at once cannot both win).
+    // `lab dev check`'s reference runs only look: they are not a user's lab.
+    if crate::commands::check::proctor::in_dev_session() {
+        session::machine::refuse_if_taken(&session.user)?;
+    } else {
+        session::machine::claim(&session)?;
+    }
     // Record the session before anything runs, so a kill -9 from here on leaves a session
     // that `lab stop` (or the next `lab start`) cleans up.
     State::update(|s| {
@@ -143,6 +152,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = (|| -> anyhow::Result<Vec<(String, String, i32)>> {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
+        // The student's answers' raw material: theirs alone, like the state dir.
+        for d in [data_dir.parent(), Some(data_dir.as_path())]
+            .into_iter()
+            .flatten()
+        {
+            state::make_private(d)?;
+        }
         for (label, run, args) in &prepare {
             prepare_step(&data_dir, label, run, args, seed)?;
         }
@@ -185,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })?;
 
     // The proctor records perturbing tools (strace, gdb...) from now on, surviving `lab` exiting.
-    if let Err(e) = crate::commands::check::proctor::arm() {
+    if let Err(e) = crate::commands::check::proctor::arm(&session) {
         eprintln!("lab: warning: proctor: {e:#}");
     }
     // Make sure the symptom the lab is about really shows on this machine (or say it doesn't).

@@ -39,7 +39,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(&document(&state, None)?)?
             );
         } else {
-            println!("No lab is running. Start one with: sudo lab start 1 (see `lab list`)");
+            match session::machine::other_users_lab(&crate::state::user()) {
+                // One lab per machine: say why `lab start` would be refused.
+                Some(a) => println!(
+                    "No lab of yours is running; {}'s lab {} runs on this machine (one lab per machine).",
+                    a.user, a.lab
+                ),
+                None => println!(
+                    "No lab is running. Start one with: sudo lab start 1 (see `lab list`)"
+                ),
+            }
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -111,20 +120,14 @@ fn document(state: &State, session: Option<SessionDoc>) -> anyhow::Result<Status
 /// for the running session.
 fn live_proctor(state: &State) -> Option<std::collections::BTreeMap<String, u64>> {
     let session = state.session.as_ref()?;
-    if !crate::privilege::is_root() || !check::proctor::armed() {
+    if !crate::privilege::is_root() {
         return None;
     }
-    let armed_at = std::fs::metadata("/sys/fs/bpf/lab-proctor/map")
-        .and_then(|m| m.modified())
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    // Armed for an earlier lab and never disarmed: its counts are not this session's.
-    if armed_at + 1 < session.started_at {
+    // Armed for an earlier run of the same lab and never disarmed: not this session's counts.
+    if check::proctor::armed_at(session)? + 1 < session.started_at {
         return None;
     }
-    check::proctor::counts()
+    check::proctor::counts(session)
         .ok()
         .map(|v| v.into_iter().collect())
 }

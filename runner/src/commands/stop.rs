@@ -9,10 +9,17 @@ use crate::{
 };
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Stop this user's lab instead of your own (for an instructor: one lab runs per machine)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     privilege::require_root("lab stop")?;
+    if let Some(user) = &args.user {
+        act_as(user)?;
+    }
     let style = Style::stdout();
     let state = State::load()?;
     let mut ended = 0;
@@ -64,6 +71,24 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--user NAME`: from here on this process acts on NAME's state dir (/var/lib/lab/NAME), the
+/// way `sudo` by NAME would have (state::user reads SUDO_USER).
+fn act_as(user: &str) -> anyhow::Result<()> {
+    if std::env::var_os("LAB_STATE_DIR").is_some_and(|d| !d.is_empty()) {
+        return Err(privilege::usage(
+            "--user NAME picks /var/lib/lab/NAME, but LAB_STATE_DIR is set: unset it, or drop --user",
+        ));
+    }
+    if user.is_empty() || user.contains('/') || user == "." || user == ".." {
+        return Err(privilege::usage(format!(
+            "--user {user:?}: give a user name, e.g. --user alice"
+        )));
+    }
+    // Single-threaded here: every later state read of this process uses it.
+    std::env::set_var("SUDO_USER", user);
+    Ok(())
+}
+
 /// Stop a session completely and forget it: processes, data directory, state (time spent is
 /// added to the lab's progress). Returns the number of processes signalled.
 pub fn end_session(running: &Session) -> anyhow::Result<usize> {
@@ -72,8 +97,12 @@ pub fn end_session(running: &Session) -> anyhow::Result<usize> {
     crate::truth::launch::stop(&running.data_dir)?;
     let n = session::stop_session(running)?;
     // The proctor's pinned probe lives as long as the lab does.
-    if let Err(e) = crate::commands::check::proctor::disarm() {
+    if let Err(e) = crate::commands::check::proctor::disarm(running) {
         eprintln!("lab: warning: proctor: {e:#}");
+    }
+    // The machine is free for another user's lab (if this session was the one recorded).
+    if let Err(e) = session::machine::release(running) {
+        eprintln!("lab: warning: {e:#}");
     }
     State::update(|s| {
         if s.session.as_ref().is_some_and(|x| {

@@ -2,6 +2,7 @@
 use std::path::Path;
 
 pub mod cgroup;
+pub mod machine;
 pub mod procs;
 pub mod runfiles;
 pub mod spawn;

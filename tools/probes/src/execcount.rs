@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use aya::{
     maps::{PerCpuArray, PerCpuHashMap},
-    programs::TracePoint,
+    programs::{links::FdLink, trace_point::TracePointLinkId, TracePoint},
     Ebpf,
 };
 use lab_probes_common::execcount::CommKey;
@@ -14,6 +14,7 @@ use crate::tracefs;
 /// An attached exec counter; detaches when dropped.
 pub struct ExecCount {
     bpf: Ebpf,
+    link: TracePointLinkId,
 }
 
 impl ExecCount {
@@ -29,9 +30,32 @@ impl ExecCount {
             .context("program execcount missing from object")?
             .try_into()?;
         prog.load().context("verifier rejected execcount")?;
-        prog.attach("sched", "sched_process_exec")
+        let link = prog
+            .attach("sched", "sched_process_exec")
             .context("attaching sched:sched_process_exec")?;
-        Ok(Self { bpf })
+        Ok(Self { bpf, link })
+    }
+
+    /// Keep counting after this process exits: pin the map as `dir/map` and the link as
+    /// `dir/link` (`dir` must exist on a bpffs). Removing both pins detaches the program.
+    pub fn pin(mut self, dir: &std::path::Path) -> Result<()> {
+        let prog: &mut TracePoint = self
+            .bpf
+            .program_mut("execcount")
+            .context("program execcount missing from object")?
+            .try_into()?;
+        let link: FdLink = prog
+            .take_link(self.link)?
+            .try_into()
+            .context("this kernel has no BPF links for tracepoints (needs 5.15+)")?;
+        self.bpf
+            .map("EXEC_COUNTS")
+            .context("map EXEC_COUNTS")?
+            .pin(dir.join("map"))
+            .context("pinning the exec count map")?;
+        link.pin(dir.join("link"))
+            .context("pinning the exec count link")?;
+        Ok(())
     }
 
     /// Exec counts so far, by comm.

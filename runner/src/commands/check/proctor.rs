@@ -4,78 +4,103 @@
 //! It is the smoke probe `execcount` (exec counts by comm, from the probe library) with its link
 //! and map pinned in bpffs: it keeps counting after `lab` exits, needs no extra terminal or
 //! daemon, and `lab check` reads the pinned map. `lab start` arms it, `lab stop` disarms it.
+//! Each session has its own pin directory, /sys/fs/bpf/lab-proctor/<user>-<hash of data dir>,
+//! so one user's `lab stop` (or ended session) never disarms another user's proctor.
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use aya::{
-    maps::{Map, MapData, PerCpuHashMap},
-    programs::{links::FdLink, TracePoint},
-};
+use aya::maps::{Map, MapData, PerCpuHashMap};
+
+use crate::state::Session;
 
 const BPFFS: &str = "/sys/fs/bpf";
 const DIR: &str = "/sys/fs/bpf/lab-proctor";
 /// Programs that stop or slow the traced process (ptrace, or per-packet copies).
 pub const PERTURBING: &[&str] = &["strace", "ltrace", "gdb", "tcpdump", "valgrind"];
 
-fn dir() -> PathBuf {
-    PathBuf::from(DIR)
+/// The pin directory of the proctor of `user`'s session with data in `data_dir`.
+pub fn dir_for(user: &str, data_dir: &Path) -> PathBuf {
+    let key = data_dir
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+    let user: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Path::new(DIR).join(format!("{user}-{key:016x}"))
 }
 
-pub fn armed() -> bool {
-    dir().join("map").exists()
+fn dir(session: &Session) -> PathBuf {
+    dir_for(&session.user, &session.data_dir)
 }
 
-/// Start recording (idempotent). Needs root.
-pub fn arm() -> Result<()> {
-    if in_dev_session() {
-        return Ok(());
-    }
-    if armed() {
+pub fn armed(session: &Session) -> bool {
+    dir(session).join("map").exists()
+}
+
+/// When the session's proctor was armed (its map pin's time), Unix seconds.
+pub fn armed_at(session: &Session) -> Option<u64> {
+    std::fs::metadata(dir(session).join("map"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+/// Start recording for `session` (idempotent). Needs root.
+pub fn arm(session: &Session) -> Result<()> {
+    if in_dev_session() || armed(session) {
         return Ok(());
     }
     mount_bpffs()?;
-    std::fs::create_dir_all(dir()).with_context(|| format!("creating {DIR}"))?;
-    let (root, _) = lab_probes::tracefs::mount_if_missing()?;
-    anyhow::ensure!(
-        lab_probes::tracefs::tracepoint_exists(&root, "sched", "sched_process_exec"),
-        "tracepoint sched:sched_process_exec does not exist on this kernel"
-    );
-    let mut bpf = lab_probes::load("execcount")?;
-    let prog: &mut TracePoint = bpf
-        .program_mut("execcount")
-        .context("program execcount missing")?
-        .try_into()?;
-    prog.load().context("verifier rejected execcount")?;
-    let id = prog
-        .attach("sched", "sched_process_exec")
-        .context("attaching sched:sched_process_exec")?;
-    let link = prog.take_link(id)?;
-    let fd: FdLink = link
-        .try_into()
-        .context("this kernel has no BPF links for tracepoints (needs 5.15+)")?;
-    bpf.map("EXEC_COUNTS")
-        .context("map EXEC_COUNTS")?
-        .pin(dir().join("map"))
-        .context("pinning the proctor map")?;
-    fd.pin(dir().join("link"))
-        .context("pinning the proctor link")?;
-    Ok(())
+    remove_machine_wide_pins();
+    let dir = dir(session);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pinned = lab_probes::execcount::ExecCount::attach().and_then(|c| c.pin(&dir));
+    if pinned.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    pinned
 }
 
-/// Stop recording and forget (removing the pins detaches the program).
-pub fn disarm() -> Result<()> {
+/// A runner before per-session proctors pinned one machine-wide as lab-proctor/{map,link}:
+/// nobody reads those any more, and they would count forever.
+fn remove_machine_wide_pins() {
+    for f in ["map", "link"] {
+        let _ = std::fs::remove_file(Path::new(DIR).join(f));
+    }
+}
+
+/// Stop recording for `session` and forget (removing the pins detaches the program).
+pub fn disarm(session: &Session) -> Result<()> {
     if in_dev_session() {
         return Ok(());
     }
-    if dir().exists() {
-        std::fs::remove_dir_all(dir()).with_context(|| format!("removing {DIR}"))?;
-    }
-    Ok(())
+    disarm_dir(&dir(session))
 }
 
-/// Times each perturbing tool was started since the proctor was armed.
-pub fn counts() -> Result<Vec<(String, u64)>> {
-    let data = MapData::from_pin(dir().join("map")).context("opening the proctor's pinned map")?;
+/// Remove a proctor pin directory (of a session found stale, see session::machine).
+pub fn disarm_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("removing {}", dir.display()))),
+    }
+}
+
+/// Times each perturbing tool was started since `session`'s proctor was armed.
+pub fn counts(session: &Session) -> Result<Vec<(String, u64)>> {
+    let data =
+        MapData::from_pin(dir(session).join("map")).context("opening the proctor's pinned map")?;
     let map = Map::from_map_data(data)?;
     let map: PerCpuHashMap<_, [u8; 16], u64> = PerCpuHashMap::try_from(map)?;
     let mut out = Vec::new();
@@ -90,32 +115,27 @@ pub fn counts() -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
-/// The machine-wide proctor belongs to the student's lab: a `lab dev check` session (run in its
-/// own state dir, see commands::dev) neither arms, reads nor disarms it.
+/// The proctor belongs to the student's lab: a `lab dev check` session (run in its own state
+/// dir, see commands::dev) neither arms, reads nor disarms one.
 pub fn in_dev_session() -> bool {
     std::env::var_os(crate::commands::dev::SESSION_ENV).is_some()
 }
 
 /// Lines for `lab check`: empty when nothing perturbing ran. Arms the proctor when a lab started
 /// by an older runner left it unarmed, so recording starts at the latest now.
-pub fn report(started_at: u64) -> Result<Vec<String>> {
+pub fn report(session: &Session) -> Result<Vec<String>> {
     if in_dev_session() {
         return Ok(Vec::new());
     }
-    // Counts from before this session (armed for an earlier lab, never disarmed) do not count.
-    let armed_at = std::fs::metadata(dir().join("map"))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs());
-    if armed() && armed_at.is_some_and(|t| t + 1 < started_at) {
-        disarm()?;
+    // Counts from before this session (the same lab restarted without a stop) do not count.
+    if armed_at(session).is_some_and(|t| t + 1 < session.started_at) {
+        disarm(session)?;
     }
-    if !armed() {
-        arm()?;
+    if !armed(session) {
+        arm(session)?;
         return Ok(Vec::new());
     }
-    Ok(counts()?
+    Ok(counts(session)?
         .into_iter()
         .map(|(comm, n)| {
             format!("proctor: {comm} was started {n} time(s) during this lab; on a production system it would have slowed the application down (use BPF tools instead)")
