@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // One line with the whole context chain, like ripgrep: "lab: outer: inner: cause".
-            eprintln!("lab: {err:#}");
+            eprintln!("lab: {}", lab::privilege::as_typed(&format!("{err:#}")));
             if let Some(code) = err
                 .downcast_ref::<lab::privilege::UsageError>()
                 .map(|u| u.exit_code)

@@ -55,3 +55,36 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     }
     .into()
 }
+
+/// Whether the user reached root through sudo (or is not root at all): only then do the
+/// commands a message suggests start with `sudo`.
+fn sudo_is_the_way() -> bool {
+    !is_root() || std::env::var_os("SUDO_USER").is_some_and(|u| !u.is_empty())
+}
+
+/// `text` with the `sudo lab ...` it suggests as this user would type it: plain `lab ...` for a
+/// root shell (a fresh root-only Debian has no sudo), unchanged for a student using sudo.
+pub fn as_typed(text: &str) -> String {
+    if sudo_is_the_way() {
+        text.to_owned()
+    } else {
+        text.replace("sudo lab ", "lab ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suggested_commands_drop_sudo_only_for_a_root_shell() {
+        let msg = "no lab is running; start it with: sudo lab start 1 (sudo lab list)";
+        let out = super::as_typed(msg);
+        if super::sudo_is_the_way() {
+            assert_eq!(out, msg);
+        } else {
+            assert_eq!(
+                out,
+                "no lab is running; start it with: lab start 1 (lab list)"
+            );
+        }
+    }
+}

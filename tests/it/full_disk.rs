@@ -97,7 +97,7 @@ fn full_disk_refuses_start_and_check_reports_the_dead_workload() {
     if !require_root("full_disk::full_disk_refuses_start_and_check_reports_the_dead_workload") {
         return;
     }
-    // lab start arms the machine-wide proctor (a BPF program): one BPF test at a time.
+    // lab start arms the per session proctor (a BPF program): one BPF test at a time.
     let _g = bpf_lock();
     let disk = Tmpfs::mount(600);
 

@@ -134,7 +134,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         crate::state::now(),
     );
     if records(&lab) && crate::truth::launch::running(&live.session.data_dir).is_none() {
-        eprintln!("lab: warning: the session's truth recorder is not running, so sizes and latencies are graded against this check's window only; to record again: sudo lab stop && sudo lab start {id}");
+        eprintln!("{}", crate::privilege::as_typed(&format!("lab: warning: the session's truth recorder is not running, so sizes and latencies are graded against this check's window only; to record again: sudo lab stop && sudo lab start {id}")));
     }
     let report = grade(&lab, &given, &measured, &ctx, history.as_ref());
     let proctor = proctor::report(&live.session)
@@ -391,7 +391,7 @@ fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) 
             ))
         );
     } else {
-        println!("{n}/{} answers right; the lab passes when every required one is. Try again: sudo lab check {}", report.len(), lab.id);
+        println!("{}", crate::privilege::as_typed(&format!("{n}/{} answers right; the lab passes when every required one is. Try again: sudo lab check {}", report.len(), lab.id)));
     }
 }
 

@@ -70,7 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if state.session.is_none() {
-        println!("\nStart one with: sudo lab start N");
+        println!(
+            "{}",
+            crate::privilege::as_typed("\nStart one with: sudo lab start N")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

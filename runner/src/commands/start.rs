@@ -231,12 +231,24 @@ fn footer(id: u32, hints: usize, style: Style) {
     println!();
     println!("  Begin:   open another terminal and investigate with the BPF tools (`lab tools` lists them)");
     if hints > 0 {
-        println!("  Hints:   sudo lab hint        ({hints} available)");
+        println!(
+            "{}",
+            crate::privilege::as_typed(&format!(
+                "  Hints:   sudo lab hint        ({hints} available)"
+            ))
+        );
     }
-    println!("  Check:   sudo lab check {id}");
-    println!("  Status:  sudo lab status");
     println!(
-        "  Stop:    sudo lab stop        {}",
+        "{}",
+        crate::privilege::as_typed(&format!("  Check:   sudo lab check {id}"))
+    );
+    println!(
+        "{}",
+        crate::privilege::as_typed("  Status:  sudo lab status")
+    );
+    println!(
+        "  Stop:    {}        {}",
+        crate::privilege::as_typed("sudo lab stop"),
         style.dim("(progress is kept)")
     );
 }
@@ -267,8 +279,11 @@ fn show_running(lab: &Lab, running: &Session, style: Style) -> anyhow::Result<Ex
     }
     if !live.all_alive() {
         println!(
-            "  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
-            lab.id
+            "{}",
+            crate::privilege::as_typed(&format!(
+                "  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
+                lab.id
+            ))
         );
     }
     footer(lab.id, lab.hints.len(), style);

@@ -46,7 +46,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     a.user, a.lab
                 ),
                 None => println!(
-                    "No lab is running. Start one with: sudo lab start 1 (see `lab list`)"
+                    "{}",
+                    crate::privilege::as_typed(
+                        "No lab is running. Start one with: sudo lab start 1 (see `lab list`)"
+                    )
                 ),
             }
         }
@@ -229,14 +232,14 @@ fn print_report(lab: u32, r: &SessionDoc, style: Style) {
         ))
     );
     if !r.same_boot {
-        println!("  {}", style.warn("The machine rebooted since this lab started: its workloads are gone. Run: sudo lab stop"));
+        println!("{}", crate::privilege::as_typed(&format!("  {}", style.warn("The machine rebooted since this lab started: its workloads are gone. Run: sudo lab stop"))));
     }
     if !r.complete {
         println!(
             "  {}",
-            style.warn(
+            style.warn(&crate::privilege::as_typed(
                 "`lab start` did not finish (interrupted?); run: sudo lab stop && sudo lab start"
-            )
+            ))
         );
     }
     println!(
@@ -283,7 +286,13 @@ fn print_report(lab: u32, r: &SessionDoc, style: Style) {
         .iter()
         .any(|w| w.alive && w.read_bytes_per_sec.is_none())
     {
-        println!("  {}", style.dim("(I/O rates need root: sudo lab status)"));
+        println!(
+            "{}",
+            crate::privilege::as_typed(&format!(
+                "  {}",
+                style.dim("(I/O rates need root: sudo lab status)")
+            ))
+        );
     }
 }
 

@@ -58,7 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!(
                         "Progress kept: {}. {}",
                         p.summary(p.passed_count(ids), total),
-                        style.dim(&format!("(sudo lab start {lab} to continue)"))
+                        style.dim(&crate::privilege::as_typed(&format!(
+                            "(sudo lab start {lab} to continue)"
+                        )))
                     );
                 }
             }
