@@ -3,6 +3,7 @@
 //! openat()+close() and events lost. Prints the tables and writes them into BENCHMARKS.md.
 //! A benchmark command, not a test: figures depend on the machine and how busy it is.
 mod countcost;
+mod eventcost;
 mod measure;
 mod openloop;
 mod report;
@@ -37,6 +38,10 @@ struct Args {
     /// openat()+close() iterations per overhead run
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1000..))]
     iterations: u64,
+    /// iterations per run of the loops behind tcpconnect's, tcplife's and ext4slower's cost per
+    /// event (a connection, or a pwrite()+pread(), each)
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..))]
+    loop_iterations: u64,
     /// overhead runs per tracer (and untraced, before and after); the median counts
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     overhead_runs: u32,
@@ -125,6 +130,20 @@ fn bench(args: &Args) -> Result<()> {
     if tools.iter().any(|t| t == "funccount") {
         let c = countcost::run(&suites, &report, args.iterations, args.overhead_runs, &work)?;
         report.sections.push(c.markdown());
+    }
+    for case in eventcost::CASES {
+        if tools.iter().any(|t| t == case.tool) {
+            let c = eventcost::run(
+                case,
+                &suites,
+                &report,
+                args.loop_iterations,
+                args.overhead_runs,
+                &work,
+            );
+            report.extra_targets.push(c.target_line());
+            report.sections.push(c.markdown());
+        }
     }
     report.finish();
     let text = report.markdown();
