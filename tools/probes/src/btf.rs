@@ -357,9 +357,12 @@ impl Btf {
     }
 }
 
+/// Each type's record offset by id, and (name offset, id) of each named struct.
+type TypeIndex = (Vec<u32>, Vec<(u32, u32)>);
+
 /// One record after another through the type section: (offset of each type by id, named
 /// structs). `R` is the mapped section or a buffered reader of the file.
-fn walk_types<R: TypeStream>(r: &mut R, type_len: u32) -> Result<(Vec<u32>, Vec<(u32, u32)>)> {
+fn walk_types<R: TypeStream>(r: &mut R, type_len: u32) -> Result<TypeIndex> {
     let mut at = vec![0];
     let mut structs = Vec::new();
     let mut p = 0u32;
