@@ -103,30 +103,24 @@ impl Workload {
     }
 
     fn ext4(work: &Path) -> Result<Self> {
-        let name = "lab-bench-ext4-file";
-        let file = work.join(name);
+        let name = format!("lab-bench-ext4-file-{}", std::process::id());
+        // The work directory (under TMPDIR), else /var/tmp (a disk, where /tmp is tmpfs).
+        let dir = [work, Path::new("/var/tmp")]
+            .into_iter()
+            .find(|d| on_ext4(d))
+            .with_context(|| {
+                format!(
+                    "neither {} nor /var/tmp is on ext4 (set TMPDIR to a directory on ext4)",
+                    work.display()
+                )
+            })?;
+        let file = dir.join(&name);
         std::fs::write(&file, [0u8; 64])?;
-        // SAFETY: statfs fills the zeroed struct for a NUL-terminated path.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        let path = std::ffi::CString::new(work.as_os_str().as_encoded_bytes())?;
-        if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
-            bail!(
-                "statfs {}: {}",
-                work.display(),
-                std::io::Error::last_os_error()
-            );
-        }
-        if st.f_type as i64 != EXT4_MAGIC {
-            bail!(
-                "{} is not on ext4 (set TMPDIR to a directory on ext4)",
-                work.display()
-            );
-        }
         Ok(Self {
             exe: compile(work, "fileloop", FILE_LOOP_C)?,
             arg: Some(file),
             listener: None,
-            marker: name.into(),
+            marker: name,
         })
     }
 
@@ -175,6 +169,24 @@ impl Workload {
         text.lines()
             .filter(|l| l.split_whitespace().any(|t| t == self.marker))
             .count() as u64
+    }
+}
+
+fn on_ext4(dir: &Path) -> bool {
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs fills the zeroed struct for a NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as i64 == EXT4_MAGIC }
+}
+
+/// The ext4 loop's file may live outside the work directory (in /var/tmp).
+impl Drop for Workload {
+    fn drop(&mut self) {
+        if let Some(f) = &self.arg {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 
