@@ -15,14 +15,14 @@ fn our_row(report: &str, tool: &str) -> (u64, u64, u64) {
         .find(|l| l.starts_with("| lab (ours) |"))
         .unwrap_or_else(|| panic!("no row for our {tool}:\n{table}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    // | tracer | ns | added | vs untraced | "P of E" | lost | RSS |
-    let (p, e) = cells[5]
+    // | tracer | ns | added | BPF ns | vs untraced | "P of E" | lost | RSS |
+    let (p, e) = cells[6]
         .split_once(" of ")
         .unwrap_or_else(|| panic!("events cell of {row}"));
     (
         p.parse().unwrap(),
         e.parse().unwrap(),
-        cells[6].parse().unwrap(),
+        cells[7].parse().unwrap(),
     )
 }
 

@@ -254,6 +254,8 @@ pub const CASES: &[Case] = &[
 pub struct Row {
     pub tracer: String,
     pub ns: Option<f64>,
+    /// The tool's BPF programs' run time per iteration while the loop ran (kernel.bpf_stats).
+    pub bpf_ns: Option<f64>,
     pub expected: u64,
     pub seen: u64,
     pub rss_kib: u64,
@@ -269,6 +271,55 @@ pub struct EventCost {
     pub rows: Vec<Row>,
     /// Why the whole table could not be measured.
     note: Option<String>,
+}
+
+/// Total run time (ns) of the BPF programs process `pid` holds, from their fdinfo; needs
+/// kernel.bpf_stats_enabled (see `BpfStats`). None when it shows no program.
+fn bpf_run_ns(pid: i32) -> Option<u64> {
+    let mut total = None;
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        if !text.contains("prog_type:") {
+            continue;
+        }
+        let ns = text
+            .lines()
+            .find_map(|l| l.strip_prefix("run_time_ns:"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(ns) = ns {
+            total = Some(total.unwrap_or(0) + ns);
+        }
+    }
+    total
+}
+
+/// kernel.bpf_stats_enabled on while it lives (the kernel then times every BPF program run,
+/// which adds two clock reads per run to every tracer alike); the old value back when dropped.
+pub struct BpfStats(Option<String>);
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    pub fn enable() -> Self {
+        let old = std::fs::read_to_string(BPF_STATS).ok();
+        if std::fs::write(BPF_STATS, "1").is_err() {
+            return Self(None);
+        }
+        Self(old)
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = std::fs::write(BPF_STATS, old.trim());
+        }
+    }
 }
 
 pub fn run(
@@ -334,6 +385,7 @@ fn measure_case(
             res.rows.push(Row {
                 tracer: suite.name().into(),
                 ns: None,
+                bpf_ns: None,
                 expected: 0,
                 seen: 0,
                 rss_kib: 0,
@@ -347,6 +399,7 @@ fn measure_case(
         }
         let mut ns = vec![];
         let mut failed = None;
+        let bpf_before = bpf_run_ns(r.pid);
         for _ in 0..runs {
             match wl.run(n) {
                 Ok(v) => ns.push(v),
@@ -356,6 +409,12 @@ fn measure_case(
                 }
             }
         }
+        let bpf_ns = match (bpf_before, bpf_run_ns(r.pid)) {
+            (Some(a), Some(b)) if ns.len() == runs as usize => {
+                Some(b.saturating_sub(a) as f64 / (n * runs as u64) as f64)
+            }
+            _ => None,
+        };
         let expected = (n * case.per_iter + case.per_run) * runs as u64;
         wait_for_lines(&out, &wl, expected);
         let exit = r.stop(Duration::from_secs(30));
@@ -364,6 +423,7 @@ fn measure_case(
         res.rows.push(Row {
             tracer: suite.name().into(),
             ns: failed.is_none().then(|| crate::median_f(&ns)),
+            bpf_ns,
             expected,
             seen: wl.lines_in(&text),
             rss_kib: exit.max_rss_kib,
@@ -419,10 +479,19 @@ impl EventCost {
             .iter()
             .find(|r| r.tracer == "libbpf-tools")
             .and_then(|r| r.ns);
+        let peer_bpf = self
+            .rows
+            .iter()
+            .find(|r| r.tracer == "libbpf-tools")
+            .and_then(|r| r.bpf_ns);
+        let bpf = match (ours.bpf_ns, peer_bpf) {
+            (Some(a), Some(b)) => format!(" (BPF run time {a:.0} ns vs {b:.0} ns)"),
+            _ => String::new(),
+        };
         let (cheap_ok, vs) = match peer {
             Some(p) => (
                 cost(ns) <= cost(p) / 2.0,
-                format!("{:.0} ns vs libbpf-tools' {:.0} ns", cost(ns), cost(p)),
+                format!("{:.0} ns vs libbpf-tools' {:.0} ns{bpf}", cost(ns), cost(p)),
             ),
             None => (
                 true,
@@ -443,8 +512,11 @@ impl EventCost {
             "\n## {}: cost per iteration, events lost\n\n\
              A C loop of {} iterations ({}), run {} times per tracer (median shown), with each\n\
              suite's {} attached (output to a file on tmpfs) and untraced (median of {} runs before\n\
-             and after). \"added\" is ns per iteration above untraced; \"lost\" = events the loop\n\
-             made minus the tool's lines for them (the port of the bench's listener, or the file's name).\n",
+             and after). \"added\" is ns per iteration above untraced; \"BPF ns\" is the run time of the\n\
+             tool's BPF programs per iteration while the loop ran (kernel.bpf_stats_enabled, from the\n\
+             programs' fdinfo; it includes the other processes' events those programs saw), the part of\n\
+             \"added\" that does not depend on how busy the machine is; \"lost\" = events the loop made\n\
+             minus the tool's lines for them (the port of the bench's listener, or the file's name).\n",
             self.tool,
             self.iterations,
             self.what,
@@ -459,18 +531,19 @@ impl EventCost {
         let base = self.untraced_ns.unwrap_or(0.0);
         let _ = writeln!(
             s,
-            "| tracer | ns per iteration | added | vs untraced | events printed | lost | peak RSS |"
+            "| tracer | ns per iteration | added | BPF ns | vs untraced | events printed | lost | peak RSS |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
-        let _ = writeln!(s, "| untraced | {base:.0} | - | 1.00x | - | - | - |");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "| untraced | {base:.0} | - | - | 1.00x | - | - | - |");
         for r in &self.rows {
             match r.ns {
                 Some(ns) => {
                     let _ = writeln!(
                         s,
-                        "| {} | {ns:.0} | {:.0} | {:.2}x | {} of {} | {} | {:.1} MiB |",
+                        "| {} | {ns:.0} | {:.0} | {} | {:.2}x | {} of {} | {} | {:.1} MiB |",
                         r.tracer,
                         (ns - base).max(0.0),
+                        r.bpf_ns.map_or("-".to_owned(), |b| format!("{b:.0}")),
                         ns / base,
                         r.seen,
                         r.expected,
@@ -481,7 +554,7 @@ impl EventCost {
                 None => {
                     let _ = writeln!(
                         s,
-                        "| {} | fails: {} | - | - | - | - | - |",
+                        "| {} | fails: {} | - | - | - | - | - | - |",
                         r.tracer,
                         r.note.clone().unwrap_or_default().replace('|', "/")
                     );

@@ -131,18 +131,22 @@ fn bench(args: &Args) -> Result<()> {
         let c = countcost::run(&suites, &report, args.iterations, args.overhead_runs, &work)?;
         report.sections.push(c.markdown());
     }
-    for case in eventcost::CASES {
-        if tools.iter().any(|t| t == case.tool) {
-            let c = eventcost::run(
-                case,
-                &suites,
-                &report,
-                args.loop_iterations,
-                args.overhead_runs,
-                &work,
-            );
-            report.extra_targets.push(c.target_line());
-            report.sections.push(c.markdown());
+    {
+        // Timing BPF programs only while the cost tables run.
+        let _stats = eventcost::BpfStats::enable();
+        for case in eventcost::CASES {
+            if tools.iter().any(|t| t == case.tool) {
+                let c = eventcost::run(
+                    case,
+                    &suites,
+                    &report,
+                    args.loop_iterations,
+                    args.overhead_runs,
+                    &work,
+                );
+                report.extra_targets.push(c.target_line());
+                report.sections.push(c.markdown());
+            }
         }
     }
     report.finish();
