@@ -399,7 +399,7 @@ fn measure_case(
         }
         let mut ns = vec![];
         let mut failed = None;
-        let bpf_before = bpf_run_ns(r.pid);
+        let bpf_before = bpf_run_ns(r.tool_pid());
         for _ in 0..runs {
             match wl.run(n) {
                 Ok(v) => ns.push(v),
@@ -409,7 +409,7 @@ fn measure_case(
                 }
             }
         }
-        let bpf_ns = match (bpf_before, bpf_run_ns(r.pid)) {
+        let bpf_ns = match (bpf_before, bpf_run_ns(r.tool_pid())) {
             (Some(a), Some(b)) if ns.len() == runs as usize => {
                 Some(b.saturating_sub(a) as f64 / (n * runs as u64) as f64)
             }

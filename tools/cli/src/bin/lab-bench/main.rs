@@ -99,6 +99,7 @@ fn bench(args: &Args) -> Result<()> {
     let suites = [Suite::Ours(ours), Suite::LibbpfTools, Suite::Bpftrace];
     let work = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    measure::build_rss_wrapper(&work)?;
     anyhow::ensure!(
         (0.0..=60.0).contains(&args.hold),
         "--hold {}: give 0 to 60 seconds",
