@@ -382,6 +382,7 @@ fn measure_case(
         std::thread::sleep(settle);
         if !r.alive() {
             let exit = r.stop(Duration::from_secs(1));
+            let _ = std::fs::remove_file(&out);
             res.rows.push(Row {
                 tracer: suite.name().into(),
                 ns: None,

@@ -22,6 +22,7 @@ const EXAMPLES: &str =
     lab-bench --runs 9              # median of 9 starts per tool
     lab-bench --hold 0              # SIGINT right at the ready line (empty summaries)
     lab-bench --tools opensnoop     # only opensnoop
+    lab-bench --tools tcplife,ext4slower --loop-iterations 5000   # their cost per event, shorter
     lab-bench --output /tmp/b.md    # write the report elsewhere";
 
 /// Benchmark our BPF tools against libbpf-tools and bpftrace on this machine
