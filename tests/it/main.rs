@@ -4,6 +4,7 @@ mod class;
 mod doctor;
 mod engine;
 mod full_disk;
+mod lab_bench;
 mod lab_truth;
 mod labs;
 mod provision;

@@ -371,3 +371,23 @@ fn fs_tools_help_names_the_tool_and_examples_and_reject_bad_input() {
         assert!(err.contains("--hook") && err.contains("bogus"), "{err}");
     }
 }
+
+/// fsslower skips fentry without aya's full BTF parse when a one-call probe says the kernel
+/// refuses tracing programs; that probe must agree with a real fentry load and attach (the
+/// doctor's, on vfs_read): refused here (EPERM), allowed in the lab VMs.
+#[test]
+fn fentry_refusal_probe_agrees_with_a_real_fentry_attach() {
+    if !require_root("fentry_refusal_probe") {
+        return;
+    }
+    let _g = bpf_lock();
+    use lab_probes::capabilities::{fentry, tracing_progs_refused, Availability};
+    let probe = tracing_progs_refused();
+    match fentry() {
+        Availability::Usable => assert_eq!(probe, None, "fentry works here"),
+        Availability::Refused(why) if why.contains("EPERM") => {
+            assert!(probe.is_some(), "a real fentry load was refused: {why}")
+        }
+        other => eprintln!("SKIPPED: fentry neither works nor is refused with EPERM: {other:?}"),
+    }
+}

@@ -73,7 +73,7 @@ impl Header {
 
 /// An indexed BTF file; types and names are read from it on demand.
 pub struct Btf {
-    file: File,
+    src: Source,
     types_start: u64,
     strs_start: u64,
     strs_len: u64,
@@ -110,8 +110,12 @@ impl Btf {
     }
 
     fn index(file: File) -> Result<Self> {
+        Self::index_source(Source::new(file))
+    }
+
+    fn index_source(src: Source) -> Result<Self> {
         let mut hdr = [0u8; 24];
-        file.read_exact_at(&mut hdr, 0)
+        src.read_exact_at(&mut hdr, 0)
             .context("truncated BTF header")?;
         let u32_at = |o: usize| u32::from_le_bytes(hdr[o..o + 4].try_into().unwrap());
         if u16::from_le_bytes([hdr[0], hdr[1]]) != 0xeb9f {
@@ -120,25 +124,20 @@ impl Btf {
         let hdr_len = u64::from(u32_at(4));
         let (type_off, type_len) = (u64::from(u32_at(8)), u32_at(12));
         let types_start = hdr_len + type_off;
-        let mut reader = BufReader::with_capacity(64 << 10, &file);
-        reader.seek(SeekFrom::Start(types_start))?;
-        let mut at = vec![0];
-        let mut structs = Vec::new();
-        let mut p = 0u32;
-        let mut rec = [0u8; 12];
-        while p < type_len {
-            reader
-                .read_exact(&mut rec)
-                .context("truncated BTF type section")?;
-            let h = Header::decode(&rec);
-            if h.kind == KIND_STRUCT && h.name_off != 0 {
-                structs.push((h.name_off, at.len() as u32));
+        let (at, structs) = match &src {
+            Source::Mapped(m) => {
+                let types = usize::try_from(types_start)
+                    .ok()
+                    .and_then(|s| m.bytes().get(s..))
+                    .context("truncated BTF type section")?;
+                walk_types(&mut &*types, type_len)?
             }
-            at.push(p);
-            let extra = extra_len(h.kind, h.vlen);
-            reader.seek_relative(i64::from(extra))?;
-            p += 12 + extra;
-        }
+            Source::File(f) => {
+                let mut reader = BufReader::with_capacity(64 << 10, f);
+                reader.seek(SeekFrom::Start(types_start))?;
+                walk_types(&mut reader, type_len)?
+            }
+        };
         Ok(Self {
             types_start,
             strs_start: hdr_len + u64::from(u32_at(16)),
@@ -146,14 +145,14 @@ impl Btf {
             at,
             structs,
             names: RefCell::default(),
-            file,
+            src,
         })
     }
 
     fn header(&self, id: u32) -> Option<Header> {
         let off = *self.at.get(id as usize).filter(|_| id != 0)?;
         let mut b = [0u8; 12];
-        self.file
+        self.src
             .read_exact_at(&mut b, self.types_start + u64::from(off))
             .ok()?;
         Some(Header::decode(&b))
@@ -169,7 +168,7 @@ impl Btf {
         }
         let mut b = vec![0u8; h.vlen as usize * 12];
         let start = self.types_start + u64::from(self.at[id as usize]) + 12;
-        if self.file.read_exact_at(&mut b, start).is_err() {
+        if self.src.read_exact_at(&mut b, start).is_err() {
             return vec![];
         }
         b.chunks_exact(12)
@@ -192,7 +191,10 @@ impl Btf {
     }
 
     /// Find where each of `names` occurs in one pass over the string section (sysfs hands out
-    /// 4 KiB per read, so a pass is ~570 reads); later lookups of these names are free.
+    /// 4 KiB per read, so a pass is ~570 reads); later lookups of these names are free. Each
+    /// NUL-terminated string is checked once against the wanted set (a [length][first byte]
+    /// table rejects almost all of them): one memmem search per name over the 2.3 MB section
+    /// was the largest user-space cost of tcplife's start.
     pub fn prefetch(&self, names: &[&str]) -> Result<()> {
         let todo: Vec<&str> = names
             .iter()
@@ -202,21 +204,30 @@ impl Btf {
         if todo.is_empty() {
             return Ok(());
         }
-        // Search for "\0name\0" in windows that overlap by the longest needle.
-        let needles: Vec<Vec<u8>> = todo
+        let wanted: HashMap<&[u8], usize> = todo
             .iter()
-            .map(|n| [&[0u8][..], n.as_bytes(), &[0]].concat())
+            .enumerate()
+            .map(|(i, n)| (n.as_bytes(), i))
             .collect();
-        let finders: Vec<_> = needles.iter().map(memchr::memmem::Finder::new).collect();
+        let mut maybe = vec![[false; 256]; 64];
+        for n in &todo {
+            if let Some(&first) = n.as_bytes().first() {
+                maybe[n.len().min(63)][usize::from(first)] = true;
+            }
+        }
         let mut found = vec![Vec::new(); todo.len()];
-        let keep = needles.iter().map(Vec::len).max().unwrap_or(1) - 1;
-        let mut buf = vec![0u8; (64 << 10).max(keep * 2)];
-        let (mut filled, mut base) = (0usize, 0u64); // base: string offset of buf[0]
+        let mut buf = vec![0u8; 64 << 10];
+        // buf[..filled] holds strings starting at string offset `base`; a string cut by the end
+        // of a read is kept for the next round.
+        let (mut filled, mut base) = (0usize, 0u64);
         let mut pos = 0u64;
         while pos < self.strs_len {
+            if filled == buf.len() {
+                buf.resize(buf.len() * 2, 0); // one string longer than the buffer
+            }
             let want = (buf.len() - filled).min((self.strs_len - pos) as usize);
             let n = self
-                .file
+                .src
                 .read_at(&mut buf[filled..filled + want], self.strs_start + pos)?;
             if n == 0 {
                 bail!("truncated BTF string section");
@@ -224,21 +235,21 @@ impl Btf {
             pos += n as u64;
             filled += n;
             if filled < buf.len() && pos < self.strs_len {
-                continue; // sysfs reads 4 KiB at a time: search full windows only
+                continue; // sysfs reads 4 KiB at a time: scan full buffers only
             }
-            for (finder, found) in finders.iter().zip(&mut found) {
-                for i in finder.find_iter(&buf[..filled]) {
-                    let off = (base + i as u64 + 1) as u32;
-                    if !found.contains(&off) {
-                        found.push(off);
+            let mut start = 0;
+            for end in memchr::memchr_iter(0, &buf[..filled]) {
+                let s = &buf[start..end];
+                if !s.is_empty() && maybe[s.len().min(63)][usize::from(s[0])] {
+                    if let Some(&i) = wanted.get(s) {
+                        found[i].push((base + start as u64) as u32);
                     }
                 }
+                start = end + 1;
             }
-            if filled > keep {
-                buf.copy_within(filled - keep..filled, 0);
-                base += (filled - keep) as u64;
-                filled = keep;
-            }
+            buf.copy_within(start..filled, 0);
+            base += start as u64;
+            filled -= start;
         }
         let mut names = self.names.borrow_mut();
         for (name, offs) in todo.into_iter().zip(found) {
@@ -252,7 +263,7 @@ impl Btf {
         let mut out = Vec::new();
         let mut chunk = [0u8; 64];
         let mut at = self.strs_start + u64::from(off);
-        while let Ok(n) = self.file.read_at(&mut chunk, at) {
+        while let Ok(n) = self.src.read_at(&mut chunk, at) {
             if n == 0 {
                 break;
             }
@@ -346,6 +357,146 @@ impl Btf {
     }
 }
 
+/// Each type's record offset by id, and (name offset, id) of each named struct.
+type TypeIndex = (Vec<u32>, Vec<(u32, u32)>);
+
+/// One record after another through the type section: (offset of each type by id, named
+/// structs). `R` is the mapped section or a buffered reader of the file.
+fn walk_types<R: TypeStream>(r: &mut R, type_len: u32) -> Result<TypeIndex> {
+    let mut at = vec![0];
+    let mut structs = Vec::new();
+    let mut p = 0u32;
+    let mut rec = [0u8; 12];
+    while p < type_len {
+        r.next(&mut rec).context("truncated BTF type section")?;
+        let h = Header::decode(&rec);
+        if h.kind == KIND_STRUCT && h.name_off != 0 {
+            structs.push((h.name_off, at.len() as u32));
+        }
+        at.push(p);
+        let extra = extra_len(h.kind, h.vlen);
+        r.skip(extra).context("truncated BTF type section")?;
+        p = p
+            .checked_add(12 + extra)
+            .context("BTF type section overflows")?;
+    }
+    Ok((at, structs))
+}
+
+trait TypeStream {
+    fn next(&mut self, rec: &mut [u8; 12]) -> std::io::Result<()>;
+    fn skip(&mut self, n: u32) -> std::io::Result<()>;
+}
+
+impl TypeStream for &[u8] {
+    fn next(&mut self, rec: &mut [u8; 12]) -> std::io::Result<()> {
+        self.read_exact(rec)
+    }
+    fn skip(&mut self, n: u32) -> std::io::Result<()> {
+        *self = self
+            .get(n as usize..)
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        Ok(())
+    }
+}
+
+impl TypeStream for BufReader<&File> {
+    fn next(&mut self, rec: &mut [u8; 12]) -> std::io::Result<()> {
+        self.read_exact(rec)
+    }
+    fn skip(&mut self, n: u32) -> std::io::Result<()> {
+        self.seek_relative(i64::from(n))
+    }
+}
+
+/// Where the BTF bytes are read from. Since Linux 6.16 /sys/kernel/btf/vmlinux can be mapped
+/// read-only: the kernel maps its own BTF pages (a PFN mapping, so they are not counted in our
+/// RSS) and indexing is a walk through memory instead of ~1,300 4 KiB reads. Older kernels (the
+/// lab VMs' 6.1 and 6.12) refuse the mmap and are read with pread.
+enum Source {
+    /// The mapping outlives the descriptor, which is closed.
+    Mapped(Mapping),
+    File(File),
+}
+
+impl Source {
+    fn new(file: File) -> Self {
+        match Mapping::new(&file) {
+            Some(m) => Source::Mapped(m),
+            None => Source::File(file),
+        }
+    }
+
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+        match self {
+            Source::File(f) => f.read_at(buf, off),
+            Source::Mapped(m) => {
+                let bytes = m.bytes();
+                let start = usize::try_from(off).unwrap_or(usize::MAX).min(bytes.len());
+                let n = buf.len().min(bytes.len() - start);
+                buf[..n].copy_from_slice(&bytes[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => f.read_exact_at(buf, off),
+            Source::Mapped(_) => {
+                if self.read_at(buf, off)? == buf.len() {
+                    Ok(())
+                } else {
+                    Err(std::io::ErrorKind::UnexpectedEof.into())
+                }
+            }
+        }
+    }
+}
+
+/// A read-only private mapping of a whole file, unmapped when dropped.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: a read-only mapping owned by this value; nothing aliases it mutably.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    fn new(file: &File) -> Option<Self> {
+        use std::os::fd::AsRawFd as _;
+        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: a fresh read-only private mapping of `len` bytes of an open file.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        (ptr != libc::MAP_FAILED).then_some(Self { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping once.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +519,26 @@ mod tests {
         assert!(btf.member("rq", "nr_running").is_ok());
         assert!(btf.member("task_struct", "no_such_member_here").is_err());
         assert!(btf.member("no_such_struct_here", "se").is_err());
+    }
+
+    /// The pread path (kernels before 6.16, which cannot map the file) finds what the mapped
+    /// path finds.
+    #[test]
+    fn read_and_mapped_sources_agree() {
+        let Ok(file) = File::open(VMLINUX) else {
+            return;
+        };
+        let read = Btf::index_source(Source::File(file)).unwrap();
+        let any = Btf::vmlinux().unwrap();
+        for (s, m) in [
+            ("task_struct", "pid"),
+            ("sock", "sk_type"),
+            ("file", "f_inode"),
+        ] {
+            assert_eq!(read.member(s, m).unwrap(), any.member(s, m).unwrap());
+        }
+        assert_eq!(read.at.len(), any.at.len());
+        assert_eq!(read.structs, any.structs);
     }
 
     /// Members nested in anonymous structs/unions: sk_buff begins with

@@ -258,6 +258,7 @@ impl FsProbe {
     }
 
     fn attach_with(opts: &Options, offs: &FsOffsets, hook: Hook) -> Result<Self> {
+        precheck(hook, &opts.fs)?;
         let root = if hook == Hook::Syscall {
             Some(events::require_tracepoints(TRACEPOINTS)?)
         } else {
@@ -290,6 +291,11 @@ impl FsProbe {
             Mode::Hist { millis } => (MODE_HIST, 0, u8::from(millis)),
         };
         let mut bpf = crate::loader::load_with("fsslower", |l| {
+            if mode == MODE_EVENTS {
+                // The per-CPU histogram map is only written in histogram mode; preallocating
+                // its full size cost ext4slower ~4 ms of its start.
+                l.map_max_entries("HIST", 1);
+            }
             l.override_global("OFFS", offs, true)
                 .override_global("FS_MAGIC", &magic, true)
                 .override_global("FILTER_PID", &pid, true)
@@ -359,17 +365,38 @@ impl FsProbe {
 
 const ENTRY_PROGS: [&str; 4] = ["read", "write", "open", "fsync"];
 
-fn attach_fentry(bpf: &mut Ebpf, fs: &FsKind) -> Result<()> {
-    // A file system built as a module (Debian's ext4, xfs, btrfs) has its functions' BTF in
-    // /sys/kernel/btf/<module>; aya 0.14 loads fentry programs against vmlinux's BTF only.
-    let module_btf = std::path::Path::new("/sys/kernel/btf").join(fs.name);
-    if module_btf.exists() {
-        bail!(
-            "fentry: {} is a kernel module here ({}), and fentry on module functions is not supported by this build (aya 0.14); use --hook kprobe",
-            fs.name,
-            module_btf.display()
-        );
+/// Why `hook` cannot work on this kernel, found before loading anything: every load creates
+/// the maps and runs the verifier, and an fentry load first needs aya's parse of the whole
+/// vmlinux BTF (~50 ms, +15 MiB), which the ladder then paid for nothing where fentry is refused.
+fn precheck(hook: Hook, fs: &FsKind) -> Result<()> {
+    match hook {
+        Hook::Fentry => {
+            // A file system built as a module (Debian's ext4, xfs, btrfs) has its functions'
+            // BTF in /sys/kernel/btf/<module>; aya 0.14 loads fentry programs against
+            // vmlinux's BTF only.
+            let module_btf = std::path::Path::new("/sys/kernel/btf").join(fs.name);
+            if module_btf.exists() {
+                bail!(
+                    "fentry: {} is a kernel module here ({}), and fentry on module functions is not supported by this build (aya 0.14); use --hook kprobe",
+                    fs.name,
+                    module_btf.display()
+                );
+            }
+            if let Some(why) = capabilities::tracing_progs_refused() {
+                bail!("{why}");
+            }
+        }
+        Hook::Kprobe => {
+            if !capabilities::kprobes_compiled_in() {
+                bail!("this kernel has no kprobes (CONFIG_KPROBES off)");
+            }
+        }
+        Hook::Syscall => {}
     }
+    Ok(())
+}
+
+fn attach_fentry(bpf: &mut Ebpf, fs: &FsKind) -> Result<()> {
     let btf = aya::Btf::from_sys_fs().context("reading kernel BTF for fentry")?;
     for (func, op) in fs.funcs.iter().zip(ENTRY_PROGS) {
         let entry = format!("fss_fentry_{op}");
@@ -395,9 +422,6 @@ fn attach_fentry(bpf: &mut Ebpf, fs: &FsKind) -> Result<()> {
 }
 
 fn attach_kprobes(bpf: &mut Ebpf, fs: &FsKind) -> Result<()> {
-    if !capabilities::kprobes_compiled_in() {
-        bail!("this kernel has no kprobes (CONFIG_KPROBES off)");
-    }
     // Return probes first: an entry is only saved once its return is watched.
     let p: &mut KProbe = bpf
         .program_mut("fss_kretprobe")

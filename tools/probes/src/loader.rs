@@ -96,7 +96,7 @@ fn new_loader<'a>() -> EbpfLoader<'a> {
     }
 }
 
-fn raise_memlock() {
+pub(crate) fn raise_memlock() {
     let lim = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,

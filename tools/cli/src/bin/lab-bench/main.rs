@@ -3,6 +3,7 @@
 //! openat()+close() and events lost. Prints the tables and writes them into BENCHMARKS.md.
 //! A benchmark command, not a test: figures depend on the machine and how busy it is.
 mod countcost;
+mod eventcost;
 mod measure;
 mod openloop;
 mod report;
@@ -21,6 +22,7 @@ const EXAMPLES: &str =
     lab-bench --runs 9              # median of 9 starts per tool
     lab-bench --hold 0              # SIGINT right at the ready line (empty summaries)
     lab-bench --tools opensnoop     # only opensnoop
+    lab-bench --tools tcplife,ext4slower --loop-iterations 5000   # their cost per event, shorter
     lab-bench --output /tmp/b.md    # write the report elsewhere";
 
 /// Benchmark our BPF tools against libbpf-tools and bpftrace on this machine
@@ -37,6 +39,10 @@ struct Args {
     /// openat()+close() iterations per overhead run
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1000..))]
     iterations: u64,
+    /// iterations per run of the loops behind tcpconnect's, tcplife's and ext4slower's cost per
+    /// event (a connection, or a pwrite()+pread(), each)
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..))]
+    loop_iterations: u64,
     /// overhead runs per tracer (and untraced, before and after); the median counts
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     overhead_runs: u32,
@@ -94,6 +100,7 @@ fn bench(args: &Args) -> Result<()> {
     let suites = [Suite::Ours(ours), Suite::LibbpfTools, Suite::Bpftrace];
     let work = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    measure::build_rss_wrapper(&work)?;
     anyhow::ensure!(
         (0.0..=60.0).contains(&args.hold),
         "--hold {}: give 0 to 60 seconds",
@@ -125,6 +132,24 @@ fn bench(args: &Args) -> Result<()> {
     if tools.iter().any(|t| t == "funccount") {
         let c = countcost::run(&suites, &report, args.iterations, args.overhead_runs, &work)?;
         report.sections.push(c.markdown());
+    }
+    {
+        // Timing BPF programs only while the cost tables run.
+        let _stats = eventcost::BpfStats::enable();
+        for case in eventcost::CASES {
+            if tools.iter().any(|t| t == case.tool) {
+                let c = eventcost::run(
+                    case,
+                    &suites,
+                    &report,
+                    args.loop_iterations,
+                    args.overhead_runs,
+                    &work,
+                );
+                report.extra_targets.push(c.target_line());
+                report.sections.push(c.markdown());
+            }
+        }
     }
     report.finish();
     let text = report.markdown();

@@ -8,7 +8,7 @@ use std::{
         fd::{FromRawFd, OwnedFd},
         unix::process::CommandExt,
     },
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
@@ -30,6 +30,93 @@ pub struct Running {
     pub pid: i32,
     lines: Option<mpsc::Receiver<(Instant, String)>>,
     started: Instant,
+    /// Where the RSS wrapper writes the tool's ru_maxrss (see `build_rss_wrapper`).
+    rss_file: Option<PathBuf>,
+}
+
+/// A tool's ru_maxrss from its parent's wait4 is at least the parent's own RSS when it forked
+/// (Linux keeps the pre-exec mm's high-water mark): spawned straight from lab-bench, a 4 MiB
+/// tool showed lab-bench's 8-12 MiB. Tools are therefore started by this small C wrapper,
+/// which forks and execs the tool, forwards SIGINT/SIGTERM, and writes the tool's own
+/// ru_maxrss (KiB) to a file; its fork+exec adds well under a millisecond to the ready time.
+const RSS_WRAPPER_C: &str = r#"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile pid_t child;
+static void forward(int sig) { if (child > 0) kill(child, sig); }
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: rsswrap RESULT PROG [ARG...]\n"); return 2; }
+    struct sigaction sa = { 0 };
+    sa.sa_handler = forward;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a SIGKILLed wrapper takes the tool along */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        execvp(argv[2], argv + 2);
+        perror(argv[2]);
+        _exit(127);
+    }
+    child = pid;
+    int st;
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {}
+    FILE *f = fopen(argv[1], "w");
+    if (f) { fprintf(f, "%ld\n", ru.ru_maxrss); fclose(f); }
+    if (WIFSIGNALED(st)) {
+        signal(WTERMSIG(st), SIG_DFL);
+        kill(getpid(), WTERMSIG(st));
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+"#;
+
+static RSS_WRAPPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Compile the RSS wrapper into `dir`; every later spawn goes through it.
+pub fn build_rss_wrapper(dir: &Path) -> Result<()> {
+    let src = dir.join("rsswrap.c");
+    std::fs::write(&src, RSS_WRAPPER_C)?;
+    let exe = dir.join("rsswrap");
+    let out = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .context("running gcc (apt-get install gcc)")?;
+    if !out.status.success() {
+        bail!("gcc failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = RSS_WRAPPER.set(exe);
+    Ok(())
+}
+
+/// `argv` as a command, through the RSS wrapper when built: (command, its result file).
+fn command(argv: &[String]) -> (Command, Option<PathBuf>) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match RSS_WRAPPER.get() {
+        Some(w) => {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let file = w.with_extension(format!("rss{n}"));
+            let mut cmd = Command::new(w);
+            cmd.arg(&file).args(argv);
+            (cmd, Some(file))
+        }
+        None => {
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            (cmd, None)
+        }
+    }
 }
 
 /// Reset signal dispositions in the child: a bench started from a non-interactive shell's
@@ -63,9 +150,8 @@ pub fn spawn_on_pty(argv: &[String], stderr_to: &Path) -> Result<Running> {
     }
     // SAFETY: fresh fds from openpty, owned here.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::null())
+    let (mut cmd, rss_file) = command(argv);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::from(slave))
         .stderr(File::create(stderr_to)?);
     reset_signals(&mut cmd);
@@ -104,14 +190,14 @@ pub fn spawn_on_pty(argv: &[String], stderr_to: &Path) -> Result<Running> {
         pid: child.id() as i32,
         lines: Some(rx),
         started,
+        rss_file,
     })
 }
 
 /// Spawn `argv` with stdout and stderr into files (the overhead runs: output to a file).
 pub fn spawn_to_files(argv: &[String], stdout_to: &Path, stderr_to: &Path) -> Result<Running> {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::null())
+    let (mut cmd, rss_file) = command(argv);
+    cmd.stdin(Stdio::null())
         .stdout(File::create(stdout_to)?)
         .stderr(File::create(stderr_to)?);
     reset_signals(&mut cmd);
@@ -123,6 +209,7 @@ pub fn spawn_to_files(argv: &[String], stdout_to: &Path, stderr_to: &Path) -> Re
         pid: child.id() as i32,
         lines: None,
         started,
+        rss_file,
     })
 }
 
@@ -134,6 +221,14 @@ pub fn is_ready_line(line: &str) -> bool {
 }
 
 impl Running {
+    /// The tool's own pid: the RSS wrapper's child, once forked (else the spawned pid).
+    pub fn tool_pid(&self) -> i32 {
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok())
+            .unwrap_or(self.pid)
+    }
+
     /// Time from exec to the first ready line, or None if the tool exited or `timeout` passed.
     pub fn wait_ready(&mut self, timeout: Duration) -> Option<Duration> {
         let rx = self.lines.as_ref()?;
@@ -188,8 +283,14 @@ impl Running {
         } else {
             128 + libc::WTERMSIG(status)
         };
+        // The wrapper's figure is the tool's own; without it, wait4's (see RSS_WRAPPER_C).
+        let wrapped = self.rss_file.as_ref().and_then(|f| {
+            let kib = std::fs::read_to_string(f).ok()?.trim().parse().ok();
+            let _ = std::fs::remove_file(f);
+            kib
+        });
         Exit {
-            max_rss_kib: ru.ru_maxrss as u64,
+            max_rss_kib: wrapped.unwrap_or(ru.ru_maxrss as u64),
             code,
         }
     }

@@ -68,6 +68,8 @@ pub struct Report {
     /// Further tables (markdown), appended in order (e.g. funccount's cost per event).
     pub sections: Vec<String>,
     pub notes: Vec<String>,
+    /// Target lines of the further tables (one per tool), after the built-in ones.
+    pub extra_targets: Vec<String>,
     machine: String,
     load_before: String,
     load_after: String,
@@ -84,6 +86,7 @@ impl Report {
             overhead: None,
             sections: vec![],
             notes: vec![],
+            extra_targets: vec![],
             machine: machine(),
             load_before: loadavg(),
             load_after: String::new(),
@@ -195,6 +198,7 @@ impl Report {
                 }
             }
         }
+        lines.extend(self.extra_targets.iter().cloned());
         lines
     }
 
