@@ -234,8 +234,9 @@ impl Report {
              until its first line of output that means it is tracing (bpftrace's \"Attaching N probes...\" is\n\
              printed before it attaches and does not count), keeps tracing for {} s more while a small load\n\
              runs (a shell loop of dd O_DIRECT writes, execs, opens and CPU), then gets SIGINT; peak RSS is\n\
-             `ru_maxrss` from wait4, so it includes printing a real final summary (profile and offcputime\n\
-             symbolize their stacks then). \"fails\" shows the tool's first error line,\n\
+             the tool's `ru_maxrss` as a small C wrapper that forks it reports (a child of lab-bench\n\
+             itself would report lab-bench's own RSS at fork), so it includes printing a real final\n\
+             summary (profile and offcputime symbolize their stacks then). \"fails\" shows the tool's first error line,\n\
              or that it printed no ready line (some tools print only at exit); \"-\" means the suite has\n\
              no such tool. A tool that starts may still trace nothing on this kernel (see the shared notes:\n\
              bpftrace's biolatency.bt attaches nothing here).\n",
