@@ -178,3 +178,55 @@ fn readme_tested_kernels_table_equals_data_file() {
         "README.md's Tested kernels table differs from runner/data/tested-kernels.tsv"
     );
 }
+
+/// A lab's row comes from its `tools` list: a copy of the labs with a lab naming a program that
+/// is nowhere makes that lab (and only it) not runnable, naming the command.
+#[test]
+fn doctor_derives_a_labs_needs_from_its_tools() {
+    if !require_root("doctor::doctor_derives_a_labs_needs_from_its_tools") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lab-doctor-needs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let labs = lab_tests::repo_root().join("labs");
+    for e in std::fs::read_dir(&labs).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let missing = format!("no-such-program-{}", std::process::id());
+    let lab3 = dir.join("03-runqueue-latency.md");
+    let text = std::fs::read_to_string(&lab3).unwrap();
+    let edited = text.replacen("tools = [", &format!("tools = [\"{missing}\", "), 1);
+    assert_ne!(edited, text);
+    std::fs::write(&lab3, edited).unwrap();
+    let doctor = |labs: &std::path::Path| {
+        let (_, out, err) = run(cmd("lab")
+            .args(["doctor", "--json"])
+            .env("LAB_LABS_DIR", labs));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+        v["labs"].as_array().unwrap().clone()
+    };
+    let (before, after) = (doctor(&labs), doctor(&dir));
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        let name = a["name"].as_str().unwrap();
+        let extra: Vec<&serde_json::Value> = a["missing"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter(|x| x.as_str().unwrap().contains(&missing))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if name.starts_with("lab 3 ") {
+            assert_eq!(a["runnable"], false, "{a}");
+            assert_eq!(extra.len(), 1, "{a}");
+            assert_eq!(extra[0], format!("command {missing}").as_str(), "{a}");
+        } else {
+            assert_eq!(a, b, "only lab 3 changed");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

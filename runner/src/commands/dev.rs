@@ -98,6 +98,11 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         problems += found.len();
     }
+    // The bpftrace exercises' solution files (labs/solutions) against the exercise registry.
+    for p in crate::commands::btcheck::solution_problems() {
+        println!("{} {p}", style.bad("✗"));
+        problems += 1;
+    }
     if !args.no_run && !labs.is_empty() {
         // The reference runs start and stop labs: in a state dir of their own, so they never
         // stop (or are stopped by) a lab the student runs, nor record into their progress.

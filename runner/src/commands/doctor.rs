@@ -9,6 +9,7 @@ use lab_probes::{
 };
 use serde::Serialize;
 
+pub mod needs;
 pub mod tested;
 
 #[derive(clap::Args, Debug)]
@@ -57,70 +58,6 @@ struct Report {
     /// ... and this bpftrace's major.minor is on that row.
     bpftrace_tested: bool,
 }
-
-/// What each lab needs beyond loading BPF programs.
-struct LabNeeds {
-    id: &'static str,
-    title: &'static str,
-    tracepoints: &'static [Tracepoint],
-    commands: &'static [&'static str],
-}
-
-const LABS: &[LabNeeds] = &[
-    LabNeeds {
-        id: "1",
-        title: "disk I/O latency",
-        tracepoints: &[
-            ("block", "block_rq_issue"),
-            ("block", "block_rq_complete"),
-            ("syscalls", "sys_enter_write"),
-            ("syscalls", "sys_enter_fsync"),
-        ],
-        commands: &["iostat"],
-    },
-    LabNeeds {
-        id: "2",
-        title: "slow SSH login",
-        tracepoints: &[
-            ("sched", "sched_process_exec"),
-            ("sched", "sched_process_fork"),
-            ("sched", "sched_process_exit"),
-        ],
-        commands: &["sshd", "ssh"],
-    },
-    LabNeeds {
-        id: "3",
-        title: "CPU run-queue latency",
-        tracepoints: &[
-            ("sched", "sched_wakeup"),
-            ("sched", "sched_wakeup_new"),
-            ("sched", "sched_switch"),
-            ("raw_syscalls", "sys_enter"),
-        ],
-        commands: &["mpstat"],
-    },
-    LabNeeds {
-        id: "4",
-        title: "writing a bpftrace tool",
-        tracepoints: &[
-            ("block", "block_rq_issue"),
-            ("block", "block_rq_complete"),
-            ("syscalls", "sys_enter_unlinkat"),
-            ("sched", "sched_process_fork"),
-        ],
-        commands: &["bpftrace"],
-    },
-    LabNeeds {
-        id: "5",
-        title: "advanced bpftrace",
-        tracepoints: &[
-            ("syscalls", "sys_enter_openat"),
-            ("syscalls", "sys_enter_close"),
-            ("block", "block_rq_issue"),
-        ],
-        commands: &["bpftrace"],
-    },
-];
 
 /// Free space the labs' data files need (lab 1 writes a log and dumps).
 const MIN_FREE_BYTES: u64 = 2 << 30;
@@ -235,7 +172,21 @@ fn diagnose() -> Report {
 
     // Each tracepoint any tool, lab or the runner needs.
     let mut wanted: Vec<Tracepoint> = requirements::all_tracepoints();
-    wanted.extend(LABS.iter().flat_map(|l| l.tracepoints.iter().copied()));
+    // Each lab's needs come from its `tools` and the tools catalog (doctor::needs).
+    let lab_list = match crate::lab::catalog() {
+        Ok(labs) => labs,
+        Err(e) => {
+            rows.push(Row {
+                check: "labs".into(),
+                verdict: Verdict::Fail,
+                detail: format!("{e:#}"),
+                fix: "reinstall lab, or fix the file named (LAB_LABS_DIR)".into(),
+            });
+            Vec::new()
+        }
+    };
+    let lab_needs: Vec<needs::Needs> = lab_list.iter().map(|l| needs::of_tools(&l.tools)).collect();
+    wanted.extend(lab_needs.iter().flat_map(|n| n.tracepoints.iter().copied()));
     wanted.sort();
     wanted.dedup();
     let missing_tp: Vec<Tracepoint> = match &tracefs_root {
@@ -383,11 +334,12 @@ fn diagnose() -> Report {
             .map(|(c, n)| format!("tracepoint {c}:{n}"))
             .collect()
     };
-    let labs: Vec<Runnable> = LABS
+    let labs: Vec<Runnable> = lab_list
         .iter()
-        .map(|l| {
-            let mut missing = tp_ok(l.tracepoints);
-            for c in l.commands {
+        .zip(&lab_needs)
+        .map(|(l, n)| {
+            let mut missing = tp_ok(&n.tracepoints);
+            for c in &n.commands {
                 if which(c).is_none() {
                     missing.push(format!("command {c}"));
                 }
@@ -395,7 +347,12 @@ fn diagnose() -> Report {
             if !can_bpf {
                 missing.push("loading BPF programs (see rows above)".into());
             }
-            if !disk_ok && l.id == "1" {
+            // Labs that trace disks make disk I/O of their own, in LAB_DATA_DIR.
+            let disks = l
+                .tools
+                .iter()
+                .any(|t| requirements::tool(t).is_some_and(|t| t.category == "disks"));
+            if !disk_ok && disks {
                 missing.push("free disk".into());
             }
             Runnable {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Exercise with a tool check: 4a, 4b, 4c, 4d, 5a or 5b
+    /// Exercise with a reference solution (a file labs/solutions/ID.bt), e.g. 4a
     pub exercise: String,
     /// Confirms you are the instructor (students: `lab hint` first)
     #[arg(long)]
@@ -19,9 +19,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )));
     }
     let Some(src) = crate::commands::btcheck::solution(&args.exercise) else {
+        let ids: Vec<String> = crate::commands::btcheck::solutions()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         return Err(crate::privilege::usage(format!(
-            "no reference solution for exercise {:?} (exercises with one: 4a, 4b, 4c, 4d, 5a, 5b)",
-            args.exercise
+            "no reference solution for exercise {:?} (exercises with one: {})",
+            args.exercise,
+            ids.join(", ")
         )));
     };
     print!("{src}");

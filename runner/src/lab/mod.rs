@@ -209,6 +209,48 @@ pub fn sources() -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// The files under labs/solutions/ (reference .bt files and broken/ variants) as
+/// (path relative to solutions/, text), sorted: `LAB_LABS_DIR/solutions`, or the embedded copy.
+/// Adding a file there needs no Rust edit.
+pub fn solution_files() -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    if let Some(dir) = labs_dir_override() {
+        let root = dir.join("solutions");
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries {
+                let path = e?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let rel = path.strip_prefix(&root).unwrap_or(&path);
+                    out.push((rel.to_string_lossy().into_owned(), text));
+                }
+            }
+        }
+    } else if let Some(root) = EMBEDDED.get_dir("solutions") {
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            stack.extend(d.dirs());
+            for f in d.files() {
+                let path = f.path();
+                let rel = path.strip_prefix("solutions").unwrap_or(path);
+                let text = f
+                    .contents_utf8()
+                    .with_context(|| format!("labs/{} is not UTF-8", path.display()))?;
+                out.push((rel.to_string_lossy().into_owned(), text.to_string()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Lab files are "NN-something.md"; FORMAT.md and READMEs are not labs.
 fn is_lab_file(name: &str) -> bool {
     name.ends_with(".md") && name.chars().next().is_some_and(|c| c.is_ascii_digit())

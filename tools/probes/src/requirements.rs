@@ -221,7 +221,17 @@ pub static TOOLS: &[ToolInfo] = &[
 ];
 
 /// Tracepoints the runner itself uses for ground truth, beyond the tools'.
-pub static RUNNER_TRACEPOINTS: &[Tracepoint] = &[("sched", "sched_process_exec")];
+/// (Labs 1-2's checkers and labs 4-5's exercise probes; `lab doctor` checks them with the rest.)
+pub static RUNNER_TRACEPOINTS: &[Tracepoint] = &[
+    ("sched", "sched_process_exec"),
+    ("sched", "sched_process_fork"),
+    ("sched", "sched_process_exit"),
+    ("syscalls", "sys_enter_write"),
+    ("syscalls", "sys_enter_fsync"),
+    ("syscalls", "sys_enter_unlinkat"),
+    ("syscalls", "sys_enter_openat"),
+    ("syscalls", "sys_enter_close"),
+];
 
 /// Every tracepoint any tool or the runner needs, deduplicated, sorted.
 pub fn all_tracepoints() -> Vec<Tracepoint> {

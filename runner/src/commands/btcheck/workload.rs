@@ -144,7 +144,7 @@ fn remove_stale(root: &Path) {
         let Ok(pid) = pid.parse::<i32>() else {
             continue;
         };
-        if super::exercises::find(ex).is_none() || pid <= 0 {
+        if super::exercises::graded(ex).is_none() || pid <= 0 {
             continue;
         }
         // SAFETY: signal 0 only checks whether the process exists.

@@ -1,7 +1,7 @@
 //! The traced labs' checkers as plug-ins: each lab implements `Checker` once (in its own
-//! module) and is registered in CHECKERS, the one table `lab check`, `lab start`'s symptom check,
-//! the session recorder and `lab dev check` consult. Adding a traced lab = a module with a
-//! `Checker` + one row here.
+//! module, check/labN.rs) and is registered in check.rs's CHECKERS, beside its `mod` line: the
+//! one table `lab check`, `lab start`'s symptom check, the session recorder and `lab dev check`
+//! consult. Adding a traced lab = a module with a `Checker` + its `mod` line and one row there.
 use std::time::Duration;
 
 use anyhow::Result;
@@ -26,13 +26,10 @@ pub trait Checker: Sync {
     }
 }
 
-/// Every traced lab's checker, by lab id (labs 4-5 are bpftrace exercises: commands::btcheck).
-static CHECKERS: &[(u32, &dyn Checker)] = &[
-    (1, &super::lab1::Lab1),
-    (2, &super::lab2::Lab2),
-    (3, &super::lab3::Lab3),
-];
-
+/// The traced lab `lab`'s checker (labs 4-5 are bpftrace exercises: commands::btcheck).
 pub fn find(lab: u32) -> Option<&'static dyn Checker> {
-    CHECKERS.iter().find(|(id, _)| *id == lab).map(|(_, c)| *c)
+    super::CHECKERS
+        .iter()
+        .find(|(id, _)| *id == lab)
+        .map(|(_, c)| *c)
 }
