@@ -6,8 +6,7 @@
 //! releases it. /run is a tmpfs, so a reboot forgets the record; a record whose processes are
 //! all gone (or from another boot) is stale and is taken over, so nothing blocks forever.
 use std::{
-    fs::{File, OpenOptions},
-    os::unix::{fs::OpenOptionsExt, io::AsRawFd},
+    fs::File,
     path::{Path, PathBuf},
 };
 
@@ -139,19 +138,5 @@ pub fn release(session: &Session) -> anyhow::Result<()> {
 /// An exclusive flock on /run/lab/active.lock, released on drop (or by the kernel on kill).
 fn lock() -> anyhow::Result<File> {
     std::fs::create_dir_all(DIR).with_context(|| format!("creating {DIR}"))?;
-    let p = Path::new(DIR).join("active.lock");
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p)
-        .with_context(|| format!("opening {}", p.display()))?;
-    // SAFETY: valid fd for the life of f.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("locking {}", p.display()));
-    }
-    Ok(f)
+    crate::state::lock_file(&Path::new(DIR).join("active.lock"))
 }

@@ -95,7 +95,7 @@ impl Workload {
             .context("opening a loopback listener for the TCP loop")?;
         let port = listener.local_addr()?.port();
         Ok(Self {
-            exe: compile(work, "tcploop", TCP_LOOP_C)?,
+            exe: crate::measure::compile_c(work, "tcploop", TCP_LOOP_C)?,
             arg: None,
             listener: Some(listener),
             marker: port.to_string(),
@@ -117,7 +117,7 @@ impl Workload {
         let file = dir.join(&name);
         std::fs::write(&file, [0u8; 64])?;
         Ok(Self {
-            exe: compile(work, "fileloop", FILE_LOOP_C)?,
+            exe: crate::measure::compile_c(work, "fileloop", FILE_LOOP_C)?,
             arg: Some(file),
             listener: None,
             marker: name,
@@ -188,22 +188,6 @@ impl Drop for Workload {
             let _ = std::fs::remove_file(f);
         }
     }
-}
-
-fn compile(work: &Path, name: &str, src: &str) -> Result<PathBuf> {
-    let c = work.join(format!("{name}.c"));
-    std::fs::write(&c, src)?;
-    let exe = work.join(name);
-    let out = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&exe)
-        .arg(&c)
-        .output()
-        .context("running gcc (apt-get install gcc)")?;
-    if !out.status.success() {
-        bail!("gcc failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(exe)
 }
 
 /// A tool measured against a loop.

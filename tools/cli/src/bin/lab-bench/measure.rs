@@ -82,20 +82,26 @@ int main(int argc, char **argv) {
 
 static RSS_WRAPPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
-/// Compile the RSS wrapper into `dir`; every later spawn goes through it.
-pub fn build_rss_wrapper(dir: &Path) -> Result<()> {
-    let src = dir.join("rsswrap.c");
-    std::fs::write(&src, RSS_WRAPPER_C)?;
-    let exe = dir.join("rsswrap");
+/// Compile the C program `src` into `work/name` with gcc -O2.
+pub fn compile_c(work: &Path, name: &str, src: &str) -> Result<PathBuf> {
+    let c = work.join(format!("{name}.c"));
+    std::fs::write(&c, src)?;
+    let exe = work.join(name);
     let out = Command::new("gcc")
         .args(["-O2", "-o"])
         .arg(&exe)
-        .arg(&src)
+        .arg(&c)
         .output()
         .context("running gcc (apt-get install gcc)")?;
     if !out.status.success() {
         bail!("gcc failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+    Ok(exe)
+}
+
+/// Compile the RSS wrapper into `dir`; every later spawn goes through it.
+pub fn build_rss_wrapper(dir: &Path) -> Result<()> {
+    let exe = compile_c(dir, "rsswrap", RSS_WRAPPER_C)?;
     let _ = RSS_WRAPPER.set(exe);
     Ok(())
 }

@@ -38,18 +38,7 @@ pub struct OpenLoop {
 
 impl OpenLoop {
     pub fn build(dir: &Path) -> Result<Self> {
-        let src = dir.join("openloop.c");
-        std::fs::write(&src, LOOP_C)?;
-        let exe = dir.join("openloop");
-        let out = Command::new("gcc")
-            .args(["-O2", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .output()
-            .context("running gcc (apt-get install gcc)")?;
-        if !out.status.success() {
-            bail!("gcc failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        let exe = crate::measure::compile_c(dir, "openloop", LOOP_C)?;
         let target = dir.join("lab-bench-opened-file");
         std::fs::write(&target, b"x")?;
         Ok(Self { exe, target })
