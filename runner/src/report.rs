@@ -284,8 +284,15 @@ pub fn doctor() -> Option<DoctorDoc> {
 }
 
 /// Keep a copy of a doctor report where `lab status` looks (only root can write there; a
-/// failure just means `lab status` shows an older verdict).
+/// failure just means `lab status` shows an older verdict). Not for an author's working copy
+/// of the labs (LAB_LABS_DIR): that verdict is about those files, not about the labs this
+/// machine's students run, and must not show up in `lab class` as the machine's.
 pub fn save_doctor(json: &str) {
+    if std::env::var_os("LAB_LABS_DIR").is_some_and(|d| !d.is_empty())
+        && std::env::var_os("LAB_DOCTOR_FILE").is_none()
+    {
+        return;
+    }
     let path = doctor_file();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);

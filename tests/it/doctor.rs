@@ -210,6 +210,13 @@ fn doctor_derives_a_labs_needs_from_its_tools() {
     };
     let (before, after) = (doctor(&labs), doctor(&dir));
     assert_eq!(before.len(), after.len());
+    // The working copy's verdict is not the machine's: `lab status` (and `lab class`) must not
+    // report this made-up missing command as the VM's.
+    let saved = std::fs::read_to_string("/var/lib/lab/doctor.json").unwrap_or_default();
+    assert!(
+        !saved.contains(&missing),
+        "lab doctor with LAB_LABS_DIR overwrote the machine's verdict"
+    );
     for (b, a) in before.iter().zip(&after) {
         let name = a["name"].as_str().unwrap();
         let extra: Vec<&serde_json::Value> = a["missing"]

@@ -91,10 +91,16 @@ pub fn disarm(session: &Session) -> Result<()> {
 /// Remove a proctor pin directory (of a session found stale, see session::machine).
 pub fn disarm_dir(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("removing {}", dir.display()))),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("removing {}", dir.display()))),
     }
+    // The last session's proctor gone: leave no empty directory in bpffs either (fails, as
+    // it should, while another session's proctor is pinned there).
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
 }
 
 /// Times each perturbing tool was started since `session`'s proctor was armed.
