@@ -29,7 +29,7 @@ use answer::Truth;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Lab number (1, 2, 3) or exercise (4a ... 5c); default: the running lab
+    /// Lab number, or a bpftrace exercise such as 4a (the lab text names its exercises); default: the running lab
     pub target: Option<String>,
     /// Answer one question without being asked: --answer ID=VALUE (repeatable)
     #[arg(long = "answer", value_name = "ID=VALUE")]
