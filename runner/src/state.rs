@@ -161,7 +161,7 @@ impl State {
         let dir = dir()?;
         create_dir(&dir)?;
         // Existing dirs (made by an older runner, mode 0755) are fixed up on their next write.
-        make_private(&dir)?;
+        make_private(&dir, PASS_THROUGH)?;
         update_in(&dir, f)
     }
 }
@@ -205,11 +205,19 @@ pub fn dir() -> anyhow::Result<PathBuf> {
     Ok(Path::new("/var/lib/lab").join(user()))
 }
 
-/// Make `path` (a directory of the student's) theirs alone: owned by the student (so they read
-/// their own state without root, e.g. `lab status --json` run by `lab class`), mode 0700 (so
-/// no other account can). Only for the default per-user dirs, when root: a LAB_STATE_DIR is
-/// the caller's choice, its permissions are left alone. Symlinks are not followed.
-pub fn make_private(path: &Path) -> anyhow::Result<()> {
+/// Mode of a session data dir: the student's alone. A lab whose workload runs as another
+/// account (lab 2's sshd logs in as `student`) opens its own data dir for passing (o+x).
+pub const PRIVATE: u32 = 0o700;
+/// Mode of the state dir and `sessions/`: others cannot list them, but may pass through to a
+/// lab's data dir opened for passing (lab 2's sshd reads its keys there as `student`, which
+/// 0700 would refuse). The state file itself is 0600 (`write_private`).
+pub const PASS_THROUGH: u32 = 0o711;
+
+/// Make `path` (a directory of the student's) owned by the student (so they read their own
+/// state without root, e.g. `lab status --json` run by `lab class`), with `mode` (PRIVATE or
+/// PASS_THROUGH). Only for the default per-user dirs, when root: a LAB_STATE_DIR is the
+/// caller's choice, its permissions are left alone. Symlinks are not followed.
+pub fn make_private(path: &Path, mode: u32) -> anyhow::Result<()> {
     if std::env::var_os("LAB_STATE_DIR").is_some_and(|d| !d.is_empty())
         // SAFETY: geteuid has no preconditions.
         || unsafe { libc::geteuid() } != 0
@@ -224,11 +232,11 @@ pub fn make_private(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", path.display()))?;
     // SAFETY: a valid fd for the life of `dir`.
     let ok = unsafe {
-        libc::fchown(dir.as_raw_fd(), uid, gid) == 0 && libc::fchmod(dir.as_raw_fd(), 0o700) == 0
+        libc::fchown(dir.as_raw_fd(), uid, gid) == 0 && libc::fchmod(dir.as_raw_fd(), mode) == 0
     };
     if !ok {
         return Err(std::io::Error::last_os_error()).with_context(|| {
-            format!("making {} private (owner {uid}, mode 0700)", path.display())
+            format!("making {} private (owner {uid}, mode {mode:o})", path.display())
         });
     }
     Ok(())
@@ -297,7 +305,7 @@ pub fn update_in<T>(
     let mut state = load_from(dir)?;
     let result = f(&mut state)?;
     state.format = FORMAT;
-    write_atomic(
+    write_private(
         &dir.join(FILE),
         serde_json::to_string_pretty(&state)?.as_bytes(),
     )?;
@@ -320,6 +328,16 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Write `bytes` to `path` so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_with(path, bytes, 0o644)
+}
+
+/// `write_atomic` for a file only the owner of its directory reads (the student's answers):
+/// mode 0600, and owned like the directory, so the student still reads it without root.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_with(path, bytes, 0o600)
+}
+
+fn write_with(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let dir = path.parent().context("state path has no directory")?;
     let tmp = dir.join(format!(
         ".{}.tmp.{}",
@@ -332,8 +350,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)?;
+        if mode & 0o044 == 0 {
+            own_like_dir(&f, dir)?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -349,6 +370,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             )));
         }
         return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+    }
+    Ok(())
+}
+
+/// Give the new file `f` the owner of `dir` (root writing into a student's dir; a no-op when
+/// they are the same, and left alone when not root).
+fn own_like_dir(f: &File, dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let d = fs::metadata(dir)?;
+    let m = f.metadata()?;
+    // SAFETY: geteuid has no preconditions.
+    if (m.uid(), m.gid()) == (d.uid(), d.gid()) || unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    // SAFETY: a valid fd for the life of `f`.
+    if unsafe { libc::fchown(f.as_raw_fd(), d.uid(), d.gid()) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -250,8 +250,9 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
         "{out}"
     );
     assert!(!out.contains(&secret), "{out}");
-    // As bob without root: alice's state and data cannot be read.
-    for path in [&alice_state, &data_dir] {
+    // As bob without root: alice's state dir cannot be listed, her data dir not entered, her
+    // state file not read (the state dir only lets lab 2's login user pass through).
+    for path in [&state_dir(alice), &data_dir] {
         let (code, out, err) = run(Command::new("runuser")
             .args(["-u", bob, "--", "ls", "-l"])
             .arg(path));
@@ -291,6 +292,14 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     );
     assert_eq!(machine_record_user().as_deref(), Some(bob));
     assert_eq!(proctors_of(bob).len(), 1);
+    // Lab 2's sshd reads its keys in bob's data dir as the login user `student`: bob's private
+    // dirs must let it pass, or the checker's own logins fail before anything is graded.
+    let (code, out, err) = run(lab_as(bob).args(["check", "2", "--answer", "culprit=no-such-program"]));
+    assert_eq!(code, 1, "bob: lab check 2 with a wrong answer:\n{out}\n{err}");
+    assert!(
+        out.contains("measured:") && !err.contains("login"),
+        "bob: lab check 2 graded nothing:\n{out}\n{err}"
+    );
     let bob_workloads = workload_ids(&status_json(&mut lab_as(bob)));
     let (code, _, err) = run(lab_as(bob).arg("stop"));
     assert_eq!(code, 0, "bob: lab stop: {err}");
@@ -298,7 +307,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     assert!(proctors_of(bob).is_empty());
 }
 
-/// An instructor (root) stops a student's lab by name; the state dirs of both are 0700 and
+/// An instructor (root) stops a student's lab by name; the state and data dirs are private and
 /// owned by their student.
 #[test]
 fn root_stops_a_users_lab_by_name_and_state_dirs_are_private() {
@@ -322,9 +331,16 @@ fn root_stops_a_users_lab_by_name_and_state_dirs_are_private() {
         let (_, out, _) = run(Command::new("id").args(["-u", name]));
         out.trim().parse().unwrap()
     };
-    for d in [state_dir(alice), data_dir.clone()] {
+    // The state dir and sessions/ can be passed through (lab 2's login user), not listed; the
+    // data dir and the state file are alice's alone.
+    for (d, mode) in [
+        (state_dir(alice), 0o711),
+        (state_dir(alice).join("sessions"), 0o711),
+        (data_dir.clone(), 0o700),
+        (state_dir(alice).join("state.json"), 0o600),
+    ] {
         let m = std::fs::metadata(&d).unwrap();
-        assert_eq!(m.mode() & 0o777, 0o700, "{}", d.display());
+        assert_eq!(m.mode() & 0o777, mode, "{}", d.display());
         assert_eq!(m.uid(), uid(alice), "{} is alice's", d.display());
     }
 

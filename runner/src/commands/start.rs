@@ -152,13 +152,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = (|| -> anyhow::Result<Vec<(String, String, i32)>> {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        // The student's answers' raw material: theirs alone, like the state dir.
-        for d in [data_dir.parent(), Some(data_dir.as_path())]
-            .into_iter()
-            .flatten()
-        {
-            state::make_private(d)?;
+        // The answers' raw material: the student's alone (`sessions/` only lets a lab's login
+        // user pass through to a data dir its workload opened, lab 2's).
+        if let Some(sessions) = data_dir.parent() {
+            state::make_private(sessions, state::PASS_THROUGH)?;
         }
+        state::make_private(&data_dir, state::PRIVATE)?;
         for (label, run, args) in &prepare {
             prepare_step(&data_dir, label, run, args, seed)?;
         }
