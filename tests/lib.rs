@@ -88,6 +88,75 @@ pub fn run(c: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// `sudo lab ...` typed by `user`: root, with SUDO_USER naming the student and the real
+/// per-user state dir (/var/lib/lab/USER, no LAB_STATE_DIR).
+pub fn sudo_lab(user: &str) -> Command {
+    let mut c = cmd("lab");
+    c.env("SUDO_USER", user)
+        .env_remove("LAB_STATE_DIR")
+        .env_remove("LAB_LABS_DIR")
+        .env_remove("LAB_DEV_SESSION")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+/// A fresh account `name` (home dir, /bin/sh), replacing one a crashed run left. Retried: tests
+/// run in parallel and useradd/userdel fail while another holds the lock on /etc/passwd.
+pub fn add_account(name: &str, comment: &str) {
+    remove_account(name);
+    let out = retry_account_tool(|| {
+        Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", "--comment", comment])
+            .arg(name)
+            .output()
+            .expect("useradd")
+    });
+    assert!(out.status.success(), "useradd {name}: {out:?}");
+}
+
+/// Remove account `name`, its processes, home and lab state (nothing if there is none).
+pub fn remove_account(name: &str) {
+    let _ = Command::new("pkill").args(["-KILL", "-u", name]).output();
+    // userdel refuses while a process of the user exists; SIGKILL is not instant.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Command::new("pgrep")
+        .args(["-u", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = retry_account_tool(|| {
+        Command::new("userdel")
+            .args(["-r", name])
+            .output()
+            .expect("userdel")
+    });
+    // 6: no such user (already gone); 12: no home or mail spool to remove. Called from Drop:
+    // say what failed rather than panic while a test may be unwinding.
+    if !matches!(out.status.code(), Some(0 | 6 | 12)) {
+        eprintln!("userdel -r {name}: {out:?}");
+    }
+    let _ = std::fs::remove_dir_all(Path::new("/var/lib/lab").join(name));
+}
+
+/// Run useradd/userdel until it does not fail on a lock of /etc/passwd, /etc/group or
+/// /etc/shadow ("cannot lock ...; try again later") or on a process still exiting, up to 10 s.
+fn retry_account_tool(f: impl Fn() -> Output) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = f();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let busy = err.contains("try again") || err.contains("currently used by process");
+        if out.status.success() || !busy || std::time::Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }

@@ -236,7 +236,10 @@ pub fn make_private(path: &Path, mode: u32) -> anyhow::Result<()> {
     };
     if !ok {
         return Err(std::io::Error::last_os_error()).with_context(|| {
-            format!("making {} private (owner {uid}, mode {mode:o})", path.display())
+            format!(
+                "making {} private (owner {uid}, mode {mode:o})",
+                path.display()
+            )
         });
     }
     Ok(())

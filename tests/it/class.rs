@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bin, cmd, require_root, run};
+use lab_tests::{bin, cmd, require_root, run, sudo_lab};
 use serde_json::{json, Value};
 
 /// Seconds of slack over --timeout for the whole run (process start, sorting, printing).
@@ -62,20 +62,7 @@ impl Class {
             .map(|i| format!("lc{}{tag}{i}", std::process::id() % 100_000))
             .collect();
         for u in &users {
-            let _ = Command::new("userdel").args(["-r", u]).output();
-            let st = Command::new("useradd")
-                .args([
-                    "--create-home",
-                    "--shell",
-                    "/bin/sh",
-                    "--comment",
-                    "lab class test",
-                ])
-                .arg(u)
-                .status()
-                .unwrap();
-            assert!(st.success(), "useradd {u}");
-            let _ = std::fs::remove_dir_all(Path::new("/var/lib/lab").join(u));
+            lab_tests::add_account(u, "lab class test");
         }
         let port = free_port();
         let d = dir.display();
@@ -111,15 +98,20 @@ impl Class {
         c
     }
 
-    /// Progress for `user` as `lab` keeps it: /var/lib/lab/USER/state.json (root-owned, 0644).
+    /// Progress for `user` where and as `lab` keeps it: /var/lib/lab/USER (mode 0711) and its
+    /// state.json (0600), both owned by the student.
     fn write_state(&self, user: &str, state: &Value) {
+        use std::os::unix::fs::{chown, PermissionsExt};
+        let (_, id, _) = run(Command::new("id").arg("-u").arg(user));
+        let uid: u32 = id.trim().parse().unwrap();
         let d = Path::new("/var/lib/lab").join(user);
+        let f = d.join("state.json");
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(
-            d.join("state.json"),
-            serde_json::to_vec_pretty(state).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(&f, serde_json::to_vec_pretty(state).unwrap()).unwrap();
+        for (p, mode) in [(&d, 0o711), (&f, 0o600)] {
+            chown(p, Some(uid), None).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
     }
 
     /// A roster as provisioning writes it (name,host,user,password,instance_id), mode 0600.
@@ -161,10 +153,7 @@ impl Drop for Class {
         let _ = self.sshd.kill();
         let _ = self.sshd.wait();
         for u in &self.users {
-            // Sessions of the user (sshd children) end with sshd; then the account goes.
-            let _ = Command::new("pkill").args(["-KILL", "-u", u]).status();
-            let _ = Command::new("userdel").args(["-r", u]).output();
-            let _ = std::fs::remove_dir_all(Path::new("/var/lib/lab").join(u));
+            lab_tests::remove_account(u);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -181,45 +170,92 @@ fn answer(passed: bool, at: u64) -> Value {
     json!({ "passed": passed, "answer": "x", "measured": "y", "at": at })
 }
 
-/// The four students of the main test and what the test wrote for each.
+/// The four students of the main test and what each did.
 struct Stages {
     roster: PathBuf,
     idle: String,
     stuck: String,
     done: String,
-    /// Lab 2: required questions answered right / wrong by `stuck`.
-    stuck_passed: usize,
+    /// Lab 2: required questions bob's check got right, and the hints he took.
+    stuck_passed: u64,
     stuck_hints: u64,
+    /// The answers bob's check recorded.
+    stuck_answers: usize,
     done_passed_at: [u64; 3],
+    /// bob's lab runs (one lab per machine, the proctor is BPF) until the test ends.
+    _lab: RunningLab,
+    _bpf: std::sync::MutexGuard<'static, ()>,
 }
 
-/// Not started; lab 2 running for longer than its 20 minutes with failing checks; labs 1-3
-/// passed; and a roster entry whose port is closed.
+/// A student's running lab, stopped on drop (even after a failed assertion).
+struct RunningLab(String);
+
+impl Drop for RunningLab {
+    fn drop(&mut self) {
+        let _ = run(cmd("lab")
+            .env_remove("SUDO_USER")
+            .env_remove("LAB_STATE_DIR")
+            .args(["stop", "--user", &self.0]));
+    }
+}
+
+/// bob's lab 2, done for real the way he would: `sudo lab start 2`, two hints, a program named
+/// strace run from another terminal, and a check whose answers are all wrong. Only his time on
+/// the lab is made up: the session is dated 25 minutes back (the lab plans 20), since a test
+/// cannot wait that long. Returns (required questions passed, hints taken, answers recorded).
+fn stuck_on_lab2(c: &Class, user: &str) -> (RunningLab, u64, u64, usize) {
+    let (code, out, err) = run(sudo_lab(user).args(["start", "2"]));
+    let lab = RunningLab(user.to_string());
+    assert_eq!(code, 0, "{user}: lab start 2:\n{out}\n{err}");
+    let hints = 2;
+    for _ in 0..hints {
+        let (code, out, err) = run(sudo_lab(user).arg("hint"));
+        assert!(
+            code == 0 && out.contains("(lab 2)"),
+            "{user}: lab hint:\n{out}\n{err}"
+        );
+    }
+    let strace = c.dir.join("strace");
+    std::fs::copy("/bin/true", &strace).unwrap();
+    assert!(Command::new(&strace).status().unwrap().success());
+    let (code, out, err) = run(sudo_lab(user).args([
+        "check",
+        "2",
+        "--json",
+        "--answer",
+        "culprit=no-such-program",
+        "--answer",
+        "processes=1",
+        "--answer",
+        "parent=no-such-parent",
+    ]));
+    assert_eq!(
+        code, 1,
+        "{user}: lab check 2 with wrong answers:\n{out}\n{err}"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let questions = v["questions"].as_array().expect("questions");
+    let passed = questions.iter().filter(|q| q["passed"] == true).count() as u64;
+    let answered = questions
+        .iter()
+        .filter(|q| q["answer"].as_str().is_some_and(|a| !a.is_empty()))
+        .count();
+    let file = Path::new("/var/lib/lab").join(user).join("state.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    state["session"]["started_at"] = json!(now() - 25 * 60);
+    // Rewritten in place: the file keeps the owner and mode 0600 `lab` gave it.
+    std::fs::write(&file, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    (lab, passed, hints, answered)
+}
+
+/// Not started; lab 2 running for longer than its 20 minutes with failing checks (for real,
+/// `stuck_on_lab2`); labs 1-3 passed (a state file as a runner of state format 1 left it,
+/// since passing three labs for real takes minutes); and a roster entry whose port is closed.
 fn stages(c: &Class) -> Stages {
+    let bpf = lab_tests::bpf_lock();
     let now = now();
     let (idle, stuck, done) = (&c.users[0], &c.users[1], &c.users[2]);
-    let stuck_started = now - 25 * 60;
-    c.write_state(
-        stuck,
-        &json!({
-            "format": 1,
-            "session": {
-                "lab": 2, "seed": 7, "vars": {},
-                "data_dir": format!("/var/lib/lab/{stuck}/sessions/lab-02"),
-                "user": stuck, "started_at": stuck_started, "boot_id": "",
-                "workloads": [], "complete": true,
-            },
-            "labs": { "2": {
-                "time_spent": 0, "hints_revealed": 2,
-                "questions": {
-                    "culprit": answer(true, now - 120),
-                    "processes": answer(false, now - 60),
-                    "parent": answer(false, now - 60),
-                },
-                "proctor": { "strace": 3 },
-            }},
-        }),
-    );
+    let (lab, stuck_passed, stuck_hints, stuck_answers) = stuck_on_lab2(c, stuck);
     let done_passed_at = [now - 7200, now - 5000, now - 600];
     let q = |ids: &[&str], at: u64| -> Value {
         ids.iter()
@@ -251,9 +287,12 @@ fn stages(c: &Class) -> Stages {
         idle: idle.clone(),
         stuck: stuck.clone(),
         done: done.clone(),
-        stuck_passed: 1,
-        stuck_hints: 2,
+        stuck_passed,
+        stuck_hints,
+        stuck_answers,
         done_passed_at,
+        _lab: lab,
+        _bpf: bpf,
     }
 }
 
@@ -302,7 +341,7 @@ fn class_status_shows_every_student_stuck_first_dead_one_unreachable() {
     assert_eq!(st["last_check"]["passed"], s.stuck_passed);
     assert_eq!(st["last_check"]["ok"], false);
     assert_eq!(st["hints_used"], s.stuck_hints);
-    assert_eq!(st["proctor"]["seen"]["strace"], 3);
+    assert_eq!(st["proctor"]["seen"]["strace"], 1);
     assert_eq!(st["proctor"]["source"], "last_check");
     let help: Vec<&str> = bob["help"]
         .as_array()
@@ -313,7 +352,7 @@ fn class_status_shows_every_student_stuck_first_dead_one_unreachable() {
     assert!(help[0].starts_with("stuck: on lab 2"), "{help:?}");
     assert!(
         help.iter()
-            .any(|h| h.starts_with("failing checks: lab 2 1/")),
+            .any(|h| h.starts_with(&format!("failing checks: lab 2 {}/", s.stuck_passed))),
         "{help:?}"
     );
     assert!(help.iter().any(|h| h.contains("strace")), "{help:?}");
@@ -366,7 +405,9 @@ fn class_status_shows_every_student_stuck_first_dead_one_unreachable() {
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = table.lines().collect();
     assert!(
-        lines[1].starts_with("bob ") && lines[1].contains("2 ") && lines[1].contains("lab 2 1/5"),
+        lines[1].starts_with("bob ")
+            && lines[1].contains("2 ")
+            && lines[1].contains(&format!("lab 2 {}/5", s.stuck_passed)),
         "{table}"
     );
     let carol_line = lines.iter().find(|l| l.starts_with("carol")).unwrap();
@@ -472,7 +513,7 @@ fn class_collect_writes_each_students_progress_and_a_csv() {
     assert_eq!(get("bob", "current_lab"), "2");
     assert_eq!(get("bob", "last_check_passed"), s.stuck_passed.to_string());
     assert_eq!(get("bob", "hints_used"), s.stuck_hints.to_string());
-    assert_eq!(get("bob", "proctor"), "straceX3".replace('X', "x"));
+    assert_eq!(get("bob", "proctor"), "stracex1");
     assert_eq!(get("carol", "labs_passed"), "1 2 3");
     assert_eq!(get("alice", "labs_passed"), "");
     assert_eq!(get("dave", "reachable"), "false");
@@ -480,7 +521,7 @@ fn class_collect_writes_each_students_progress_and_a_csv() {
     // answers.csv: every answer the test wrote, per student.
     let answers = csv_rows(&out.join("answers.csv"));
     let count = |name: &str| answers.iter().filter(|r| r[0] == name).count();
-    assert_eq!(count("bob"), 3);
+    assert_eq!(count("bob"), s.stuck_answers);
     assert_eq!(count("carol"), 4);
     assert_eq!(count("alice"), 0);
     let _ = s.roster;
@@ -505,7 +546,7 @@ fn class_serve_page_in_chromium_rows_refresh_and_stays_local() {
         return;
     }
     let c = Class::new("sv", 3);
-    stages(&c);
+    let _stages = stages(&c);
     let mut server = c
         .lab_class("serve")
         .args(["--port", "0", "--interval", "1", "--timeout", "8"])
@@ -706,8 +747,9 @@ fn class_bad_input_is_one_line_and_exit_2() {
 }
 
 /// The VM side of `lab class`: with lab 1 really running, `lab status --json` (schema 1) has the
-/// workload's sysinfo figures as root, and the same document is readable by another account
-/// without root (memory yes; I/O rates null: root's /proc/PID/io is not theirs to read).
+/// workload's sysinfo figures as root, and the student who owns the state dir reads the same
+/// document without root (memory yes; I/O rates null: root's /proc/PID/io is not theirs to
+/// read), while the state file stays private (0600).
 #[test]
 fn status_json_is_versioned_and_readable_without_root() {
     if !require_root("status_json_is_versioned_and_readable_without_root") {
@@ -717,6 +759,9 @@ fn status_json_is_versioned_and_readable_without_root() {
     let dir = lab_tests::disk_dir().join(format!("lab-class-status-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    // The student's dir, as /var/lib/lab/USER is: `lab` (root) writes the state file as theirs.
+    let (_, nobody, _) = run(Command::new("id").args(["-u", "nobody"]));
+    std::os::unix::fs::chown(&dir, Some(nobody.trim().parse().unwrap()), None).unwrap();
     let lab = |args: &[&str]| {
         let mut c = cmd("lab");
         c.env("LAB_STATE_DIR", &dir)
@@ -763,7 +808,14 @@ fn status_json_is_versioned_and_readable_without_root() {
         assert_eq!(labs[0]["status"], "running");
         assert!(labs.iter().skip(1).all(|l| l["status"] == "not_started"));
 
-        // Another account, no root: the same document.
+        // The state file is the student's alone.
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let m = std::fs::metadata(dir.join("state.json")).unwrap();
+        assert_eq!(
+            (m.permissions().mode() & 0o777, m.uid().to_string()),
+            (0o600, nobody.trim().to_string())
+        );
+        // The student, no root: the same document.
         let (code, out, err) = run(Command::new("runuser")
             .args(["-u", "nobody", "--", "env"])
             .arg(format!("LAB_STATE_DIR={}", dir.display()))

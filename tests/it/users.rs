@@ -7,7 +7,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use lab_tests::{bin, cmd, require_root, run};
+use lab_tests::{bin, cmd, require_root, run, sudo_lab};
 use serde_json::Value;
 
 const PROCTOR: &str = "/sys/fs/bpf/lab-proctor";
@@ -28,15 +28,7 @@ impl TwoUsers {
             bob: format!("labbob{tag}"),
         };
         for name in [&u.alice, &u.bob] {
-            let _ = Command::new("userdel").args(["-r", name]).output();
-            let st = Command::new("useradd")
-                .args(["--create-home", "--shell", "/bin/sh"])
-                .args(["--comment", "lab users test"])
-                .arg(name)
-                .status()
-                .unwrap();
-            assert!(st.success(), "useradd {name}");
-            let _ = std::fs::remove_dir_all(state_dir(name));
+            lab_tests::add_account(name, "lab users test");
         }
         u
     }
@@ -45,27 +37,14 @@ impl TwoUsers {
 impl Drop for TwoUsers {
     fn drop(&mut self) {
         for name in [&self.alice, &self.bob] {
-            let _ = run(lab_as(name).args(["stop", "--user", name]));
-            let _ = Command::new("userdel").args(["-r", name]).output();
-            let _ = std::fs::remove_dir_all(state_dir(name));
+            let _ = run(sudo_lab(name).args(["stop", "--user", name]));
+            lab_tests::remove_account(name);
         }
     }
 }
 
 fn state_dir(user: &str) -> PathBuf {
     Path::new("/var/lib/lab").join(user)
-}
-
-/// `sudo lab ...` as `user`: root, with SUDO_USER naming the student.
-fn lab_as(user: &str) -> Command {
-    let mut c = cmd("lab");
-    c.env("SUDO_USER", user)
-        .env_remove("LAB_STATE_DIR")
-        .env_remove("LAB_LABS_DIR")
-        .env_remove("LAB_DEV_SESSION")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
 }
 
 /// `lab ...` as `user` without root (runuser: what the student types without sudo).
@@ -152,9 +131,9 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     let users = TwoUsers::new();
     let (alice, bob) = (users.alice.as_str(), users.bob.as_str());
 
-    let (code, out, err) = run(lab_as(alice).args(["start", "1", "--seed", "1616"]));
+    let (code, out, err) = run(sudo_lab(alice).args(["start", "1", "--seed", "1616"]));
     assert_eq!(code, 0, "alice: lab start 1:\n{out}\n{err}");
-    let st = status_json(&mut lab_as(alice));
+    let st = status_json(&mut sudo_lab(alice));
     assert_eq!(
         (st["lab"].clone(), st["user"].as_str()),
         (1.into(), Some(alice))
@@ -174,7 +153,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
 
     // An answer of alice's that bob must never see (the check records it in her state).
     let secret = format!("secretcomm{}", std::process::id());
-    let (code, out, err) = run(lab_as(alice).args([
+    let (code, out, err) = run(sudo_lab(alice).args([
         "check",
         "1",
         "--window",
@@ -189,7 +168,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
         .contains(&secret));
 
     // bob's start is refused in one line naming alice and her lab; nothing of bob's is written.
-    let (code, out, err) = run(lab_as(bob).args(["start", "2"]));
+    let (code, out, err) = run(sudo_lab(bob).args(["start", "2"]));
     assert_ne!(code, 0, "bob's lab start 2 must be refused:\n{out}\n{err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {err}");
@@ -208,7 +187,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     assert_eq!(machine_record_user().as_deref(), Some(alice));
 
     // bob's stop: "No lab is running.", alice's workloads, proctor and data untouched.
-    let (code, out, err) = run(lab_as(bob).arg("stop"));
+    let (code, out, err) = run(sudo_lab(bob).arg("stop"));
     assert_eq!(code, 0, "bob: lab stop: {err}");
     assert!(out.contains("No lab is running."), "{out}");
     assert!(
@@ -224,7 +203,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
 
     // bob's status, with and without root: no session, none of alice's answers.
     for (how, st) in [
-        ("sudo", status_json(&mut lab_as(bob))),
+        ("sudo", status_json(&mut sudo_lab(bob))),
         ("no root", status_json(&mut lab_unprivileged(bob))),
     ] {
         assert_eq!(st["user"].as_str(), Some(bob), "{how}: {st}");
@@ -243,7 +222,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
         );
     }
     // bob's plain status says why his `lab start` would be refused.
-    let (code, out, err) = run(lab_as(bob).arg("status"));
+    let (code, out, err) = run(sudo_lab(bob).arg("status"));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(&format!("{alice}'s lab 1 runs on this machine")),
@@ -270,7 +249,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     assert!(st["workloads"][0]["alive"].as_bool().unwrap(), "{st}");
 
     // alice's stop ends everything of hers: processes, proctor, machine record.
-    let (code, out, err) = run(lab_as(alice).arg("stop"));
+    let (code, out, err) = run(sudo_lab(alice).arg("stop"));
     assert_eq!(code, 0, "alice: lab stop: {err}");
     assert!(out.contains("Stopped lab 1"), "{out}");
     assert!(
@@ -285,7 +264,7 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     assert_ne!(machine_record_user().as_deref(), Some(alice));
 
     // Now bob can start (and stop) his lab.
-    let (code, out, err) = run(lab_as(bob).args(["start", "2"]));
+    let (code, out, err) = run(sudo_lab(bob).args(["start", "2"]));
     assert_eq!(
         code, 0,
         "bob: lab start 2 after alice stopped:\n{out}\n{err}"
@@ -294,14 +273,18 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
     assert_eq!(proctors_of(bob).len(), 1);
     // Lab 2's sshd reads its keys in bob's data dir as the login user `student`: bob's private
     // dirs must let it pass, or the checker's own logins fail before anything is graded.
-    let (code, out, err) = run(lab_as(bob).args(["check", "2", "--answer", "culprit=no-such-program"]));
-    assert_eq!(code, 1, "bob: lab check 2 with a wrong answer:\n{out}\n{err}");
+    let (code, out, err) =
+        run(sudo_lab(bob).args(["check", "2", "--answer", "culprit=no-such-program"]));
+    assert_eq!(
+        code, 1,
+        "bob: lab check 2 with a wrong answer:\n{out}\n{err}"
+    );
     assert!(
         out.contains("measured:") && !err.contains("login"),
         "bob: lab check 2 graded nothing:\n{out}\n{err}"
     );
-    let bob_workloads = workload_ids(&status_json(&mut lab_as(bob)));
-    let (code, _, err) = run(lab_as(bob).arg("stop"));
+    let bob_workloads = workload_ids(&status_json(&mut sudo_lab(bob)));
+    let (code, _, err) = run(sudo_lab(bob).arg("stop"));
     assert_eq!(code, 0, "bob: lab stop: {err}");
     assert!(bob_workloads.iter().all(|&(p, t)| !alive(p, t)));
     assert!(proctors_of(bob).is_empty());
@@ -322,9 +305,9 @@ fn root_stops_a_users_lab_by_name_and_state_dirs_are_private() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     std::fs::set_permissions(state_dir(alice), std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let (code, out, err) = run(lab_as(alice).args(["start", "1", "--seed", "77"]));
+    let (code, out, err) = run(sudo_lab(alice).args(["start", "1", "--seed", "77"]));
     assert_eq!(code, 0, "alice: lab start 1:\n{out}\n{err}");
-    let st = status_json(&mut lab_as(alice));
+    let st = status_json(&mut sudo_lab(alice));
     let workloads = workload_ids(&st);
     let data_dir = PathBuf::from(st["data_dir"].as_str().unwrap());
     let uid = |name: &str| -> u32 {
@@ -413,7 +396,7 @@ fn stale_machine_record_is_taken_over_and_a_live_one_refuses() {
     let sleeper = Cleanup(Command::new("sleep").arg("600").spawn().unwrap());
     let pid = sleeper.0.id();
     write_machine_record(bob, pid, start_time_of(pid), boot_id);
-    let (code, out, err) = run(lab_as(alice).args(["start", "1"]));
+    let (code, out, err) = run(sudo_lab(alice).args(["start", "1"]));
     assert_ne!(code, 0, "{out}");
     assert!(
         err.trim().lines().count() == 1 && err.contains(&format!("{bob}'s lab 3")),
@@ -423,7 +406,7 @@ fn stale_machine_record_is_taken_over_and_a_live_one_refuses() {
         !state_dir(alice).exists(),
         "a refused start wrote alice's state"
     );
-    let (code, _, err) = run(lab_as(alice).args(["dev", "check", "--lab", "1"]));
+    let (code, _, err) = run(sudo_lab(alice).args(["dev", "check", "--lab", "1"]));
     assert_ne!(code, 0);
     assert!(
         err.trim().lines().count() == 1 && err.contains(&format!("{bob}'s lab 3")),
@@ -433,22 +416,22 @@ fn stale_machine_record_is_taken_over_and_a_live_one_refuses() {
 
     // The same record from another boot: stale, alice starts.
     write_machine_record(bob, pid, start_time_of(pid), "not-this-boot");
-    let (code, out, err) = run(lab_as(alice).args(["start", "1", "--seed", "3"]));
+    let (code, out, err) = run(sudo_lab(alice).args(["start", "1", "--seed", "3"]));
     assert_eq!(code, 0, "a record of another boot blocks:\n{out}\n{err}");
     assert_eq!(machine_record_user().as_deref(), Some(alice));
-    let (code, _, err) = run(lab_as(alice).arg("stop"));
+    let (code, _, err) = run(sudo_lab(alice).arg("stop"));
     assert_eq!(code, 0, "{err}");
 
     // Every process of bob's lab gone (its start process ended): stale too.
     drop(sleeper);
     write_machine_record(bob, pid, 12345, boot_id);
-    let (code, out, err) = run(lab_as(alice).args(["start", "1", "--seed", "4"]));
+    let (code, out, err) = run(sudo_lab(alice).args(["start", "1", "--seed", "4"]));
     assert_eq!(
         code, 0,
         "a record of a lab with no processes blocks:\n{out}\n{err}"
     );
     assert_eq!(machine_record_user().as_deref(), Some(alice));
-    let (code, _, err) = run(lab_as(alice).arg("stop"));
+    let (code, _, err) = run(sudo_lab(alice).arg("stop"));
     assert_eq!(code, 0, "{err}");
     assert!(
         machine_record_user().is_none(),
