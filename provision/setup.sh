@@ -69,10 +69,11 @@ fi
 
 # --- test-only packages (--test-deps; tests/run.sh asks for them) -------------------------
 # tests/it/slides.rs opens the rendered deck in headless Chromium; DejaVu is the deck's font.
-# (Debian's package; Ubuntu's chromium is a snap stub that does not run here.)
+# (Debian's package; Ubuntu's chromium is a snap stub that does not run here.) python3: the
+# provision test's YAML check and tests/bench/class-status.sh, which the suite runs short.
 if [ "$TEST_DEPS" = 1 ]; then
-  step "test packages (chromium for the slides test)"
-  TEST_PKGS=(chromium fonts-dejavu-core)
+  step "test packages (chromium for the slides test, python3)"
+  TEST_PKGS=(chromium fonts-dejavu-core python3)
   TEST_MISSING=()
   for p in "${TEST_PKGS[@]}"; do installed "$p" || TEST_MISSING+=("$p"); done
   if [ "${#TEST_MISSING[@]}" -gt 0 ]; then

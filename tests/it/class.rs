@@ -948,3 +948,39 @@ fn class_uses_the_key_recorded_at_provisioning() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// The short version of the 40-VM benchmark (tests/bench/class-status.sh): 3 hosts. Every host
+/// answers in every run, the table has its rows and the target line, and the script leaves no
+/// account behind; the timing is the benchmark's to report, not this test's.
+#[test]
+fn class_status_benchmark_runs_short() {
+    if !require_root("class_status_benchmark_runs_short") {
+        return;
+    }
+    let (code, out, err) = run(Command::new("bash")
+        .arg(lab_tests::repo_root().join("tests/bench/class-status.sh"))
+        .arg("3")
+        .arg(bin("lab"))
+        .stdin(Stdio::null()));
+    assert_eq!(code, 0, "class-status.sh 3:\n{out}\n{err}");
+    for run in ["first", "second", "third", "one at a time"] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {run}")))
+            .unwrap_or_else(|| panic!("no row {run}:\n{out}"));
+        assert!(
+            row.contains("| 3/3 |"),
+            "{run}: not every host answered:\n{out}"
+        );
+    }
+    assert!(
+        out.lines().any(|l| l.starts_with("- OK: 3 reachable hosts")
+            || l.starts_with("- MISSED: 3 reachable hosts")),
+        "{out}"
+    );
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(
+        !passwd.lines().any(|l| l.starts_with("lcb0")),
+        "the benchmark left accounts behind"
+    );
+}
