@@ -56,8 +56,10 @@ pick_llvm() {
 
 step "apt packages"
 LLVM=$(pick_llvm) || die "no llvm-21/22/23-dev package in the apt sources (bpf-linker needs one); on Debian 12 enable bookworm-security"
+# sudo: the lab texts and slides say `sudo biolatency -mT 1 5` as the workshop does; on a
+# root-only machine (a fresh Debian has no sudo) those lines would fail to run as written.
 PKGS=(build-essential pkg-config git "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev
-      bpftrace sysstat openssh-server openssh-client procps util-linux)
+      bpftrace sysstat openssh-server openssh-client procps util-linux sudo)
 MISSING=()
 for p in "${PKGS[@]}"; do installed "$p" || MISSING+=("$p"); done
 if [ "${#MISSING[@]}" -gt 0 ]; then
