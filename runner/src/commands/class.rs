@@ -322,8 +322,18 @@ fn collect(rows: &[Row], out: &Path) -> anyhow::Result<()> {
     ])?;
     let mut by_name = rows.to_vec();
     by_name.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut taken = std::collections::BTreeSet::new();
     for r in &by_name {
-        let file = out.join(format!("{}.json", safe_name(&r.name)));
+        // Two names that make one file name ("ann lee", "ann_lee") get -2, -3, ...: none is lost.
+        let base = safe_name(&r.name);
+        let mut stem = base.clone();
+        for n in 2.. {
+            if taken.insert(stem.clone()) {
+                break;
+            }
+            stem = format!("{base}-{n}");
+        }
+        let file = out.join(format!("{stem}.json"));
         std::fs::write(&file, serde_json::to_string_pretty(r)?)
             .with_context(|| format!("writing {}", file.display()))?;
         for l in r.status.iter().flat_map(|s| &s.labs) {
@@ -352,7 +362,8 @@ fn collect(rows: &[Row], out: &Path) -> anyhow::Result<()> {
 
 /// A roster name as a file name: nothing that climbs out of --out.
 fn safe_name(name: &str) -> String {
-    name.chars()
+    let safe = name
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
                 c
@@ -362,5 +373,48 @@ fn safe_name(name: &str) -> String {
         })
         .collect::<String>()
         .trim_start_matches('.')
-        .to_string()
+        .to_string();
+    if safe.is_empty() {
+        "student".into()
+    } else {
+        safe
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_stay_in_out_and_none_is_lost() {
+        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name("..."), "student");
+        assert_eq!(safe_name("ann lee"), "ann_lee");
+        let out = std::env::temp_dir().join(format!("lab-collect-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let row = |name: &str| {
+            Row::new(&Target {
+                name: name.into(),
+                host: "h".into(),
+                user: "u".into(),
+            })
+        };
+        collect(&[row("ann lee"), row("ann_lee"), row("ann?lee")], &out).unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "ann_lee-2.json",
+                "ann_lee-3.json",
+                "ann_lee.json",
+                "answers.csv",
+                "summary.csv"
+            ]
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }
