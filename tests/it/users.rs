@@ -438,3 +438,62 @@ fn stale_machine_record_is_taken_over_and_a_live_one_refuses() {
         "alice's stop leaves the record"
     );
 }
+
+/// alice and bob type `sudo lab start 1` at the same moment, three times: each time exactly one
+/// lab runs (the claim of /run/lab/active.json is re-checked under its flock), the other start
+/// is refused in one line naming the winner, and the loser is left with no session, workload or
+/// proctor of theirs.
+#[test]
+fn two_lab_starts_at_once_start_one_lab() {
+    if !require_root("two_lab_starts_at_once_start_one_lab") {
+        return;
+    }
+    let _g = lab_tests::bpf_lock();
+    let users = TwoUsers::new();
+    let (alice, bob) = (users.alice.as_str(), users.bob.as_str());
+    for round in 0..3 {
+        let spawn = |user: &str| {
+            sudo_lab(user)
+                .args(["start", "1", "--seed", &format!("{}", 40 + round)])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(alice), spawn(bob));
+        let done: Vec<(&str, std::process::Output)> = vec![
+            (alice, a.wait_with_output().unwrap()),
+            (bob, b.wait_with_output().unwrap()),
+        ];
+        let winners: Vec<&str> = done
+            .iter()
+            .filter(|(_, o)| o.status.success())
+            .map(|(u, _)| *u)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {done:#?}");
+        let winner = winners[0];
+        let (loser, out) = done.iter().find(|(u, _)| *u != winner).unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.trim().lines().count() == 1 && err.contains(&format!("{winner}'s lab 1")),
+            "round {round}: {loser}'s refusal: {err}"
+        );
+        assert_eq!(machine_record_user().as_deref(), Some(winner));
+        let st = status_json(&mut sudo_lab(loser));
+        assert!(
+            st["lab"].is_null(),
+            "round {round}: {loser} has a session: {st}"
+        );
+        assert!(
+            proctors_of(loser).is_empty(),
+            "round {round}: {loser}'s proctor"
+        );
+        let st = status_json(&mut sudo_lab(winner));
+        let workloads = workload_ids(&st);
+        assert!(!workloads.is_empty() && workloads.iter().all(|&(p, t)| alive(p, t)));
+        let (code, _, err) = run(sudo_lab(winner).arg("stop"));
+        assert_eq!(code, 0, "{winner}: lab stop: {err}");
+        assert!(workloads.iter().all(|&(p, t)| !alive(p, t)));
+        assert!(proctors_of(winner).is_empty());
+    }
+}
