@@ -380,7 +380,7 @@ fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) 
         if let Some(o) = &r.over_time {
             println!("    over the session: {}", o.text);
         }
-        println!("    {}", st.dim(&r.why));
+        println!("    {}", st.dim(&crate::privilege::as_typed(&r.why)));
     }
     for p in proctor {
         println!("{} {p}", st.warn("!"));

@@ -15,6 +15,8 @@ use std::{
 
 use anyhow::Result;
 
+use crate::privilege::as_typed;
+
 mod errors;
 mod exercises;
 pub mod output;
@@ -150,9 +152,13 @@ fn print_report(r: &Report) {
                 "  bpftrace error at line {n}: {}\n      {n:>4} | {}\n      hint: {}",
                 e.message,
                 src.trim_end(),
-                e.hint
+                as_typed(&e.hint)
             ),
-            _ => println!("  bpftrace error: {}\n      hint: {}", e.message, e.hint),
+            _ => println!(
+                "  bpftrace error: {}\n      hint: {}",
+                e.message,
+                as_typed(&e.hint)
+            ),
         }
     }
     for c in &r.checks {
@@ -161,10 +167,10 @@ fn print_report(r: &Report) {
         } else {
             paint(false, "✗")
         };
-        println!("  {mark} {}: {}", c.what, c.detail);
+        println!("  {mark} {}: {}", c.what, as_typed(&c.detail));
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        println!("  note: {}", as_typed(n));
     }
     match r.passed {
         Some(true) => println!("{}", paint(true, "PASSED")),
