@@ -331,16 +331,16 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Write `bytes` to `path` so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_with(path, bytes, 0o644)
+    write_with(path, bytes, false)
 }
 
 /// `write_atomic` for a file only the owner of its directory reads (the student's answers):
 /// mode 0600, and owned like the directory, so the student still reads it without root.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_with(path, bytes, 0o600)
+    write_with(path, bytes, true)
 }
 
-fn write_with(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+fn write_with(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
     let dir = path.parent().context("state path has no directory")?;
     let tmp = dir.join(format!(
         ".{}.tmp.{}",
@@ -353,9 +353,9 @@ fn write_with(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode)
+            .mode(if private { 0o600 } else { 0o644 })
             .open(&tmp)?;
-        if mode & 0o044 == 0 {
+        if private {
             own_like_dir(&f, dir)?;
         }
         f.write_all(bytes)?;
