@@ -101,6 +101,13 @@ pub fn sudo_lab(user: &str) -> Command {
     c
 }
 
+/// The uid of account `user` (panics when there is none).
+pub fn uid_of(user: &str) -> u32 {
+    let (code, out, err) = run(Command::new("id").args(["-u", user]));
+    assert_eq!(code, 0, "id -u {user}: {err}");
+    out.trim().parse().unwrap()
+}
+
 /// A fresh account `name` (home dir, /bin/sh), replacing one a crashed run left. Retried: tests
 /// run in parallel and useradd/userdel fail while another holds the lock on /etc/passwd.
 pub fn add_account(name: &str, comment: &str) {

@@ -102,8 +102,7 @@ impl Class {
     /// state.json (0600), both owned by the student.
     fn write_state(&self, user: &str, state: &Value) {
         use std::os::unix::fs::{chown, PermissionsExt};
-        let (_, id, _) = run(Command::new("id").arg("-u").arg(user));
-        let uid: u32 = id.trim().parse().unwrap();
+        let uid = lab_tests::uid_of(user);
         let d = Path::new("/var/lib/lab").join(user);
         let f = d.join("state.json");
         std::fs::create_dir_all(&d).unwrap();
@@ -760,8 +759,8 @@ fn status_json_is_versioned_and_readable_without_root() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     // The student's dir, as /var/lib/lab/USER is: `lab` (root) writes the state file as theirs.
-    let (_, nobody, _) = run(Command::new("id").args(["-u", "nobody"]));
-    std::os::unix::fs::chown(&dir, Some(nobody.trim().parse().unwrap()), None).unwrap();
+    let nobody = lab_tests::uid_of("nobody");
+    std::os::unix::fs::chown(&dir, Some(nobody), None).unwrap();
     let lab = |args: &[&str]| {
         let mut c = cmd("lab");
         c.env("LAB_STATE_DIR", &dir)
@@ -811,10 +810,7 @@ fn status_json_is_versioned_and_readable_without_root() {
         // The state file is the student's alone.
         use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
         let m = std::fs::metadata(dir.join("state.json")).unwrap();
-        assert_eq!(
-            (m.permissions().mode() & 0o777, m.uid().to_string()),
-            (0o600, nobody.trim().to_string())
-        );
+        assert_eq!((m.permissions().mode() & 0o777, m.uid()), (0o600, nobody));
         // The student, no root: the same document.
         let (code, out, err) = run(Command::new("runuser")
             .args(["-u", "nobody", "--", "env"])

@@ -872,13 +872,8 @@ fn execsnoop_lines(out: &str) -> Vec<ExecLine> {
         .collect()
 }
 
-fn uid_of(user: &str) -> String {
-    let (_, out, _) = run(Command::new("id").args(["-u", user]));
-    out.trim().to_string()
-}
-
 fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
-    let uid = uid_of("student");
+    let uid = lab_tests::uid_of("student").to_string();
     let mut snoop = Command::new(bin("execsnoop"))
         .args(["-t", "-u", &uid])
         .stdout(Stdio::piped())

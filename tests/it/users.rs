@@ -310,10 +310,6 @@ fn root_stops_a_users_lab_by_name_and_state_dirs_are_private() {
     let st = status_json(&mut sudo_lab(alice));
     let workloads = workload_ids(&st);
     let data_dir = PathBuf::from(st["data_dir"].as_str().unwrap());
-    let uid = |name: &str| -> u32 {
-        let (_, out, _) = run(Command::new("id").args(["-u", name]));
-        out.trim().parse().unwrap()
-    };
     // The state dir and sessions/ can be passed through (lab 2's login user), not listed; the
     // data dir and the state file are alice's alone.
     for (d, mode) in [
@@ -324,7 +320,12 @@ fn root_stops_a_users_lab_by_name_and_state_dirs_are_private() {
     ] {
         let m = std::fs::metadata(&d).unwrap();
         assert_eq!(m.mode() & 0o777, mode, "{}", d.display());
-        assert_eq!(m.uid(), uid(alice), "{} is alice's", d.display());
+        assert_eq!(
+            m.uid(),
+            lab_tests::uid_of(alice),
+            "{} is alice's",
+            d.display()
+        );
     }
 
     // Bad --user: one line, exit 2, nothing stopped.
