@@ -44,6 +44,7 @@ pub mod args;
 pub mod fstool;
 pub mod help;
 pub mod histtool;
+pub mod multitool;
 pub mod output;
 pub mod runtime;
 pub mod stack_report;

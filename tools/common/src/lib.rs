@@ -18,3 +18,4 @@ pub mod fsslower;
 pub mod funccount;
 pub mod mem;
 pub mod rng;
+pub mod vm;

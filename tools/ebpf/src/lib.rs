@@ -171,3 +171,7 @@ pub mod syscall {
 /// TCP tools: reading sock:inet_sock_set_state-like records and following an fd to its sock.
 #[cfg(target_arch = "bpf")]
 pub mod tcp;
+
+/// The probe VM's interpreter (trace, argdist).
+#[cfg(target_arch = "bpf")]
+pub mod vm;
