@@ -8,6 +8,7 @@ use lab_probes::{
     probevm::{disasm, Hook, Program},
 };
 
+pub mod stackprint;
 mod traceout;
 pub use traceout::{TraceOut, TraceView};
 
@@ -50,7 +51,11 @@ pub fn hook_text(h: &Hook) -> String {
 
 /// `-v`: the probe's hook and its program, as BCC prints the C it generated.
 pub fn print_program(spec: &str, hook: &Hook, p: &Program) {
-    println!("probe '{spec}': {}{}", hook_text(hook), if p.need_entry { " (+ entry probe)" } else { "" });
+    println!(
+        "probe '{spec}': {}{}",
+        hook_text(hook),
+        if p.need_entry { " (+ entry probe)" } else { "" }
+    );
     for (n, i) in p.insns.iter().enumerate() {
         println!("  {n:3}: {}", disasm(i));
     }

@@ -16,6 +16,7 @@ pub mod tcp;
 pub const TASK_COMM_LEN: usize = 16;
 pub mod fsslower;
 pub mod funccount;
+pub mod funclat;
 pub mod mem;
 pub mod rng;
 pub mod vm;

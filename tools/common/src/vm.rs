@@ -22,6 +22,8 @@ pub const SCRATCH: usize = 4096;
 pub const MAX_RECORD: usize = 2048;
 /// Where [`op::STREQ`] copies the string it compares (after the largest record).
 pub const STREQ_AT: usize = MAX_RECORD;
+/// Where [`op::COMM`] puts the task's name (after STREQ's copy).
+pub const COMM_AT: usize = STREQ_AT + 128;
 /// Largest argdist key (the `COUNTS` map's fixed key size).
 pub const KEY_SIZE: usize = 256;
 /// Highest address of user space (x86_64 and arm64 with 48-bit addresses): below it a pointer is
@@ -109,6 +111,8 @@ pub mod op {
     pub const STREQ: u8 = 41;
     /// r[dst] = address of the tracepoint record + `off` (char arrays, `__data_loc` strings).
     pub const FIELD_ADDR: u8 = 42;
+    /// r[dst] = address of a copy of the current task's comm (`$comm`), in the scratch buffer.
+    pub const COMM: u8 = 43;
     /// Drop the event unless r[a] != 0.
     pub const FILTER: u8 = 50;
     /// Store the low `size` bytes of r[a] at record offset `off`.

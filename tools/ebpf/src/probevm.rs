@@ -87,7 +87,8 @@ mod prog {
     #[map]
     static ENTRIES: HashMap<u32, EntryData> = HashMap::with_max_entries(MAX_ENTRIES, 0);
     #[map]
-    static COUNTS: PerCpuHashMap<[u8; KEY_SIZE], u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+    static COUNTS: PerCpuHashMap<[u8; KEY_SIZE], u64> =
+        PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
     #[map]
     static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOG2_SLOTS as u32, 0);
     #[map]

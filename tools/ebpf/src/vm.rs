@@ -14,7 +14,10 @@ use aya_ebpf::helpers::{
 };
 use lab_probes_common::{
     hist::log2_slot,
-    vm::{op, EntryData, Insn, MAX_INSNS, MAX_STREQ, MAX_STRS, NREGS, SCRATCH, STREQ_AT, USER_MAX},
+    vm::{
+        op, EntryData, Insn, COMM_AT, MAX_INSNS, MAX_STREQ, MAX_STRS, NREGS, SCRATCH, STREQ_AT,
+        USER_MAX,
+    },
 };
 
 /// What the program reads from: the hook's context and, for return probes, what the entry saved.
@@ -151,6 +154,12 @@ pub fn run(prog: &[Insn; MAX_INSNS], strs: &[u8; MAX_STRS], env: &Env) -> (bool,
             op::CONST => i.imm,
             op::FIELD => load(env.ctx as u64 + u64::from(i.off), i.size, signed),
             op::FIELD_ADDR => env.ctx as u64 + u64::from(i.off),
+            op::COMM => {
+                // SAFETY: 16 bytes at COMM_AT are inside the scratch buffer.
+                let at = unsafe { env.rec.add(COMM_AT) };
+                unsafe { bpf_get_current_comm(at as *mut c_void, 16) };
+                at as u64
+            }
             op::LOAD => load(a.wrapping_add(i.imm), i.size, signed),
             op::PID => bpf_get_current_pid_tgid() & 0xffff_ffff,
             op::TGID => bpf_get_current_pid_tgid() >> 32,
@@ -242,7 +251,11 @@ fn entry_arg(env: &Env, n: u32) -> u64 {
     }
     // SAFETY: a non-null map value pointer the caller looked up.
     let args = unsafe { &(*env.entry).args };
-    args[(n as usize).wrapping_sub(1) % 6]
+    // A bounds check, not `% 6`: older verifiers lose track of a remainder's range.
+    match args.get((n as usize).wrapping_sub(1)) {
+        Some(v) => *v,
+        None => 0,
+    }
 }
 
 #[inline(always)]

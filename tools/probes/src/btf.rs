@@ -110,8 +110,7 @@ impl Btf {
         let file = File::open(VMLINUX).with_context(|| {
             format!("reading {VMLINUX} (kernel built without CONFIG_DEBUG_INFO_BTF?)")
         })?;
-        Self::index_source(Source::new(file), true)
-            .with_context(|| format!("parsing {VMLINUX}"))
+        Self::index_source(Source::new(file), true).with_context(|| format!("parsing {VMLINUX}"))
     }
 
     pub fn open(path: &Path) -> Result<Self> {

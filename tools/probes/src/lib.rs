@@ -1,6 +1,7 @@
 //! User halves of lab's BPF probes. The tool binaries (tools/cli) and the runner (ground truth
 //! for `lab check`) both call these; no probe exists twice.
 
+pub mod argdist;
 pub mod bashreadline;
 pub mod biolatency;
 pub mod biosnoop;
@@ -14,6 +15,8 @@ pub mod execcount;
 pub mod execsnoop;
 pub mod filetrack;
 pub mod funccount;
+pub mod funclat;
+pub mod funcmatch;
 pub mod hist;
 pub mod kallsyms;
 pub mod killsnoop;
@@ -28,6 +31,7 @@ pub mod requirements;
 pub mod runqlat;
 pub mod runqlen;
 pub mod sched;
+pub mod stackcount;
 pub mod stacks;
 pub mod symbolize;
 pub mod syscount;

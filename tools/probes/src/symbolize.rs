@@ -47,7 +47,10 @@ pub struct Symbols {
 impl Symbols {
     /// Resolve kernel addresses not resolved yet (one kallsyms pass for all of them).
     pub fn load_kernel(&mut self, addrs: impl IntoIterator<Item = u64>) {
-        let mut todo: Vec<u64> = addrs.into_iter().filter(|a| !self.kernel.contains_key(a)).collect();
+        let mut todo: Vec<u64> = addrs
+            .into_iter()
+            .filter(|a| !self.kernel.contains_key(a))
+            .collect();
         todo.sort_unstable();
         todo.dedup();
         if todo.is_empty() {
@@ -56,7 +59,9 @@ impl Symbols {
         let resolved = match crate::kallsyms::subset_file(&todo) {
             Ok(file) => {
                 let src = Source::Kernel(Kernel {
-                    kallsyms: MaybeDefault::Some(format!("/proc/self/fd/{}", file.as_raw_fd()).into()),
+                    kallsyms: MaybeDefault::Some(
+                        format!("/proc/self/fd/{}", file.as_raw_fd()).into(),
+                    ),
                     vmlinux: MaybeDefault::None,
                     debug_syms: false,
                     ..Default::default()
@@ -70,7 +75,10 @@ impl Symbols {
 
     /// Resolve addresses of process `tgid` not resolved yet (its mappings must still exist).
     pub fn load_user(&mut self, tgid: u32, addrs: impl IntoIterator<Item = u64>) {
-        let mut todo: Vec<u64> = addrs.into_iter().filter(|a| !self.user.contains_key(&(tgid, *a))).collect();
+        let mut todo: Vec<u64> = addrs
+            .into_iter()
+            .filter(|a| !self.user.contains_key(&(tgid, *a)))
+            .collect();
         todo.sort_unstable();
         todo.dedup();
         if todo.is_empty() {
@@ -79,20 +87,31 @@ impl Symbols {
         let mut p = Process::new(Pid::from(tgid));
         p.debug_syms = false;
         let resolved = resolve(&Source::Process(p), &todo, "");
-        self.user.extend(todo.into_iter().map(|a| (tgid, a)).zip(resolved));
+        self.user
+            .extend(todo.into_iter().map(|a| (tgid, a)).zip(resolved));
     }
 
     pub fn kernel(&self, addr: u64) -> Resolved {
-        self.kernel.get(&addr).cloned().unwrap_or_else(|| unknown("kernel"))
+        self.kernel
+            .get(&addr)
+            .cloned()
+            .unwrap_or_else(|| unknown("kernel"))
     }
 
     pub fn user(&self, tgid: u32, addr: u64) -> Resolved {
-        self.user.get(&(tgid, addr)).cloned().unwrap_or_else(|| unknown(""))
+        self.user
+            .get(&(tgid, addr))
+            .cloned()
+            .unwrap_or_else(|| unknown(""))
     }
 }
 
 fn unknown(module: &str) -> Resolved {
-    Resolved { name: None, offset: 0, module: module.to_owned() }
+    Resolved {
+        name: None,
+        offset: 0,
+        module: module.to_owned(),
+    }
 }
 
 fn resolve(src: &Source, addrs: &[u64], module: &str) -> Vec<Resolved> {
@@ -106,7 +125,13 @@ fn resolve(src: &Source, addrs: &[u64], module: &str) -> Vec<Resolved> {
                     module: if module.is_empty() {
                         sym.module
                             .as_deref()
-                            .map(|m| std::path::Path::new(m).file_name().unwrap_or(m).to_string_lossy().into_owned())
+                            .map(|m| {
+                                std::path::Path::new(m)
+                                    .file_name()
+                                    .unwrap_or(m)
+                                    .to_string_lossy()
+                                    .into_owned()
+                            })
                             .unwrap_or_default()
                     } else {
                         module.to_owned()

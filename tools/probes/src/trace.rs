@@ -66,7 +66,11 @@ pub fn compile(spec_text: &str, opts: &Options, types: &Types) -> Result<Compile
         if convs.len() != s.args.len() {
             return Err(SpecError::at(
                 *pos,
-                format!("the format has {} conversions but {} arguments follow it", convs.len(), s.args.len()),
+                format!(
+                    "the format has {} conversions but {} arguments follow it",
+                    convs.len(),
+                    s.args.len()
+                ),
             )
             .into());
         }
@@ -80,7 +84,14 @@ pub fn compile(spec_text: &str, opts: &Options, types: &Types) -> Result<Compile
         }
     }
     let program = c.finish();
-    Ok(Compiled { spec: spec_text.to_owned(), target, program, pieces, slots })
+    target::check_hook(&target.hook)?;
+    Ok(Compiled {
+        spec: spec_text.to_owned(),
+        target,
+        program,
+        pieces,
+        slots,
+    })
 }
 
 /// One attached probe and its ring buffer.
@@ -117,9 +128,14 @@ impl Probe {
             user_stack: opts.user_stack,
             ring_bytes: 1 << 20,
         };
-        let mut bpf = probevm::load_and_attach(&compiled.program, &compiled.target.hook, &settings)?;
+        let mut bpf =
+            probevm::load_and_attach(&compiled.program, &compiled.target.hook, &settings)?;
         let ring = events::take_ring(&mut bpf)?;
-        Ok(Self { compiled, ring, bpf })
+        Ok(Self {
+            compiled,
+            ring,
+            bpf,
+        })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -154,7 +170,9 @@ fn decode(bytes: &[u8], slots: &[Slot]) -> Option<Event> {
     let values = slots
         .iter()
         .map(|s| {
-            let raw = bytes.get(s.off as usize..(s.off + s.len) as usize).unwrap_or(&[]);
+            let raw = bytes
+                .get(s.off as usize..(s.off + s.len) as usize)
+                .unwrap_or(&[]);
             match s.kind {
                 SlotKind::Str => format::Value::Text(cstr(raw)),
                 SlotKind::Scalar(_) => {

@@ -164,7 +164,13 @@ mod tests {
         let types: Vec<_> = f.iter().map(|f| f.ty.as_str()).collect();
         assert_eq!(
             types,
-            ["unsigned short", "dev_t", "char[10]", "__data_loc char[]", "const char *"]
+            [
+                "unsigned short",
+                "dev_t",
+                "char[10]",
+                "__data_loc char[]",
+                "const char *"
+            ]
         );
     }
 

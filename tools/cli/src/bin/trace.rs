@@ -8,7 +8,10 @@ use lab_probes::{
     probespec::ctype::Types,
     trace::{self, Options, Probe},
 };
-use lab_tools::{args, help, multitool, runtime::{Runtime, Schedule, Wake}};
+use lab_tools::{
+    args, help, multitool,
+    runtime::{Runtime, Schedule, Wake},
+};
 
 const EXAMPLES: &str = r#"
     trace do_sys_open                  # trace do_sys_open() calls, default message
@@ -45,7 +48,7 @@ PROBE is [p|r|t|u]:[LIBRARY]:FUNCTION[+OFFSET][(SIGNATURE)] [(FILTER)] [\"FORMAT
 p: function entry (default), r: function return, t:CATEGORY:EVENT a tracepoint, \
 u:LIBRARY:[PROVIDER:]PROBE a USDT probe. No LIBRARY means the kernel (kprobes). FILTER and \
 ARGS are C expressions over arg1..arg6, retval, the parameters' names (from kernel BTF, or \
-SIGNATURE), args->FIELD (tracepoints), $pid, $tgid, $uid, $gid, $cpu, $task; STRCMP(\"text\", \
+SIGNATURE), args->FIELD (tracepoints), $pid, $tgid, $uid, $gid, $cpu, $comm, $task; STRCMP(\"text\", \
 expr) or expr == \"text\" compare strings. FORMAT takes %d %u %x %ld %lu %lx %lld %llu %llx \
 %hd %hu %c %s %K %U. Types come from kernel BTF and tracepoint format files: no kernel headers \
 or compiler are needed, and -I is accepted and ignored.",
@@ -53,7 +56,12 @@ or compiler are needed, and -I is accepted and ignored.",
 )]
 struct Args {
     /// number of pages for the ring buffer (default 64 per CPU)
-    #[arg(short = 'b', long = "buffer-pages", value_name = "PAGES", default_value_t = 64)]
+    #[arg(
+        short = 'b',
+        long = "buffer-pages",
+        value_name = "PAGES",
+        default_value_t = 64
+    )]
     buffer_pages: u32,
     /// id of the process to trace
     #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid, conflicts_with = "tid")]
@@ -171,9 +179,10 @@ fn run(args: &Args) -> Result<()> {
         max_events: args.max_events,
         aggregate: args.aggregate,
     });
-    out.header(probes.iter().all(|p| p.compiled.pieces.is_empty()))?;
+    // Signal handlers before the header: a Ctrl-C right after it must still end us cleanly.
     let mut rt = Runtime::new(Schedule::default())?;
     rt.drain_every(Duration::from_millis(50));
+    out.header(probes.iter().all(|p| p.compiled.pieces.is_empty()))?;
     loop {
         let fds: Vec<_> = probes.iter().map(Probe::fd).collect();
         let wake = rt.wait(&fds)?;

@@ -65,7 +65,15 @@ impl TraceOut {
         if self.view.print_cpu {
             write!(self.out, "{:<3} ", "CPU")?;
         }
-        writeln!(self.out, "{:<7} {:<7} {:<15} {:<16} {}", "PID", "TID", "COMM", "FUNC", if trivial { "" } else { "-" })?;
+        writeln!(
+            self.out,
+            "{:<7} {:<7} {:<15} {:<16} {}",
+            "PID",
+            "TID",
+            "COMM",
+            "FUNC",
+            if trivial { "" } else { "-" }
+        )?;
         self.out.flush()?;
         Ok(())
     }
@@ -92,17 +100,30 @@ impl TraceOut {
     }
 
     fn event(&mut self, probe: &Probe, mut e: Event) -> Result<()> {
-        if self.view.name.as_ref().is_some_and(|n| !e.comm.contains(n.as_str())) {
+        if self
+            .view
+            .name
+            .as_ref()
+            .is_some_and(|n| !e.comm.contains(n.as_str()))
+        {
             return Ok(());
         }
         let c = &probe.compiled;
         self.symbolize_values(c, &mut e);
         let msg = format::render(&c.pieces, &e.values);
-        if self.view.msg_filter.as_ref().is_some_and(|f| !msg.contains(f.as_str())) {
+        if self
+            .view
+            .msg_filter
+            .as_ref()
+            .is_some_and(|f| !msg.contains(f.as_str()))
+        {
             return Ok(());
         }
         let mut line = self.columns(&e);
-        line.push_str(&format!("{:<7} {:<7} {:<15} {:<16} {msg}\n", e.tgid, e.pid, e.comm, c.target.display));
+        line.push_str(&format!(
+            "{:<7} {:<7} {:<15} {:<16} {msg}\n",
+            e.tgid, e.pid, e.comm, c.target.display
+        ));
         let stacked = e.kstack != lab_probes_common::profile::NOT_COLLECTED
             || e.ustack != lab_probes_common::profile::NOT_COLLECTED;
         line.push_str(&self.stacks(probe, &e));
@@ -183,7 +204,11 @@ impl TraceOut {
                 if self.view.address {
                     s.push_str(&format!("{ip:16x} "));
                 }
-                let r = if user { self.syms.user(e.tgid, ip) } else { self.syms.kernel(ip) };
+                let r = if user {
+                    self.syms.user(e.tgid, ip)
+                } else {
+                    self.syms.kernel(ip)
+                };
                 s.push_str(&r.bcc(true, true));
                 s.push('\n');
             }
@@ -194,7 +219,7 @@ impl TraceOut {
     /// At the end: -A's counts, most frequent first.
     pub fn finish(&mut self) -> Result<()> {
         let mut counts = std::mem::take(&mut self.counts);
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         for (line, n) in counts {
             write!(self.out, "{line}-->COUNT {n}\n\n")?;
         }

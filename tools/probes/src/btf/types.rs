@@ -292,14 +292,25 @@ mod tests {
         assert_eq!(names, ["dfd", "filename", "how"]);
         assert_eq!(btf.type_name(params[1].type_id), "char *");
         assert_eq!(btf.type_name(params[2].type_id), "struct open_how *");
-        let sock = btf.find_named("sock", |t| matches!(t, BtfType::Struct { .. })).unwrap().unwrap();
+        let sock = btf
+            .find_named("sock", |t| matches!(t, BtfType::Struct { .. }))
+            .unwrap()
+            .unwrap();
         assert!(btf.find_member(sock, "skc_dport").unwrap().is_none());
-        let common = btf.find_member(sock, "__sk_common").unwrap().expect("__sk_common");
-        let m = btf.find_member(common.type_id, "skc_dport").unwrap().expect("skc_dport");
+        let common = btf
+            .find_member(sock, "__sk_common")
+            .unwrap()
+            .expect("__sk_common");
+        let m = btf
+            .find_member(common.type_id, "skc_dport")
+            .unwrap()
+            .expect("skc_dport");
         assert_eq!(btf.type_name(m.type_id), "__be16");
         let task = btf.find_named("task_struct", |_| true).unwrap().unwrap();
         assert!(btf.find_member(task, "no_such_member").unwrap().is_none());
-        let gfp = btf.find_named("gfp_t", |t| matches!(t, BtfType::Typedef { .. })).unwrap();
+        let gfp = btf
+            .find_named("gfp_t", |t| matches!(t, BtfType::Typedef { .. }))
+            .unwrap();
         assert_eq!(btf.size_of(gfp.unwrap()), 4);
     }
 }

@@ -10,7 +10,10 @@ use crate::btf::{Btf, BtfType};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Type {
     Void,
-    Int { size: u8, signed: bool },
+    Int {
+        size: u8,
+        signed: bool,
+    },
     /// Plain `char`: a signed byte; `char *` and `char[N]` print as strings.
     Char,
     Bool,
@@ -92,7 +95,9 @@ impl Type {
     /// `char *`, `char[N]` or a `__data_loc` string: prints with %s, compares with "...".
     pub fn is_string(&self) -> bool {
         match self {
-            Type::Ptr(t) | Type::Array(t, _) => matches!(**t, Type::Char | Type::Int { size: 1, .. }),
+            Type::Ptr(t) | Type::Array(t, _) => {
+                matches!(**t, Type::Char | Type::Int { size: 1, .. })
+            }
             Type::DataLoc => true,
             _ => false,
         }
@@ -152,13 +157,24 @@ fn builtin(name: &str) -> Option<Type> {
         "s32" | "__s32" | "int32_t" | "int" | "signed" | "signed int" | "pid_t" | "tid_t" => {
             int(4, true)
         }
-        "u64" | "__u64" | "uint64_t" | "unsigned long" | "unsigned long long" | "size_t"
-        | "unsigned long int" | "unsigned long long int" | "sector_t" | "ino_t" => int(8, false),
+        "u64"
+        | "__u64"
+        | "uint64_t"
+        | "unsigned long"
+        | "unsigned long long"
+        | "size_t"
+        | "unsigned long int"
+        | "unsigned long long int"
+        | "sector_t"
+        | "ino_t" => int(8, false),
         "s64" | "__s64" | "int64_t" | "long" | "long long" | "long int" | "long long int"
         | "signed long" | "ssize_t" | "loff_t" | "off_t" => int(8, true),
         _ => None,
     }
 }
+
+/// A member: (byte offset, type, (bit shift, bit width) when it is a bitfield).
+pub type MemberOf = (u32, Type, Option<(u32, u32)>);
 
 /// Resolves type names and BTF ids into [`Type`]s.
 pub struct Types<'a> {
@@ -192,7 +208,7 @@ impl Types<'_> {
             .collect();
         let ptrs = decl.matches('*').count();
         let base = self.base(&words.join(" ")).ok();
-        let t = match base {
+        match base {
             Some(mut t) if ptrs > 0 => {
                 for _ in 0..ptrs {
                     t = Type::ptr_to(t);
@@ -209,17 +225,21 @@ impl Types<'_> {
                 size: size as u8,
                 signed,
             },
-            _ => Type::Array(Box::new(Type::Int { size: 1, signed: false }), size),
-        };
-        t
+            _ => Type::Array(
+                Box::new(Type::Int {
+                    size: 1,
+                    signed: false,
+                }),
+                size,
+            ),
+        }
     }
 
     fn base(&self, words: &str) -> Result<Type, String> {
         if let Some(t) = builtin(words) {
             return Ok(t);
         }
-        if let Some(tag) = words.strip_prefix("enum ") {
-            let _ = tag;
+        if words.starts_with("enum ") {
             return Ok(UINT);
         }
         let (tag, name) = match words.split_once(' ') {
@@ -228,11 +248,13 @@ impl Types<'_> {
         };
         if let Some(btf) = self.btf {
             let found = btf
-                .find_named(name, |t| match (tag, t) {
-                    (Some("struct"), BtfType::Struct { union: false, .. }) => true,
-                    (Some("union"), BtfType::Struct { union: true, .. }) => true,
-                    (None, BtfType::Typedef { .. } | BtfType::Int { .. }) => true,
-                    _ => false,
+                .find_named(name, |t| {
+                    matches!(
+                        (tag, t),
+                        (Some("struct"), BtfType::Struct { union: false, .. })
+                            | (Some("union"), BtfType::Struct { union: true, .. })
+                            | (None, BtfType::Typedef { .. } | BtfType::Int { .. })
+                    )
                 })
                 .map_err(|e| format!("{e:#}"))?;
             if let Some(id) = found {
@@ -242,7 +264,9 @@ impl Types<'_> {
         match (tag, name) {
             (Some("struct"), "timespec") => Ok(builtin_struct("timespec", 16, TIMESPEC)),
             (Some("struct"), "timeval") => Ok(builtin_struct("timeval", 16, TIMEVAL)),
-            (Some(tag), _) => Err(format!("unknown type '{tag} {name}' (not in the kernel's BTF)")),
+            (Some(tag), _) => Err(format!(
+                "unknown type '{tag} {name}' (not in the kernel's BTF)"
+            )),
             (None, _) => Err(format!("unknown type '{name}'")),
         }
     }
@@ -260,7 +284,12 @@ impl Types<'_> {
             return Type::Void;
         }
         match btf.type_of(id) {
-            BtfType::Int { name, size, signed, is_bool } => {
+            BtfType::Int {
+                name,
+                size,
+                signed,
+                is_bool,
+            } => {
                 if is_bool {
                     Type::Bool
                 } else if name == "char" {
@@ -299,8 +328,8 @@ impl Types<'_> {
         }
     }
 
-    /// Member `name` of `agg`: (byte offset, type, (bit shift, bit width) for bitfields).
-    pub fn member(&self, agg: &Agg, name: &str) -> Result<Option<(u32, Type, Option<(u32, u32)>)>> {
+    /// Member `name` of `agg`.
+    pub fn member(&self, agg: &Agg, name: &str) -> Result<Option<MemberOf>> {
         match &agg.src {
             AggSrc::Builtin(members) => Ok(members
                 .iter()
@@ -317,7 +346,11 @@ impl Types<'_> {
                 }
                 // A bitfield: read the aligned unit holding it, then shift and mask.
                 let unit = t.size().clamp(1, 8);
-                let width = if m.bit_size == 0 { unit * 8 } else { m.bit_size };
+                let width = if m.bit_size == 0 {
+                    unit * 8
+                } else {
+                    m.bit_size
+                };
                 let start = m.bit_offset / 8 / unit * unit;
                 Ok(Some((start, t, Some((m.bit_offset - start * 8, width)))))
             }
@@ -366,14 +399,22 @@ mod tests {
 
     #[test]
     fn btf_members_and_bitfields() {
-        let Ok(btf) = Btf::vmlinux_with_names() else { return };
+        let Ok(btf) = Btf::vmlinux_with_names() else {
+            return;
+        };
         let t = Types { btf: Some(&btf) };
         let Type::Ptr(sock) = t.named(&parse_type("struct sock *", 0).unwrap()).unwrap() else {
             panic!()
         };
         let Type::Struct(sock) = *sock else { panic!() };
         let (off, ty, bits) = t.member(&sock, "sk_type").unwrap().unwrap();
-        assert_eq!(ty, Type::Int { size: 2, signed: false });
+        assert_eq!(
+            ty,
+            Type::Int {
+                size: 2,
+                signed: false
+            }
+        );
         assert!(off > 0 && bits.is_none(), "{off} {bits:?}");
         assert_eq!(t.named(&parse_type("gfp_t", 0).unwrap()).unwrap(), UINT);
     }

@@ -68,14 +68,24 @@ pub fn parse(fmt: &[u8], pos: usize) -> Result<Vec<Piece>, SpecError> {
         };
         let length = take(&mut i, &|c| b"hlz".contains(&c));
         let conv = b.get(i).map(|&c| c as char).unwrap_or('\0');
-        if !"diuxXocspKU".contains(conv) || conv == '\0' || !matches!(length.as_str(), "" | "h" | "hh" | "l" | "ll" | "z") {
+        if !"diuxXocspKU".contains(conv)
+            || conv == '\0'
+            || !matches!(length.as_str(), "" | "h" | "hh" | "l" | "ll" | "z")
+        {
             return Err(SpecError::at(pos + 1 + start, format!("unsupported format '{}' (use %d %u %x %ld %lu %lx %lld %llu %llx %hd %hu %c %s %K %U)", &s[start..(i + 1).min(s.len())])));
         }
         i += 1;
         if !text.is_empty() {
             out.push(Piece::Text(std::mem::take(&mut text)));
         }
-        out.push(Piece::Conv(Conv { flags, width, precision, length, conv, pos: pos + 1 + start }));
+        out.push(Piece::Conv(Conv {
+            flags,
+            width,
+            precision,
+            length,
+            conv,
+            pos: pos + 1 + start,
+        }));
     }
     if !text.is_empty() {
         out.push(Piece::Text(text));
@@ -113,18 +123,27 @@ impl Conv {
             (_, Value::Num(n)) => format!("0x{n:x}"),
         };
         let body = match (self.conv, self.precision) {
-            ('d' | 'i' | 'u' | 'x' | 'X' | 'o', Some(p)) if body.trim_start_matches('-').len() < p => {
+            ('d' | 'i' | 'u' | 'x' | 'X' | 'o', Some(p))
+                if body.trim_start_matches('-').len() < p =>
+            {
                 let (sign, digits) = body.split_at(usize::from(body.starts_with('-')));
                 format!("{sign}{digits:0>p$}")
             }
             _ => body,
         };
-        let body = if self.flags.contains('+') && matches!(self.conv, 'd' | 'i') && !body.starts_with('-') {
-            format!("+{body}")
-        } else {
-            body
-        };
-        pad(&body, self.width.unwrap_or(0), &self.flags, matches!(self.conv, 'd' | 'i' | 'u' | 'x' | 'X' | 'o'))
+        let body =
+            if self.flags.contains('+') && matches!(self.conv, 'd' | 'i') && !body.starts_with('-')
+            {
+                format!("+{body}")
+            } else {
+                body
+            };
+        pad(
+            &body,
+            self.width.unwrap_or(0),
+            &self.flags,
+            matches!(self.conv, 'd' | 'i' | 'u' | 'x' | 'X' | 'o'),
+        )
     }
 
     fn signed(&self, n: u64) -> i64 {
@@ -200,9 +219,25 @@ mod tests {
         assert_eq!(fmt("%llx", &[Value::Num(255)]), "ff");
         assert_eq!(fmt("%hd", &[Value::Num(0x1_ffff)]), "-1");
         assert_eq!(fmt("%c%c", &[Value::Num(104), Value::Num(105)]), "hi");
-        assert_eq!(fmt("size = %d, 100%%", &[Value::Num(42)]), "size = 42, 100%");
-        assert_eq!(fmt("[%-5s|%5d|%05d]", &[Value::Text("ab".into()), Value::Num(7), Value::Num(u64::MAX)]), "[ab   |    7|-0001]");
-        assert_eq!(fmt("%#x %.3s", &[Value::Num(16), Value::Text("abcdef".into())]), "0x10 abc");
+        assert_eq!(
+            fmt("size = %d, 100%%", &[Value::Num(42)]),
+            "size = 42, 100%"
+        );
+        assert_eq!(
+            fmt(
+                "[%-5s|%5d|%05d]",
+                &[
+                    Value::Text("ab".into()),
+                    Value::Num(7),
+                    Value::Num(u64::MAX)
+                ]
+            ),
+            "[ab   |    7|-0001]"
+        );
+        assert_eq!(
+            fmt("%#x %.3s", &[Value::Num(16), Value::Text("abcdef".into())]),
+            "0x10 abc"
+        );
     }
 
     #[test]

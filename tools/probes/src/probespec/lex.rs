@@ -52,26 +52,43 @@ pub fn tokenize(text: &str, base: usize) -> Result<Vec<Token>, SpecError> {
         if c.is_ascii_digit() {
             let (v, len) = number(&text[i..]).ok_or_else(|| SpecError::at(pos, "bad number"))?;
             i += len;
-            out.push(Token { tok: Tok::Int(v), pos });
+            out.push(Token {
+                tok: Tok::Int(v),
+                pos,
+            });
             continue;
         }
         if c == b'"' {
-            let (s, len) = string(&b[i..]).ok_or_else(|| SpecError::at(pos, "unterminated string"))?;
+            let (s, len) =
+                string(&b[i..]).ok_or_else(|| SpecError::at(pos, "unterminated string"))?;
             i += len;
-            out.push(Token { tok: Tok::Str(s), pos });
+            out.push(Token {
+                tok: Tok::Str(s),
+                pos,
+            });
             continue;
         }
         if c == b'\'' {
-            let (s, len) = char_lit(&b[i..]).ok_or_else(|| SpecError::at(pos, "bad character literal"))?;
+            let (s, len) =
+                char_lit(&b[i..]).ok_or_else(|| SpecError::at(pos, "bad character literal"))?;
             i += len;
-            out.push(Token { tok: Tok::Int(s), pos });
+            out.push(Token {
+                tok: Tok::Int(s),
+                pos,
+            });
             continue;
         }
         let Some(p) = PUNCTS.iter().find(|p| text[i..].starts_with(**p)) else {
-            return Err(SpecError::at(pos, format!("unexpected character '{}'", c as char)));
+            return Err(SpecError::at(
+                pos,
+                format!("unexpected character '{}'", c as char),
+            ));
         };
         i += p.len();
-        out.push(Token { tok: Tok::Punct(p), pos });
+        out.push(Token {
+            tok: Tok::Punct(p),
+            pos,
+        });
     }
     out.push(Token {
         tok: Tok::End,
@@ -174,7 +191,15 @@ mod tests {
                 Tok::End
             ]
         );
-        assert_eq!(toks("\"a\\n\" 10UL 017"), vec![Tok::Str(b"a\n".to_vec()), Tok::Int(10), Tok::Int(15), Tok::End]);
+        assert_eq!(
+            toks("\"a\\n\" 10UL 017"),
+            vec![
+                Tok::Str(b"a\n".to_vec()),
+                Tok::Int(10),
+                Tok::Int(15),
+                Tok::End
+            ]
+        );
     }
 
     #[test]

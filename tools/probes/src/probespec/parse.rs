@@ -50,10 +50,10 @@ pub struct Expr {
 /// Words that start a type name in a cast.
 const TYPE_WORDS: &[&str] = &[
     "struct", "union", "enum", "unsigned", "signed", "const", "volatile", "int", "char", "short",
-    "long", "void", "bool", "_Bool", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
-    "__u8", "__u16", "__u32", "__u64", "__s8", "__s16", "__s32", "__s64", "size_t",
-    "ssize_t", "pid_t", "uid_t", "gid_t", "loff_t", "off_t", "umode_t", "gfp_t", "dev_t",
-    "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t",
+    "long", "void", "bool", "_Bool", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "__u8",
+    "__u16", "__u32", "__u64", "__s8", "__s16", "__s32", "__s64", "size_t", "ssize_t", "pid_t",
+    "uid_t", "gid_t", "loff_t", "off_t", "umode_t", "gfp_t", "dev_t", "uint8_t", "uint16_t",
+    "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t",
 ];
 
 /// Binary operators by precedence level, lowest first.
@@ -131,7 +131,10 @@ impl Parser {
         if self.at_end() {
             Ok(())
         } else {
-            Err(SpecError::at(self.pos(), "unexpected text after the expression"))
+            Err(SpecError::at(
+                self.pos(),
+                "unexpected text after the expression",
+            ))
         }
     }
 
@@ -305,7 +308,10 @@ impl Parser {
             }
             Tok::End => return Err(SpecError::at(t.pos, "expected an expression")),
             Tok::Punct(p) => {
-                return Err(SpecError::at(t.pos, format!("expected an expression, found '{p}'")))
+                return Err(SpecError::at(
+                    t.pos,
+                    format!("expected an expression, found '{p}'"),
+                ))
             }
         };
         Ok(Expr { kind, pos: t.pos })
@@ -354,7 +360,10 @@ mod tests {
             ExprKind::Index(a, i) => format!("{}[{}]", show(a), show(i)),
             ExprKind::Cast(t, a) => format!("(({t}){})", show(a)),
             ExprKind::Call(n, args) => {
-                format!("{n}({})", args.iter().map(show).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{n}({})",
+                    args.iter().map(show).collect::<Vec<_>>().join(", ")
+                )
             }
             ExprKind::Cond(c, a, b) => format!("({} ? {} : {})", show(c), show(a), show(b)),
         }
@@ -367,7 +376,10 @@ mod tests {
         let e = parse_expr("sk->__sk_common.skc_dport == 13568", 0).unwrap();
         assert_eq!(show(&e), "(sk->__sk_common.skc_dport == 13568)");
         let e = parse_expr("(unsigned long)arg1 + (char *)$retval - x[2]", 0).unwrap();
-        assert_eq!(show(&e), "((((unsigned long)arg1) + ((char *)$retval)) - x[2])");
+        assert_eq!(
+            show(&e),
+            "((((unsigned long)arg1) + ((char *)$retval)) - x[2])"
+        );
         let e = parse_expr("STRCMP(\"bash\", $comm) ? 1 : (pid_t)2", 0).unwrap();
         assert_eq!(show(&e), "(STRCMP(\"bash\", $comm) ? 1 : ((pid_t)2))");
         let e = parse_expr("(a) - 1", 0).unwrap();

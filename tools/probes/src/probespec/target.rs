@@ -32,7 +32,12 @@ pub struct Target {
 
 /// Resolve `head` (with the signature the user wrote, if any); `pid` finds libraries in a
 /// process's mappings. Unknown names are SpecErrors at their position.
-pub fn resolve(head: &Head, sig: Option<&[Param]>, types: &Types, pid: Option<u32>) -> anyhow::Result<Target> {
+pub fn resolve(
+    head: &Head,
+    sig: Option<&[Param]>,
+    types: &Types,
+    pid: Option<u32>,
+) -> anyhow::Result<Target> {
     match head.kind {
         Kind::Tracepoint => tracepoint(head, types),
         Kind::Usdt => Err(SpecError::at(head.func_pos, "USDT probes are not supported yet").into()),
@@ -42,7 +47,11 @@ pub fn resolve(head: &Head, sig: Option<&[Param]>, types: &Types, pid: Option<u3
 }
 
 fn scope_at(head: &Head) -> Scope {
-    let mut s = Scope::new(if head.kind == Kind::Return { At::Return } else { At::Entry });
+    let mut s = Scope::new(if head.kind == Kind::Return {
+        At::Return
+    } else {
+        At::Entry
+    });
     s.entry_saved = head.kind == Kind::Return;
     s
 }
@@ -66,7 +75,10 @@ fn kernel(head: &Head, sig: Option<&[Param]>, types: &Types) -> anyhow::Result<T
     match &proto {
         Some((ret, params)) => {
             scope.ret = types.from_btf(*ret);
-            scope.params = params.iter().map(|p| (p.name.clone(), types.from_btf(p.type_id))).collect();
+            scope.params = params
+                .iter()
+                .map(|p| (p.name.clone(), types.from_btf(p.type_id)))
+                .collect();
         }
         None if !traceable(&head.func) => {
             let renamed = format!("{}_noprof", head.func);
@@ -75,25 +87,44 @@ fn kernel(head: &Head, sig: Option<&[Param]>, types: &Types) -> anyhow::Result<T
             } else {
                 String::new()
             };
-            return Err(SpecError::at(head.func_pos, format!("unknown kernel function '{}'{hint}", head.func)).into());
+            return Err(SpecError::at(
+                head.func_pos,
+                format!("unknown kernel function '{}'{hint}", head.func),
+            )
+            .into());
         }
         None => {}
     }
     if let Some(sig) = sig {
         scope.params = declared(sig, types)?;
     }
-    if !crate::funccount::kprobes_available() {
-        return Err(Unsupported(format!(
-            "'{}' needs kprobes, and this kernel is built without CONFIG_KPROBES; the lab VMs (Debian 12/13) have them (t: tracepoint and u: user-function probes work here)",
-            head.func
-        ))
-        .into());
-    }
     let hook = match head.kind {
-        Kind::Return => Hook::Kretprobe { func: head.func.clone() },
-        _ => Hook::Kprobe { func: head.func.clone(), offset: head.offset },
+        Kind::Return => Hook::Kretprobe {
+            func: head.func.clone(),
+        },
+        _ => Hook::Kprobe {
+            func: head.func.clone(),
+            offset: head.offset,
+        },
     };
-    Ok(Target { hook, scope, display: head.func.clone() })
+    Ok(Target {
+        hook,
+        scope,
+        display: head.func.clone(),
+    })
+}
+
+/// Fail with [`Unsupported`] when this kernel cannot attach `hook` (kprobes missing). Called
+/// after the whole spec compiled, so mistakes in it are reported on any kernel.
+pub fn check_hook(hook: &Hook) -> Result<(), Unsupported> {
+    match hook {
+        Hook::Kprobe { func, .. } | Hook::Kretprobe { func } if !crate::funccount::kprobes_available() => {
+            Err(Unsupported(format!(
+                "'{func}' needs kprobes, and this kernel is built without CONFIG_KPROBES; the lab VMs (Debian 12/13) have them (t: tracepoint and u: user-function probes work here)"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether kprobes could trace kernel function `name` (tracefs' list, else kallsyms).
@@ -105,15 +136,26 @@ fn traceable(name: &str) -> bool {
     list.lines().any(|l| {
         let mut f = l.split_whitespace();
         let first = f.next();
-        first == Some(name) || (f.next().is_some_and(|t| matches!(t, "t" | "T")) && f.next() == Some(name))
+        first == Some(name)
+            || (f.next().is_some_and(|t| matches!(t, "t" | "T")) && f.next() == Some(name))
     })
 }
 
-fn user(head: &Head, sig: Option<&[Param]>, types: &Types, pid: Option<u32>) -> anyhow::Result<Target> {
-    let path = elf::resolve_library(&head.lib, pid).map_err(|e| SpecError::at(head.lib_pos, format!("{e:#}")))?;
+fn user(
+    head: &Head,
+    sig: Option<&[Param]>,
+    types: &Types,
+    pid: Option<u32>,
+) -> anyhow::Result<Target> {
+    let path = elf::resolve_library(&head.lib, pid)
+        .map_err(|e| SpecError::at(head.lib_pos, format!("{e:#}")))?;
     let syms = elf::functions(&path)?;
     let Some(sym) = syms.iter().find(|s| s.name == head.func) else {
-        return Err(SpecError::at(head.func_pos, format!("no function '{}' in {}", head.func, path.display())).into());
+        return Err(SpecError::at(
+            head.func_pos,
+            format!("no function '{}' in {}", head.func, path.display()),
+        )
+        .into());
     };
     let mut scope = scope_at(head);
     scope.ret = LONG;
@@ -125,7 +167,11 @@ fn user(head: &Head, sig: Option<&[Param]>, types: &Types, pid: Option<u32>) -> 
         Kind::Return => Hook::Uretprobe { path, offset },
         _ => Hook::Uprobe { path, offset },
     };
-    Ok(Target { hook, scope, display: head.func.clone() })
+    Ok(Target {
+        hook,
+        scope,
+        display: head.func.clone(),
+    })
 }
 
 fn tracepoint(head: &Head, types: &Types) -> anyhow::Result<Target> {
@@ -134,15 +180,29 @@ fn tracepoint(head: &Head, types: &Types) -> anyhow::Result<Target> {
     if !tracefs::tracepoint_exists(&root, cat, event) {
         return Err(SpecError::at(
             head.lib_pos,
-            format!("unknown tracepoint {cat}:{event} (see {}/available_events)", root.display()),
+            format!(
+                "unknown tracepoint {cat}:{event} (see {}/available_events)",
+                root.display()
+            ),
         )
         .into());
     }
     let mut scope = Scope::new(At::Tracepoint);
     scope.fields = tracefs::fields(&root, cat, event)?
         .into_iter()
-        .map(|f| Field { ty: types.from_decl(&f.ty, f.size, f.signed), name: f.name, offset: f.offset })
+        .map(|f| Field {
+            ty: types.from_decl(&f.ty, f.size, f.signed),
+            name: f.name,
+            offset: f.offset,
+        })
         .collect();
-    let hook = Hook::Tracepoint { category: cat.clone(), name: event.clone() };
-    Ok(Target { hook, scope, display: event.clone() })
+    let hook = Hook::Tracepoint {
+        category: cat.clone(),
+        name: event.clone(),
+    };
+    Ok(Target {
+        hook,
+        scope,
+        display: event.clone(),
+    })
 }

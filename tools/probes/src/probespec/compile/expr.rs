@@ -11,17 +11,39 @@ use crate::probespec::{
 /// C's usual arithmetic conversions for two integer types (LP64).
 fn common(a: &Type, b: &Type) -> Type {
     let promote = |t: &Type| match t {
-        Type::Int { size: 8, signed } => Type::Int { size: 8, signed: *signed },
-        Type::Int { size: 4, signed: false } => UINT,
+        Type::Int { size: 8, signed } => Type::Int {
+            size: 8,
+            signed: *signed,
+        },
+        Type::Int {
+            size: 4,
+            signed: false,
+        } => UINT,
         Type::Ptr(_) => ULONG,
         _ => INT,
     };
     let (a, b) = (promote(a), promote(b));
-    let (Type::Int { size: sa, signed: ga }, Type::Int { size: sb, signed: gb }) = (&a, &b) else {
+    let (
+        Type::Int {
+            size: sa,
+            signed: ga,
+        },
+        Type::Int {
+            size: sb,
+            signed: gb,
+        },
+    ) = (&a, &b)
+    else {
         return LONG;
     };
     let size = (*sa).max(*sb);
-    let signed = if sa == sb { *ga && *gb } else if sa > sb { *ga } else { *gb };
+    let signed = if sa == sb {
+        *ga && *gb
+    } else if sa > sb {
+        *ga
+    } else {
+        *gb
+    };
     Type::Int { size, signed }
 }
 
@@ -30,17 +52,29 @@ impl Compiler<'_> {
     pub fn expr(&mut self, e: &Expr) -> Result<Val, SpecError> {
         match &e.kind {
             ExprKind::Int(v) => {
-                let ty = if *v <= i32::MAX as u64 { INT } else if *v <= i64::MAX as u64 { LONG } else { ULONG };
+                let ty = if *v <= i32::MAX as u64 {
+                    INT
+                } else if *v <= i64::MAX as u64 {
+                    LONG
+                } else {
+                    ULONG
+                };
                 Ok(Val::new(Place::Const(*v), ty))
             }
-            ExprKind::Str(_) => err(e.pos, "a string literal can only be compared (== \"...\", STRCMP)"),
+            ExprKind::Str(_) => err(
+                e.pos,
+                "a string literal can only be compared (== \"...\", STRCMP)",
+            ),
             ExprKind::Name(n) => self.name(n, e.pos),
             ExprKind::Member(base, field, arrow) => self.member(base, field, *arrow, e.pos),
             ExprKind::Index(base, idx) => self.index(base, idx),
             ExprKind::Unary(op, a) => self.unary(op, a, e.pos),
             ExprKind::Binary(op, a, b) => self.binary(op, a, b, e.pos),
             ExprKind::Cast(tn, a) => {
-                let ty = self.types.named(tn).map_err(|m| super::super::SpecError::at(tn.pos, m))?;
+                let ty = self
+                    .types
+                    .named(tn)
+                    .map_err(|m| super::super::SpecError::at(tn.pos, m))?;
                 self.cast(ty, a, e.pos)
             }
             ExprKind::Call(name, args) => self.call(name, args, e.pos),
@@ -50,8 +84,11 @@ impl Compiler<'_> {
 
     fn scalar(&mut self, e: &Expr) -> Result<(u8, Type), SpecError> {
         let v = self.expr(e)?;
-        if !v.ty.is_scalar() && !v.ty.pointee().is_some() && v.ty != Type::DataLoc {
-            return err(e.pos, format!("expected a number or pointer, found {}", v.ty));
+        if !v.ty.is_scalar() && v.ty.pointee().is_none() && v.ty != Type::DataLoc {
+            return err(
+                e.pos,
+                format!("expected a number or pointer, found {}", v.ty),
+            );
         }
         let ty = match &v.ty {
             Type::Array(t, _) => Type::Ptr(t.clone()),
@@ -111,7 +148,14 @@ impl Compiler<'_> {
                 (op::ADD, tb.clone())
             }
             "+" => (op::ADD, common(&ta, &tb)),
-            "-" => (op::SUB, if ptr_a && ptr_b { LONG } else { common(&ta, &tb) }),
+            "-" => (
+                op::SUB,
+                if ptr_a && ptr_b {
+                    LONG
+                } else {
+                    common(&ta, &tb)
+                },
+            ),
             "*" => (op::MUL, common(&ta, &tb)),
             "/" => (op::DIV, common(&ta, &tb)),
             "%" => (op::MOD, common(&ta, &tb)),
@@ -125,13 +169,25 @@ impl Compiler<'_> {
             _ => return self.compare(op_, (ra, &ta), (rb, &tb)),
         };
         let signed = ty.is_signed();
-        self.emit(Insn { op: code, dst: ra, a: ra, b: rb, signed: signed.into(), ..Default::default() });
+        self.emit(Insn {
+            op: code,
+            dst: ra,
+            a: ra,
+            b: rb,
+            signed: signed.into(),
+            ..Default::default()
+        });
         self.release(rb);
         self.truncate(ra, &ty);
         Ok(Val::new(Place::Reg(ra), ty))
     }
 
-    fn compare(&mut self, op_: &str, (ra, ta): (u8, &Type), (rb, tb): (u8, &Type)) -> Result<Val, SpecError> {
+    fn compare(
+        &mut self,
+        op_: &str,
+        (ra, ta): (u8, &Type),
+        (rb, tb): (u8, &Type),
+    ) -> Result<Val, SpecError> {
         let signed = common(ta, tb).is_signed();
         let (code, x, y) = match op_ {
             "==" => (op::EQ, ra, rb),
@@ -141,7 +197,14 @@ impl Compiler<'_> {
             ">" => (op::LT, rb, ra),
             _ => (op::LE, rb, ra),
         };
-        self.emit(Insn { op: code, dst: ra, a: x, b: y, signed: signed.into(), ..Default::default() });
+        self.emit(Insn {
+            op: code,
+            dst: ra,
+            a: x,
+            b: y,
+            signed: signed.into(),
+            ..Default::default()
+        });
         self.release(rb);
         Ok(Val::new(Place::Reg(ra), INT))
     }
@@ -159,7 +222,14 @@ impl Compiler<'_> {
     fn truncate(&mut self, r: u8, ty: &Type) {
         if let Type::Int { size, signed } = ty {
             if *size < 8 {
-                self.emit(Insn { op: op::EXT, dst: r, a: r, size: *size, signed: (*signed).into(), ..Default::default() });
+                self.emit(Insn {
+                    op: op::EXT,
+                    dst: r,
+                    a: r,
+                    size: *size,
+                    signed: (*signed).into(),
+                    ..Default::default()
+                });
             }
         }
     }
@@ -170,9 +240,23 @@ impl Compiler<'_> {
         }
         let (r, _) = self.scalar(a)?;
         if let Type::Int { size, signed } = ty {
-            self.emit(Insn { op: op::EXT, dst: r, a: r, size, signed: signed.into(), ..Default::default() });
+            self.emit(Insn {
+                op: op::EXT,
+                dst: r,
+                a: r,
+                size,
+                signed: signed.into(),
+                ..Default::default()
+            });
         } else if matches!(ty, Type::Char | Type::Bool) {
-            self.emit(Insn { op: op::EXT, dst: r, a: r, size: 1, signed: u8::from(ty == Type::Char), ..Default::default() });
+            self.emit(Insn {
+                op: op::EXT,
+                dst: r,
+                a: r,
+                size: 1,
+                signed: u8::from(ty == Type::Char),
+                ..Default::default()
+            });
         }
         Ok(Val::new(Place::Reg(r), ty))
     }
@@ -188,18 +272,35 @@ impl Compiler<'_> {
         self.op(op::ADD, rb, rb, ra);
         self.release(ra);
         self.release(rc);
-        let ty = if ta.is_integer() && tb.is_integer() { common(&ta, &tb) } else { ta };
+        let ty = if ta.is_integer() && tb.is_integer() {
+            common(&ta, &tb)
+        } else {
+            ta
+        };
         Ok(Val::new(Place::Reg(rb), ty))
     }
 
     /// `s == "lit"`: the string at `s` equals the literal.
-    pub(super) fn string_eq(&mut self, s: &Expr, lit: &[u8], negate: bool, pos: usize) -> Result<Val, SpecError> {
+    pub(super) fn string_eq(
+        &mut self,
+        s: &Expr,
+        lit: &[u8],
+        negate: bool,
+        pos: usize,
+    ) -> Result<Val, SpecError> {
         let (r, ty) = self.scalar(s)?;
         if !ty.is_string() && !matches!(ty, Type::Ptr(_)) && !ty.is_integer() {
             return err(s.pos, format!("cannot compare {ty} with a string"));
         }
         let at = self.literal(lit, pos)?;
-        self.emit(Insn { op: op::STREQ, dst: r, a: r, off: at, imm: lit.len() as u64, ..Default::default() });
+        self.emit(Insn {
+            op: op::STREQ,
+            dst: r,
+            a: r,
+            off: at,
+            imm: lit.len() as u64,
+            ..Default::default()
+        });
         if negate {
             self.op(op::NOT, r, r, 0);
         }

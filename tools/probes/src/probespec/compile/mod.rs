@@ -4,7 +4,7 @@ mod expr;
 mod names;
 mod record;
 
-use lab_probes_common::vm::{op, Insn, MAX_STRS, MAX_STREQ, NREGS};
+use lab_probes_common::vm::{op, Insn, MAX_STREQ, MAX_STRS, NREGS};
 
 pub use record::{Slot, SlotKind};
 
@@ -21,7 +21,10 @@ pub enum Place {
     /// Already in a register.
     Reg(u8),
     /// In memory at r[base] + off (user or kernel, by address).
-    Mem { base: u8, off: i64 },
+    Mem {
+        base: u8,
+        off: i64,
+    },
     /// In the probe's context at this offset: a tracepoint field or a pt_regs slot.
     Ctx(u32),
     /// An argument saved at function entry (1-based).
@@ -111,10 +114,16 @@ impl<'a> Compiler<'a> {
     /// Add a string literal; its offset in the literal table.
     fn literal(&mut self, s: &[u8], pos: usize) -> Result<u32, SpecError> {
         if s.len() > MAX_STREQ {
-            return err(pos, format!("string literals compare at most {MAX_STREQ} bytes"));
+            return err(
+                pos,
+                format!("string literals compare at most {MAX_STREQ} bytes"),
+            );
         }
         if self.strs.len() + s.len() > MAX_STRS {
-            return err(pos, format!("more than {MAX_STRS} bytes of string literals"));
+            return err(
+                pos,
+                format!("more than {MAX_STRS} bytes of string literals"),
+            );
         }
         let at = self.strs.len() as u32;
         self.strs.extend_from_slice(s);
@@ -125,7 +134,10 @@ impl<'a> Compiler<'a> {
     pub fn filter(&mut self, e: &super::parse::Expr) -> Result<(), SpecError> {
         let v = self.expr(e)?;
         if !v.ty.is_scalar() {
-            return err(e.pos, format!("a filter must be a number or pointer, not {}", v.ty));
+            return err(
+                e.pos,
+                format!("a filter must be a number or pointer, not {}", v.ty),
+            );
         }
         let r = self.rvalue(v, e.pos)?;
         self.op(op::FILTER, 0, r, 0);
@@ -163,14 +175,21 @@ impl<'a> Compiler<'a> {
         let size = v.ty.size().min(8) as u8;
         let signed = v.ty.is_signed();
         match (&v.ty, v.place) {
-            (Type::Struct(a), _) => err(pos, format!("cannot use a whole struct {} here: name a member", a.name)),
+            (Type::Struct(a), _) => err(
+                pos,
+                format!("cannot use a whole struct {} here: name a member", a.name),
+            ),
             (Type::Void, _) => err(pos, "this has no value (void)"),
             (Type::DataLoc, Place::Ctx(off)) => {
                 let r = self.alloc(pos)?;
                 self.load_ctx(r, off, 4, false);
                 self.constant(r, pos, 0xffff, |c, r, k| c.op(op::AND, r, r, k))?;
                 let base = self.alloc(pos)?;
-                self.emit(Insn { op: op::FIELD_ADDR, dst: base, ..Default::default() });
+                self.emit(Insn {
+                    op: op::FIELD_ADDR,
+                    dst: base,
+                    ..Default::default()
+                });
                 self.op(op::ADD, r, r, base);
                 self.release(base);
                 Ok(r)
@@ -179,7 +198,12 @@ impl<'a> Compiler<'a> {
             (_, Place::Reg(r)) => Ok(r),
             (_, Place::Const(k)) => {
                 let r = self.alloc(pos)?;
-                self.emit(Insn { op: op::CONST, dst: r, imm: k, ..Default::default() });
+                self.emit(Insn {
+                    op: op::CONST,
+                    dst: r,
+                    imm: k,
+                    ..Default::default()
+                });
                 Ok(r)
             }
             (_, Place::Ctx(off)) => {
@@ -189,8 +213,20 @@ impl<'a> Compiler<'a> {
             }
             (_, Place::EntryArg(n)) => {
                 let r = self.alloc(pos)?;
-                self.emit(Insn { op: op::ENTRY_ARG, dst: r, off: n, ..Default::default() });
-                self.emit(Insn { op: op::EXT, dst: r, a: r, size, signed: signed.into(), ..Default::default() });
+                self.emit(Insn {
+                    op: op::ENTRY_ARG,
+                    dst: r,
+                    off: n,
+                    ..Default::default()
+                });
+                self.emit(Insn {
+                    op: op::EXT,
+                    dst: r,
+                    a: r,
+                    size,
+                    signed: signed.into(),
+                    ..Default::default()
+                });
                 Ok(r)
             }
             (_, Place::Mem { base, off }) => {
@@ -220,20 +256,46 @@ impl<'a> Compiler<'a> {
     }
 
     /// Extract a bitfield from the unit loaded in `r`: shift it to the top, then back down.
-    fn bitfield(&mut self, r: u8, bits: Option<(u32, u32)>, signed: bool, pos: usize) -> Result<u8, SpecError> {
-        let Some((shift, width)) = bits else { return Ok(r) };
+    fn bitfield(
+        &mut self,
+        r: u8,
+        bits: Option<(u32, u32)>,
+        signed: bool,
+        pos: usize,
+    ) -> Result<u8, SpecError> {
+        let Some((shift, width)) = bits else {
+            return Ok(r);
+        };
         let up = 64 - shift - width;
         self.constant(r, pos, u64::from(up), |c, r, k| c.op(op::SHL, r, r, k))?;
         self.constant(r, pos, u64::from(64 - width), |c, r, k| {
-            c.emit(Insn { op: op::SHR, dst: r, a: r, b: k, signed: signed.into(), ..Default::default() })
+            c.emit(Insn {
+                op: op::SHR,
+                dst: r,
+                a: r,
+                b: k,
+                signed: signed.into(),
+                ..Default::default()
+            })
         })?;
         Ok(r)
     }
 
     /// Run `f(self, r, k)` with constant `v` in a scratch register k.
-    fn constant(&mut self, r: u8, pos: usize, v: u64, f: impl FnOnce(&mut Self, u8, u8)) -> Result<(), SpecError> {
+    fn constant(
+        &mut self,
+        r: u8,
+        pos: usize,
+        v: u64,
+        f: impl FnOnce(&mut Self, u8, u8),
+    ) -> Result<(), SpecError> {
         let k = self.alloc(pos)?;
-        self.emit(Insn { op: op::CONST, dst: k, imm: v, ..Default::default() });
+        self.emit(Insn {
+            op: op::CONST,
+            dst: k,
+            imm: v,
+            ..Default::default()
+        });
         f(self, r, k);
         self.release(k);
         Ok(())
@@ -250,7 +312,12 @@ impl<'a> Compiler<'a> {
             }
             Place::Ctx(off) => {
                 let r = self.alloc(pos)?;
-                self.emit(Insn { op: op::FIELD_ADDR, dst: r, off, ..Default::default() });
+                self.emit(Insn {
+                    op: op::FIELD_ADDR,
+                    dst: r,
+                    off,
+                    ..Default::default()
+                });
                 Ok(r)
             }
             _ => err(pos, "cannot take the address of this value"),

@@ -3,7 +3,7 @@ use lab_probes_common::vm::{op, Insn};
 
 use super::{err, Compiler, Place, Val};
 use crate::probespec::{
-    ctype::{Agg, Type, UINT},
+    ctype::{Agg, MemberOf, Type, UINT},
     parse::{Expr, ExprKind},
     scope::{At, UsdtLoc, ARG_REGS, RET_REG},
     SpecError,
@@ -16,7 +16,11 @@ impl Compiler<'_> {
         }
         let single = |c: &mut Self, code| -> Result<Val, SpecError> {
             let r = c.alloc(pos)?;
-            c.emit(Insn { op: code, dst: r, ..Default::default() });
+            c.emit(Insn {
+                op: code,
+                dst: r,
+                ..Default::default()
+            });
             Ok(Val::new(Place::Reg(r), UINT))
         };
         match n {
@@ -28,12 +32,28 @@ impl Compiler<'_> {
             "$cpu" => single(self, op::CPU),
             "$task" => {
                 let r = self.alloc(pos)?;
-                self.emit(Insn { op: op::TASK, dst: r, ..Default::default() });
-                let ty = self.types.named(&crate::probespec::parse::parse_type("struct task_struct *", 0)?);
+                self.emit(Insn {
+                    op: op::TASK,
+                    dst: r,
+                    ..Default::default()
+                });
+                let ty = self.types.named(&crate::probespec::parse::parse_type(
+                    "struct task_struct *",
+                    0,
+                )?);
                 let ty = ty.map_err(|m| SpecError::at(pos, m))?;
                 Ok(Val::new(Place::Reg(r), ty))
             }
             "$latency" => self.latency(pos),
+            "$comm" | "$COMM" => {
+                let r = self.alloc(pos)?;
+                self.emit(Insn {
+                    op: op::COMM,
+                    dst: r,
+                    ..Default::default()
+                });
+                Ok(Val::new(Place::Reg(r), Type::ptr_to(Type::Char)))
+            }
             "args" if self.scope.at == At::Tracepoint => {
                 err(pos, "use a field of the tracepoint: args->FIELD")
             }
@@ -45,10 +65,18 @@ impl Compiler<'_> {
     }
 
     fn unknown(&self, n: &str) -> String {
-        let names: Vec<&str> = self.scope.params.iter().map(|(n, _)| n.as_str()).filter(|n| !n.is_empty()).collect();
+        let names: Vec<&str> = self
+            .scope
+            .params
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !n.is_empty())
+            .collect();
         match self.scope.at {
             At::Tracepoint => format!("unknown name '{n}' (a tracepoint's fields are args->FIELD)"),
-            _ if names.is_empty() => format!("unknown name '{n}' (use arg1..arg6, or declare a signature)"),
+            _ if names.is_empty() => {
+                format!("unknown name '{n}' (use arg1..arg6, or declare a signature)")
+            }
             _ => format!("unknown name '{n}' (parameters: {})", names.join(", ")),
         }
     }
@@ -91,47 +119,107 @@ impl Compiler<'_> {
         self.need_entry = true;
         let r = self.alloc(pos)?;
         let t = self.alloc(pos)?;
-        self.emit(Insn { op: op::KTIME, dst: r, ..Default::default() });
-        self.emit(Insn { op: op::ENTRY_TS, dst: t, ..Default::default() });
+        self.emit(Insn {
+            op: op::KTIME,
+            dst: r,
+            ..Default::default()
+        });
+        self.emit(Insn {
+            op: op::ENTRY_TS,
+            dst: t,
+            ..Default::default()
+        });
         self.op(op::SUB, r, r, t);
         self.release(t);
-        Ok(Val::new(Place::Reg(r), Type::Int { size: 8, signed: false }))
+        Ok(Val::new(
+            Place::Reg(r),
+            Type::Int {
+                size: 8,
+                signed: false,
+            },
+        ))
     }
 
     fn usdt_arg(&mut self, k: u32, pos: usize) -> Result<Val, SpecError> {
         let Some(a) = self.scope.usdt.get((k as usize).wrapping_sub(1)).cloned() else {
-            return err(pos, format!("this USDT probe has {} arguments", self.scope.usdt.len()));
+            return err(
+                pos,
+                format!("this USDT probe has {} arguments", self.scope.usdt.len()),
+            );
         };
-        let ty = Type::Int { size: a.size, signed: a.signed };
+        let ty = Type::Int {
+            size: a.size,
+            signed: a.signed,
+        };
         let r = self.alloc(pos)?;
         match a.loc {
-            UsdtLoc::Const(v) => self.emit(Insn { op: op::CONST, dst: r, imm: v as u64, ..Default::default() }),
-            UsdtLoc::Reg(off) => {
-                self.emit(Insn { op: op::FIELD, dst: r, size: a.size, signed: a.signed.into(), off, ..Default::default() })
-            }
+            UsdtLoc::Const(v) => self.emit(Insn {
+                op: op::CONST,
+                dst: r,
+                imm: v as u64,
+                ..Default::default()
+            }),
+            UsdtLoc::Reg(off) => self.emit(Insn {
+                op: op::FIELD,
+                dst: r,
+                size: a.size,
+                signed: a.signed.into(),
+                off,
+                ..Default::default()
+            }),
             UsdtLoc::Mem { base, disp, index } => {
-                self.emit(Insn { op: op::FIELD, dst: r, size: 8, off: base, ..Default::default() });
+                self.emit(Insn {
+                    op: op::FIELD,
+                    dst: r,
+                    size: 8,
+                    off: base,
+                    ..Default::default()
+                });
                 if let Some((ix, scale)) = index {
                     let t = self.alloc(pos)?;
-                    self.emit(Insn { op: op::FIELD, dst: t, size: 8, off: ix, ..Default::default() });
+                    self.emit(Insn {
+                        op: op::FIELD,
+                        dst: t,
+                        size: 8,
+                        off: ix,
+                        ..Default::default()
+                    });
                     self.constant(t, pos, u64::from(scale), |c, r, k| c.op(op::MUL, r, r, k))?;
                     self.op(op::ADD, r, r, t);
                     self.release(t);
                 }
-                self.emit(Insn { op: op::LOAD, dst: r, a: r, size: a.size, signed: a.signed.into(), imm: disp as u64, ..Default::default() });
+                self.emit(Insn {
+                    op: op::LOAD,
+                    dst: r,
+                    a: r,
+                    size: a.size,
+                    signed: a.signed.into(),
+                    imm: disp as u64,
+                    ..Default::default()
+                });
             }
         }
         Ok(Val::new(Place::Reg(r), ty))
     }
 
-    pub(super) fn member(&mut self, base: &Expr, field: &str, arrow: bool, pos: usize) -> Result<Val, SpecError> {
-        if matches!(&base.kind, ExprKind::Name(n) if n == "args") && self.scope.at == At::Tracepoint {
+    pub(super) fn member(
+        &mut self,
+        base: &Expr,
+        field: &str,
+        arrow: bool,
+        pos: usize,
+    ) -> Result<Val, SpecError> {
+        if matches!(&base.kind, ExprKind::Name(n) if n == "args") && self.scope.at == At::Tracepoint
+        {
             return self.tp_field(field, pos);
         }
         let v = self.expr(base)?;
         let (agg, place) = if arrow {
             let Some(Type::Struct(agg)) = v.ty.pointee().cloned() else {
-                return err(pos, format!("'->{field}' needs a pointer to a struct, not {}", v.ty));
+                return err(
+                    pos,
+                    format!("'->{field}' needs a pointer to a struct, not {}", v.ty),
+                );
             };
             let r = self.rvalue(v, base.pos)?;
             (agg, Place::Mem { base: r, off: 0 })
@@ -143,15 +231,22 @@ impl Compiler<'_> {
         };
         let (off, ty, bits) = self.find_member(&agg, field, pos)?;
         let place = match place {
-            Place::Mem { base, off: o } => Place::Mem { base, off: o + i64::from(off) },
+            Place::Mem { base, off: o } => Place::Mem {
+                base,
+                off: o + i64::from(off),
+            },
             Place::Ctx(o) => Place::Ctx(o + off),
             _ => return err(pos, "cannot take a member of this value"),
         };
         Ok(Val { place, ty, bits })
     }
 
-    fn find_member(&self, agg: &Agg, field: &str, pos: usize) -> Result<(u32, Type, Option<(u32, u32)>), SpecError> {
-        let lookup = |a: &Agg, f: &str| self.types.member(a, f).map_err(|e| SpecError::at(pos, format!("{e:#}")));
+    fn find_member(&self, agg: &Agg, field: &str, pos: usize) -> Result<MemberOf, SpecError> {
+        let lookup = |a: &Agg, f: &str| {
+            self.types
+                .member(a, f)
+                .map_err(|e| SpecError::at(pos, format!("{e:#}")))
+        };
         if let Some(m) = lookup(agg, field)? {
             return Ok(m);
         }
@@ -171,7 +266,13 @@ impl Compiler<'_> {
             Some(f) => Ok(Val::new(Place::Ctx(f.offset), f.ty.clone())),
             None => {
                 let names: Vec<&str> = self.scope.fields.iter().map(|f| f.name.as_str()).collect();
-                err(pos, format!("the tracepoint has no field '{field}' (fields: {})", names.join(", ")))
+                err(
+                    pos,
+                    format!(
+                        "the tracepoint has no field '{field}' (fields: {})",
+                        names.join(", ")
+                    ),
+                )
             }
         }
     }
