@@ -11,6 +11,7 @@ pub mod profile;
 pub mod sched;
 pub mod snoop;
 pub mod tcp;
+pub mod usdt;
 
 /// Length of `task->comm` in the kernel (TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;

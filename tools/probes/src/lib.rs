@@ -19,6 +19,7 @@ pub mod kallsyms;
 pub mod killsnoop;
 pub mod loader;
 pub mod offcputime;
+pub mod perf_link;
 pub mod opensnoop;
 pub mod profile;
 pub mod progstats;
@@ -34,7 +35,9 @@ pub mod tcpconnect;
 pub mod tcplife;
 pub mod tcpretrans;
 pub mod tcpsynbl;
+pub mod tplist;
 pub mod tracefs;
+pub mod usdt;
 
 pub use loader::{load, load_with, ObjectMissing};
 pub mod fsslower;
