@@ -310,7 +310,12 @@ fn attach_usdt(
         .context("program funccount_uprobe missing")?
         .try_into()?;
     prog.load()?;
-    links.extend(crate::usdt::attach(prog.fd()?.as_fd(), &found, pid, |pi, _| pi as u64)?);
+    links.extend(crate::usdt::attach(
+        prog.fd()?.as_fd(),
+        &found,
+        pid,
+        |pi, _| pi as u64,
+    )?);
     for (i, p) in found.iter().enumerate() {
         names.insert(i as u64, p.name.clone());
     }
@@ -318,7 +323,9 @@ fn attach_usdt(
     Ok(Attached {
         probes: found.len(),
         failed: Vec::new(),
-        path: format!("USDT probes ({locations} locations, uprobes; key: attach cookie) in {looked_in}"),
+        path: format!(
+            "USDT probes ({locations} locations, uprobes; key: attach cookie) in {looked_in}"
+        ),
     })
 }
 

@@ -67,7 +67,11 @@ fn perf_event_open(attr: &[u8], pid: i32, cpu: i32) -> std::io::Result<OwnedFd> 
 }
 
 /// Attach `prog` (a loaded tracepoint program) to tracepoint `tracepoint_id` with `cookie`.
-pub fn attach_tracepoint(prog: BorrowedFd<'_>, tracepoint_id: u64, cookie: u64) -> Result<CookieLink> {
+pub fn attach_tracepoint(
+    prog: BorrowedFd<'_>,
+    tracepoint_id: u64,
+    cookie: u64,
+) -> Result<CookieLink> {
     let attr = perf_attr(PERF_TYPE_TRACEPOINT, tracepoint_id, 0, 0);
     // pid -1 / cpu 0 as aya does: a tracepoint's BPF programs run on every CPU.
     let perf = perf_event_open(&attr, -1, 0).context("perf_event_open (tracepoint)")?;
@@ -104,8 +108,12 @@ pub fn attach_uprobe(
         Some(p) => (p as i32, -1),
         None => (-1, 0),
     };
-    let perf = perf_event_open(&attr, pid, cpu)
-        .with_context(|| format!("perf_event_open (uprobe at {offset:#x} in {})", path.display()))?;
+    let perf = perf_event_open(&attr, pid, cpu).with_context(|| {
+        format!(
+            "perf_event_open (uprobe at {offset:#x} in {})",
+            path.display()
+        )
+    })?;
     link(prog, perf, cookie)
 }
 

@@ -38,7 +38,8 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<String>> {
 /// header left out (BCC: the last word is the name, the words before it the type).
 pub fn fields(root: &Path, category: &str, name: &str) -> Result<Vec<String>> {
     let path = root.join("events").join(category).join(name).join("format");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("field:")?.split(';').next())
@@ -70,7 +71,11 @@ pub fn describe_arg(a: &UsdtArg) -> String {
 /// tplist's lines for `probes` (each `provider:name` once, the first file's, as BCC):
 /// `PATH provider:name`; with `-v` the semaphore and the counts of locations and arguments;
 /// with `-vv` every location and its arguments.
-pub fn usdt_listing(probes: &[UsdtProbe], filter: Option<&Matcher>, verbosity: u8) -> Result<String> {
+pub fn usdt_listing(
+    probes: &[UsdtProbe],
+    filter: Option<&Matcher>,
+    verbosity: u8,
+) -> Result<String> {
     let mut out = String::new();
     let mut seen: Vec<String> = Vec::new();
     for p in probes {
@@ -90,7 +95,13 @@ pub fn usdt_listing(probes: &[UsdtProbe], filter: Option<&Matcher>, verbosity: u
             continue;
         }
         for (i, loc) in p.locations.iter().enumerate() {
-            writeln!(out, "  location #{} {} {:#x}", i + 1, shown_path(&p.path), loc.address)?;
+            writeln!(
+                out,
+                "  location #{} {} {:#x}",
+                i + 1,
+                shown_path(&p.path),
+                loc.address
+            )?;
             for (j, a) in loc.args.iter().enumerate() {
                 writeln!(out, "    argument #{} {}", j + 1, describe_arg(a))?;
             }
@@ -118,7 +129,10 @@ mod tests {
         assert_eq!(d("8@%rdi"), "8 unsigned bytes @ di");
         assert_eq!(d("-4@-20(%rbp)"), "4 signed   bytes @ *(bp - 20)");
         assert_eq!(d("4@$5"), "4 unsigned bytes @ 5");
-        assert_eq!(d("8@8(%rax,%rdx,8)"), "8 unsigned bytes @ *(ax + 8 + dx * 8)");
+        assert_eq!(
+            d("8@8(%rax,%rdx,8)"),
+            "8 unsigned bytes @ *(ax + 8 + dx * 8)"
+        );
         assert_eq!(d("-8@%r13"), "8 signed   bytes @ r13");
     }
 

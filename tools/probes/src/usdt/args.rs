@@ -33,22 +33,70 @@ pub struct UsdtArg {
 /// x86_64 registers an operand can name: (name, pt_regs offset, width in bytes). The pt_regs
 /// layout is the kernel ABI's (arch/x86/include/asm/ptrace.h): r15 at 0 ... ss at 160.
 const REGS: &[(&str, u32, u8)] = &[
-    ("rax", 80, 8), ("eax", 80, 4), ("ax", 80, 2), ("al", 80, 1),
-    ("rbx", 40, 8), ("ebx", 40, 4), ("bx", 40, 2), ("bl", 40, 1),
-    ("rcx", 88, 8), ("ecx", 88, 4), ("cx", 88, 2), ("cl", 88, 1),
-    ("rdx", 96, 8), ("edx", 96, 4), ("dx", 96, 2), ("dl", 96, 1),
-    ("rsi", 104, 8), ("esi", 104, 4), ("si", 104, 2), ("sil", 104, 1),
-    ("rdi", 112, 8), ("edi", 112, 4), ("di", 112, 2), ("dil", 112, 1),
-    ("rbp", 32, 8), ("ebp", 32, 4), ("bp", 32, 2), ("bpl", 32, 1),
-    ("rsp", 152, 8), ("esp", 152, 4), ("sp", 152, 2), ("spl", 152, 1),
-    ("r8", 72, 8), ("r8d", 72, 4), ("r8w", 72, 2), ("r8b", 72, 1),
-    ("r9", 64, 8), ("r9d", 64, 4), ("r9w", 64, 2), ("r9b", 64, 1),
-    ("r10", 56, 8), ("r10d", 56, 4), ("r10w", 56, 2), ("r10b", 56, 1),
-    ("r11", 48, 8), ("r11d", 48, 4), ("r11w", 48, 2), ("r11b", 48, 1),
-    ("r12", 24, 8), ("r12d", 24, 4), ("r12w", 24, 2), ("r12b", 24, 1),
-    ("r13", 16, 8), ("r13d", 16, 4), ("r13w", 16, 2), ("r13b", 16, 1),
-    ("r14", 8, 8), ("r14d", 8, 4), ("r14w", 8, 2), ("r14b", 8, 1),
-    ("r15", 0, 8), ("r15d", 0, 4), ("r15w", 0, 2), ("r15b", 0, 1),
+    ("rax", 80, 8),
+    ("eax", 80, 4),
+    ("ax", 80, 2),
+    ("al", 80, 1),
+    ("rbx", 40, 8),
+    ("ebx", 40, 4),
+    ("bx", 40, 2),
+    ("bl", 40, 1),
+    ("rcx", 88, 8),
+    ("ecx", 88, 4),
+    ("cx", 88, 2),
+    ("cl", 88, 1),
+    ("rdx", 96, 8),
+    ("edx", 96, 4),
+    ("dx", 96, 2),
+    ("dl", 96, 1),
+    ("rsi", 104, 8),
+    ("esi", 104, 4),
+    ("si", 104, 2),
+    ("sil", 104, 1),
+    ("rdi", 112, 8),
+    ("edi", 112, 4),
+    ("di", 112, 2),
+    ("dil", 112, 1),
+    ("rbp", 32, 8),
+    ("ebp", 32, 4),
+    ("bp", 32, 2),
+    ("bpl", 32, 1),
+    ("rsp", 152, 8),
+    ("esp", 152, 4),
+    ("sp", 152, 2),
+    ("spl", 152, 1),
+    ("r8", 72, 8),
+    ("r8d", 72, 4),
+    ("r8w", 72, 2),
+    ("r8b", 72, 1),
+    ("r9", 64, 8),
+    ("r9d", 64, 4),
+    ("r9w", 64, 2),
+    ("r9b", 64, 1),
+    ("r10", 56, 8),
+    ("r10d", 56, 4),
+    ("r10w", 56, 2),
+    ("r10b", 56, 1),
+    ("r11", 48, 8),
+    ("r11d", 48, 4),
+    ("r11w", 48, 2),
+    ("r11b", 48, 1),
+    ("r12", 24, 8),
+    ("r12d", 24, 4),
+    ("r12w", 24, 2),
+    ("r12b", 24, 1),
+    ("r13", 16, 8),
+    ("r13d", 16, 4),
+    ("r13w", 16, 2),
+    ("r13b", 16, 1),
+    ("r14", 8, 8),
+    ("r14d", 8, 4),
+    ("r14w", 8, 2),
+    ("r14b", 8, 1),
+    ("r15", 0, 8),
+    ("r15d", 0, 4),
+    ("r15w", 0, 2),
+    ("r15b", 0, 1),
     ("rip", 128, 8),
 ];
 
@@ -98,7 +146,8 @@ pub fn parse(spec: &str, global: Resolve<'_>) -> Result<UsdtArg> {
         },
         None => (None, spec),
     };
-    let (loc, width) = operand_of(operand).map_err(|why| anyhow::anyhow!("USDT argument '{spec}': {why}"))?;
+    let (loc, width) =
+        operand_of(operand).map_err(|why| anyhow::anyhow!("USDT argument '{spec}': {why}"))?;
     let loc = match loc {
         Operand::Loc(l) => l,
         Operand::Global { name, disp, base } => {
@@ -108,7 +157,11 @@ pub fn parse(spec: &str, global: Resolve<'_>) -> Result<UsdtArg> {
             let Some(at) = global(name) else {
                 bail!("USDT argument '{spec}': no symbol '{name}' in the binary");
             };
-            UsdtLoc::Mem { base: IP, disp: at + disp, index: None }
+            UsdtLoc::Mem {
+                base: IP,
+                disp: at + disp,
+                index: None,
+            }
         }
     };
     let (size, signed) = match size {
@@ -124,7 +177,9 @@ enum Operand<'a> {
 }
 
 fn reg(text: &str) -> Result<(u32, u8), String> {
-    let name = text.strip_prefix('%').ok_or_else(|| format!("'{text}' is not a register"))?;
+    let name = text
+        .strip_prefix('%')
+        .ok_or_else(|| format!("'{text}' is not a register"))?;
     REGS.iter()
         .find(|(n, _, _)| *n == name)
         .map(|&(_, off, w)| (off, w))
@@ -136,7 +191,10 @@ fn number(text: &str) -> Result<i64, String> {
         Some(d) => (true, d),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let v = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         Some(h) => u64::from_str_radix(h, 16).map(|u| u as i64),
         None => digits.parse::<i64>(),
     }
@@ -160,7 +218,10 @@ fn operand_of(op: &str) -> Result<(Operand<'_>, Option<u8>), String> {
         .strip_suffix(')')
         .ok_or_else(|| format!("'{op}': no closing parenthesis"))?;
     let mut parts = inner.split(',');
-    let base = parts.next().filter(|b| !b.is_empty()).ok_or("no base register")?;
+    let base = parts
+        .next()
+        .filter(|b| !b.is_empty())
+        .ok_or("no base register")?;
     let (base, _) = reg(base)?;
     let index = match (parts.next(), parts.next()) {
         (None, _) => None,
@@ -189,7 +250,8 @@ fn displacement(text: &str) -> Result<(Option<&str>, i64), String> {
     if text.is_empty() {
         return Ok((None, 0));
     }
-    let starts_numeric = |s: &str| s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+    let starts_numeric =
+        |s: &str| s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
     if starts_numeric(text) {
         // A number, or `8+sym`.
         let end = text[1..].find(['+']).map(|i| i + 1);
@@ -214,11 +276,46 @@ mod tests {
 
     #[test]
     fn registers_constants_and_memory() {
-        assert_eq!(p("-4@%edi"), UsdtArg { loc: UsdtLoc::Reg(112), size: 4, signed: true });
-        assert_eq!(p("8@%rax"), UsdtArg { loc: UsdtLoc::Reg(80), size: 8, signed: false });
-        assert_eq!(p("1@%r13b"), UsdtArg { loc: UsdtLoc::Reg(16), size: 1, signed: false });
-        assert_eq!(p("4@$5"), UsdtArg { loc: UsdtLoc::Const(5), size: 4, signed: false });
-        assert_eq!(p("-8@$-1"), UsdtArg { loc: UsdtLoc::Const(-1), size: 8, signed: true });
+        assert_eq!(
+            p("-4@%edi"),
+            UsdtArg {
+                loc: UsdtLoc::Reg(112),
+                size: 4,
+                signed: true
+            }
+        );
+        assert_eq!(
+            p("8@%rax"),
+            UsdtArg {
+                loc: UsdtLoc::Reg(80),
+                size: 8,
+                signed: false
+            }
+        );
+        assert_eq!(
+            p("1@%r13b"),
+            UsdtArg {
+                loc: UsdtLoc::Reg(16),
+                size: 1,
+                signed: false
+            }
+        );
+        assert_eq!(
+            p("4@$5"),
+            UsdtArg {
+                loc: UsdtLoc::Const(5),
+                size: 4,
+                signed: false
+            }
+        );
+        assert_eq!(
+            p("-8@$-1"),
+            UsdtArg {
+                loc: UsdtLoc::Const(-1),
+                size: 8,
+                signed: true
+            }
+        );
         let mem = |base, disp, index| UsdtLoc::Mem { base, disp, index };
         assert_eq!(p("8@-8(%rbp)").loc, mem(32, -8, None));
         assert_eq!(p("-4@0x10(%rsp)").loc, mem(152, 16, None));
@@ -228,22 +325,47 @@ mod tests {
 
     #[test]
     fn globals_are_ip_relative() {
-        let g = |base, disp| UsdtLoc::Mem { base, disp, index: None };
+        let g = |base, disp| UsdtLoc::Mem {
+            base,
+            disp,
+            index: None,
+        };
         assert_eq!(p("-4@counter(%rip)").loc, g(IP, 0x2000));
         assert_eq!(p("8@counter+8(%rip)").loc, g(IP, 0x2008));
         assert_eq!(p("8@8+counter(%rip)").loc, g(IP, 0x2008));
-        assert!(parse("4@missing(%rip)", &|_| None).unwrap_err().to_string().contains("missing"));
+        assert!(parse("4@missing(%rip)", &|_| None)
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
     }
 
     #[test]
     fn no_size_takes_the_register_width() {
-        assert_eq!(p("%eax"), UsdtArg { loc: UsdtLoc::Reg(80), size: 4, signed: true });
-        assert_eq!(parse_all("-4@%edi 8@%rsi  -8@$3", &|_| None).unwrap().len(), 3);
+        assert_eq!(
+            p("%eax"),
+            UsdtArg {
+                loc: UsdtLoc::Reg(80),
+                size: 4,
+                signed: true
+            }
+        );
+        assert_eq!(
+            parse_all("-4@%edi 8@%rsi  -8@$3", &|_| None).unwrap().len(),
+            3
+        );
     }
 
     #[test]
     fn bad_specs_name_themselves() {
-        for bad in ["3@%eax", "4@%xmm0", "4@", "8@-8(%rbp", "8@(%rax,%rdx,3)", "4@$x", "x@%eax"] {
+        for bad in [
+            "3@%eax",
+            "4@%xmm0",
+            "4@",
+            "8@-8(%rbp",
+            "8@(%rax,%rdx,3)",
+            "4@$x",
+            "x@%eax",
+        ] {
             let e = parse(bad, &|_| None).unwrap_err().to_string();
             assert!(e.contains(bad), "{bad}: {e}");
         }

@@ -38,12 +38,17 @@ pub fn probes(lib: Option<&str>, pid: Option<u32>) -> Result<Vec<UsdtProbe>> {
             let path = crate::funccount::resolve_library(lib, pid)?;
             let probes = probes_in_file(&path)?;
             if probes.is_empty() {
-                bail!("{} has no USDT probes (no .note.stapsdt notes)", path.display());
+                bail!(
+                    "{} has no USDT probes (no .note.stapsdt notes)",
+                    path.display()
+                );
             }
             Ok(probes)
         }
         (None, Some(p)) => probes_of_pid(p),
-        (None, None) => bail!("USDT probes need a binary or library (-l LIB) or a process (-p PID)"),
+        (None, None) => {
+            bail!("USDT probes need a binary or library (-l LIB) or a process (-p PID)")
+        }
     }
 }
 
@@ -53,7 +58,13 @@ pub fn select(probes: &[UsdtProbe], m: &Matcher) -> Vec<UsdtProbe> {
     let whole = m.text().contains(':');
     probes
         .iter()
-        .filter(|p| if whole { m.matches(&p.short_name()) } else { m.matches(&p.name) })
+        .filter(|p| {
+            if whole {
+                m.matches(&p.short_name())
+            } else {
+                m.matches(&p.name)
+            }
+        })
         .cloned()
         .collect()
 }
@@ -74,7 +85,11 @@ pub fn select_some(probes: &[UsdtProbe], m: &Matcher, looked_in: &str) -> Result
 impl UsdtArg {
     /// The form the kernel half reads (`lab_probes_ebpf::usdt::arg`).
     pub fn kernel_spec(&self) -> UsdtArgSpec {
-        let mut s = UsdtArgSpec { size: self.size, signed: self.signed.into(), ..Default::default() };
+        let mut s = UsdtArgSpec {
+            size: self.size,
+            signed: self.signed.into(),
+            ..Default::default()
+        };
         match self.loc {
             UsdtLoc::Const(v) => {
                 s.kind = USDT_ARG_CONST;
@@ -106,9 +121,15 @@ impl UsdtLocation {
             bail!("{e}");
         }
         if self.args.len() > USDT_MAX_ARGS {
-            bail!("{} arguments; at most {USDT_MAX_ARGS} are read", self.args.len());
+            bail!(
+                "{} arguments; at most {USDT_MAX_ARGS} are read",
+                self.args.len()
+            );
         }
-        let mut spec = UsdtSpec { count: self.args.len() as u32, ..Default::default() };
+        let mut spec = UsdtSpec {
+            count: self.args.len() as u32,
+            ..Default::default()
+        };
         for (i, a) in self.args.iter().enumerate() {
             spec.args[i] = a.kernel_spec();
         }
@@ -136,7 +157,13 @@ pub fn attach(
                 pid,
                 cookie(pi, li),
             )
-            .with_context(|| format!("attaching to USDT probe {} in {}", p.short_name(), shown_path(&p.path)))?;
+            .with_context(|| {
+                format!(
+                    "attaching to USDT probe {} in {}",
+                    p.short_name(),
+                    shown_path(&p.path)
+                )
+            })?;
             links.push(link);
         }
     }

@@ -55,7 +55,9 @@ impl UsdtProbe {
 
     /// Arguments per location (every location of a probe has the same number).
     pub fn arg_count(&self) -> usize {
-        self.locations.first().map_or(0, |l| l.arg_text.split_whitespace().count())
+        self.locations
+            .first()
+            .map_or(0, |l| l.arg_text.split_whitespace().count())
     }
 }
 
@@ -79,7 +81,13 @@ pub fn probes_in_file(path: &Path) -> Result<Vec<UsdtProbe>> {
         .elf_program_headers()
         .iter()
         .filter(|p| p.p_type(endian) == object::elf::PT_LOAD)
-        .map(|p| (p.p_vaddr(endian), p.p_filesz(endian).max(p.p_memsz(endian)), p.p_offset(endian)))
+        .map(|p| {
+            (
+                p.p_vaddr(endian),
+                p.p_filesz(endian).max(p.p_memsz(endian)),
+                p.p_offset(endian),
+            )
+        })
         .collect();
     let file_offset = |addr: u64| {
         loads
@@ -90,26 +98,53 @@ pub fn probes_in_file(path: &Path) -> Result<Vec<UsdtProbe>> {
     let mut probes: Vec<UsdtProbe> = Vec::new();
     let sections = elf.elf_header().sections(endian, &*data)?;
     for s in sections.iter() {
-        let Some(notes) = s.notes(endian, &*data)? else { continue };
+        let Some(notes) = s.notes(endian, &*data)? else {
+            continue;
+        };
         for note in raw_notes(notes)? {
-            let Some(n) = parse_note(&note)? else { continue };
+            let Some(n) = parse_note(&note)? else {
+                continue;
+            };
             let delta = match base_addr {
                 Some(b) if n.base != 0 => b.wrapping_sub(n.base),
                 _ => 0,
             };
             let address = n.pc.wrapping_add(delta);
             let Some(off) = file_offset(address) else {
-                bail!("{}: probe {}:{} at {address:#x} is in no loadable segment", path.display(), n.provider, n.name);
+                bail!(
+                    "{}: probe {}:{} at {address:#x} is in no loadable segment",
+                    path.display(),
+                    n.provider,
+                    n.name
+                );
             };
-            let semaphore = if n.sema == 0 { 0 } else { n.sema.wrapping_add(delta) };
-            let semaphore_offset = if semaphore == 0 { 0 } else { file_offset(semaphore).unwrap_or(0) };
-            let global = |sym: &str| symbol_address(&elf, sym).map(|a| a.wrapping_sub(address) as i64);
+            let semaphore = if n.sema == 0 {
+                0
+            } else {
+                n.sema.wrapping_add(delta)
+            };
+            let semaphore_offset = if semaphore == 0 {
+                0
+            } else {
+                file_offset(semaphore).unwrap_or(0)
+            };
+            let global =
+                |sym: &str| symbol_address(&elf, sym).map(|a| a.wrapping_sub(address) as i64);
             let (args, arg_error) = match args::parse_all(&n.args, &global) {
                 Ok(a) => (a, None),
                 Err(e) => (Vec::new(), Some(format!("{e:#}"))),
             };
-            let loc = UsdtLocation { address, file_offset: off, arg_text: n.args.clone(), args, arg_error };
-            match probes.iter_mut().find(|p| p.provider == n.provider && p.name == n.name) {
+            let loc = UsdtLocation {
+                address,
+                file_offset: off,
+                arg_text: n.args.clone(),
+                args,
+                arg_error,
+            };
+            match probes
+                .iter_mut()
+                .find(|p| p.provider == n.provider && p.name == n.name)
+            {
                 Some(p) => p.locations.push(loc),
                 None => probes.push(UsdtProbe {
                     provider: n.provider,
@@ -126,10 +161,16 @@ pub fn probes_in_file(path: &Path) -> Result<Vec<UsdtProbe>> {
 }
 
 /// (owner, type, descriptor) of each note.
-fn raw_notes(mut it: NoteIterator<'_, object::elf::FileHeader64<Endianness>>) -> Result<Vec<(Vec<u8>, u32, Vec<u8>)>> {
+fn raw_notes(
+    mut it: NoteIterator<'_, object::elf::FileHeader64<Endianness>>,
+) -> Result<Vec<(Vec<u8>, u32, Vec<u8>)>> {
     let mut out = Vec::new();
     while let Some(n) = it.next()? {
-        out.push((n.name().to_vec(), n.n_type(Endianness::Little), n.desc().to_vec()));
+        out.push((
+            n.name().to_vec(),
+            n.n_type(Endianness::Little),
+            n.desc().to_vec(),
+        ));
     }
     Ok(out)
 }
@@ -152,11 +193,20 @@ fn parse_note((owner, ty, desc): &(Vec<u8>, u32, Vec<u8>)) -> Result<Option<Note
         bail!("a stapsdt note of {} bytes is too short", desc.len());
     }
     let word = |i: usize| u64::from_le_bytes(desc[i * 8..i * 8 + 8].try_into().unwrap());
-    let mut strings = desc[24..].split(|&b| b == 0).map(|s| String::from_utf8_lossy(s).into_owned());
+    let mut strings = desc[24..]
+        .split(|&b| b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned());
     let (Some(provider), Some(name)) = (strings.next(), strings.next()) else {
         bail!("a stapsdt note without provider and name");
     };
-    Ok(Some(Note { pc: word(0), base: word(1), sema: word(2), provider, name, args: strings.next().unwrap_or_default() }))
+    Ok(Some(Note {
+        pc: word(0),
+        base: word(1),
+        sema: word(2),
+        provider,
+        name,
+        args: strings.next().unwrap_or_default(),
+    }))
 }
 
 /// A named global's link-time address (.symtab, then .dynsym).
@@ -186,7 +236,12 @@ mod tests {
         assert!(!fire(1), "no tracer: the semaphore is 0");
         let exe = std::fs::read_link("/proc/self/exe").unwrap();
         let probes = probes_in_file(&exe).unwrap();
-        let get = |n: &str| probes.iter().find(|p| p.provider == "labtest" && p.name == n).unwrap();
+        let get = |n: &str| {
+            probes
+                .iter()
+                .find(|p| p.provider == "labtest" && p.name == n)
+                .unwrap()
+        };
         let plain = get("plain");
         assert_eq!((plain.arg_count(), plain.semaphore), (0, 0));
         let two = get("two_args");
@@ -194,12 +249,18 @@ mod tests {
         for loc in &two.locations {
             assert_eq!(loc.args.len(), 2, "{loc:?}");
             for a in &loc.args {
-                assert!((a.size, a.signed) == (8, true) && matches!(a.loc, UsdtLoc::Reg(_)), "{a:?}");
+                assert!(
+                    (a.size, a.signed) == (8, true) && matches!(a.loc, UsdtLoc::Reg(_)),
+                    "{a:?}"
+                );
             }
             assert!(loc.file_offset > 0 && loc.file_offset <= loc.address);
         }
         let guarded = get("guarded");
-        assert!(guarded.semaphore != 0 && guarded.semaphore_offset != 0, "{guarded:?}");
+        assert!(
+            guarded.semaphore != 0 && guarded.semaphore_offset != 0,
+            "{guarded:?}"
+        );
     }
 
     #[test]
@@ -207,7 +268,10 @@ mod tests {
         let tmp = std::env::temp_dir().join(format!("lab-usdt-notelf-{}", std::process::id()));
         std::fs::write(&tmp, b"not an ELF file").unwrap();
         let e = probes_in_file(&tmp).unwrap_err().to_string();
-        assert!(e.contains("not a 64-bit ELF") && e.contains(&*tmp.to_string_lossy()), "{e}");
+        assert!(
+            e.contains("not a 64-bit ELF") && e.contains(&*tmp.to_string_lossy()),
+            "{e}"
+        );
         std::fs::remove_file(&tmp).unwrap();
     }
 }

@@ -21,8 +21,13 @@ fn mapped_files(pid: u32) -> Result<Vec<String>> {
     let mut files: Vec<String> = Vec::new();
     for l in maps.lines() {
         // address perms offset dev inode path (the path may hold spaces).
-        let Some(path) = l.splitn(6, ' ').nth(5).map(str::trim) else { continue };
-        if path.starts_with('/') && !path.ends_with(" (deleted)") && !files.iter().any(|f| f == path) {
+        let Some(path) = l.splitn(6, ' ').nth(5).map(str::trim) else {
+            continue;
+        };
+        if path.starts_with('/')
+            && !path.ends_with(" (deleted)")
+            && !files.iter().any(|f| f == path)
+        {
             files.push(path.to_owned());
         }
     }
@@ -65,7 +70,10 @@ mod tests {
 
     #[test]
     fn shown_paths_drop_the_process_root() {
-        assert_eq!(shown_path(Path::new("/proc/42/root/usr/lib/libc.so.6")), "/usr/lib/libc.so.6");
+        assert_eq!(
+            shown_path(Path::new("/proc/42/root/usr/lib/libc.so.6")),
+            "/usr/lib/libc.so.6"
+        );
         assert_eq!(shown_path(Path::new("/usr/bin/x")), "/usr/bin/x");
     }
 
