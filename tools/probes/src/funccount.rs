@@ -97,7 +97,7 @@ impl FuncCount {
                 if !kprobes_available() {
                     return Err(Unsupported(format!(
                         "'{pattern_text}' needs kprobes, and this kernel is built without CONFIG_KPROBES; \
-                         the lab VMs (Debian 12/13) have them (t: tracepoint and u: uprobe patterns work here)"
+                         the lab VMs (Debian 12/13) have them (t: tracepoint, p: uprobe and u: USDT patterns work here)"
                     ))
                     .into());
                 }

@@ -1,7 +1,8 @@
 //! Applications: a small query-serving process, the kind dbslower and mysqld_qslower look at.
 //! It listens on a loopback TCP port for one query per line and answers each with one line;
 //! every query fires the USDT probes MySQL has, with MySQL's arguments:
-//! `labdb:query__start(query, connection id, db, user, host)` and `labdb:query__done(status)`.
+//! `labdb:query__start(query, connection id, db, user, host)` (with a semaphore, as MySQL's)
+//! and `labdb:query__done(status)`.
 //! Built-in clients (`--clients N`, seeded) send a mix of fast lookups and an occasional slow
 //! full scan, so the tools have something real to find; with `--clients 0` only the queries
 //! sent to the port run (the tests' exact truth).
@@ -70,7 +71,9 @@ fn serve(conn: TcpStream, table: &engine::Table, conn_id: u64) {
     for line in BufReader::new(conn).lines() {
         let Ok(line) = line else { return };
         let query = CString::new(line.trim()).unwrap_or_default();
-        probe::probe!(
+        // Guarded by a semaphore, as MySQL's (MYSQL_QUERY_START_ENABLED()): the arguments are
+        // only evaluated while a tracer has the probe attached.
+        probe::probe_lazy!(
             labdb,
             query__start,
             query.as_ptr(),
