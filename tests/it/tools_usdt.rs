@@ -291,3 +291,31 @@ fn usdt_bad_input_is_one_line_naming_it() {
         .collect();
     assert!(left.is_empty(), "programs left loaded: {left:?}");
 }
+
+#[test]
+fn usdt_tools_have_help_examples_man_pages_and_example_docs() {
+    for tool in ["tplist", "dbslower", "mysqld_qslower"] {
+        let (code, out, _) = run(cmd(tool).arg("--help"));
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("examples:") && out.contains(&format!("    {tool} ")),
+            "{tool}:\n{out}"
+        );
+        let (code, man, _) = run(cmd(tool).arg("--man"));
+        assert_eq!(code, 0);
+        assert!(
+            man.contains(".SH EXAMPLES") && man.contains(".SH OPTIONS"),
+            "{tool}:\n{man}"
+        );
+        let doc = lab_tests::repo_root().join(format!("tools/cli/docs/{tool}_example.txt"));
+        if doc.parent().unwrap().is_dir() {
+            let text =
+                std::fs::read_to_string(&doc).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
+            assert!(
+                text.contains(&format!("# {tool} ")),
+                "{} shows no run",
+                doc.display()
+            );
+        }
+    }
+}

@@ -414,7 +414,8 @@ fn kernel_text_symbols() -> Result<BTreeMap<u64, String>> {
     Ok(out)
 }
 
-fn sorted_dir(dir: &Path) -> Result<Vec<String>> {
+/// The subdirectories of `dir` by name (tracefs categories and events; tplist too).
+pub(crate) fn sorted_dir(dir: &Path) -> Result<Vec<String>> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .flatten()

@@ -13,25 +13,14 @@ use crate::{
 pub fn tracepoints(root: &Path, filter: Option<&Matcher>) -> Result<Vec<(String, String)>> {
     let events = root.join("events");
     let mut out = Vec::new();
-    for cat in sorted_dirs(&events)? {
-        for name in sorted_dirs(&events.join(&cat)).unwrap_or_default() {
+    for cat in crate::funccount::sorted_dir(&events)? {
+        for name in crate::funccount::sorted_dir(&events.join(&cat)).unwrap_or_default() {
             if filter.is_none_or(|m| m.matches(&format!("{cat}:{name}"))) {
                 out.push((cat.clone(), name));
             }
         }
     }
     Ok(out)
-}
-
-fn sorted_dirs(dir: &Path) -> Result<Vec<String>> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    Ok(v)
 }
 
 /// A tracepoint's own fields as `TYPE NAME` declarations from its format file, the common_*

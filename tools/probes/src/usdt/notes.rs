@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use object::{
-    read::elf::{ElfFile64, FileHeader as _, NoteIterator, ProgramHeader as _, SectionHeader as _},
+    read::elf::{ElfFile64, FileHeader as _, ProgramHeader as _, SectionHeader as _},
     Endianness, Object as _, ObjectSection as _, ObjectSymbol as _,
 };
 
@@ -98,11 +98,11 @@ pub fn probes_in_file(path: &Path) -> Result<Vec<UsdtProbe>> {
     let mut probes: Vec<UsdtProbe> = Vec::new();
     let sections = elf.elf_header().sections(endian, &*data)?;
     for s in sections.iter() {
-        let Some(notes) = s.notes(endian, &*data)? else {
+        let Some(mut notes) = s.notes(endian, &*data)? else {
             continue;
         };
-        for note in raw_notes(notes)? {
-            let Some(n) = parse_note(&note)? else {
+        while let Some(note) = notes.next()? {
+            let Some(n) = parse_note(note.name(), note.n_type(endian), note.desc())? else {
                 continue;
             };
             let delta = match base_addr {
@@ -160,21 +160,6 @@ pub fn probes_in_file(path: &Path) -> Result<Vec<UsdtProbe>> {
     Ok(probes)
 }
 
-/// (owner, type, descriptor) of each note.
-fn raw_notes(
-    mut it: NoteIterator<'_, object::elf::FileHeader64<Endianness>>,
-) -> Result<Vec<(Vec<u8>, u32, Vec<u8>)>> {
-    let mut out = Vec::new();
-    while let Some(n) = it.next()? {
-        out.push((
-            n.name().to_vec(),
-            n.n_type(Endianness::Little),
-            n.desc().to_vec(),
-        ));
-    }
-    Ok(out)
-}
-
 struct Note {
     pc: u64,
     base: u64,
@@ -185,8 +170,8 @@ struct Note {
 }
 
 /// A stapsdt note's fields; None for notes of other owners or types.
-fn parse_note((owner, ty, desc): &(Vec<u8>, u32, Vec<u8>)) -> Result<Option<Note>> {
-    if owner != b"stapsdt" || *ty != NT_STAPSDT {
+fn parse_note(owner: &[u8], ty: u32, desc: &[u8]) -> Result<Option<Note>> {
+    if owner != b"stapsdt" || ty != NT_STAPSDT {
         return Ok(None);
     }
     if desc.len() < 24 {
