@@ -17,6 +17,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "labs",
     "tools_func",
     "tools_multi",
+    "tools_usdt",
     "users",
 ];
 

@@ -8,6 +8,7 @@ mod argdist;
 mod funclatency;
 mod stackcount;
 mod trace;
+mod usdt;
 
 use std::{
     io::{BufRead as _, BufReader, Write as _},
@@ -222,13 +223,25 @@ pub fn log2_row(v: u64) -> (u64, u64) {
 /// Every multi-tool's --help ends with BCC-style examples and its man page renders.
 #[test]
 fn multi_tools_help_has_examples_and_man_pages_render() {
-    for tool in ["trace", "argdist", "stackcount", "funclatency", "funcslower"] {
+    for tool in [
+        "trace",
+        "argdist",
+        "stackcount",
+        "funclatency",
+        "funcslower",
+    ] {
         let (code, out, _) = lab_tests::run(lab_tests::cmd(tool).arg("--help"));
         assert_eq!(code, 0);
-        assert!(out.contains("examples:") && out.contains(&format!("    {tool} ")), "{tool} --help:\n{out}");
+        assert!(
+            out.contains("examples:") && out.contains(&format!("    {tool} ")),
+            "{tool} --help:\n{out}"
+        );
         let (code, man, err) = lab_tests::run(lab_tests::cmd(tool).arg("--man"));
         assert_eq!(code, 0, "{err}");
-        assert!(man.contains(".SH EXAMPLES") && man.contains(".SH OPTIONS"), "{tool} --man:\n{man}");
+        assert!(
+            man.contains(".SH EXAMPLES") && man.contains(".SH OPTIONS"),
+            "{tool} --man:\n{man}"
+        );
     }
 }
 
@@ -244,9 +257,17 @@ fn multi_tools_pass_bccs_smoke_test_or_say_why_not() {
         return;
     }
     let _g = lab_tests::bpf_lock();
-    let kmalloc = if kernel_function("__kmalloc_noprof") { "__kmalloc_noprof" } else { "__kmalloc" };
+    let kmalloc = if kernel_function("__kmalloc_noprof") {
+        "__kmalloc_noprof"
+    } else {
+        "__kmalloc"
+    };
     let lines: [(&str, Vec<&str>, bool); 5] = [
-        ("argdist", vec!["-v", "-C", "p::do_sys_open()", "-n", "1", "-i", "1"], false),
+        (
+            "argdist",
+            vec!["-v", "-C", "p::do_sys_open()", "-n", "1", "-i", "1"],
+            false,
+        ),
         ("funclatency", vec![kmalloc, "-i", "1"], true),
         ("funcslower", vec![kmalloc], true),
         ("stackcount", vec![kmalloc, "-i", "1"], true),
@@ -259,11 +280,16 @@ fn multi_tools_pass_bccs_smoke_test_or_say_why_not() {
         } else {
             c.args(["-s", "KILL", "10s"]);
         }
-        c.arg(lab_tests::bin(tool)).args(&args).stdout(Stdio::null());
+        c.arg(lab_tests::bin(tool))
+            .args(&args)
+            .stdout(Stdio::null());
         let (code, _, err) = lab_tests::run(&mut c);
         if !kprobes() {
             assert_eq!(code, 2, "{tool} {args:?}: {err}");
-            assert!(err.lines().count() == 1 && err.contains("CONFIG_KPROBES"), "{tool}: {err}");
+            assert!(
+                err.lines().count() == 1 && err.contains("CONFIG_KPROBES"),
+                "{tool}: {err}"
+            );
             continue;
         }
         let want = if with_int { 124 } else { 0 };

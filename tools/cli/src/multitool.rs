@@ -46,6 +46,12 @@ pub fn hook_text(h: &Hook) -> String {
         Hook::Uprobe { path, offset } => format!("uprobe {}:{offset:#x}", path.display()),
         Hook::Uretprobe { path, offset } => format!("uretprobe {}:{offset:#x}", path.display()),
         Hook::Tracepoint { category, name } => format!("tracepoint {category}:{name}"),
+        Hook::Usdt(p) => format!(
+            "USDT probe {} in {} at {:#x}",
+            p.short_name(),
+            p.path.display(),
+            p.locations.first().map_or(0, |l| l.file_offset)
+        ),
     }
 }
 

@@ -46,8 +46,9 @@ pub struct Compiled {
     pub spec: String,
     pub mode: Mode,
     pub parsed: ArgdistSpec,
-    pub target: Target,
-    pub program: Program,
+    /// Where it attaches and the program for each place (several for a USDT probe inlined in
+    /// several places: same keys, arguments found differently).
+    pub programs: Vec<(Target, Program)>,
     /// Where each key value is (Count).
     pub slots: Vec<Slot>,
 }
@@ -73,7 +74,30 @@ impl Compiled {
 pub fn compile(text: &str, mode: Mode, opts: &Options, types: &Types) -> Result<Compiled> {
     let parsed = spec::argdist(text, mode == Mode::Hist)?;
     let sig = (!parsed.sig.is_empty()).then_some(parsed.sig.as_slice());
-    let target = target::resolve(&parsed.head, sig, types, opts.pid)?;
+    let mut programs = Vec::new();
+    let mut slots = Vec::new();
+    for target in target::resolve(&parsed.head, sig, types, opts.pid)? {
+        let (program, s) = compile_at(&parsed, &target, mode, opts, types)?;
+        target::check_hook(&target.hook)?;
+        programs.push((target, program));
+        slots = s;
+    }
+    Ok(Compiled {
+        spec: text.to_owned(),
+        mode,
+        parsed,
+        programs,
+        slots,
+    })
+}
+
+fn compile_at(
+    parsed: &ArgdistSpec,
+    target: &Target,
+    mode: Mode,
+    opts: &Options,
+    types: &Types,
+) -> Result<(Program, Vec<Slot>)> {
     let mut c = Compiler::new(&target.scope, Types { btf: types.btf }, 0);
     if let Some(f) = &parsed.filter {
         c.filter(f)?;
@@ -94,16 +118,7 @@ pub fn compile(text: &str, mode: Mode, opts: &Options, types: &Types) -> Result<
         };
         slots.push(slot);
     }
-    let program = c.finish();
-    target::check_hook(&target.hook)?;
-    Ok(Compiled {
-        spec: text.to_owned(),
-        mode,
-        parsed,
-        target,
-        program,
-        slots,
-    })
+    Ok((c.finish(), slots))
 }
 
 /// A key value as argdist prints it.
@@ -124,10 +139,10 @@ impl std::fmt::Display for KeyValue {
     }
 }
 
-/// One attached argdist probe.
+/// One attached argdist probe (one probevm per place it attaches).
 pub struct Probe {
     pub compiled: Compiled,
-    bpf: Ebpf,
+    loaded: Vec<probevm::Loaded>,
 }
 
 impl Probe {
@@ -143,25 +158,24 @@ impl Probe {
             ring_bytes: 4096,
             ..Default::default()
         };
-        let bpf = probevm::load_and_attach(&compiled.program, &compiled.target.hook, &settings)?;
-        Ok(Self { compiled, bpf })
+        let loaded = compiled
+            .programs
+            .iter()
+            .map(|(t, p)| probevm::load_and_attach(p, &t.hook, &settings))
+            .collect::<Result<_>>()?;
+        Ok(Self { compiled, loaded })
     }
 
     /// Counts per key so far (ascending), cleared unless `keep`.
     pub fn counts(&mut self, keep: bool) -> Result<Vec<(Vec<KeyValue>, u64)>> {
-        let mut map: PerCpuHashMap<&mut MapData, [u8; KEY_SIZE], u64> =
-            PerCpuHashMap::try_from(self.bpf.map_mut("COUNTS").context("map COUNTS missing")?)?;
-        let mut raw = Vec::new();
-        for item in map.iter() {
-            let (k, per_cpu) = item.context("reading COUNTS")?;
-            raw.push((k, per_cpu.iter().sum::<u64>()));
-        }
-        if !keep {
-            for (k, _) in &raw {
-                let _ = map.remove(k);
+        let mut sums: std::collections::HashMap<[u8; KEY_SIZE], u64> =
+            std::collections::HashMap::new();
+        for l in &mut self.loaded {
+            for (k, n) in take_counts(&mut l.bpf, keep)? {
+                *sums.entry(k).or_default() += n;
             }
         }
-        let mut out: Vec<(Vec<KeyValue>, u64)> = raw
+        let mut out: Vec<(Vec<KeyValue>, u64)> = sums
             .into_iter()
             .map(|(k, n)| {
                 (
@@ -180,20 +194,44 @@ impl Probe {
 
     /// The histogram so far, cleared unless `keep`.
     pub fn hist(&mut self, keep: bool) -> Result<Hist> {
-        let mut arr: PerCpuArray<&mut MapData, u64> =
-            PerCpuArray::try_from(self.bpf.map_mut("HIST").context("map HIST missing")?)?;
-        let mut slots = vec![0u64; LOG2_SLOTS];
-        for (i, s) in slots.iter_mut().enumerate() {
-            *s = arr.get(&(i as u32), 0)?.iter().sum();
+        let mut h = Hist::from_slots(vec![0; LOG2_SLOTS]);
+        for l in &mut self.loaded {
+            h.merge(&take_hist(&mut l.bpf, keep)?);
         }
-        if !keep {
-            let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-            for i in 0..LOG2_SLOTS as u32 {
-                arr.set(i, PerCpuValues::try_from(vec![0u64; cpus])?, 0)?;
-            }
-        }
-        Ok(Hist::from_slots(slots))
+        Ok(h)
     }
+}
+
+fn take_counts(bpf: &mut Ebpf, keep: bool) -> Result<Vec<([u8; KEY_SIZE], u64)>> {
+    let mut map: PerCpuHashMap<&mut MapData, [u8; KEY_SIZE], u64> =
+        PerCpuHashMap::try_from(bpf.map_mut("COUNTS").context("map COUNTS missing")?)?;
+    let mut raw = Vec::new();
+    for item in map.iter() {
+        let (k, per_cpu) = item.context("reading COUNTS")?;
+        raw.push((k, per_cpu.iter().sum::<u64>()));
+    }
+    if !keep {
+        for (k, _) in &raw {
+            let _ = map.remove(k);
+        }
+    }
+    Ok(raw)
+}
+
+fn take_hist(bpf: &mut Ebpf, keep: bool) -> Result<Hist> {
+    let mut arr: PerCpuArray<&mut MapData, u64> =
+        PerCpuArray::try_from(bpf.map_mut("HIST").context("map HIST missing")?)?;
+    let mut slots = vec![0u64; LOG2_SLOTS];
+    for (i, s) in slots.iter_mut().enumerate() {
+        *s = arr.get(&(i as u32), 0)?.iter().sum();
+    }
+    if !keep {
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        for i in 0..LOG2_SLOTS as u32 {
+            arr.set(i, PerCpuValues::try_from(vec![0u64; cpus])?, 0)?;
+        }
+    }
+    Ok(Hist::from_slots(slots))
 }
 
 fn key_value(key: &[u8; KEY_SIZE], s: &Slot) -> KeyValue {

@@ -98,7 +98,7 @@ impl FuncLat {
                         names.insert(cookie, (f.name.clone(), i));
                     }
                 }
-                Matched::Tracepoints(_) => bail!("'{text}': tracepoints have no return to time; use a function (FUNC or LIB:FUNC)"),
+                Matched::Tracepoints(_) | Matched::Usdt(_) => bail!("'{text}': tracepoints and USDT probes have no return to time; use a function (FUNC or LIB:FUNC)"),
             }
         }
         let ring = if mode == MODE_EVENTS {

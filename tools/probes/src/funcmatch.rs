@@ -16,6 +16,7 @@ pub enum Matched {
     Kernel(Vec<String>),
     Tracepoints(Vec<(String, String)>),
     User { path: PathBuf, funcs: Vec<FuncSym> },
+    Usdt(Vec<crate::usdt::UsdtProbe>),
 }
 
 impl Matched {
@@ -24,6 +25,7 @@ impl Matched {
             Matched::Kernel(v) => v.len(),
             Matched::Tracepoints(v) => v.len(),
             Matched::User { funcs, .. } => funcs.len(),
+            Matched::Usdt(v) => v.len(),
         }
     }
 
@@ -67,6 +69,18 @@ pub fn resolve(text: &str, pat: &Pattern, pid: Option<u32>) -> Result<Matched> {
                 );
             }
             Matched::User { path, funcs }
+        }
+        Kind::Usdt(lib) => {
+            let lib = (!lib.is_empty()).then_some(lib.as_str());
+            if lib.is_none() && pid.is_none() {
+                bail!("'{text}' names no library: use u:LIB:PROBE, or -p PID for every object the process maps");
+            }
+            let all = crate::usdt::probes(lib, pid)?;
+            let looked_in = match lib {
+                Some(l) => format!("-l {l}"),
+                None => format!("-p {}", pid.unwrap_or(0)),
+            };
+            Matched::Usdt(crate::usdt::select_some(&all, &pat.func, &looked_in)?)
         }
     };
     if m.len() > MAX_PROBES {

@@ -31,11 +31,27 @@ pub struct Program {
 /// Where a probe attaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hook {
-    Kprobe { func: String, offset: u64 },
-    Kretprobe { func: String },
-    Uprobe { path: PathBuf, offset: u64 },
-    Uretprobe { path: PathBuf, offset: u64 },
-    Tracepoint { category: String, name: String },
+    /// One location of a USDT probe (its semaphore raised while attached).
+    Usdt(Box<crate::usdt::UsdtProbe>),
+    Kprobe {
+        func: String,
+        offset: u64,
+    },
+    Kretprobe {
+        func: String,
+    },
+    Uprobe {
+        path: PathBuf,
+        offset: u64,
+    },
+    Uretprobe {
+        path: PathBuf,
+        offset: u64,
+    },
+    Tracepoint {
+        category: String,
+        name: String,
+    },
 }
 
 /// Load-time settings beside the program.
@@ -55,8 +71,15 @@ pub struct Settings {
     pub ring_bytes: u32,
 }
 
+/// A loaded and attached probe VM; dropping it detaches.
+pub struct Loaded {
+    /// USDT links (uprobe perf events with the semaphore); dropped before `bpf`.
+    _links: Vec<crate::perf_link::CookieLink>,
+    pub bpf: Ebpf,
+}
+
 /// Load one probe VM for `prog` with `s`, and attach it at `hook`.
-pub fn load_and_attach(prog: &Program, hook: &Hook, s: &Settings) -> Result<Ebpf> {
+pub fn load_and_attach(prog: &Program, hook: &Hook, s: &Settings) -> Result<Loaded> {
     let mut insns = [Insn::default(); MAX_INSNS];
     anyhow::ensure!(
         prog.insns.len() <= MAX_INSNS,
@@ -107,12 +130,28 @@ pub fn load_and_attach(prog: &Program, hook: &Hook, s: &Settings) -> Result<Ebpf
         l.map_max_entries("STACKS", if stacks != 0 { 1024 } else { 1 });
     })?;
     let _ = KEY_SIZE;
-    attach(&mut bpf, hook, prog.need_entry, s.tgid)?;
-    Ok(bpf)
+    let links = attach(&mut bpf, hook, prog.need_entry, s.tgid)?;
+    Ok(Loaded { _links: links, bpf })
 }
 
-fn attach(bpf: &mut Ebpf, hook: &Hook, need_entry: bool, pid: Option<u32>) -> Result<()> {
+fn attach(
+    bpf: &mut Ebpf,
+    hook: &Hook,
+    need_entry: bool,
+    pid: Option<u32>,
+) -> Result<Vec<crate::perf_link::CookieLink>> {
     match hook {
+        Hook::Usdt(probe) => {
+            let p: &mut UProbe = program(bpf, "vm_uprobe")?;
+            p.load()?;
+            use std::os::fd::AsFd as _;
+            return crate::usdt::attach(
+                p.fd()?.as_fd(),
+                std::slice::from_ref(probe),
+                pid,
+                |_, _| 0,
+            );
+        }
         Hook::Tracepoint { category, name } => {
             let p: &mut TracePoint = program(bpf, "vm_tp")?;
             p.load()?;
@@ -153,7 +192,7 @@ fn attach(bpf: &mut Ebpf, hook: &Hook, need_entry: bool, pid: Option<u32>) -> Re
             attach_u(p, path, *offset, pid)?;
         }
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 fn program<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>

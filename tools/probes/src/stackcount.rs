@@ -32,6 +32,8 @@ pub struct Config {
 }
 
 pub struct StackCount {
+    /// USDT links; dropped before `bpf`.
+    _links: Vec<crate::perf_link::CookieLink>,
     bpf: Ebpf,
     /// How many functions, tracepoints or probes were attached.
     pub matched: usize,
@@ -51,8 +53,10 @@ impl StackCount {
             l.override_global("TARGET_CPU", &cpu, true);
             l.override_global("STACK_KINDS", &kinds, true);
         })?;
-        let path = attach(&mut bpf, &matched, cfg.pid)?;
+        let mut links = Vec::new();
+        let path = attach(&mut bpf, &matched, cfg.pid, &mut links)?;
         Ok(Self {
+            _links: links,
             bpf,
             matched: matched.len(),
             path,
@@ -90,8 +94,24 @@ impl StackCount {
     }
 }
 
-fn attach(bpf: &mut Ebpf, m: &Matched, pid: Option<u32>) -> Result<String> {
+fn attach(
+    bpf: &mut Ebpf,
+    m: &Matched,
+    pid: Option<u32>,
+    links: &mut Vec<crate::perf_link::CookieLink>,
+) -> Result<String> {
     match m {
+        Matched::Usdt(probes) => {
+            let p: &mut UProbe = bpf
+                .program_mut("stackcount_uprobe")
+                .context("program missing")?
+                .try_into()?;
+            p.load()?;
+            use std::os::fd::AsFd as _;
+            links.extend(crate::usdt::attach(p.fd()?.as_fd(), probes, pid, |_, _| 0)?);
+            let locations: usize = probes.iter().map(|p| p.locations.len()).sum();
+            Ok(format!("USDT probes ({locations} locations)"))
+        }
         Matched::Kernel(funcs) => {
             let p: &mut KProbe = bpf
                 .program_mut("stackcount_kprobe")

@@ -3,10 +3,7 @@
 use std::os::fd::{AsFd as _, BorrowedFd};
 
 use anyhow::Result;
-use aya::{
-    maps::{MapData, RingBuf},
-    Ebpf,
-};
+use aya::maps::{MapData, RingBuf};
 use lab_probes_common::vm::{action, TraceHeader, HEADER_SIZE, MAX_RECORD};
 
 use crate::{
@@ -49,11 +46,24 @@ pub struct Compiled {
     pub slots: Vec<Slot>,
 }
 
-/// Compile `spec`. Errors in the spec are [`SpecError`]s (print with `in_spec`); a kernel
+/// Compile `spec`: one program per place it attaches (several for a USDT probe inlined in
+/// several places). Errors in the spec are [`SpecError`]s (print with `in_spec`); a kernel
 /// lacking the hook is [`target::Unsupported`].
-pub fn compile(spec_text: &str, opts: &Options, types: &Types) -> Result<Compiled> {
+pub fn compile(spec_text: &str, opts: &Options, types: &Types) -> Result<Vec<Compiled>> {
     let s = spec::trace(spec_text)?;
-    let target = target::resolve(&s.head, s.sig.as_deref(), types, opts.pid)?;
+    target::resolve(&s.head, s.sig.as_deref(), types, opts.pid)?
+        .into_iter()
+        .map(|t| compile_at(spec_text, &s, t, opts, types))
+        .collect()
+}
+
+fn compile_at(
+    spec_text: &str,
+    s: &spec::TraceSpec,
+    target: Target,
+    opts: &Options,
+    types: &Types,
+) -> Result<Compiled> {
     let mut c = Compiler::new(&target.scope, Types { btf: types.btf }, HEADER_SIZE as u32);
     if let Some(f) = &s.filter {
         c.filter(f)?;
@@ -98,7 +108,7 @@ pub fn compile(spec_text: &str, opts: &Options, types: &Types) -> Result<Compile
 pub struct Probe {
     pub compiled: Compiled,
     ring: RingBuf<MapData>,
-    bpf: Ebpf,
+    loaded: probevm::Loaded,
 }
 
 /// One event of a probe: the header and its values, in format order.
@@ -128,13 +138,13 @@ impl Probe {
             user_stack: opts.user_stack,
             ring_bytes: 1 << 20,
         };
-        let mut bpf =
+        let mut loaded =
             probevm::load_and_attach(&compiled.program, &compiled.target.hook, &settings)?;
-        let ring = events::take_ring(&mut bpf)?;
+        let ring = events::take_ring(&mut loaded.bpf)?;
         Ok(Self {
             compiled,
             ring,
-            bpf,
+            loaded,
         })
     }
 
@@ -156,12 +166,7 @@ impl Probe {
 
     /// Events the kernel could not send (ring buffer full).
     pub fn lost(&self) -> Result<u64> {
-        events::lost(&self.bpf)
-    }
-
-    /// The loaded object (stack maps for symbolization).
-    pub fn bpf(&self) -> &Ebpf {
-        &self.bpf
+        events::lost(&self.loaded.bpf)
     }
 }
 
@@ -200,7 +205,7 @@ impl Probe {
         if id < 0 {
             return Vec::new();
         }
-        let Some(map) = self.bpf.map("STACKS") else {
+        let Some(map) = self.loaded.bpf.map("STACKS") else {
             return Vec::new();
         };
         let Ok(stacks) = aya::maps::StackTraceMap::<&MapData>::try_from(map) else {

@@ -122,7 +122,9 @@ fn run(args: &Args) -> Result<()> {
         let c =
             argdist::compile(spec, mode, &opts, &types).map_err(|e| multitool::in_spec(e, spec))?;
         if args.verbose {
-            multitool::print_program(spec, &c.target.hook, &c.program);
+            for (t, p) in &c.programs {
+                multitool::print_program(spec, &t.hook, p);
+            }
         }
         compiled.push(c);
     }

@@ -157,11 +157,12 @@ fn run(args: &Args) -> Result<()> {
     let types = Types { btf: btf.as_ref() };
     let mut compiled = Vec::new();
     for spec in &args.probes {
-        let c = trace::compile(spec, &opts, &types).map_err(|e| multitool::in_spec(e, spec))?;
-        if args.verbose {
-            multitool::print_program(spec, &c.target.hook, &c.program);
+        for c in trace::compile(spec, &opts, &types).map_err(|e| multitool::in_spec(e, spec))? {
+            if args.verbose {
+                multitool::print_program(spec, &c.target.hook, &c.program);
+            }
+            compiled.push(c);
         }
-        compiled.push(c);
     }
     let mut probes = Vec::new();
     for c in compiled {

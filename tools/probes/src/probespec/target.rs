@@ -31,19 +31,75 @@ pub struct Target {
 }
 
 /// Resolve `head` (with the signature the user wrote, if any); `pid` finds libraries in a
-/// process's mappings. Unknown names are SpecErrors at their position.
+/// process's mappings. Unknown names are SpecErrors at their position. One target, except for
+/// a USDT probe: one per location (each has its own argument specs).
 pub fn resolve(
     head: &Head,
     sig: Option<&[Param]>,
     types: &Types,
     pid: Option<u32>,
-) -> anyhow::Result<Target> {
-    match head.kind {
-        Kind::Tracepoint => tracepoint(head, types),
-        Kind::Usdt => Err(SpecError::at(head.func_pos, "USDT probes are not supported yet").into()),
-        _ if head.lib.is_empty() => kernel(head, sig, types),
-        _ => user(head, sig, types, pid),
+) -> anyhow::Result<Vec<Target>> {
+    Ok(match head.kind {
+        Kind::Tracepoint => vec![tracepoint(head, types)?],
+        Kind::Usdt => usdt(head, types, pid)?,
+        _ if head.lib.is_empty() => vec![kernel(head, sig, types)?],
+        _ => vec![user(head, sig, types, pid)?],
+    })
+}
+
+/// `u:LIB:[PROVIDER:]PROBE`: every location of the USDT probe, in LIB or (no LIB) in what
+/// process `pid` maps. A name that is no USDT probe but a function of LIB is traced as the
+/// function (a uprobe), as `p:LIB:NAME` would.
+fn usdt(head: &Head, types: &Types, pid: Option<u32>) -> anyhow::Result<Vec<Target>> {
+    let lib = (!head.lib.is_empty()).then_some(head.lib.as_str());
+    let all =
+        crate::usdt::probes(lib, pid).map_err(|e| SpecError::at(head.lib_pos, format!("{e:#}")));
+    let matcher = crate::funccount::Matcher::Glob(head.func.clone());
+    let found = match &all {
+        Ok(all) => crate::usdt::select(all, &matcher),
+        Err(_) => Vec::new(),
+    };
+    if found.is_empty() {
+        if lib.is_some() {
+            let as_function = Head {
+                kind: Kind::Entry,
+                ..head.clone()
+            };
+            if let Ok(t) = user(&as_function, None, types, pid) {
+                return Ok(vec![t]);
+            }
+        }
+        all?;
+        let looked = lib
+            .map(|l| format!("-l {l}"))
+            .unwrap_or_else(|| format!("-p {}", pid.unwrap_or(0)));
+        return Err(SpecError::at(
+            head.func_pos,
+            format!(
+                "no USDT probe '{}' (tplist {looked} lists the probes)",
+                head.func
+            ),
+        )
+        .into());
     }
+    let mut out = Vec::new();
+    for p in found {
+        for loc in &p.locations {
+            let mut scope = Scope::new(At::Usdt);
+            scope.usdt = loc.args.clone();
+            scope.usdt_error = loc.arg_error.clone();
+            let one = crate::usdt::UsdtProbe {
+                locations: vec![loc.clone()],
+                ..p.clone()
+            };
+            out.push(Target {
+                hook: Hook::Usdt(Box::new(one)),
+                scope,
+                display: head.func.clone(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn scope_at(head: &Head) -> Scope {

@@ -141,6 +141,12 @@ impl Compiler<'_> {
     }
 
     fn usdt_arg(&mut self, k: u32, pos: usize) -> Result<Val, SpecError> {
+        if let Some(e) = &self.scope.usdt_error {
+            return err(
+                pos,
+                format!("this USDT probe's arguments cannot be read: {e}"),
+            );
+        }
         let Some(a) = self.scope.usdt.get((k as usize).wrapping_sub(1)).cloned() else {
             return err(
                 pos,

@@ -1,0 +1,91 @@
+//! trace, argdist and stackcount on USDT probes: the query server (`lab-workload queryserve
+//! --clients 0`) fires labdb:query__start (query text, connection id) and query__done once
+//! per query the test sends, so every event and argument is known.
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::TcpStream,
+};
+
+use lab_tests::{bin, bpf_lock, cmd, require_root, RunningTool as Tool, Workload};
+
+fn server() -> (Workload, u16) {
+    let mut c = cmd("lab-workload");
+    c.args(["queryserve", "--clients", "0", "--rows", "100"]);
+    let mut w = Workload::start(c);
+    let port = w
+        .line()
+        .strip_prefix("port ")
+        .expect("port line")
+        .parse()
+        .unwrap();
+    (w, port)
+}
+
+/// Send `queries` on one connection, each after the previous answer.
+fn send(port: u16, queries: &[String]) {
+    let conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    for q in queries {
+        writeln!(w, "{q}").unwrap();
+        let mut answer = String::new();
+        r.read_line(&mut answer).unwrap();
+    }
+}
+
+fn queries() -> Vec<String> {
+    let n = 5 + std::process::id() % 5;
+    (0..n)
+        .map(|i| format!("SELECT * FROM orders WHERE id = {}", i % 3))
+        .collect()
+}
+
+#[test]
+fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
+    if !require_root("trace_argdist_stackcount_usdt_see_every_query_with_its_arguments") {
+        return;
+    }
+    let _g = bpf_lock();
+    let (srv, port) = server();
+    let pid = srv.pid().to_string();
+    let exe = bin("lab-workload").display().to_string();
+    let qs = queries();
+    let spec = format!("u:{exe}:labdb:query__start \"%s\", arg1");
+    let trace = Tool::start("trace", &["-p", &pid, &spec], "PID     TID     COMM");
+    let count = format!("u:{exe}:query__start():char*:arg1");
+    let argdist = Tool::start("argdist", &["-c", "-p", &pid, "-i", "1", "-C", &count], "[");
+    let stacks = Tool::start(
+        "stackcount",
+        &["-p", &pid, "-U", &format!("u:{exe}:query__done")],
+        "Tracing 1 functions",
+    );
+    send(port, &qs);
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let (t, _) = trace.stop();
+    let (a, _) = argdist.stop();
+    let (s, _) = stacks.stop();
+    let msgs: Vec<&str> = t
+        .lines()
+        .skip(1)
+        .map(|l| l.get(49..).unwrap_or("").trim_end())
+        .collect();
+    assert_eq!(msgs, qs, "{t}");
+    assert!(
+        t.lines()
+            .skip(1)
+            .all(|l| l[32..49].trim() == "labdb:query__start"),
+        "{t}"
+    );
+    let last = a.rsplit_once("\n[").map_or(a.as_str(), |(_, l)| l);
+    for k in 0..3 {
+        let n = qs.iter().filter(|q| q.ends_with(&format!("= {k}"))).count();
+        let row = format!("\t{n:<10} arg1 = SELECT * FROM orders WHERE id = {k}");
+        assert!(last.lines().any(|l| l == row), "want {row:?}:\n{a}");
+    }
+    let total: u64 = s
+        .lines()
+        .filter_map(|l| l.strip_prefix("    ").and_then(|c| c.trim().parse::<u64>().ok()))
+        .sum();
+    assert_eq!(total, qs.len() as u64, "{s}");
+    assert!(s.contains("queryserve"), "{s}");
+}
