@@ -304,3 +304,22 @@ fn kernel_function(name: &str) -> bool {
         .lines()
         .any(|l| l.split_whitespace().nth(2) == Some(name))
 }
+
+/// The function names of a bpftrace ustack/kstack in `text` (its `name+offset` lines).
+pub fn bpftrace_frames(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.contains('+'))
+        .map(|l| l.split('+').next().unwrap())
+        .collect()
+}
+
+/// Without kprobes (this host): `tool args` is refused in one line naming CONFIG_KPROBES, exit 2.
+pub fn refused_without_kprobes(tool: &str, args: &[&str]) {
+    let (code, out, err) = lab_tests::run(lab_tests::cmd(tool).args(args));
+    assert_eq!(code, 2, "{tool} {args:?}: {out}{err}");
+    assert!(
+        out.is_empty() && err.lines().count() == 1 && err.contains("CONFIG_KPROBES"),
+        "{tool} {args:?}: {err}"
+    );
+}

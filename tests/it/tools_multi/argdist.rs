@@ -234,12 +234,7 @@ fn argdist_kernel_functions_with_kprobes_or_say_why_not() {
     let _g = bpf_lock();
     let smoke = ["-v", "-C", "p::do_sys_open()", "-n", "1", "-i", "1"];
     if !kprobes() {
-        let (code, out, err) = run(cmd("argdist").args(smoke));
-        assert_eq!(code, 2, "{out}{err}");
-        assert!(
-            err.lines().count() == 1 && err.contains("CONFIG_KPROBES"),
-            "{err}"
-        );
+        super::refused_without_kprobes("argdist", &smoke);
         return;
     }
     let (code, out, err) = run(cmd("argdist").args(smoke));

@@ -3,7 +3,7 @@
 //! return values and stacks; kernel functions in the guests.
 use std::{collections::BTreeMap, ffi::OsStr};
 
-use lab_tests::{bpf_lock, cmd, require_root, run, RunningTool as Tool};
+use lab_tests::{bpf_lock, require_root, RunningTool as Tool};
 
 use super::{have_bpftrace, kprobes, n_calls, tmpdir, workload, Workload};
 
@@ -208,12 +208,7 @@ fn funclatency_and_funcslower_kernel_functions_with_kprobes_or_say_why_not() {
     let _g = bpf_lock();
     if !kprobes() {
         for tool in ["funclatency", "funcslower"] {
-            let (code, out, err) = run(cmd(tool).arg("vfs_read"));
-            assert_eq!(code, 2, "{tool}: {out}{err}");
-            assert!(
-                out.is_empty() && err.lines().count() == 1 && err.contains("CONFIG_KPROBES"),
-                "{err}"
-            );
+            super::refused_without_kprobes(tool, &["vfs_read"]);
         }
         return;
     }

@@ -62,12 +62,7 @@ fn stackcount_counts_each_call_under_its_user_stack_like_bpftrace() {
     assert_eq!(count, n, "{out}");
     assert!(out.trim_end().ends_with("Detaching..."), "{out}");
     if let Some(t) = theirs {
-        let names: Vec<&str> = t
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.contains('+'))
-            .map(|l| l.split('+').next().unwrap())
-            .collect();
+        let names = super::bpftrace_frames(&t);
         assert_eq!(names[..2], ["lab_leaf", "main"], "bpftrace: {t}");
         assert!(t.trim_end().ends_with(&format!("]: {n}")), "bpftrace: {t}");
     }
@@ -167,12 +162,7 @@ fn stackcount_kernel_functions_with_kprobes_or_say_why_not() {
     }
     let _g = bpf_lock();
     if !kprobes() {
-        let (code, out, err) = run(cmd("stackcount").args(["-i", "1", "vfs_read"]));
-        assert_eq!(code, 2, "{out}{err}");
-        assert!(
-            out.is_empty() && err.lines().count() == 1 && err.contains("CONFIG_KPROBES"),
-            "{err}"
-        );
+        super::refused_without_kprobes("stackcount", &["-i", "1", "vfs_read"]);
         return;
     }
     let n = n_calls();

@@ -6,20 +6,7 @@ use std::{
     net::TcpStream,
 };
 
-use lab_tests::{bin, bpf_lock, cmd, require_root, RunningTool as Tool, Workload};
-
-fn server() -> (Workload, u16) {
-    let mut c = cmd("lab-workload");
-    c.args(["queryserve", "--clients", "0", "--rows", "100"]);
-    let mut w = Workload::start(c);
-    let port = w
-        .line()
-        .strip_prefix("port ")
-        .expect("port line")
-        .parse()
-        .unwrap();
-    (w, port)
-}
+use lab_tests::{bin, bpf_lock, require_root, RunningTool as Tool};
 
 /// Send `queries` on one connection, each after the previous answer.
 fn send(port: u16, queries: &[String]) {
@@ -46,7 +33,7 @@ fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
         return;
     }
     let _g = bpf_lock();
-    let (srv, port) = server();
+    let (srv, port) = crate::tools_usdt::server();
     let pid = srv.pid().to_string();
     let exe = bin("lab-workload").display().to_string();
     let qs = queries();
@@ -84,7 +71,10 @@ fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
     }
     let total: u64 = s
         .lines()
-        .filter_map(|l| l.strip_prefix("    ").and_then(|c| c.trim().parse::<u64>().ok()))
+        .filter_map(|l| {
+            l.strip_prefix("    ")
+                .and_then(|c| c.trim().parse::<u64>().ok())
+        })
         .sum();
     assert_eq!(total, qs.len() as u64, "{s}");
     assert!(s.contains("queryserve"), "{s}");

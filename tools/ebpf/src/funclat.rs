@@ -9,14 +9,13 @@
 #[cfg(target_arch = "bpf")]
 mod prog {
     use aya_ebpf::{
-        bindings::BPF_F_USER_STACK,
         helpers::{
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
             generated::{bpf_get_attach_cookie, bpf_get_func_ip},
         },
         macros::{kprobe, kretprobe, map, uprobe, uretprobe},
         maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
-        programs::{tracing::StackIdContext, ProbeContext, RetProbeContext},
+        programs::{ProbeContext, RetProbeContext},
         EbpfContext,
     };
     use lab_probes_common::{
@@ -25,11 +24,12 @@ mod prog {
             MODE_EVENTS,
         },
         hist::log2_slot,
-        profile::{NOT_COLLECTED, STACK_KERNEL, STACK_USER},
+        profile::{STACK_KERNEL, STACK_USER},
     };
     use lab_probes_ebpf::{
         count,
         events::{emit, global},
+        stacks,
     };
 
     /// MODE_HIST or MODE_EVENTS.
@@ -90,17 +90,6 @@ mod prog {
     }
 
     #[inline(always)]
-    fn stack_id(ctx: &RetProbeContext, kind: u8, flags: u64) -> i32 {
-        if global(&STACK_KINDS) & kind == 0 {
-            return NOT_COLLECTED;
-        }
-        match ctx.get_stackid(&STACKS, flags) {
-            Ok(id) => id as i32,
-            Err(e) => e,
-        }
-    }
-
-    #[inline(always)]
     fn leave(ctx: &RetProbeContext, func: u64) -> u32 {
         let id = bpf_get_current_pid_tgid();
         let key = StartKey {
@@ -140,8 +129,9 @@ mod prog {
 
     #[inline(always)]
     fn slow(ctx: &RetProbeContext, id: u64, e: &Entry, delta: u64) {
-        let kstack = stack_id(ctx, STACK_KERNEL, 0);
-        let ustack = stack_id(ctx, STACK_USER, BPF_F_USER_STACK as u64);
+        let kinds = global(&STACK_KINDS);
+        let kstack = stacks::id(ctx, &STACKS, kinds, STACK_KERNEL);
+        let ustack = stacks::id(ctx, &STACKS, kinds, STACK_USER);
         emit(&EVENTS, &LOST, None, |ev: &mut SlowCall| {
             ev.start_ns = e.ts_ns;
             ev.duration_ns = delta;

@@ -12,7 +12,6 @@
 #[cfg(target_arch = "bpf")]
 mod prog {
     use aya_ebpf::{
-        bindings::BPF_F_USER_STACK,
         helpers::{
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
             bpf_get_smp_processor_id, bpf_ktime_get_ns,
@@ -23,7 +22,7 @@ mod prog {
     };
     use lab_probes_common::{
         hist::{log2_slot, LOG2_SLOTS},
-        profile::{NOT_COLLECTED, STACK_KERNEL, STACK_USER},
+        profile::{STACK_KERNEL, STACK_USER},
         vm::{
             action, EntryData, Insn, TraceHeader, KEY_SIZE, MAX_ENTRIES, MAX_INSNS, MAX_KEYS,
             MAX_RECORD, MAX_STRS, SCRATCH,
@@ -32,6 +31,7 @@ mod prog {
     use lab_probes_ebpf::{
         count,
         events::{batched_wakeup, cgroup_allowed, global},
+        stacks,
         vm::{self, Env},
     };
 
@@ -118,17 +118,6 @@ mod prog {
         cgroup_allowed(global(&CGROUP_ID))
     }
 
-    #[inline(always)]
-    fn stack_id<C: StackIdContext>(ctx: &C, kind: u8, flags: u64) -> i32 {
-        if global(&STACK_KINDS) & kind == 0 {
-            return NOT_COLLECTED;
-        }
-        match ctx.get_stackid(&STACKS, flags) {
-            Ok(id) => id as i32,
-            Err(e) => e,
-        }
-    }
-
     /// One hit of the probe: filter, run the program, act.
     #[inline(always)]
     fn on_hit<C: StackIdContext>(ctx: &C) -> u32 {
@@ -190,8 +179,8 @@ mod prog {
             pid: id as u32,
             uid: bpf_get_current_uid_gid() as u32,
             cpu: unsafe { bpf_get_smp_processor_id() },
-            kstack: stack_id(ctx, STACK_KERNEL, 0),
-            ustack: stack_id(ctx, STACK_USER, BPF_F_USER_STACK as u64),
+            kstack: stacks::id(ctx, &STACKS, global(&STACK_KINDS), STACK_KERNEL),
+            ustack: stacks::id(ctx, &STACKS, global(&STACK_KINDS), STACK_USER),
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         };
         // SAFETY: the header fits at the start of the scratch buffer.

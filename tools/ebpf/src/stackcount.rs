@@ -7,17 +7,15 @@
 #[cfg(target_arch = "bpf")]
 mod prog {
     use aya_ebpf::{
-        bindings::BPF_F_USER_STACK,
         helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id},
         macros::{kprobe, map, tracepoint, uprobe},
         maps::{PerCpuArray, PerCpuHashMap, StackTrace},
         programs::{tracing::StackIdContext, ProbeContext, TracePointContext},
     };
     use lab_probes_common::profile::{
-        errors, StackKey, DEFAULT_STACK_STORAGE, EFAULT, MAX_KEYS, NOT_COLLECTED, STACK_KERNEL,
-        STACK_USER,
+        errors, StackKey, DEFAULT_STACK_STORAGE, MAX_KEYS, STACK_KERNEL, STACK_USER,
     };
-    use lab_probes_ebpf::{count, events::global};
+    use lab_probes_ebpf::{count, events::global, stacks};
 
     /// Only this process (tgid) when non-zero (-p).
     #[no_mangle]
@@ -54,36 +52,28 @@ mod prog {
         let key = StackKey {
             pid: 0,
             tgid,
-            kstack: if kinds & STACK_KERNEL != 0 {
-                stack_id(ctx, 0, errors::KSTACK_MISSED)
-            } else {
-                NOT_COLLECTED
-            },
-            ustack: if kinds & STACK_USER != 0 {
-                stack_id(ctx, BPF_F_USER_STACK as u64, errors::USTACK_MISSED)
-            } else {
-                NOT_COLLECTED
-            },
+            kstack: stacks::id_counted(
+                ctx,
+                &STACKS,
+                kinds,
+                STACK_KERNEL,
+                &ERRORS,
+                errors::KSTACK_MISSED,
+            ),
+            ustack: stacks::id_counted(
+                ctx,
+                &STACKS,
+                kinds,
+                STACK_USER,
+                &ERRORS,
+                errors::USTACK_MISSED,
+            ),
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         };
         if !count::add_hash(&COUNTS, &key, 1) {
             count::add_array(&ERRORS, errors::COUNTS_FULL, 1);
         }
         0
-    }
-
-    /// The stack id, or the negative errno; failures other than "no such stack" are counted.
-    #[inline(always)]
-    fn stack_id<C: StackIdContext>(ctx: &C, flags: u64, missed_slot: u32) -> i32 {
-        match ctx.get_stackid(&STACKS, flags) {
-            Ok(id) => id as i32,
-            Err(e) => {
-                if e != -EFAULT {
-                    count::add_array(&ERRORS, missed_slot, 1);
-                }
-                e
-            }
-        }
     }
 
     #[kprobe]

@@ -24,28 +24,36 @@ pub use types::{BtfType, Member, Param};
 
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
+const KIND_INT: u32 = 1;
 const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_FWD: u32 = 7;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_FLOAT: u32 = 16;
 const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
 
 /// Bytes that follow a type's 12-byte header, by kind (BTF spec, "Type Encoding").
 fn extra_len(kind: u32, vlen: u32) -> u32 {
     match kind {
-        1 => 4,  // INT
-        3 => 12, // ARRAY
+        KIND_INT => 4,
+        KIND_ARRAY => 12,
         KIND_STRUCT | KIND_UNION => vlen * 12,
-        6 => vlen * 8,   // ENUM
-        13 => vlen * 8,  // FUNC_PROTO
+        KIND_ENUM => vlen * 8,
+        KIND_FUNC_PROTO => vlen * 8,
         14 => 4,         // VAR
         15 => vlen * 12, // DATASEC
         17 => 4,         // DECL_TAG
-        19 => vlen * 12, // ENUM64
-        _ => 0,          // PTR, FWD, TYPEDEF, qualifiers, FUNC, FLOAT, TYPE_TAG
+        KIND_ENUM64 => vlen * 12,
+        _ => 0, // PTR, FWD, TYPEDEF, qualifiers, FUNC, FLOAT, TYPE_TAG
     }
 }
 

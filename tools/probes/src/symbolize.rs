@@ -28,7 +28,7 @@ impl Resolved {
         let mut s = match &self.name {
             Some(n) if offset => format!("{n}+0x{:x}", self.offset),
             Some(n) => n.clone(),
-            None => "[unknown]".to_owned(),
+            None => crate::stacks::UNKNOWN.to_owned(),
         };
         if module && !self.module.is_empty() {
             s.push_str(&format!(" [{}]", self.module));
@@ -38,10 +38,21 @@ impl Resolved {
 }
 
 /// Cached kernel and per-process symbols.
-#[derive(Default)]
 pub struct Symbols {
+    /// For processes: blazesym caches the files it parsed (a library many processes map).
+    inner: Symbolizer,
     kernel: HashMap<u64, Resolved>,
     user: HashMap<(u32, u64), Resolved>,
+}
+
+impl Default for Symbols {
+    fn default() -> Self {
+        Self {
+            inner: Symbolizer::new(),
+            kernel: HashMap::new(),
+            user: HashMap::new(),
+        }
+    }
 }
 
 impl Symbols {
@@ -66,7 +77,9 @@ impl Symbols {
                     debug_syms: false,
                     ..Default::default()
                 });
-                resolve(&src, &todo, "kernel")
+                // A fresh symbolizer: blazesym caches by path, and the next cut may reuse
+                // this fd number.
+                resolve(&Symbolizer::new(), &src, &todo, "kernel")
             }
             Err(_) => vec![unknown("kernel"); todo.len()],
         };
@@ -86,7 +99,7 @@ impl Symbols {
         }
         let mut p = Process::new(Pid::from(tgid));
         p.debug_syms = false;
-        let resolved = resolve(&Source::Process(p), &todo, "");
+        let resolved = resolve(&self.inner, &Source::Process(p), &todo, "");
         self.user
             .extend(todo.into_iter().map(|a| (tgid, a)).zip(resolved));
     }
@@ -114,8 +127,8 @@ fn unknown(module: &str) -> Resolved {
     }
 }
 
-fn resolve(src: &Source, addrs: &[u64], module: &str) -> Vec<Resolved> {
-    match Symbolizer::new().symbolize(src, Input::AbsAddr(addrs)) {
+fn resolve(sym: &Symbolizer, src: &Source, addrs: &[u64], module: &str) -> Vec<Resolved> {
+    match sym.symbolize(src, Input::AbsAddr(addrs)) {
         Ok(v) => v
             .into_iter()
             .map(|s| match s {

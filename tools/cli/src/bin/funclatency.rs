@@ -1,17 +1,13 @@
 //! funclatency: time kernel or user functions and print their latency as log2 histograms
 //! (BCC's flags and output: -m/-u, -i/-d, -p, -F, -T; avg/total/count after each histogram).
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, process::ExitCode};
 
 use anyhow::Result;
 use lab_probes::{
     funclat::{Config, FuncLat},
     hist::{format_log2, format_sections, merged},
 };
-use lab_tools::{
-    args, help, multitool, output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
-};
+use lab_tools::{args, help, multitool, output, runtime::Intervals, timefmt};
 
 const EXAMPLES: &str = "
     funclatency do_sys_open       # time the do_sys_open() kernel function
@@ -37,18 +33,8 @@ expression). Calls that recurse into the same function are timed from the innerm
     version
 )]
 struct Args {
-    /// trace this PID only
-    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid)]
-    pid: Option<u32>,
-    /// summary interval, in seconds
-    #[arg(short = 'i', long = "interval", value_name = "INTERVAL", value_parser = args::seconds)]
-    interval: Option<Duration>,
-    /// total duration of trace, in seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// include timestamp on output
-    #[arg(short = 'T', long = "timestamp")]
-    timestamp: bool,
+    #[command(flatten)]
+    every: args::PatternEvery,
     /// microsecond histogram
     #[arg(short = 'u', long = "microseconds", conflicts_with = "milliseconds")]
     microseconds: bool,
@@ -58,9 +44,6 @@ struct Args {
     /// show a separate histogram per function
     #[arg(short = 'F', long = "function")]
     function: bool,
-    /// use regular expressions. Default is "*" wildcards only.
-    #[arg(short = 'r', long = "regexp")]
-    regexp: bool,
     /// say which functions were attached (stderr)
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
@@ -75,7 +58,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<()> {
-    if let Some(p) = args.pid {
+    if let Some(p) = args.every.pid {
         lab_tools::histtool::check_pid("-p", p)?;
     }
     let (unit_ns, label) = if args.milliseconds {
@@ -87,13 +70,13 @@ fn run(args: &Args) -> Result<()> {
     };
     // BCC: one histogram per function with -F, and per process for library functions.
     let library = args.pattern.contains(':');
-    let per_tgid = library && args.pid.is_none();
+    let per_tgid = library && args.every.pid.is_none();
     let cfg = Config {
-        pid: args.pid,
+        pid: args.every.pid,
         unit_ns,
         key_func: args.function || per_tgid,
         key_tgid: per_tgid,
-        regex: args.regexp,
+        regex: args.every.regexp,
         ..Default::default()
     };
     let mut fl = FuncLat::attach(std::slice::from_ref(&args.pattern), &cfg)?;
@@ -103,12 +86,7 @@ fn run(args: &Args) -> Result<()> {
             fl.matched
         );
     }
-    let interval = args.interval.or(args.duration);
-    let mut rt = Runtime::new(Schedule {
-        interval,
-        count: None,
-        duration: args.duration,
-    })?;
+    let every = Intervals::new(args.every.interval, args.every.duration)?;
     let mut out = output::stdout();
     writeln!(
         out,
@@ -116,23 +94,15 @@ fn run(args: &Args) -> Result<()> {
         fl.matched, args.pattern
     )?;
     out.flush()?;
-    let start = std::time::Instant::now();
-    loop {
-        let last = match rt.sleep()? {
-            Wake::Ready => continue,
-            Wake::Tick { .. } => args.duration.is_some_and(|d| start.elapsed() >= d),
-            Wake::Stop(_) => true,
-        };
+    every.run(|_| {
         writeln!(out)?;
-        if args.timestamp {
+        if args.every.timestamp {
             writeln!(out, "{:<8}", timefmt::hms())?;
         }
         print_interval(&mut fl, &mut out, label, unit_ns, cfg.key_func, per_tgid)?;
         out.flush()?;
-        if last {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     writeln!(out, "Detaching...")?;
     out.flush()?;
     Ok(())

@@ -9,7 +9,7 @@ use lab_tools::{
     args, help, multitool,
     multitool::stackprint::{self, Shown},
     output,
-    runtime::{Runtime, Schedule, Wake},
+    runtime::Intervals,
     stack_report::{self, FlameStyle},
     timefmt,
 };
@@ -116,13 +116,7 @@ fn run(args: &Args) -> Result<()> {
     if args.debug {
         eprintln!("stackcount: attached {}", sc.path);
     }
-    // BCC: -D without -i prints once, at the end.
-    let interval = args.interval.or(args.duration);
-    let mut rt = Runtime::new(Schedule {
-        interval,
-        count: None,
-        duration: args.duration,
-    })?;
+    let every = Intervals::new(args.interval, args.duration)?;
     let mut out = output::stdout();
     if !args.folded {
         writeln!(
@@ -140,13 +134,7 @@ fn run(args: &Args) -> Result<()> {
         delimited: args.delimited && !args.kernel_stacks_only && !args.user_stacks_only,
     };
     let mut all_folded = Vec::new();
-    let start = std::time::Instant::now();
-    loop {
-        let last = match rt.sleep()? {
-            Wake::Ready => continue,
-            Wake::Tick { .. } => args.duration.is_some_and(|d| start.elapsed() >= d),
-            Wake::Stop(_) => true,
-        };
+    every.run(|_| {
         if !args.folded {
             writeln!(out)?;
         }
@@ -164,10 +152,8 @@ fn run(args: &Args) -> Result<()> {
             all_folded.extend(stackprint::folded(&stacks, &shown));
         }
         out.flush()?;
-        if last {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     if !args.folded {
         writeln!(out, "Detaching...")?;
         out.flush()?;

@@ -4,7 +4,7 @@ use std::{collections::HashMap, io::Write};
 
 use anyhow::Result;
 use lab_probes::{
-    stacks::{Frames, RawStack},
+    stacks::{lookup_addrs, Frames, RawStack},
     symbolize::Symbols,
 };
 
@@ -48,9 +48,13 @@ pub fn prepare(raw: Vec<RawStack>, shown: &Shown) -> Vec<Counted> {
             .or_insert(s);
     }
     let mut syms = Symbols::default();
-    syms.load_kernel(merged.values().flat_map(|s| lookups(s.kernel.frames())));
+    syms.load_kernel(
+        merged
+            .values()
+            .flat_map(|s| lookup_addrs(s.kernel.frames())),
+    );
     for s in merged.values() {
-        syms.load_user(s.tgid, lookups(s.user.frames()));
+        syms.load_user(s.tgid, lookup_addrs(s.user.frames()));
     }
     let mut out: Vec<Counted> = merged
         .into_values()
@@ -71,14 +75,6 @@ pub fn prepare(raw: Vec<RawStack>, shown: &Shown) -> Vec<Counted> {
     out
 }
 
-/// The address to look a frame up at: return addresses (all but the innermost frame) point
-/// after their call, maybe into the next function.
-fn lookups(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
-    ips.iter()
-        .enumerate()
-        .map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
-}
-
 fn named(
     f: &Frames<u64>,
     shown: &Shown,
@@ -90,7 +86,7 @@ fn named(
         Frames::Missed => Frames::Missed,
         Frames::Some(ips) => Frames::Some(
             ips.iter()
-                .zip(lookups(ips))
+                .zip(lookup_addrs(ips))
                 .map(|(&ip, at)| {
                     let mut r = resolve(at);
                     r.offset += ip - at;

@@ -3,16 +3,10 @@
 use anyhow::Result;
 
 use super::{Btf, Header, KIND_CONST, KIND_PTR, KIND_RESTRICT, KIND_STRUCT, KIND_TYPEDEF};
-use super::{KIND_TYPE_TAG, KIND_UNION, KIND_VOLATILE};
-
-const KIND_INT: u32 = 1;
-const KIND_ARRAY: u32 = 3;
-const KIND_ENUM: u32 = 6;
-const KIND_FWD: u32 = 7;
-const KIND_FUNC: u32 = 12;
-const KIND_FUNC_PROTO: u32 = 13;
-const KIND_FLOAT: u32 = 16;
-const KIND_ENUM64: u32 = 19;
+use super::{
+    KIND_ARRAY, KIND_ENUM, KIND_ENUM64, KIND_FLOAT, KIND_FUNC, KIND_FUNC_PROTO, KIND_FWD, KIND_INT,
+    KIND_TYPE_TAG, KIND_UNION, KIND_VOLATILE,
+};
 
 /// Kinds indexed by name when asked (structs always are).
 pub(super) const INDEXED_KINDS: &[u32] = &[

@@ -12,14 +12,7 @@ use super::{
 use crate::{funccount::elf, probevm::Hook, tracefs};
 
 /// This kernel cannot attach the probe (no kprobes): the tools exit 2 with the message.
-#[derive(Debug)]
-pub struct Unsupported(pub String);
-impl std::fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Unsupported {}
+pub use crate::funccount::Unsupported;
 
 /// A probe resolved against this machine.
 #[derive(Debug, Clone)]

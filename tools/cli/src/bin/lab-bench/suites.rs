@@ -27,6 +27,11 @@ pub const TOOLS: &[&str] = &[
     "tplist",
     "dbslower",
     "mysqld_qslower",
+    "trace",
+    "argdist",
+    "stackcount",
+    "funclatency",
+    "funcslower",
 ];
 
 /// funccount's pattern in the bench: one syscall tracepoint, the one the open loop hits.
@@ -60,6 +65,9 @@ impl Suite {
     pub fn argv(&self, tool: &str) -> Option<Vec<String>> {
         if tool == "funccount" {
             return self.funccount_argv();
+        }
+        if crate::multi::TOOLS.contains(&tool) {
+            return crate::multi::argv(tool, self);
         }
         if crate::app::TOOLS.contains(&tool) {
             return match self {
@@ -107,7 +115,7 @@ impl Suite {
 
 /// libbpf-tools' binary for `tool`: BCC's name in /usr/sbin, but only if the package owns it
 /// (so our own tools, if installed there, are never mistaken for the peer).
-fn libbpf_tool(tool: &str) -> Option<PathBuf> {
+pub fn libbpf_tool(tool: &str) -> Option<PathBuf> {
     let files = package_files("libbpf-tools")?;
     files
         .into_iter()

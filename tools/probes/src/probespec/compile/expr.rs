@@ -220,18 +220,7 @@ impl Compiler<'_> {
 
     /// Arithmetic on narrow types wraps at their width.
     fn truncate(&mut self, r: u8, ty: &Type) {
-        if let Type::Int { size, signed } = ty {
-            if *size < 8 {
-                self.emit(Insn {
-                    op: op::EXT,
-                    dst: r,
-                    a: r,
-                    size: *size,
-                    signed: (*signed).into(),
-                    ..Default::default()
-                });
-            }
-        }
+        self.ext_to(r, ty);
     }
 
     fn cast(&mut self, ty: Type, a: &Expr, pos: usize) -> Result<Val, SpecError> {
@@ -239,25 +228,7 @@ impl Compiler<'_> {
             return err(pos, format!("cannot cast to {ty}"));
         }
         let (r, _) = self.scalar(a)?;
-        if let Type::Int { size, signed } = ty {
-            self.emit(Insn {
-                op: op::EXT,
-                dst: r,
-                a: r,
-                size,
-                signed: signed.into(),
-                ..Default::default()
-            });
-        } else if matches!(ty, Type::Char | Type::Bool) {
-            self.emit(Insn {
-                op: op::EXT,
-                dst: r,
-                a: r,
-                size: 1,
-                signed: u8::from(ty == Type::Char),
-                ..Default::default()
-            });
-        }
+        self.ext_to(r, &ty);
         Ok(Val::new(Place::Reg(r), ty))
     }
 

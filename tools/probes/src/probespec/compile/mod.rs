@@ -219,14 +219,7 @@ impl<'a> Compiler<'a> {
                     off: n,
                     ..Default::default()
                 });
-                self.emit(Insn {
-                    op: op::EXT,
-                    dst: r,
-                    a: r,
-                    size,
-                    signed: signed.into(),
-                    ..Default::default()
-                });
+                self.ext(r, size, signed);
                 Ok(r)
             }
             (_, Place::Mem { base, off }) => {
@@ -241,6 +234,30 @@ impl<'a> Compiler<'a> {
                 });
                 self.bitfield(base, v.bits, signed, pos)
             }
+        }
+    }
+
+    /// Keep the low `size` bytes of r, sign- or zero-extended (nothing to do for 8).
+    fn ext(&mut self, r: u8, size: u8, signed: bool) {
+        if size < 8 {
+            self.emit(Insn {
+                op: op::EXT,
+                dst: r,
+                a: r,
+                size,
+                signed: signed.into(),
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Convert r to integer type `ty` (C's conversion; pointers and 8-byte types stay).
+    fn ext_to(&mut self, r: u8, ty: &Type) {
+        match ty {
+            Type::Int { size, signed } => self.ext(r, *size, *signed),
+            Type::Char => self.ext(r, 1, true),
+            Type::Bool => self.ext(r, 1, false),
+            _ => {}
         }
     }
 

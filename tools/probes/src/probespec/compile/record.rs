@@ -47,7 +47,12 @@ impl Compiler<'_> {
             }
         };
         let r = self.rvalue(v, e.pos)?;
-        let off = self.reserve(8, 8, limit, e.pos)?;
+        self.store_reg(r, ty, limit, e.pos)
+    }
+
+    /// Store r (8 bytes) as a value of type `ty`.
+    fn store_reg(&mut self, r: u8, ty: Type, limit: u32, pos: usize) -> Result<Slot, SpecError> {
+        let off = self.reserve(8, 8, limit, pos)?;
         self.emit(Insn {
             op: op::STORE,
             a: r,
@@ -66,20 +71,7 @@ impl Compiler<'_> {
     /// Store `e` converted to the integer or pointer type `ty` (argdist's declared types).
     pub fn store_as(&mut self, e: &Expr, ty: &Type, limit: u32) -> Result<Slot, SpecError> {
         let r = self.value_as(e, ty)?;
-        let off = self.reserve(8, 8, limit, e.pos)?;
-        self.emit(Insn {
-            op: op::STORE,
-            a: r,
-            size: 8,
-            off,
-            ..Default::default()
-        });
-        self.release(r);
-        Ok(Slot {
-            off,
-            len: 8,
-            kind: SlotKind::Scalar(ty.clone()),
-        })
+        self.store_reg(r, ty.clone(), limit, e.pos)
     }
 
     /// Evaluate `e` as `ty` into r0 (argdist -H: the value to count in the histogram).
@@ -102,22 +94,7 @@ impl Compiler<'_> {
             );
         }
         let r = self.rvalue(v, e.pos)?;
-        let (size, signed) = match ty {
-            Type::Int { size, signed } => (*size, *signed),
-            Type::Char => (1, true),
-            Type::Bool => (1, false),
-            _ => (8, false),
-        };
-        if size < 8 {
-            self.emit(Insn {
-                op: op::EXT,
-                dst: r,
-                a: r,
-                size,
-                signed: signed.into(),
-                ..Default::default()
-            });
-        }
+        self.ext_to(r, ty);
         Ok(r)
     }
 
