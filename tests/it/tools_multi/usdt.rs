@@ -54,15 +54,10 @@ fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
     let msgs: Vec<&str> = t
         .lines()
         .skip(1)
-        .map(|l| l.get(49..).unwrap_or("").trim_end())
+        .map(|l| l.split_once("labdb:query__start ").map_or("", |(_, m)| m.trim_end()))
         .collect();
     assert_eq!(msgs, qs, "{t}");
-    assert!(
-        t.lines()
-            .skip(1)
-            .all(|l| l[32..49].trim() == "labdb:query__start"),
-        "{t}"
-    );
+
     let last = a.rsplit_once("\n[").map_or(a.as_str(), |(_, l)| l);
     for k in 0..3 {
         let n = qs.iter().filter(|q| q.ends_with(&format!("= {k}"))).count();
@@ -78,4 +73,28 @@ fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
         .sum();
     assert_eq!(total, qs.len() as u64, "{s}");
     assert!(s.contains("queryserve"), "{s}");
+}
+
+/// A USDT probe the binary does not have: one line naming the spec and the column.
+#[test]
+fn trace_argdist_unknown_usdt_probe_is_one_line_naming_it() {
+    if !require_root("trace_argdist_unknown_usdt_probe_is_one_line_naming_it") {
+        return;
+    }
+    let _g = bpf_lock();
+    let exe = bin("lab-workload").display().to_string();
+    let spec = format!("u:{exe}:labdb:no_such_probe \"%d\", arg1");
+    let (code, out, err) = lab_tests::run(lab_tests::cmd("trace").arg(&spec));
+    assert_eq!(code, 1, "{out}{err}");
+    let col = exe.len() + 4;
+    assert!(
+        out.is_empty()
+            && err.lines().count() == 1
+            && err.contains(&format!("probe '{spec}', column {col}: no USDT probe 'labdb:no_such_probe'")),
+        "{err}"
+    );
+    let spec = format!("u:{exe}:query__start():int:arg9");
+    let (code, _, err) = lab_tests::run(lab_tests::cmd("argdist").args(["-C", &spec]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.lines().count() == 1 && err.contains("this USDT probe has 5 arguments"), "{err}");
 }
