@@ -172,15 +172,16 @@ fn agree_with_bpftrace(bt: &str, ours: &str) {
     let ours = slow_lines(ours);
     assert_eq!(theirs.len(), ours.len(), "bpftrace:\n{bt}\nours:\n{ours:?}");
     let slack_ms = 1.0 + lab_tests::clock_slack_us() / 1000.0;
-    for (i, ((ms, conn, q), (_, our_ms, our_q))) in theirs.iter().zip(&ours).enumerate() {
+    for ((ms, conn, q), (_, our_ms, our_q)) in theirs.iter().zip(&ours) {
         assert_eq!(q, our_q, "bpftrace:\n{bt}");
         assert_eq!(conn, &theirs[0].1, "one connection: {bt}");
-        // The first hit of each tracer's freshly loaded programs is not timed against the
-        // other's: in a TCG guest it includes translating the JITed code (13-31 ms seen in
-        // the Debian guests, where bpftrace's handler runs first and stamps first).
-        if i > 0 {
+        // Durations are compared for the slow queries only: a fast query's (well under a
+        // millisecond) is mostly the tracers' own handler time, which differs between them
+        // and, in a TCG guest, varies by milliseconds (13-31 ms for the first hit of freshly
+        // JITed programs, 5 ms later on Debian 13's bpftrace).
+        if *our_ms >= 50.0 {
             assert!(
-                (ms - our_ms).abs() <= slack_ms,
+                (ms - our_ms).abs() <= slack_ms + our_ms / 10.0,
                 "{q}: bpftrace {ms} ms, ours {our_ms} ms"
             );
         }
