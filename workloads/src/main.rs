@@ -14,7 +14,7 @@ mod fill;
 mod selftest;
 mod spin;
 mod sshlogin;
-mod sys;
+mod syscalls;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -11,8 +11,8 @@ use crate::{
     args, help,
     histtool::{self, Periodic},
     output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
+    runtime::{Runtime, Schedule},
+    snoop, timefmt,
 };
 
 fn hook_arg(s: &str) -> Result<Hook, String> {
@@ -153,15 +153,9 @@ fn slower(name: &str, fs: FsKind, args: &SlowerArgs) -> Result<()> {
     out.flush()?;
     let mut rt = Runtime::new(Schedule::default())?;
     rt.drain_every(Duration::from_millis(50));
-    loop {
-        let wake = rt.wait(&[probe.fd()])?;
-        probe.drain(|op| print_op(args.csv, &op, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost(name, probe.lost()?);
+    snoop::run(name, &mut rt, &mut probe, &mut out, |op, out| {
+        print_op(args.csv, &op, out)
+    })?;
     histtool::report_missed(name, probe.missed());
     Ok(())
 }
