@@ -99,7 +99,11 @@ qemu-img convert -f raw -O qcow2 "$WORK/disk.raw" "$WORK/disk.qcow2"
 mkdir -p "$OUT"
 mv "$WORK/disk.qcow2" "$WORK/vmlinuz" "$WORK/initrd.img" "$OUT/"
 touch "$OUT/done"
-# Older images (other script hashes) are dead weight.
-find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name "$SUITE-*" ! -name "$SUITE-$KEY" -exec rm -rf {} +
+# Older images (other hashes of the script and package list) are dead weight, but the newest of
+# them may be another checkout's (a branch not yet merged) in use: keep it, remove the rest.
+# Only this suite's images (SUITE-<16 hex digits>), never another builder's (bookworm-bios-...).
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \
+  -regex ".*/$SUITE-[0-9a-f]{16}" ! -name "$SUITE-$KEY" -printf '%T@ %p\n' |
+  sort -rn | tail -n +2 | cut -d' ' -f2- | xargs -r rm -rf
 step "built $OUT in $((SECONDS - START)) s"
 echo "$OUT"

@@ -47,6 +47,13 @@ impl Suite {
         if tool == "funccount" {
             return self.funccount_argv();
         }
+        if crate::app::TOOLS.contains(&tool) {
+            return match self {
+                Suite::Ours(dir) => crate::app::argv(tool, Some(dir)),
+                Suite::Bpftrace => crate::app::argv(tool, None),
+                Suite::LibbpfTools => None,
+            };
+        }
         let path = match self {
             Suite::Ours(dir) => dir.join(tool),
             Suite::LibbpfTools => libbpf_tool(tool)?,
