@@ -321,3 +321,31 @@ fn usdt_tools_have_help_examples_man_pages_and_example_docs() {
         }
     }
 }
+
+/// BCC's smoke test for tplist (tests/python/test_tools_smoke.py): `tplist -p PID` of a
+/// python3 process exits 0 within 10 s. Debian's python3 has USDT probes (python:*).
+#[test]
+fn tplist_passes_bccs_smoke_test_on_a_python_process() {
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !python.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3");
+        return;
+    }
+    let mut py = Command::new(python)
+        .args(["-c", "import time; time.sleep(30)"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = py.id().to_string();
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(cmd("tplist").args(["-p", &pid]));
+    let _ = py.kill();
+    let _ = py.wait();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    if code == 1 && err.contains("has USDT probes") {
+        eprintln!("SKIPPED: this python3 is built without USDT probes: {err}");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" python:function__entry"), "{out}");
+}
