@@ -352,6 +352,7 @@ fn ext4dist_fentry_and_kprobe_paths_count_the_childs_operations() {
     }
 }
 
+// host only: help text and flags
 #[test]
 fn fs_tools_help_names_the_tool_and_examples_and_reject_bad_input() {
     for tool in [

@@ -262,6 +262,7 @@ fn refuses(c: &mut Command, what: &str) {
     assert!(err.contains(what), "{c:?} must name {what}: {err}");
 }
 
+// host only: bad arguments, refused before anything attaches
 #[test]
 fn usdt_bad_input_is_one_line_naming_it() {
     if !require_root("usdt_bad_input_is_one_line_naming_it") {
@@ -298,6 +299,7 @@ fn usdt_bad_input_is_one_line_naming_it() {
     assert!(left.is_empty(), "programs left loaded: {left:?}");
 }
 
+// host only: help text, man pages and docs
 #[test]
 fn usdt_tools_have_help_examples_man_pages_and_example_docs() {
     for tool in ["tplist", "dbslower", "mysqld_qslower"] {

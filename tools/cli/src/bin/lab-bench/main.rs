@@ -87,10 +87,16 @@ fn bench(args: &Args) -> Result<()> {
     );
     let tools: Vec<String> = match &args.tools {
         Some(t) => t.clone(),
-        None => suites::TOOLS.iter().map(|s| s.to_string()).collect(),
+        None => suites::tools().iter().map(|s| s.to_string()).collect(),
     };
-    if let Some(bad) = tools.iter().find(|t| !suites::TOOLS.contains(&t.as_str())) {
-        anyhow::bail!("--tools: '{bad}' is not one of {}", suites::TOOLS.join(","));
+    if let Some(bad) = tools
+        .iter()
+        .find(|t| !suites::tools().contains(&t.as_str()))
+    {
+        anyhow::bail!(
+            "--tools: '{bad}' is not one of {}",
+            suites::tools().join(",")
+        );
     }
     let mut notes = if args.no_install {
         vec![]
