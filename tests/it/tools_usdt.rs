@@ -175,10 +175,16 @@ fn agree_with_bpftrace(bt: &str, ours: &str) {
     for ((ms, conn, q), (_, our_ms, our_q)) in theirs.iter().zip(&ours) {
         assert_eq!(q, our_q, "bpftrace:\n{bt}");
         assert_eq!(conn, &theirs[0].1, "one connection: {bt}");
-        assert!(
-            (ms - our_ms).abs() <= slack_ms,
-            "{q}: bpftrace {ms} ms, ours {our_ms} ms"
-        );
+        // Durations are compared for the slow queries only: a fast query's (well under a
+        // millisecond) is mostly the tracers' own handler time, which differs between them
+        // and, in a TCG guest, varies by milliseconds (13-31 ms for the first hit of freshly
+        // JITed programs, 5 ms later on Debian 13's bpftrace).
+        if *our_ms >= 50.0 {
+            assert!(
+                (ms - our_ms).abs() <= slack_ms + our_ms / 10.0,
+                "{q}: bpftrace {ms} ms, ours {our_ms} ms"
+            );
+        }
     }
 }
 
