@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bin, bpf_lock, cmd, require_root, run, RunningTool as Tool, Workload};
+use lab_tests::{bin, cmd, require_root, root_test, run, RunningTool as Tool, Workload};
 
 /// The queries the test sends, in order: (text, slow-query sleep in ms or 0).
 fn queries() -> Vec<(String, u64)> {
@@ -82,10 +82,9 @@ fn bpftrace_installed() -> bool {
 
 #[test]
 fn usdt_tools_see_exactly_the_queries_sent_and_agree_with_bpftrace() {
-    if !require_root("usdt_tools_see_exactly_the_queries_sent") {
+    let Some(_g) = root_test("usdt_tools_see_exactly_the_queries_sent") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (srv, port) = server();
     let pid = srv.pid().to_string();
     let exe = bin("lab-workload");
@@ -265,10 +264,9 @@ fn refuses(c: &mut Command, what: &str) {
 // host only: bad arguments, refused before anything attaches
 #[test]
 fn usdt_bad_input_is_one_line_naming_it() {
-    if !require_root("usdt_bad_input_is_one_line_naming_it") {
+    let Some(_g) = root_test("usdt_bad_input_is_one_line_naming_it") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (srv, _) = server();
     let pid = srv.pid().to_string();
     let no_notes = bin("tplist").display().to_string();
