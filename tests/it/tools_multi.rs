@@ -253,10 +253,9 @@ fn multi_tools_help_has_examples_and_man_pages_render() {
 /// (this host) each line must be refused in one line, exit 2.
 #[test]
 fn multi_tools_pass_bccs_smoke_test_or_say_why_not() {
-    if !lab_tests::require_root("multi_tools_pass_bccs_smoke_test_or_say_why_not") {
+    let Some(_g) = lab_tests::root_test("multi_tools_pass_bccs_smoke_test_or_say_why_not") else {
         return;
-    }
-    let _g = lab_tests::bpf_lock();
+    };
     let kmalloc = if kernel_function("__kmalloc_noprof") {
         "__kmalloc_noprof"
     } else {

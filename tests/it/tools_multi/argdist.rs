@@ -2,7 +2,7 @@
 //! returned and slept, the same as bpftrace's on the same run; bad specs fail in one line.
 use std::{collections::BTreeMap, ffi::OsStr};
 
-use lab_tests::{bpf_lock, cmd, require_root, run, RunningTool as Tool};
+use lab_tests::{cmd, root_test, run, RunningTool as Tool};
 
 use super::{have_bpftrace, kprobes, n_calls, tmpdir, workload, Workload};
 
@@ -60,10 +60,11 @@ fn log2_rows(values: impl IntoIterator<Item = u64>) -> BTreeMap<(u64, u64), u64>
 
 #[test]
 fn argdist_counts_and_histograms_are_the_values_passed_and_match_bpftrace() {
-    if !require_root("argdist_counts_and_histograms_are_the_values_passed_and_match_bpftrace") {
+    let Some(_g) =
+        root_test("argdist_counts_and_histograms_are_the_values_passed_and_match_bpftrace")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let exe = workload().display().to_string();
     let by_key = format!("p:{exe}:lab_leaf(long a, long b):long,long:a%3,b");
@@ -116,10 +117,9 @@ fn argdist_counts_and_histograms_are_the_values_passed_and_match_bpftrace() {
 
 #[test]
 fn argdist_latency_histogram_and_tracepoint_strings() {
-    if !require_root("argdist_latency_histogram_and_tracepoint_strings") {
+    let Some(_g) = root_test("argdist_latency_histogram_and_tracepoint_strings") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     // 10 sleeps of 1.1 ms and 10 of 4.3 ms, in the rows the workload's own clock puts them.
     let spec = format!("r:{}:lab_timed():u64:$latency/1000", workload().display());
     let mut w = Workload::spawn(&["timed", "20", "1100", "4300"]);
@@ -160,10 +160,10 @@ fn argdist_latency_histogram_and_tracepoint_strings() {
 
 #[test]
 fn argdist_bad_specs_fail_in_one_line_naming_the_spec_and_column() {
-    if !require_root("argdist_bad_specs_fail_in_one_line_naming_the_spec_and_column") {
+    let Some(_g) = root_test("argdist_bad_specs_fail_in_one_line_naming_the_spec_and_column")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let exe = workload().display().to_string();
     let cases: Vec<(&str, String, usize, &str)> = vec![
         (
@@ -228,10 +228,9 @@ fn argdist_bad_specs_fail_in_one_line_naming_the_spec_and_column() {
 /// BCC's smoke test command and a typed kernel parameter (guests); refused here.
 #[test]
 fn argdist_kernel_functions_with_kprobes_or_say_why_not() {
-    if !require_root("argdist_kernel_functions_with_kprobes_or_say_why_not") {
+    let Some(_g) = root_test("argdist_kernel_functions_with_kprobes_or_say_why_not") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let smoke = ["-v", "-C", "p::do_sys_open()", "-n", "1", "-i", "1"];
     if !kprobes() {
         super::refused_without_kprobes("argdist", &smoke);

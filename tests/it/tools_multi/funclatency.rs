@@ -3,7 +3,7 @@
 //! return values and stacks; kernel functions in the guests.
 use std::{collections::BTreeMap, ffi::OsStr};
 
-use lab_tests::{bpf_lock, require_root, RunningTool as Tool};
+use lab_tests::{root_test, RunningTool as Tool};
 
 use super::{have_bpftrace, kprobes, n_calls, tmpdir, workload, Workload};
 
@@ -30,10 +30,9 @@ fn rows(text: &str) -> Vec<(u64, u64, u64)> {
 
 #[test]
 fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
-    if !require_root("funclatency_histogram_is_the_durations_slept_like_bpftrace") {
+    let Some(_g) = root_test("funclatency_histogram_is_the_durations_slept_like_bpftrace") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let exe = workload().display().to_string();
     // 10 sleeps of 1.1 ms and 10 of 4.3 ms, in the rows the workload's own clock puts them.
     let mut w = Workload::spawn(&["timed", "20", "1100", "4300"]);
@@ -101,10 +100,9 @@ fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
 
 #[test]
 fn funclatency_per_function_and_per_process_sections() {
-    if !require_root("funclatency_per_function_and_per_process_sections") {
+    let Some(_g) = root_test("funclatency_per_function_and_per_process_sections") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let pattern = format!("{}:lab_*", workload().display());
     // -F with -p: one histogram per function; lab_leaf and lab_mid ran n times each.
@@ -154,10 +152,10 @@ fn funclatency_per_function_and_per_process_sections() {
 
 #[test]
 fn funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks() {
-    if !require_root("funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks") {
+    let Some(_g) = root_test("funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let pattern = format!("{}:lab_timed", workload().display());
     let mut w = Workload::spawn(&["timed", "10", "1100", "6000"]);
     let pid = w.pid();
@@ -202,10 +200,11 @@ fn funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks() {
 /// BCC's smoke-test commands and a kernel function's calls (guests); refused here.
 #[test]
 fn funclatency_and_funcslower_kernel_functions_with_kprobes_or_say_why_not() {
-    if !require_root("funclatency_and_funcslower_kernel_functions_with_kprobes_or_say_why_not") {
+    let Some(_g) =
+        root_test("funclatency_and_funcslower_kernel_functions_with_kprobes_or_say_why_not")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     if !kprobes() {
         for tool in ["funclatency", "funcslower"] {
             super::refused_without_kprobes(tool, &["vfs_read"]);

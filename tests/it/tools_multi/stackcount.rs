@@ -2,7 +2,7 @@
 //! with -f (and a flame graph), the same counts as bpftrace's; kernel patterns in the guests.
 use std::ffi::OsStr;
 
-use lab_tests::{bpf_lock, cmd, require_root, run, RunningTool as Tool};
+use lab_tests::{cmd, root_test, run, RunningTool as Tool};
 
 use super::{have_bpftrace, kprobes, n_calls, tmpdir, workload, Workload};
 
@@ -23,10 +23,10 @@ fn stackcount_during(args: &[&str], work: &[&str], ready: &str) -> String {
 
 #[test]
 fn stackcount_counts_each_call_under_its_user_stack_like_bpftrace() {
-    if !require_root("stackcount_counts_each_call_under_its_user_stack_like_bpftrace") {
+    let Some(_g) = root_test("stackcount_counts_each_call_under_its_user_stack_like_bpftrace")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let exe = workload().display().to_string();
     let mut w = Workload::spawn(&["calls", &n.to_string()]);
@@ -70,10 +70,9 @@ fn stackcount_counts_each_call_under_its_user_stack_like_bpftrace() {
 
 #[test]
 fn stackcount_folded_per_process_and_flame_graph() {
-    if !require_root("stackcount_folded_per_process_and_flame_graph") {
+    let Some(_g) = root_test("stackcount_folded_per_process_and_flame_graph") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let dir = tmpdir("stackcount");
     let svg = dir.join("leaf.svg");
@@ -122,10 +121,9 @@ fn stackcount_folded_per_process_and_flame_graph() {
 
 #[test]
 fn stackcount_tracepoint_kernel_stacks_and_bad_patterns() {
-    if !require_root("stackcount_tracepoint_kernel_stacks_and_bad_patterns") {
+    let Some(_g) = root_test("stackcount_tracepoint_kernel_stacks_and_bad_patterns") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let dir = tmpdir("stackcount-open").display().to_string();
     let out = stackcount_during(
@@ -157,10 +155,9 @@ fn stackcount_tracepoint_kernel_stacks_and_bad_patterns() {
 /// BCC's smoke test command (kernel function) in the guests; refused in one line here.
 #[test]
 fn stackcount_kernel_functions_with_kprobes_or_say_why_not() {
-    if !require_root("stackcount_kernel_functions_with_kprobes_or_say_why_not") {
+    let Some(_g) = root_test("stackcount_kernel_functions_with_kprobes_or_say_why_not") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     if !kprobes() {
         super::refused_without_kprobes("stackcount", &["-i", "1", "vfs_read"]);
         return;

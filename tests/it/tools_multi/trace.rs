@@ -2,7 +2,7 @@
 //! stack; bpftrace on the same run prints the same; bad specs fail in one line.
 use std::ffi::OsStr;
 
-use lab_tests::{bpf_lock, cmd, require_root, run, RunningTool as Tool};
+use lab_tests::{cmd, root_test, run, RunningTool as Tool};
 
 use super::{have_bpftrace, kprobes, n_calls, tmpdir, workload, Workload};
 
@@ -27,10 +27,10 @@ fn msg(line: &str) -> &str {
 
 #[test]
 fn trace_uprobe_prints_each_call_with_its_arguments_like_bpftrace() {
-    if !require_root("trace_uprobe_prints_each_call_with_its_arguments_like_bpftrace") {
+    let Some(_g) = root_test("trace_uprobe_prints_each_call_with_its_arguments_like_bpftrace")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let exe = workload().display().to_string();
     let w = Workload::spawn(&["calls", &n.to_string()]);
@@ -70,10 +70,9 @@ fn trace_uprobe_prints_each_call_with_its_arguments_like_bpftrace() {
 
 #[test]
 fn trace_uretprobe_prints_return_values_and_entry_arguments() {
-    if !require_root("trace_uretprobe_prints_return_values_and_entry_arguments") {
+    let Some(_g) = root_test("trace_uretprobe_prints_return_values_and_entry_arguments") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let spec = format!(
         "r:{}:lab_leaf (retval > 20) \"%d -> %ld\", arg1, retval",
@@ -90,10 +89,10 @@ fn trace_uretprobe_prints_return_values_and_entry_arguments() {
 
 #[test]
 fn trace_tracepoints_read_strings_compare_them_and_run_several_probes() {
-    if !require_root("trace_tracepoints_read_strings_compare_them_and_run_several_probes") {
+    let Some(_g) = root_test("trace_tracepoints_read_strings_compare_them_and_run_several_probes")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = n_calls();
     let dir = tmpdir("trace-open").display().to_string();
     let f1 = format!("{dir}/f1");
@@ -118,10 +117,9 @@ fn trace_tracepoints_read_strings_compare_them_and_run_several_probes() {
 
 #[test]
 fn trace_user_stacks_show_the_callers_and_max_events_stops() {
-    if !require_root("trace_user_stacks_show_the_callers_and_max_events_stops") {
+    let Some(_g) = root_test("trace_user_stacks_show_the_callers_and_max_events_stops") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let exe = workload().display().to_string();
     let spec = format!("{exe}:lab_leaf \"%d\", arg1");
     let mut w = Workload::spawn(&["calls", "100"]);
@@ -171,10 +169,9 @@ fn trace_user_stacks_show_the_callers_and_max_events_stops() {
 /// Each bad spec: exit 1, nothing on stdout, one line naming the spec and the column.
 #[test]
 fn trace_bad_specs_fail_in_one_line_naming_the_spec_and_column() {
-    if !require_root("trace_bad_specs_fail_in_one_line_naming_the_spec_and_column") {
+    let Some(_g) = root_test("trace_bad_specs_fail_in_one_line_naming_the_spec_and_column") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let exe = workload().display().to_string();
     let cases: Vec<(String, usize, &str)> = vec![
         (
@@ -242,10 +239,9 @@ fn trace_bad_specs_fail_in_one_line_naming_the_spec_and_column() {
 /// each open the workload makes. Without (this host): refused in one line, exit 2.
 #[test]
 fn trace_kernel_functions_with_kprobes_or_say_why_not() {
-    if !require_root("trace_kernel_functions_with_kprobes_or_say_why_not") {
+    let Some(_g) = root_test("trace_kernel_functions_with_kprobes_or_say_why_not") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     if !kprobes() {
         super::refused_without_kprobes(
             "trace",

@@ -6,7 +6,7 @@ use std::{
     net::TcpStream,
 };
 
-use lab_tests::{bin, bpf_lock, require_root, RunningTool as Tool};
+use lab_tests::{bin, root_test, RunningTool as Tool};
 
 /// Send `queries` on one connection, each after the previous answer.
 fn send(port: u16, queries: &[String]) {
@@ -29,10 +29,10 @@ fn queries() -> Vec<String> {
 
 #[test]
 fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
-    if !require_root("trace_argdist_stackcount_usdt_see_every_query_with_its_arguments") {
+    let Some(_g) = root_test("trace_argdist_stackcount_usdt_see_every_query_with_its_arguments")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (srv, port) = crate::tools_usdt::server();
     let pid = srv.pid().to_string();
     let exe = bin("lab-workload").display().to_string();
@@ -54,7 +54,10 @@ fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
     let msgs: Vec<&str> = t
         .lines()
         .skip(1)
-        .map(|l| l.split_once("labdb:query__start ").map_or("", |(_, m)| m.trim_end()))
+        .map(|l| {
+            l.split_once("labdb:query__start ")
+                .map_or("", |(_, m)| m.trim_end())
+        })
         .collect();
     assert_eq!(msgs, qs, "{t}");
 
@@ -78,10 +81,9 @@ fn trace_argdist_stackcount_usdt_see_every_query_with_its_arguments() {
 /// A USDT probe the binary does not have: one line naming the spec and the column.
 #[test]
 fn trace_argdist_unknown_usdt_probe_is_one_line_naming_it() {
-    if !require_root("trace_argdist_unknown_usdt_probe_is_one_line_naming_it") {
+    let Some(_g) = root_test("trace_argdist_unknown_usdt_probe_is_one_line_naming_it") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let exe = bin("lab-workload").display().to_string();
     let spec = format!("u:{exe}:labdb:no_such_probe \"%d\", arg1");
     let (code, out, err) = lab_tests::run(lab_tests::cmd("trace").arg(&spec));
@@ -90,11 +92,16 @@ fn trace_argdist_unknown_usdt_probe_is_one_line_naming_it() {
     assert!(
         out.is_empty()
             && err.lines().count() == 1
-            && err.contains(&format!("probe '{spec}', column {col}: no USDT probe 'labdb:no_such_probe'")),
+            && err.contains(&format!(
+                "probe '{spec}', column {col}: no USDT probe 'labdb:no_such_probe'"
+            )),
         "{err}"
     );
     let spec = format!("u:{exe}:query__start():int:arg9");
     let (code, _, err) = lab_tests::run(lab_tests::cmd("argdist").args(["-C", &spec]));
     assert_eq!(code, 1, "{err}");
-    assert!(err.lines().count() == 1 && err.contains("this USDT probe has 5 arguments"), "{err}");
+    assert!(
+        err.lines().count() == 1 && err.contains("this USDT probe has 5 arguments"),
+        "{err}"
+    );
 }
