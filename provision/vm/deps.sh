@@ -5,6 +5,7 @@
 #     apt does not upgrade anything else from backports.
 #   debootstrap (image builder), cloud-image-utils (cloud-localds, NoCloud seed), sshpass
 #     (password SSH login in the VM test), cloud-init (its `cloud-init schema` validator).
+#   libvirt (daemon, virsh, dnsmasq for its NAT network): `lab class up` and its tests.
 #
 #   sudo provision/vm/deps.sh            # everything above
 #   sudo provision/vm/deps.sh --schema   # only cloud-init (for `cloud-init schema`)
@@ -58,3 +59,9 @@ SRC
   apt_install -t "$SUITE" "${QEMU_PKGS[@]}"
 fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing after install"
+
+# libvirt after qemu: its qemu driver then takes the backports qemu installed above.
+LIBVIRT_PKGS=(libvirt-daemon-system libvirt-clients dnsmasq-base)
+MISSING=()
+for p in "${LIBVIRT_PKGS[@]}"; do installed "$p" || MISSING+=("$p"); done
+if [ "${#MISSING[@]}" -gt 0 ]; then update_once; apt_install "${MISSING[@]}"; fi

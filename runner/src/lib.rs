@@ -6,6 +6,7 @@ pub mod class;
 pub mod cli;
 pub mod commands;
 pub mod lab;
+pub mod libvirt;
 pub mod privilege;
 pub mod provision;
 pub mod report;

@@ -1,6 +1,7 @@
 //! One integration test binary (like ripgrep's): modules per area, helpers in tests/lib.rs.
 mod bpftrace;
 mod class;
+mod class_up;
 mod doctor;
 mod engine;
 mod full_disk;
