@@ -2,6 +2,7 @@
 //! the fuzz targets (fuzz/) reach the parsers (lab files, answers, bpftrace output) through it.
 use std::process::ExitCode;
 
+pub mod child;
 pub mod class;
 pub mod cli;
 pub mod commands;

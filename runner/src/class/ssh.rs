@@ -59,11 +59,13 @@ pub fn run(
     let mut args = ssh_args(t, opts);
     let (host, _) = t.address();
     args.extend(["--".into(), host, remote.to_string()]);
-    let expr = duct::cmd("ssh", &args)
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked();
+    let expr = crate::child::dies_with_lab(
+        duct::cmd("ssh", &args)
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked(),
+    );
     match expr.start() {
         Err(e) => Err(format!("cannot run ssh: {e} (install openssh-client)")),
         Ok(handle) => match handle.wait_deadline(deadline) {

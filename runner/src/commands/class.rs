@@ -21,12 +21,16 @@ const DEFAULT_PORT: u16 = 8471;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Each VM is asked `lab status --json` (docs/status-json.md) over SSH as the \
-roster's user, with the instructor key given to `lab provision cloud-init --ssh-key` (recorded in \
-DIR/class.json; -i to choose another). BatchMode: a password is never tried. A class provisioned \
-without --ssh-key: run `ssh-copy-id -i KEY.pub student@HOST` once per VM, then pass -i KEY.\n\n\
-EXAMPLES:\n  lab class status --class class/\n  lab class watch --class class/ --interval 15\n  \
-lab class serve --class class/ --port 8471\n  lab class collect --class class/ --out results/"
+    after_help = "`up` creates the class's VMs on libvirt hosts and checks each until ready; `down` \
+removes them; `ls` lists them (provision/README.md). The others ask each VM `lab status --json` \
+(docs/status-json.md) over SSH as the roster's user, with the class key (`up` makes one; or the \
+key given to `lab provision cloud-init --ssh-key`; recorded in DIR/class.json; -i to choose \
+another). BatchMode: a password is never tried. A class provisioned without a key: run \
+`ssh-copy-id -i KEY.pub student@HOST` once per VM, then pass -i KEY.\n\n\
+EXAMPLES:\n  lab class up --class class/ --students 24 --image debian-12-genericcloud-amd64.qcow2\n  \
+lab class status --class class/\n  lab class watch --class class/ --interval 15\n  \
+lab class serve --class class/ --port 8471\n  lab class collect --class class/ --out results/\n  \
+lab class down --class class/ --keep-results results/"
 )]
 pub struct Args {
     #[command(subcommand)]

@@ -40,8 +40,11 @@ pub fn render(spec: &DomainSpec) -> anyhow::Result<String> {
     crate::provision::templates::render("domain.xml", spec)
 }
 
+/// Define the domain, replacing one of the same name that carries the same class mark (a
+/// killed `up` may have left it half made); one without that mark is never touched.
 pub fn define(v: &Virsh, spec: &DomainSpec) -> anyhow::Result<()> {
     let xml = render(spec)?;
+    remove_if_ours(v, &spec.name, &spec.class_id, &spec.student)?;
     v.run_with_file(&["define", "/dev/stdin"], xml.as_bytes())
         .with_context(|| format!("{}: defining domain {}", v.host.uri, spec.name))?;
     Ok(())
@@ -89,6 +92,23 @@ fn element(xml: &str, tag: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Remove domain `name` if it exists and carries this mark; Err if it exists without it.
+pub fn remove_if_ours(v: &Virsh, name: &str, class_id: &str, student: &str) -> anyhow::Result<()> {
+    if state(v, name).is_none() {
+        return Ok(());
+    }
+    let ours = Mark {
+        class_id: class_id.to_string(),
+        student: student.to_string(),
+    };
+    anyhow::ensure!(
+        mark(v, name).as_ref() == Some(&ours),
+        "{}: domain {name} exists and is not this class's: refusing to replace it",
+        v.host.uri
+    );
+    remove(v, name)
 }
 
 /// Power off (if running) and remove the definition.

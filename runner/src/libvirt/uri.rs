@@ -5,8 +5,11 @@ use crate::privilege::usage;
 /// One `--hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostUri {
-    /// As given (plus `no_tty=1` for ssh, so a missing key fails instead of prompting).
+    /// As given: what the journal, the roster and messages show.
     pub uri: String,
+    /// What virsh connects to: `uri`, plus `no_tty=1` for ssh (a missing key fails instead of
+    /// prompting for a password nobody will type).
+    pub connect: String,
     /// `qemu`, `qemu+ssh`, `qemu+tls`, ...
     pub scheme: String,
     /// user, host and port of an ssh transport; None for a local URI.
@@ -57,7 +60,7 @@ impl HostUri {
             .collect();
         let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         let local = authority.is_empty() || authority == "localhost";
-        let mut uri = s.to_string();
+        let mut connect = s.to_string();
         let mut ssh = None;
         let mut remote_other = None;
         match transport {
@@ -67,8 +70,8 @@ impl HostUri {
                 login.no_verify = param("no_verify") == Some("1");
                 ssh = Some(login);
                 if param("no_tty").is_none() {
-                    uri.push(if query.is_empty() { '?' } else { '&' });
-                    uri.push_str("no_tty=1");
+                    connect.push(if query.is_empty() { '?' } else { '&' });
+                    connect.push_str("no_tty=1");
                 }
             }
             Some("unix") | None if local => {}
@@ -77,7 +80,8 @@ impl HostUri {
             Some(t) => return Err(bad(&format!("transport '{t}' needs a host name"))),
         }
         Ok(HostUri {
-            uri,
+            uri: s.to_string(),
+            connect,
             scheme: scheme.to_string(),
             ssh,
             remote_other,
@@ -148,10 +152,8 @@ mod tests {
             (Some("root"), "10.0.0.5", Some(2222))
         );
         assert_eq!(s.keyfile.as_deref(), Some("/k"));
-        assert_eq!(
-            r.uri,
-            "qemu+ssh://root@10.0.0.5:2222/system?keyfile=/k&no_tty=1"
-        );
+        assert_eq!(r.uri, "qemu+ssh://root@10.0.0.5:2222/system?keyfile=/k");
+        assert_eq!(r.connect, "qemu+ssh://root@10.0.0.5:2222/system?keyfile=/k&no_tty=1");
         assert_eq!(r.label(), "10.0.0.5:2222");
         let t = HostUri::parse("qemu+tls://h.example.org/system").unwrap();
         assert_eq!(t.remote_other.as_deref(), Some("tls"));

@@ -50,12 +50,14 @@ impl Virsh {
         input: Option<&[u8]>,
         timeout: Duration,
     ) -> anyhow::Result<String> {
-        let mut full = vec!["-q", "-c", self.host.uri.as_str()];
+        let mut full = vec!["-q", "-c", self.host.connect.as_str()];
         full.extend_from_slice(args);
-        let mut expr = duct::cmd("virsh", &full)
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked();
+        let mut expr = crate::child::dies_with_lab(
+            duct::cmd("virsh", &full)
+                .stdout_capture()
+                .stderr_capture()
+                .unchecked(),
+        );
         expr = match input {
             Some(bytes) => expr.stdin_bytes(bytes.to_vec()),
             None => expr.stdin_null(),

@@ -16,6 +16,8 @@ pub struct Libvirt {
     pub ns: String,
     daemons: Vec<u32>,
     _lock: std::fs::File,
+    /// TCG VMs take both CPUs: no BPF or workload test of this binary runs beside them.
+    _cpus: std::sync::MutexGuard<'static, ()>,
 }
 
 /// Where libvirtd and virtlogd leave their PIDs (their defaults as root).
@@ -65,6 +67,7 @@ impl Libvirt {
             ns,
             daemons: Vec::new(),
             _lock: lock,
+            _cpus: lab_tests::bpf_lock(),
         };
         sh(&mut lv.cmd("ip", &["link", "set", "lo", "up"]));
         for (daemon, pidfile) in PIDFILES {
@@ -88,7 +91,37 @@ impl Libvirt {
         {
             lv.virsh(&["net-start", "default"]);
         }
+        lv.purge_test_objects();
         lv
+    }
+
+    /// Domains and pools a failed or killed run of these tests left (their class directories
+    /// are named lab-class-up-*): VMs would otherwise run on after the test.
+    fn purge_test_objects(&self) {
+        let list = |args: &[&str]| -> Vec<String> {
+            run(&mut self.virsh_cmd(args))
+                .1
+                .lines()
+                .map(str::trim)
+                .filter(|n| n.starts_with("lab-class-up-") || n.starts_with("lab-lab-class-up-"))
+                .map(String::from)
+                .collect()
+        };
+        for d in list(&["list", "--all", "--name"]) {
+            let _ = run(&mut self.virsh_cmd(&["destroy", &d]));
+            let _ = run(&mut self.virsh_cmd(&["undefine", &d]));
+        }
+        for p in list(&["pool-list", "--all", "--name"]) {
+            let _ = run(&mut self.virsh_cmd(&["pool-start", &p]));
+            for v in run(&mut self.virsh_cmd(&["vol-list", &p])).1.lines() {
+                if let Some(v) = v.split_whitespace().next() {
+                    let _ = run(&mut self.virsh_cmd(&["vol-delete", "--pool", &p, v]));
+                }
+            }
+            let _ = run(&mut self.virsh_cmd(&["pool-destroy", &p]));
+            let _ = run(&mut self.virsh_cmd(&["pool-delete", &p]));
+            let _ = run(&mut self.virsh_cmd(&["pool-undefine", &p]));
+        }
     }
 
     /// `ip netns exec NS prog args...`
@@ -122,6 +155,8 @@ impl Libvirt {
 
 impl Drop for Libvirt {
     fn drop(&mut self) {
+        // A test that failed before its `down`: its VMs must not run on without libvirtd.
+        self.purge_test_objects();
         let _ = run(&mut self.virsh_cmd(&["net-destroy", "default"]));
         for pid in self.daemons.iter().rev() {
             // SAFETY: signalling a daemon this test started.

@@ -89,9 +89,8 @@ pub fn create(
 ) -> anyhow::Result<()> {
     let pool_name = pool::pool_name(&journal.class_name);
     let name = journal.domain_name(student);
-    if domain::state(&h.virsh, &name).is_some() {
-        domain::remove(&h.virsh, &name)?;
-    }
+    // A half-made VM of a killed run goes first: its disks are about to be made anew.
+    domain::remove_if_ours(&h.virsh, &name, &journal.class_id, student)?;
     let seed_file = write_seed(dir, student)?;
     let uploaded = pool::upload(&h.virsh, &pool_name, &seed_name(&name), &seed_file);
     let _ = std::fs::remove_file(&seed_file);
