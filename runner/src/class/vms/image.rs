@@ -98,48 +98,36 @@ fn bootable(start: &[u8]) -> bool {
     start.len() >= 512 && start[510] == 0x55 && start[511] == 0xaa
 }
 
-/// Files that are not raw disks, by their magic: what they are, in words.
+/// Files that are not disk images, by their magic: (offset, magic, what it is, what to do).
+const NOT_DISKS: &[(usize, &[u8], &str, &str)] = &[
+    (0, b"KDMV", "a VMDK image", CONVERT),
+    (0, b"# Disk DescriptorFile", "a VMDK descriptor", CONVERT),
+    (0, b"<<< ", "a VirtualBox VDI image", CONVERT),
+    (0, b"vhdxfile", "a VHDX image", CONVERT),
+    (0, b"conectix", "a VHD image", CONVERT),
+    (0, b"QED\0", "a QED image", CONVERT),
+    (0, b"\xfd7zXZ", "an xz-compressed file", UNPACK),
+    (0, b"\x1f\x8b", "a gzip-compressed file", UNPACK),
+    (0, b"\x28\xb5\x2f\xfd", "a zstd-compressed file", UNPACK),
+    (257, b"ustar", "a tar file", UNPACK),
+];
+const CONVERT: &str = "convert it with `qemu-img convert -O qcow2 IN OUT.qcow2`";
+const UNPACK: &str = "unpack the disk image inside it first";
+
+/// What a file that is not a raw disk is, in words (None: a raw disk).
 fn not_a_disk(head: &[u8], f: &mut File) -> anyhow::Result<Option<String>> {
-    let convert = |what: &str| {
-        Some(format!(
-            "is a {what} image: convert it with `qemu-img convert -O qcow2 IN OUT.qcow2`"
-        ))
-    };
-    let unpack = |what: &str| {
-        Some(format!(
-            "is {what} file: unpack the disk image inside it first"
-        ))
-    };
-    Ok(
-        if head.starts_with(b"KDMV") || head.starts_with(b"# Disk DescriptorFile") {
-            convert("VMDK")
-        } else if head.starts_with(b"<<< ") {
-            convert("VirtualBox VDI")
-        } else if head.starts_with(b"vhdxfile") {
-            convert("VHDX")
-        } else if head.starts_with(b"conectix") {
-            convert("VHD")
-        } else if head.starts_with(b"QED\0") {
-            convert("QED")
-        } else if head.starts_with(b"\xfd7zXZ") {
-            unpack("an xz-compressed")
-        } else if head.starts_with(b"\x1f\x8b") {
-            unpack("a gzip-compressed")
-        } else if head.starts_with(b"\x28\xb5\x2f\xfd") {
-            unpack("a zstd-compressed")
-        } else if head.get(257..262) == Some(b"ustar") {
-            unpack("a tar")
-        } else if read_at(f, 0x8001, 5)? == b"CD001" {
-            Some("is an ISO 9660 installer or CD image, not a disk image".into())
-        } else if !bootable(head) && !has_ext_fs(&read_at(f, 0, 2048)?) {
-            Some(
-                "is neither qcow2 nor a raw disk (no partition table or file system at its start)"
-                    .into(),
-            )
-        } else {
-            None
-        },
-    )
+    for (offset, magic, what, todo) in NOT_DISKS {
+        if head.get(*offset..offset + magic.len()) == Some(*magic) {
+            return Ok(Some(format!("is {what}: {todo}")));
+        }
+    }
+    Ok(if read_at(f, 0x8001, 5)? == b"CD001" {
+        Some("is an ISO 9660 installer or CD image, not a disk image".into())
+    } else if !bootable(head) && !has_ext_fs(&read_at(f, 0, 2048)?) {
+        Some("is neither qcow2 nor a raw disk (no partition table or file system at its start)".into())
+    } else {
+        None
+    })
 }
 
 /// An ext2/3/4 superblock at offset 1024 (a partitionless disk of build-image.sh).

@@ -50,8 +50,14 @@ pub struct VmLine<'a> {
     progress: &'a Progress,
     bar: Option<ProgressBar>,
     label: String,
-    /// The stage entered last and when; the time each finished stage took.
-    current: Mutex<(Stage, Instant, Vec<(Stage, f64)>)>,
+    current: Mutex<Clock>,
+}
+
+/// The stage entered last and when; the seconds each finished stage took.
+struct Clock {
+    stage: Stage,
+    since: Instant,
+    done: Vec<(Stage, f64)>,
 }
 
 impl Progress {
@@ -82,7 +88,11 @@ impl Progress {
             progress: self,
             bar,
             label,
-            current: Mutex::new((Stage::Queued, Instant::now(), Vec::new())),
+            current: Mutex::new(Clock {
+                stage: Stage::Queued,
+                since: Instant::now(),
+                done: Vec::new(),
+            }),
         }
     }
 
@@ -115,11 +125,12 @@ impl VmLine<'_> {
     pub fn set(&self, stage: Stage, detail: &str) {
         {
             let mut c = self.current.lock().expect("no panics holding it");
-            if c.0 != stage {
-                let took = c.1.elapsed().as_secs_f64();
-                let prev = c.0;
-                c.2.push((prev, took));
-                *c = (stage, Instant::now(), std::mem::take(&mut c.2));
+            if c.stage != stage {
+                let took = c.since.elapsed().as_secs_f64();
+                let prev = c.stage;
+                c.done.push((prev, took));
+                c.stage = stage;
+                c.since = Instant::now();
             }
         }
         let t = mmss(self.progress.elapsed());
@@ -148,7 +159,7 @@ impl VmLine<'_> {
     pub fn timings(&self) -> std::collections::BTreeMap<String, f64> {
         let c = self.current.lock().expect("no panics holding it");
         let mut out = std::collections::BTreeMap::new();
-        for (stage, secs) in &c.2 {
+        for (stage, secs) in &c.done {
             *out.entry(stage.word().to_string()).or_insert(0.0) += (secs * 10.0).round() / 10.0;
         }
         out
