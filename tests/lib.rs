@@ -46,6 +46,18 @@ pub fn clock_slack_us() -> f64 {
         .unwrap_or(10.0)
 }
 
+/// The first `LAB_TEST_SEEDS` of `all` (all of them when unset): the lab-VM guests run the
+/// scripted students with fewer seeds than this host (tests/guest sets it), since a seed varies
+/// the workload, not what the kernel is asked.
+pub fn seeds(all: &[u64]) -> &[u64] {
+    let n = std::env::var("LAB_TEST_SEEDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(all.len());
+    &all[..n.min(all.len())]
+}
+
 /// The repository's root: the source tree's, or `LAB_TEST_REPO` where the test binary runs away
 /// from it (a guest gets the files the tests read: labs/, tools/bpftrace/, tests/it/engine_labs/).
 pub fn repo_root() -> PathBuf {

@@ -32,9 +32,15 @@ KEY=$(cat "${BASH_SOURCE[0]}" "$HERE/build-image.sh" | sha256sum | cut -c1-16)
 OUT="$CACHE/$SUITE-bios-$KEY"
 if [ -f "$OUT/done" ]; then step "cached image in $OUT"; echo "$OUT"; exit 0; fi
 
-if ! dpkg-query -W -f='${Status}' grub-pc-bin 2>/dev/null | grep -q "ok installed"; then
+# GRUB's files only (group vm-bootloader of provision/packages.txt): not this machine's bootloader.
+mapfile -t GRUB_PKGS < <(sed -n "s/^vm-bootloader:[[:space:]]*//p" "$HERE/../packages.txt" | tr -s ' ' '\n' | sed '/^$/d')
+MISSING=()
+for p in "${GRUB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || MISSING+=("$p")
+done
+if [ "${#MISSING[@]}" -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends grub-pc-bin grub-common >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >&2
 fi
 GRUB=/usr/lib/grub/i386-pc
 

@@ -340,6 +340,7 @@ fn syntax_error_and_flood_get_their_verdicts_within_the_timeout() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// host only: bad arguments and a text, nothing loaded
 #[test]
 fn bad_input_and_the_open_problem() {
     // No root needed: both answer before anything is loaded.

@@ -490,20 +490,7 @@ fn scripted_students_pass_beside_cpu_and_io_hogs() {
         .collect();
     let io = IoHog::start();
     let mut failed = Vec::new();
-    for (lab, test) in [
-        (
-            1,
-            crate::labs::lab1_scripted_student_passes_and_perturbed_answers_fail as fn(),
-        ),
-        (
-            2,
-            crate::labs::lab2_scripted_student_passes_and_perturbed_answers_fail,
-        ),
-        (
-            3,
-            crate::labs::lab3_scripted_student_passes_and_perturbed_answers_fail,
-        ),
-    ] {
+    for &(lab, test) in crate::labs::SCRIPTED {
         // LAB_FIGURE_LABS=1,3 runs only those labs.
         if std::env::var("LAB_FIGURE_LABS")
             .is_ok_and(|only| !only.split(',').any(|l| l.trim() == lab.to_string()))

@@ -15,6 +15,14 @@ use serde_json::Value;
 
 const SEEDS: &[u64] = &[11, 22, 33, 44, 55];
 
+/// The scripted student of every lab with a checker (labs 4-5 are bpftrace exercises, which
+/// `lab dev check` and tests/it/bpftrace.rs cover); catalog.rs checks it against labs/.
+pub(crate) const SCRIPTED: &[(u32, fn())] = &[
+    (1, lab1_scripted_student_passes_and_perturbed_answers_fail),
+    (2, lab2_scripted_student_passes_and_perturbed_answers_fail),
+    (3, lab3_scripted_student_passes_and_perturbed_answers_fail),
+];
+
 /// A scratch state directory for one test; stops its lab and removes itself when dropped.
 pub(crate) struct Scratch {
     pub(crate) dir: PathBuf,
@@ -398,7 +406,7 @@ pub(crate) fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
     }
     let _g = bpf_lock();
     let s = Scratch::new("lab1");
-    for (i, &seed) in SEEDS.iter().enumerate() {
+    for (i, &seed) in lab_tests::seeds(SEEDS).iter().enumerate() {
         let status = s.start(1, seed);
         let pid = workload_pid(&status);
         let answers = lab1_student(pid);
@@ -777,7 +785,7 @@ pub(crate) fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
     }
     let _g = bpf_lock();
     let s = Scratch::new("lab3");
-    for &seed in SEEDS {
+    for &seed in lab_tests::seeds(SEEDS) {
         let status = s.start(3, seed);
         let pid = workload_pid(&status);
         std::thread::sleep(Duration::from_millis(500));
@@ -948,7 +956,7 @@ pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
     }
     let _g = bpf_lock();
     let s = Scratch::new("lab2");
-    for &seed in SEEDS {
+    for &seed in lab_tests::seeds(SEEDS) {
         let status = s.start(2, seed);
         let data_dir = PathBuf::from(status["data_dir"].as_str().unwrap());
         let state: Value =
@@ -981,6 +989,7 @@ pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
     }
 }
 
+// host only: an error message, no lab runs
 #[test]
 fn check_without_a_running_lab_says_so() {
     if !require_root("labs::check_without_a_running_lab_says_so") {
@@ -1000,6 +1009,7 @@ fn check_without_a_running_lab_says_so() {
     );
 }
 
+// host only: answer ids checked against the lab file
 #[test]
 fn check_rejects_unknown_question_ids() {
     if !require_root("labs::check_rejects_unknown_question_ids") {

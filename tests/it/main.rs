@@ -1,5 +1,6 @@
 //! One integration test binary (like ripgrep's): modules per area, helpers in tests/lib.rs.
 mod bpftrace;
+mod catalog;
 mod class;
 mod class_up;
 mod doctor;
@@ -19,5 +20,6 @@ mod tools_mem;
 mod tools_net;
 mod tools_snoop;
 mod tools_stack;
+mod tools_usdt;
 mod trials;
 mod users;

@@ -14,6 +14,8 @@ use std::{
 
 use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run, RunningTool as Tool};
 
+mod every_syscall;
+
 /// Names of the BPF programs loaded now whose name starts with `prefix`.
 pub fn loaded_with_prefix(prefix: &str) -> Vec<String> {
     aya::programs::loaded_programs()
@@ -350,6 +352,7 @@ fn ext4dist_fentry_and_kprobe_paths_count_the_childs_operations() {
     }
 }
 
+// host only: help text and flags
 #[test]
 fn fs_tools_help_names_the_tool_and_examples_and_reject_bad_input() {
     for tool in [

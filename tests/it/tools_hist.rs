@@ -61,6 +61,7 @@ fn parse_hists(out: &str) -> BTreeMap<String, Hist> {
     hists
 }
 
+// host only: a parser of text
 #[test]
 fn parser_reads_bcc_rows() {
     let out = "Tracing...\n\ndisk = vda\n     usecs               : count     distribution\n         0 -> 1          : 2        |**  |\n         4 -> 7          : 5        |*****|\n\n     runqlen       : count     distribution\n        0          : 7        |*|\n        3          : 1        |*|\n";
@@ -526,6 +527,7 @@ fn biolatency_interval_count_and_timestamps() {
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
 
+// host only: bad arguments, refused before anything loads
 #[test]
 fn bad_disk_and_pid_are_one_line_errors() {
     if !require_root("bad_disk_and_pid_are_one_line_errors") {

@@ -560,13 +560,21 @@ fn tcp_tools_name_their_hook_with_v_and_reject_bad_ports() {
         return;
     }
     let _g = bpf_lock();
-    for (tool, hook) in [
+    // Every networking tool of the catalog: a new one names its hook here.
+    let hooks = [
         ("tcpconnect", "sock:inet_sock_set_state"),
         ("tcpaccept", "sys_exit_accept"),
         ("tcplife", "sock:inet_sock_set_state"),
         ("tcpretrans", "tcp:tcp_retransmit_skb"),
         ("tcpsynbl", "sock:inet_sock_set_state"),
-    ] {
+    ];
+    let networking = lab_probes::requirements::TOOLS
+        .iter()
+        .filter(|t| t.category == "networking");
+    for tool in networking.map(|t| t.name) {
+        let Some((_, hook)) = hooks.iter().find(|(t, _)| *t == tool) else {
+            panic!("{tool}: a networking tool of the catalog without its -v hook in this test");
+        };
         let out = cmd(tool).args(["-v", "-d", "1"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && err.contains(hook), "{tool}: {err}");

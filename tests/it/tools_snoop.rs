@@ -725,6 +725,7 @@ fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// host only: a bad path, refused before anything loads
 #[test]
 fn bad_cgroup_path_is_a_one_line_usage_error() {
     let dir = tmpdir("badcg");
@@ -752,6 +753,7 @@ fn bad_cgroup_path_is_a_one_line_usage_error() {
 // ---------------------------------------------------------------------------------------------
 // Command lines: bad flags, help, man pages (no root needed: parsing happens before any BPF).
 
+// host only: flag parsing
 #[test]
 fn bad_flags_exit_2_naming_the_flag() {
     let cases: &[(&str, &[&str], &str)] = &[
@@ -777,6 +779,7 @@ fn bad_flags_exit_2_naming_the_flag() {
     }
 }
 
+// host only: help text and man pages
 #[test]
 fn help_has_examples_and_man_pages_render() {
     for tool in ["execsnoop", "opensnoop", "killsnoop", "syscount"] {
@@ -815,6 +818,7 @@ fn missing_tracepoint_is_named() {
     );
 }
 
+// host only: the catalog as `lab tools` prints it
 #[test]
 fn lab_tools_lists_every_tool_under_its_category() {
     // Our build dir first on PATH: every tool in the catalog is installed.

@@ -343,6 +343,7 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
     );
 }
 
+// host only: bad arguments, refused before anything loads
 #[test]
 fn stack_tools_reject_bad_input() {
     for tool in ["profile", "offcputime"] {

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 
 use crate::{
     common::{self, Common, Rng},
-    sys,
+    syscalls,
 };
 
 #[derive(clap::Args, Debug)]
@@ -57,6 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut rng = common::rng(args.common.seed);
     let record = make_record(&mut rng, args.record_size);
     let mut dump = Vec::new();
+    let mut records: u64 = 0;
     let dump_every = Duration::from_millis(args.dump_every_ms.max(100));
     // SAFETY: the handler only updates an atomic.
     unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
@@ -67,12 +68,15 @@ pub fn run(args: Args) -> Result<()> {
         let f = open(&args.file, libc::O_APPEND)?;
         let cycle_start = Instant::now();
         while cycle_start.elapsed() < dump_every {
-            sys::write_all(&f, &record).context("appending a record")?;
+            syscalls::write_all(&f, &record).context("appending a record")?;
+            records += 1;
+            // USDT applog:record__write(record number, bytes): `tplist -p PID` lists it.
+            probe::probe!(applog, record__write, records, record.len());
             sync(&f, args.sync)?;
             let jitter = rng.range(75, 125);
             std::thread::sleep(Duration::from_micros(args.gap_us * jitter / 100));
         }
-        sys::write_all(&f, &dump).context("writing the debug dump")?;
+        syscalls::write_all(&f, &dump).context("writing the debug dump")?;
         sync(&f, args.sync)?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         drop(f);
@@ -98,12 +102,12 @@ fn scaled_dump(seeded: u64) -> usize {
 
 /// Open the log for writing (created if missing) with openat(2), as opensnoop expects.
 fn open(path: &Path, extra: libc::c_int) -> Result<File> {
-    sys::open(path, libc::O_WRONLY | libc::O_CREAT | extra, 0o666)
+    syscalls::open(path, libc::O_WRONLY | libc::O_CREAT | extra, 0o666)
         .with_context(|| format!("opening {}", path.display()))
 }
 
 fn sync(f: &File, call: SyncCall) -> Result<()> {
-    sys::sync(f, call == SyncCall::Fdatasync).context("syncing the log")
+    syscalls::sync(f, call == SyncCall::Fdatasync).context("syncing the log")
 }
 
 /// One log line of exactly `size` bytes ending in a newline.

@@ -2,7 +2,7 @@
 use serde::Serialize;
 
 use super::Target;
-use crate::report::StatusDoc;
+use crate::status_json::StatusDoc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use crate::{
     lab,
-    state::{self, State},
+    store::{self, State},
     term::{self, Style},
 };
 
@@ -19,13 +19,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let labs = lab::catalog()?;
     let state = State::load()?;
     if args.json {
-        let now = state::now();
-        let doc = crate::report::ListDoc {
-            schema: crate::report::SCHEMA,
+        let now = crate::clock::now();
+        let doc = crate::status_json::ListDoc {
+            schema: crate::status_json::SCHEMA,
             kind: "lab-list".into(),
-            user: state::user(),
+            user: store::user(),
             now,
-            labs: crate::report::labs(&labs, &state, now),
+            labs: crate::status_json::labs(&labs, &state, now),
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             _ => style.dim("not started"),
         };
         let spent = progress.map_or(0, |p| p.time_spent)
-            + running.map_or(0, |s| state::now().saturating_sub(s.started_at));
+            + running.map_or(0, |s| crate::clock::now().saturating_sub(s.started_at));
         let time = if spent > 0 {
             term::human_duration(spent)
         } else {

@@ -153,7 +153,10 @@ mod tests {
         );
         assert_eq!(s.keyfile.as_deref(), Some("/k"));
         assert_eq!(r.uri, "qemu+ssh://root@10.0.0.5:2222/system?keyfile=/k");
-        assert_eq!(r.connect, "qemu+ssh://root@10.0.0.5:2222/system?keyfile=/k&no_tty=1");
+        assert_eq!(
+            r.connect,
+            "qemu+ssh://root@10.0.0.5:2222/system?keyfile=/k&no_tty=1"
+        );
         assert_eq!(r.label(), "10.0.0.5:2222");
         let t = HostUri::parse("qemu+tls://h.example.org/system").unwrap();
         assert_eq!(t.remote_other.as_deref(), Some("tls"));

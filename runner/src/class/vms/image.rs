@@ -124,7 +124,10 @@ fn not_a_disk(head: &[u8], f: &mut File) -> anyhow::Result<Option<String>> {
     Ok(if read_at(f, 0x8001, 5)? == b"CD001" {
         Some("is an ISO 9660 installer or CD image, not a disk image".into())
     } else if !bootable(head) && !has_ext_fs(&read_at(f, 0, 2048)?) {
-        Some("is neither qcow2 nor a raw disk (no partition table or file system at its start)".into())
+        Some(
+            "is neither qcow2 nor a raw disk (no partition table or file system at its start)"
+                .into(),
+        )
     } else {
         None
     })
