@@ -3,6 +3,7 @@
 //! adds vms.json (its journal), the class key when it made one, and the VMs' addresses in the
 //! roster and on the cards.
 pub mod create;
+pub mod decide;
 pub mod down;
 pub mod hosts;
 pub mod image;
@@ -14,6 +15,7 @@ pub mod ready;
 pub mod scan;
 pub mod seed;
 pub mod up;
+pub mod vm;
 
 use std::{
     os::fd::AsRawFd as _,
