@@ -21,12 +21,8 @@ pub struct Probe<'a> {
     pub fresh: bool,
 }
 
-/// Ok(address) when ready; Err((address if known, why not)).
-pub fn wait(
-    p: &Probe,
-    line: &VmLine,
-    on_address: &dyn Fn(&str),
-) -> Result<String, (Option<String>, String)> {
+/// Ok(address) when ready; Err(why not, starting with the stage that failed).
+pub fn wait(p: &Probe, line: &VmLine, on_address: &dyn Fn(&str)) -> Result<String, String> {
     let wanted = if p.host.leases {
         "a DHCP lease"
     } else {
@@ -38,13 +34,10 @@ pub fn wait(
             .ok_or_else(|| format!("no address yet ({wanted})"))
     })
     .map_err(|why| {
-        (
-            None,
-            format!(
-                "booting: {why} (console log: /var/log/libvirt/qemu/{}-console.log on {})",
-                p.domain,
-                p.host.label()
-            ),
+        format!(
+            "booting: {why} (console log: /var/log/libvirt/qemu/{}-console.log on {})",
+            p.domain,
+            p.host.label()
         )
     })?;
     on_address(&ip);
@@ -57,7 +50,7 @@ pub fn wait(
         user: p.user.to_string(),
         via: p.host.via.clone(),
     };
-    let fail = |stage: &str, why: String| (Some(ip.clone()), format!("{stage}: {why}"));
+    let fail = |stage: &str, why: String| format!("{stage}: {why}");
     line.set(Stage::Ssh, &ip);
     poll(p, Duration::from_secs(3), || run(p, &t, "true").map(|_| ()))
         .map_err(|why| fail("ssh", why))?;

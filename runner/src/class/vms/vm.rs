@@ -55,7 +55,6 @@ impl Vm<'_> {
                 ready::wait(&probe, line, &|ip| {
                     self.record(|r| r.address = Some(ip.to_string()))
                 })
-                .map_err(|(_, why)| why)
             });
         let timings = line.timings();
         self.record(|r| r.timings = timings);
