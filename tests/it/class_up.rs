@@ -380,6 +380,33 @@ fn class_up_bad_input_gets_one_line_and_creates_nothing() {
         "{err}"
     );
     assert!(!dir.0.join("vms.json").exists());
+    // A domain with a student VM's name but without the class's mark is someone else's.
+    let foreign = format!("{}-lab-01", dir.0.file_name().unwrap().to_str().unwrap());
+    let xml = scratch.0.join("foreign.xml");
+    std::fs::write(
+        &xml,
+        format!("<domain type='qemu'><name>{foreign}</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>"),
+    )
+    .unwrap();
+    lv.virsh(&["define", xml.to_str().unwrap()]);
+    let with_foreign = lv.inventory();
+    let (code, _, err) = lab(
+        &lv,
+        &["class", "up", "--class", dir.arg(), "--image", image],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "domain '{foreign}' exists but is not this class's"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        lv.inventory(),
+        with_foreign,
+        "the foreign domain is left alone"
+    );
+    lv.virsh(&["undefine", &foreign]);
     // libvirt not installed: say which packages.
     let (code, _, err) = run(lab_tests::cmd("lab")
         .args(["class", "up", "--class", dir.arg(), "--image", image])

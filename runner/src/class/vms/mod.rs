@@ -186,3 +186,94 @@ impl ClassDir {
         roster::write_cards(&students, &prefix, &self.dir.join("cards.html"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        journal::{Journal, Settings, VmRecord, VmState},
+        ClassDir,
+    };
+    use crate::provision::roster::{self, Student};
+
+    #[test]
+    fn roster_gets_the_addresses_and_cards_mark_what_is_not_ready() {
+        let dir = std::env::temp_dir().join(format!("lab-vms-cards-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let students: Vec<Student> = ["lab-01", "lab-02"]
+            .iter()
+            .map(|n| Student {
+                name: n.to_string(),
+                host: n.to_string(),
+                user: "student".into(),
+                password: format!("pw-{n}"),
+                ..Student::default()
+            })
+            .collect();
+        roster::write_csv(&students, &dir.join("roster.csv")).unwrap();
+        let mut j = Journal::new(
+            "c",
+            Settings {
+                vcpus: 2,
+                memory_mib: 2048,
+                disk_bytes: 10 << 30,
+                network: "default".into(),
+                image: "/i".into(),
+                direct_kernel_boot: true,
+            },
+        );
+        for (n, state, ip, reason) in [
+            ("lab-01", VmState::Ready, Some("192.168.122.7"), None),
+            (
+                "lab-02",
+                VmState::Failed,
+                None,
+                Some("cloud-init: status error: lab-provision: payload checksum mismatch"),
+            ),
+        ] {
+            j.vms.insert(
+                n.into(),
+                VmRecord {
+                    host: "qemu+ssh://root@h/system".into(),
+                    domain: j.domain_name(n),
+                    accel: "kvm".into(),
+                    state,
+                    address: ip.map(String::from),
+                    via: Some("qemu+ssh://root@h/system".into()),
+                    reason: reason.map(String::from),
+                    ready_at: None,
+                    timings: Default::default(),
+                },
+            );
+        }
+        j.save(&dir).unwrap();
+        ClassDir::open(&dir)
+            .unwrap()
+            .rewrite_roster_and_cards()
+            .unwrap();
+        let csv = std::fs::read_to_string(dir.join("roster.csv")).unwrap();
+        assert!(
+            csv.contains("lab-01,192.168.122.7,student,pw-lab-01,,qemu+ssh://root@h/system"),
+            "{csv}"
+        );
+        assert!(csv.contains("lab-02,lab-02,student,pw-lab-02,"), "{csv}");
+        let cards = std::fs::read_to_string(dir.join("cards.html")).unwrap();
+        let card = |n: &str| {
+            cards
+                .split("<div class=\"card")
+                .find(|c| c.contains(&format!("lab: {n}<")))
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            card("lab-01").contains("ssh student@192.168.122.7")
+                && !card("lab-01").contains("NOT READY")
+        );
+        assert!(
+            card("lab-02").contains("NOT READY, do not hand out: cloud-init: status error"),
+            "{}",
+            card("lab-02")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
