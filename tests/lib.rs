@@ -194,6 +194,14 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// The preamble of a test that loads BPF or starts workloads: None when not root (after
+/// `require_root` printed why, so the test returns and shows as skipped), else the BPF lock,
+/// held for the rest of the test: `let Some(_g) = root_test("name") else { return };`
+#[must_use]
+pub fn root_test(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    require_root(test).then(bpf_lock)
+}
+
 /// Serializes tests that load BPF or start workloads: they compete for 2 CPUs and tracepoints.
 pub fn bpf_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

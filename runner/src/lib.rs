@@ -20,6 +20,7 @@ pub mod slides;
 pub mod status_json;
 pub mod store;
 pub mod term;
+pub mod toolbox;
 pub mod truth;
 
 /// Parse the command line and run the command.

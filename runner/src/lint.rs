@@ -84,7 +84,7 @@ pub fn lab_problems(l: &Lab, workloads: &Result<BTreeSet<String>, String>) -> Ve
         Err(_) => {}
     }
     for t in &l.tools {
-        if !tool_exists(t) {
+        if !crate::toolbox::exists(t) {
             out.push(format!(
                 "{}: tool {t:?} is neither one of our tools, a starter .bt, nor on PATH",
                 l.source
@@ -111,25 +111,6 @@ pub fn workload_subcommands() -> Result<BTreeSet<String>, String> {
         .read()
         .map_err(|e| format!("{} list: {e}", bin.display()))?;
     Ok(out.lines().map(str::to_string).collect())
-}
-
-fn tool_exists(name: &str) -> bool {
-    if lab_probes::requirements::tool(name).is_some() {
-        return true;
-    }
-    let starters = [
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/bpftrace")),
-        PathBuf::from("/usr/local/share/lab/bpftrace"),
-    ];
-    if starters
-        .iter()
-        .any(|d| d.join(format!("{name}.bt")).exists())
-    {
-        return true;
-    }
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .any(|d| d.join(name).exists() || d.join(format!("{name}.bt")).exists())
 }
 
 /// Whether `metric` is measured for `l`: by its checker, or for a lab without one (its questions

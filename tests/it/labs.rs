@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bin, bpf_lock, cmd, require_root, run};
+use lab_tests::{bin, cmd, require_root, root_test, run};
 use serde_json::Value;
 
 const SEEDS: &[u64] = &[11, 22, 33, 44, 55];
@@ -401,10 +401,10 @@ fn lab1_perturbed(ranges: &BTreeMap<&str, (f64, f64)>, low: bool) -> BTreeMap<&'
 
 #[test]
 pub(crate) fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
-    if !require_root("labs::lab1_scripted_student_passes_and_perturbed_answers_fail") {
+    let Some(_g) = root_test("labs::lab1_scripted_student_passes_and_perturbed_answers_fail")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab1");
     for (i, &seed) in lab_tests::seeds(SEEDS).iter().enumerate() {
         let status = s.start(1, seed);
@@ -594,10 +594,9 @@ fn assert_recorder_gone(r: &Recorder, secs: u64, after: &str) {
 /// workload and supervisor (it ends by itself).
 #[test]
 fn lab1_truth_recorder_ends_with_the_session() {
-    if !require_root("labs::lab1_truth_recorder_ends_with_the_session") {
+    let Some(_g) = root_test("labs::lab1_truth_recorder_ends_with_the_session") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab1rec");
     let data_dir = s.dir.join("sessions/lab-01");
 
@@ -780,10 +779,10 @@ fn lab3_student(pid: i32) -> BTreeMap<&'static str, String> {
 
 #[test]
 pub(crate) fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
-    if !require_root("labs::lab3_scripted_student_passes_and_perturbed_answers_fail") {
+    let Some(_g) = root_test("labs::lab3_scripted_student_passes_and_perturbed_answers_fail")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab3");
     for &seed in lab_tests::seeds(SEEDS) {
         let status = s.start(3, seed);
@@ -951,10 +950,10 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
 
 #[test]
 pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
-    if !require_root("labs::lab2_scripted_student_passes_and_perturbed_answers_fail") {
+    let Some(_g) = root_test("labs::lab2_scripted_student_passes_and_perturbed_answers_fail")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab2");
     for &seed in lab_tests::seeds(SEEDS) {
         let status = s.start(2, seed);
@@ -1026,10 +1025,9 @@ fn check_rejects_unknown_question_ids() {
 
 #[test]
 fn proctor_reports_perturbing_tools_run_during_a_lab() {
-    if !require_root("labs::proctor_reports_perturbing_tools_run_during_a_lab") {
+    let Some(_g) = root_test("labs::proctor_reports_perturbing_tools_run_during_a_lab") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("proctor");
     s.start(3, 7);
     // The first check arms the proctor (a pinned exec counter) and reports nothing yet.

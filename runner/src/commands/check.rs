@@ -8,10 +8,9 @@ use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::{bail, Result};
 
 use crate::{
-    checkers, exercises,
+    exercises,
     grading::{self, Graded},
     lab::{Kind, Lab, Question},
-    session::proctor,
 };
 
 #[derive(clap::Args, Debug)]
@@ -61,21 +60,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let lab = crate::lab::find(id)?;
     let mut given = grading::given::collect(&lab, &args.answer, args.answers.as_deref())?;
     let live = crate::session::require_running(id)?;
-    if let Some(dead) = live.workloads.iter().find(|w| !w.alive) {
-        // Its last words say why (e.g. "No space left on device"): nothing is graded against a
-        // workload that stopped.
-        let last = crate::session::runfiles::log_tail(&live.session.data_dir, &dead.name, 8)
-            .into_iter()
-            .rev()
-            .find(|l| !l.trim().is_empty() && !l.starts_with("lab-supervise:"))
-            .map(|l| format!(": {}", l.trim()))
-            .unwrap_or_default();
-        bail!(
-            "workload {} of lab {id} is not running ({}{last}); nothing was graded; restart the lab: sudo lab stop && sudo lab start {id}",
-            dead.name,
-            dead.health()
-        );
-    }
+    live.require_alive()?;
 
     // Ask what was not given on the command line, in the lab's own words.
     let ctx = crate::lab::render::Context::for_session(&lab, &live.session);
@@ -93,49 +78,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
-    if let Some(w) = args
-        .window
-        .filter(|w| !(w.is_finite() && *w > 0.0 && *w <= 600.0))
-    {
-        return Err(crate::privilege::usage(format!(
-            "--window {w}: give seconds between 0 and 600, e.g. --window 5"
-        )));
+    let window = window(args.window)?;
+    let checked = grading::check(&lab, &live, &given, &ctx, window)?;
+    for w in &checked.warnings {
+        eprintln!(
+            "{}",
+            crate::privilege::as_typed(&format!("lab: warning: {w}"))
+        );
     }
-    let window = args.window.map(Duration::from_secs_f64);
-    let checker = checkers::require(&lab)?;
-    let measured = checker.measure(&lab, &live, window)?;
-    // The truth over the session (labs 1 and 3 record one from `lab start` on).
-    let history = crate::truth::History::load(
-        &live.session.data_dir,
-        live.session.started_at,
-        crate::clock::now(),
-    );
-    if checkers::records(&lab) && crate::truth::launch::running(&live.session.data_dir).is_none() {
-        eprintln!("{}", crate::privilege::as_typed(&format!("lab: warning: the session's truth recorder is not running, so sizes and latencies are graded against this check's window only; to record again: sudo lab stop && sudo lab start {id}")));
-    }
-    let report = grading::grade(&lab, &given, &measured, &ctx, history.as_ref());
-    let proctor = proctor::report(&live.session)
-        .unwrap_or_else(|e| vec![format!("proctor unavailable: {e:#}")]);
-    // Kept in the progress so `lab status` (and the instructor's `lab class`) show it without root.
-    let seen = if proctor::armed(&live.session) {
-        proctor::counts(&live.session).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-
-    grading::progress::record(&lab, &report, seen)?;
-
-    let passed = report.iter().filter(|r| r.required).all(|r| r.passed);
+    let (report, proctor) = (&checked.report, &checked.proctor);
+    let passed = checked.passed();
     if args.json {
-        print_json(id, passed, &report, &proctor)?;
+        print_json(id, passed, report, proctor)?;
     } else {
-        print_report(&lab, passed, &report, &proctor);
+        print_report(&lab, passed, report, proctor);
     }
     Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--window SECS`, checked: 0 < SECS <= 600.
+fn window(secs: Option<f64>) -> Result<Option<Duration>> {
+    match secs {
+        Some(w) if !(w.is_finite() && w > 0.0 && w <= 600.0) => Err(crate::privilege::usage(
+            format!("--window {w}: give seconds between 0 and 600, e.g. --window 5"),
+        )),
+        _ => Ok(secs.map(Duration::from_secs_f64)),
+    }
 }
 
 fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {

@@ -13,14 +13,6 @@ pub struct Needs {
     pub commands: Vec<String>,
 }
 
-/// The starter bpftrace tools shipped with lab (`lab tools` lists them).
-const STARTERS: include_dir::Dir<'static> =
-    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../tools/bpftrace");
-
-fn is_starter(name: &str) -> bool {
-    STARTERS.get_file(format!("{name}.bt")).is_some()
-}
-
 /// The union of the needs of `tools` (a lab's `tools` list).
 pub fn of_tools(tools: &[String]) -> Needs {
     let mut n = Needs::default();
@@ -33,7 +25,7 @@ pub fn of_tools(tools: &[String]) -> Needs {
     for t in tools {
         match requirements::tool(t) {
             Some(info) => tps.extend(info.tracepoints.iter().copied()),
-            None if is_starter(t) => command("bpftrace"),
+            None if crate::toolbox::is_starter(t) => command("bpftrace"),
             None => command(t),
         }
     }
@@ -67,7 +59,7 @@ mod tests {
             // Every tool not in the catalog is a command (a starter .bt: bpftrace), and only those.
             let mut cmds: Vec<&str> = Vec::new();
             for t in lab.tools.iter().filter(|t| requirements::tool(t).is_none()) {
-                let c = if is_starter(t) {
+                let c = if crate::toolbox::is_starter(t) {
                     "bpftrace"
                 } else {
                     t.as_str()

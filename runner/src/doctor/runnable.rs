@@ -1,7 +1,7 @@
 //! Which labs and tools can run here, from what the findings found.
 use lab_probes::requirements::{self, Tracepoint};
 
-use super::{hook_usable, needs::Needs, system, Kernel, Runnable};
+use super::{hook_usable, needs::Needs, Kernel, Runnable};
 use crate::lab::Lab;
 
 /// The tracepoints of `tps` this kernel lacks, as "tracepoint c:n".
@@ -18,7 +18,7 @@ pub(super) fn labs(labs: &[Lab], needs: &[Needs], k: &Kernel, disk_ok: bool) -> 
         .map(|(l, n)| {
             let mut missing = missing_of(&n.tracepoints, k);
             for c in &n.commands {
-                if system::which(c).is_none() {
+                if crate::toolbox::which(c).is_none() {
                     missing.push(format!("command {c}"));
                 }
             }

@@ -13,19 +13,8 @@ pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
-/// Path of `cmd` on PATH (plus the sbin dirs sudo users may lack).
-pub fn which(cmd: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"])
-        .map(|d| Path::new(d).join(cmd))
-        .find(|p| p.is_file());
-    found
-}
-
 pub fn command_version(cmd: &str, args: &[&str]) -> Option<String> {
-    let path = which(cmd)?;
+    let path = crate::toolbox::which(cmd)?;
     let out = std::process::Command::new(path).args(args).output().ok()?;
     let text = String::from_utf8_lossy(if out.stdout.is_empty() {
         &out.stderr

@@ -29,7 +29,8 @@ pub(super) fn check(out: &mut Vec<Finding>, release: &str) -> Userland {
         tested.detail.clone(),
         "",
     ));
-    let sysstat = system::which("iostat").is_some() && system::which("mpstat").is_some();
+    let sysstat =
+        crate::toolbox::which("iostat").is_some() && crate::toolbox::which("mpstat").is_some();
     out.push(Finding::new(
         "sysstat (iostat, mpstat)",
         sysstat,

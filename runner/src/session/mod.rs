@@ -65,6 +65,26 @@ impl WorkloadLive {
 }
 
 impl Live {
+    /// Err when a workload of the session stopped, with its last words (e.g. "No space left on
+    /// device"): nothing is graded against a workload that stopped.
+    pub fn require_alive(&self) -> anyhow::Result<()> {
+        let Some(dead) = self.workloads.iter().find(|w| !w.alive) else {
+            return Ok(());
+        };
+        let last = runfiles::log_tail(&self.session.data_dir, &dead.name, 8)
+            .into_iter()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("lab-supervise:"))
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default();
+        let id = self.session.lab;
+        anyhow::bail!(
+            "workload {} of lab {id} is not running ({}{last}); nothing was graded; restart the lab: sudo lab stop && sudo lab start {id}",
+            dead.name,
+            dead.health()
+        )
+    }
+
     pub fn workload(&self, name: &str) -> Option<&WorkloadLive> {
         self.workloads.iter().find(|w| w.name == name)
     }
