@@ -99,13 +99,23 @@ fn class_up_two_vms_ready_resumed_after_kill_idempotent_and_down_restores() {
     let sshd_dir = lab_tests::disk_dir().join(format!("lab-class-up-sshd-{}", std::process::id()));
     let sshd = RootSshd::start(&lv, &sshd_dir);
     let remote = sshd.uri();
-    let hosts = remote.clone();
     let t0 = Instant::now();
+    kill_while_booting(&lv, &dir, &image, &bins, &remote);
+    let j = resume_converges(&lv, &dir, &image, &bins, &remote, t0);
+    let ip1 = j["vms"]["lab-01"]["address"].as_str().unwrap().to_string();
+    status_sees_doctor_and_lab(&lv, &dir, &ip1);
+    up_again_makes_nothing(&lv, &dir, &name);
+    ls_then_down_restores(&lv, &dir, &name, &before);
+    drop(sshd);
+    let _ = std::fs::remove_dir_all(&sshd_dir);
+}
 
-    // 1. kill -9 while the VMs boot: the journal records them as booting.
+/// Step 1: kill -9 while the VMs boot: the journal records them as booting.
+fn kill_while_booting(lv: &Libvirt, dir: &ClassDir, image: &Path, bins: &Path, hosts: &str) {
+    let name = dir.0.file_name().unwrap().to_str().unwrap().to_string();
     let mut first = lv.cmd(
         bin("lab"),
-        &up_args(&dir, &image, &bins, &["--students", "2", "--hosts", &hosts]),
+        &up_args(dir, image, bins, &["--students", "2", "--hosts", hosts]),
     );
     first
         .env("NO_COLOR", "1")
@@ -130,95 +140,103 @@ fn class_up_two_vms_ready_resumed_after_kill_idempotent_and_down_restores() {
         Some(Err(why)) => panic!("{why}"),
         None => panic!("no VM reached 'booting' within 15 min"),
     }
-    assert!(domains(&lv, &name).len() <= 2);
+    assert!(domains(lv, &name).len() <= 2);
+}
 
-    // 2. up again converges: two domains, both ready.
-    let (code, out, err) = lab(&lv, &up_args(&dir, &image, &bins, &[]));
+/// Step 2: up again converges: two domains, both ready on the remote host, reached through its
+/// SSH login; the roster and cards hold their addresses.
+fn resume_converges(
+    lv: &Libvirt,
+    dir: &ClassDir,
+    image: &Path,
+    bins: &Path,
+    remote: &str,
+    t0: Instant,
+) -> Value {
+    let name = dir.0.file_name().unwrap().to_str().unwrap().to_string();
+    let (code, out, err) = lab(lv, &up_args(dir, image, bins, &[]));
     eprintln!(
         "class up (resumed) after {:.0} s:\n{out}{err}",
         t0.elapsed().as_secs_f64()
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 of 2 VMs ready"), "{out}");
-    let doms = domains(&lv, &name);
+    let doms = domains(lv, &name);
     assert_eq!(doms.len(), 2, "{doms:?}");
     let j = dir.journal();
     for s in ["lab-01", "lab-02"] {
         assert_eq!(j["vms"][s]["state"], "ready", "{j}");
+        assert_eq!(j["vms"][s]["host"], remote, "{j}");
+        assert_eq!(j["vms"][s]["via"], remote, "{j}");
     }
-    // Both on the remote host, reached through its SSH login.
-    for s in ["lab-01", "lab-02"] {
-        assert_eq!(j["vms"][s]["host"], remote.as_str(), "{j}");
-        assert_eq!(j["vms"][s]["via"], remote.as_str(), "{j}");
-    }
-    check_roster_and_cards(&dir, &j);
+    check_roster_and_cards(dir, &j);
+    j
+}
 
-    // 3. lab class status sees both with doctor ok, and a lab started in one.
-    let ip1 = j["vms"]["lab-01"]["address"].as_str().unwrap().to_string();
-    let status = class_status(&lv, &dir);
+/// Step 3: lab class status sees both with doctor ok, and a lab started in one.
+fn status_sees_doctor_and_lab(lv: &Libvirt, dir: &ClassDir, ip1: &str) {
+    let status = class_status(lv, dir);
     for r in status["rows"].as_array().unwrap() {
         assert_eq!(r["status"]["doctor"]["verdict"], "ok", "{r}");
     }
-    start_lab(&lv, &dir, &ip1);
-    let rows = class_status(&lv, &dir)["rows"].as_array().unwrap().clone();
+    start_lab(lv, dir, ip1);
+    let rows = class_status(lv, dir)["rows"].as_array().unwrap().clone();
     let row1 = rows.iter().find(|r| r["name"] == "lab-01").unwrap();
     assert_eq!(row1["status"]["lab"], 3, "{row1}");
+}
 
-    // 4. up again is a no-op: nothing made, the same domains (same UUIDs).
-    let uuids =
-        |lv: &Libvirt| -> Vec<String> { doms.iter().map(|d| lv.virsh(&["domuuid", d])).collect() };
-    let before_uuids = uuids(&lv);
-    let (code, out, err) = lab(&lv, &["class", "up", "--class", dir.arg()]);
+/// Step 4: up again is a no-op: nothing made, the same domains (same UUIDs).
+fn up_again_makes_nothing(lv: &Libvirt, dir: &ClassDir, name: &str) {
+    let doms = domains(lv, name);
+    let uuids = || -> Vec<String> { doms.iter().map(|d| lv.virsh(&["domuuid", d])).collect() };
+    let before_uuids = uuids();
+    let (code, out, err) = lab(lv, &["class", "up", "--class", dir.arg()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 of 2 VMs ready (0 made now)"), "{out}");
-    assert_eq!(uuids(&lv), before_uuids);
+    assert_eq!(uuids(), before_uuids);
+}
 
-    // 5. ls, then down: exactly the class's objects go.
-    let (code, out, _) = lab(&lv, &["class", "ls", "--class", dir.arg()]);
+/// Step 5: ls, then down: refused without --yes, then exactly the class's objects go, after the
+/// results were kept.
+fn ls_then_down_restores(lv: &Libvirt, dir: &ClassDir, name: &str, before: &(String, String)) {
+    let (code, out, _) = lab(lv, &["class", "ls", "--class", dir.arg()]);
     assert_eq!(code, 0);
-    assert_eq!(
-        out.lines()
-            .filter(|l| l.contains("running") && l.contains("ready"))
-            .count(),
-        2,
-        "{out}"
-    );
-    let (code, out, err) = lab(&lv, &["class", "down", "--class", dir.arg()]);
+    let listed = out
+        .lines()
+        .filter(|l| l.contains("running") && l.contains("ready"));
+    assert_eq!(listed.count(), 2, "{out}");
+    let (code, out, err) = lab(lv, &["class", "down", "--class", dir.arg()]);
     assert_eq!(
         code, 2,
         "down without --yes and no terminal must refuse: {out}{err}"
     );
-    assert_eq!(domains(&lv, &name).len(), 2);
+    assert_eq!(domains(lv, name).len(), 2);
     let results = dir.0.join("results");
-    let (code, out, err) = lab(
-        &lv,
-        &[
-            "class",
-            "down",
-            "--class",
-            dir.arg(),
-            "--yes",
-            "--keep-results",
-            results.to_str().unwrap(),
-        ],
-    );
+    let keep = results.to_str().unwrap();
+    let down = [
+        "class",
+        "down",
+        "--class",
+        dir.arg(),
+        "--yes",
+        "--keep-results",
+        keep,
+    ];
+    let (code, out, err) = lab(lv, &down);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Kept 2 of 2 students' results"), "{out}");
-    let kept: Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("lab-01.json")).unwrap())
-            .unwrap();
+    let kept = std::fs::read_to_string(results.join("lab-01.json")).unwrap();
+    let kept: Value = serde_json::from_str(&kept).unwrap();
     assert_eq!(
         kept["status"]["lab"], 3,
         "the results were collected before the VMs went"
     );
     assert_eq!(
-        lv.inventory(),
+        &lv.inventory(),
         before,
         "down must leave libvirt as it found it"
     );
     assert!(!dir.0.join("vms.json").exists());
-    drop(sshd);
-    let _ = std::fs::remove_dir_all(&sshd_dir);
 }
 
 fn check_roster_and_cards(dir: &ClassDir, j: &Value) {
@@ -320,34 +338,55 @@ fn class_up_bad_input_gets_one_line_and_creates_nothing() {
             "no libvirt network 'nosuchnet'",
         ),
     ];
-    // One libvirtd under two names: its room would count twice.
     let sshd_dir =
         lab_tests::disk_dir().join(format!("lab-class-up-sshd-bad-{}", std::process::id()));
     let sshd = RootSshd::start(&lv, &sshd_dir);
+    // One libvirtd under two names: its room would count twice.
     let twice = format!("qemu:///system,{}", sshd.uri());
     let mut cases = cases;
     cases.push((vec!["--hosts", &twice], "are the same libvirt host"));
     for (extra, expect) in cases {
-        let mut args = vec!["class", "up", "--class", dir.arg(), "--accel", "tcg"];
-        if !extra.contains(&"--students") {
-            args.extend(["--students", "1"]);
-        }
-        if !extra.contains(&"--image") {
-            args.extend(["--image", image]);
-        }
-        args.extend(extra.iter().copied());
-        let (code, out, err) = lab(&lv, &args);
-        assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert_eq!(err.lines().count(), 1, "one line for {args:?}: {err}");
-        assert!(
-            err.contains(expect),
-            "{args:?}: expected {expect:?} in {err}"
-        );
-        assert!(!dir.0.exists(), "{args:?} created the class directory");
-        assert_eq!(lv.inventory(), before, "{args:?} created a libvirt object");
+        refused_before_anything_is_made(&lv, &dir, image, &extra, expect, &before);
     }
-    // A directory provisioned for two students is not a class of three.
-    let bins = libvirt::static_bins(&repo);
+    drop(sshd);
+    let _ = std::fs::remove_dir_all(&sshd_dir);
+    refused_other_student_count(&lv, &dir, &repo, image);
+    refused_foreign_domain(&lv, &dir, &scratch, image);
+    refused_without_virsh(&dir, image);
+    assert_eq!(lv.inventory(), before);
+}
+
+/// `lab class up` with `extra` flags exits 2 with one line holding `expect`, making nothing.
+fn refused_before_anything_is_made(
+    lv: &Libvirt,
+    dir: &ClassDir,
+    image: &str,
+    extra: &[&str],
+    expect: &str,
+    before: &(String, String),
+) {
+    let mut args = vec!["class", "up", "--class", dir.arg(), "--accel", "tcg"];
+    if !extra.contains(&"--students") {
+        args.extend(["--students", "1"]);
+    }
+    if !extra.contains(&"--image") {
+        args.extend(["--image", image]);
+    }
+    args.extend(extra.iter().copied());
+    let (code, out, err) = lab(lv, &args);
+    assert_eq!(code, 2, "{args:?}: {out}{err}");
+    assert_eq!(err.lines().count(), 1, "one line for {args:?}: {err}");
+    assert!(
+        err.contains(expect),
+        "{args:?}: expected {expect:?} in {err}"
+    );
+    assert!(!dir.0.exists(), "{args:?} created the class directory");
+    assert_eq!(&lv.inventory(), before, "{args:?} created a libvirt object");
+}
+
+/// A directory provisioned for two students is not a class of three.
+fn refused_other_student_count(lv: &Libvirt, dir: &ClassDir, repo: &Path, image: &str) {
+    let bins = libvirt::static_bins(repo);
     let (code, out, err) = run(lab_tests::cmd("lab").args([
         "provision",
         "cloud-init",
@@ -361,26 +400,28 @@ fn class_up_bad_input_gets_one_line_and_creates_nothing() {
         bins.to_str().unwrap(),
     ]));
     assert_eq!(code, 0, "{out}{err}");
-    let (code, _, err) = lab(
-        &lv,
-        &[
-            "class",
-            "up",
-            "--class",
-            dir.arg(),
-            "--students",
-            "3",
-            "--image",
-            image,
-        ],
-    );
+    let up = [
+        "class",
+        "up",
+        "--class",
+        dir.arg(),
+        "--students",
+        "3",
+        "--image",
+        image,
+    ];
+    let (code, _, err) = lab(lv, &up);
     assert_eq!(code, 2);
     assert!(
         err.contains("--students 3:") && err.contains("holds a class of 2"),
         "{err}"
     );
     assert!(!dir.0.join("vms.json").exists());
-    // A domain with a student VM's name but without the class's mark is someone else's.
+}
+
+/// A domain with a student VM's name but without the class's mark is someone else's: refused,
+/// and left alone.
+fn refused_foreign_domain(lv: &Libvirt, dir: &ClassDir, scratch: &ClassDir, image: &str) {
     let foreign = format!("{}-lab-01", dir.0.file_name().unwrap().to_str().unwrap());
     let xml = scratch.0.join("foreign.xml");
     std::fs::write(
@@ -390,24 +431,20 @@ fn class_up_bad_input_gets_one_line_and_creates_nothing() {
     .unwrap();
     lv.virsh(&["define", xml.to_str().unwrap()]);
     let with_foreign = lv.inventory();
-    let (code, _, err) = lab(
-        &lv,
-        &["class", "up", "--class", dir.arg(), "--image", image],
-    );
+    let (code, _, err) = lab(lv, &["class", "up", "--class", dir.arg(), "--image", image]);
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains(&format!(
-            "domain '{foreign}' exists but is not this class's"
-        )),
-        "{err}"
-    );
+    let expect = format!("domain '{foreign}' exists but is not this class's");
+    assert!(err.contains(&expect), "{err}");
     assert_eq!(
         lv.inventory(),
         with_foreign,
         "the foreign domain is left alone"
     );
     lv.virsh(&["undefine", &foreign]);
-    // libvirt not installed: say which packages.
+}
+
+/// libvirt not installed: say which packages.
+fn refused_without_virsh(dir: &ClassDir, image: &str) {
     let (code, _, err) = run(lab_tests::cmd("lab")
         .args(["class", "up", "--class", dir.arg(), "--image", image])
         .env("PATH", "/nonexistent"));
@@ -416,9 +453,6 @@ fn class_up_bad_input_gets_one_line_and_creates_nothing() {
         err.contains("virsh not found: install libvirt-clients"),
         "{err}"
     );
-    assert_eq!(lv.inventory(), before);
-    drop(sshd);
-    let _ = std::fs::remove_dir_all(&sshd_dir);
 }
 
 /// A loopback sshd inside the namespace that lets root in with `key` only: the "remote" libvirt
