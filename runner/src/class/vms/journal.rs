@@ -37,6 +37,21 @@ pub struct Settings {
     pub direct_kernel_boot: bool,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// The defaults of `lab class up` for `image` (unit tests).
+    pub fn for_tests(image: &str) -> Settings {
+        Settings {
+            vcpus: 2,
+            memory_mib: 2048,
+            disk_bytes: 10 << 30,
+            network: "default".into(),
+            image: image.into(),
+            direct_kernel_boot: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VmRecord {
     pub host: String,
@@ -158,17 +173,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("lab-journal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut j = Journal::new(
-            "c",
-            Settings {
-                vcpus: 2,
-                memory_mib: 2048,
-                disk_bytes: 10 << 30,
-                network: "default".into(),
-                image: "/i.qcow2".into(),
-                direct_kernel_boot: false,
-            },
-        );
+        let mut j = Journal::new("c", Settings::for_tests("/i.qcow2"));
         j.vms.insert(
             "lab-01".into(),
             VmRecord {

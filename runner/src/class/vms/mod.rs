@@ -211,17 +211,7 @@ mod tests {
             })
             .collect();
         roster::write_csv(&students, &dir.join("roster.csv")).unwrap();
-        let mut j = Journal::new(
-            "c",
-            Settings {
-                vcpus: 2,
-                memory_mib: 2048,
-                disk_bytes: 10 << 30,
-                network: "default".into(),
-                image: "/i".into(),
-                direct_kernel_boot: true,
-            },
-        );
+        let mut j = Journal::new("c", Settings::for_tests("/i"));
         for (n, state, ip, reason) in [
             ("lab-01", VmState::Ready, Some("192.168.122.7"), None),
             (
