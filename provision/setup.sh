@@ -73,9 +73,10 @@ fi
 # tests/it/slides.rs opens the rendered deck in headless Chromium; DejaVu is the deck's font.
 # (Debian's package; Ubuntu's chromium is a snap stub that does not run here.) python3: the
 # provision test's YAML check and tests/bench/class-status.sh, which the suite runs short.
+# tmux: tests/it/terminal.rs drives lab in real terminals of fixed sizes.
 if [ "$TEST_DEPS" = 1 ]; then
-  step "test packages (chromium for the slides test, python3)"
-  TEST_PKGS=(chromium fonts-dejavu-core python3)
+  step "test packages (chromium for the slides test, python3, tmux)"
+  TEST_PKGS=(chromium fonts-dejavu-core python3 tmux)
   TEST_MISSING=()
   for p in "${TEST_PKGS[@]}"; do installed "$p" || TEST_MISSING+=("$p"); done
   if [ "${#TEST_MISSING[@]}" -gt 0 ]; then

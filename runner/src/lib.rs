@@ -9,6 +9,7 @@ pub mod lab;
 pub mod privilege;
 pub mod provision;
 pub mod report;
+pub mod screen;
 pub mod session;
 pub mod slides;
 pub mod state;

@@ -1,6 +1,10 @@
 //! The class as a terminal table, an HTML page (no external assets) and CSV.
 use super::Row;
-use crate::term::{human_duration, Style};
+use crate::{
+    report::right,
+    screen::{Grid, Screen},
+    term::human_duration,
+};
 
 /// The cells of one row, shared by the table, the page and the CSV.
 pub struct Cells {
@@ -55,7 +59,7 @@ pub fn cells(r: &Row) -> Cells {
         check: s
             .and_then(|s| s.last_check.as_ref())
             .map_or("-".into(), |c| {
-                format!("lab {} {}/{}", c.lab, c.passed, c.required)
+                format!("lab {}: {}", c.lab, right(c.passed, c.required))
             }),
         hints: s.map_or("-".into(), |s| s.hints_used.to_string()),
         proctor: s.map_or("-".into(), |s| {
@@ -89,13 +93,19 @@ const HEAD: [&str; 10] = [
     "doctor",
 ];
 
-/// The terminal table: one line per student, then why they need help, indented.
-pub fn table(rows: &[Row], style: Style) -> String {
-    let mut lines: Vec<[String; 10]> = vec![HEAD.map(String::from)];
+/// The terminal table (fitted to the screen: one line per student unless it is too narrow),
+/// then who needs help and why, most urgent first.
+pub fn table(rows: &[Row], screen: Screen) -> String {
+    let mut grid = Grid::new(screen, &HEAD);
     for r in rows {
         let c = cells(r);
-        lines.push([
-            r.name.clone(),
+        let name = match r.rank {
+            0..=2 => screen.style.bad(&r.name),
+            3 => screen.style.warn(&r.name),
+            _ => r.name.clone(),
+        };
+        grid.row([
+            name,
             r.host.clone(),
             c.reach,
             c.lab,
@@ -107,35 +117,7 @@ pub fn table(rows: &[Row], style: Style) -> String {
             c.doctor,
         ]);
     }
-    let mut width = [0usize; 10];
-    for l in &lines {
-        for (w, cell) in width.iter_mut().zip(l) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for (i, l) in lines.iter().enumerate() {
-        let text: Vec<String> = l
-            .iter()
-            .zip(width)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let line = text.join("  ").trim_end().to_string();
-        out.push_str(&if i == 0 { style.bold(&line) } else { line });
-        out.push('\n');
-        if i > 0 {
-            let r = &rows[i - 1];
-            for h in &r.help {
-                let h = format!("    ! {h}");
-                out.push_str(&if r.rank <= 2 {
-                    style.bad(&h)
-                } else {
-                    style.warn(&h)
-                });
-                out.push('\n');
-            }
-        }
-    }
+    let mut out = grid.keep(&[0, 3, 7]).render();
     let help = rows.iter().filter(|r| r.rank < 4).count();
     out.push_str(&format!(
         "{} students, {} reachable, {} may need help\n",
@@ -143,6 +125,16 @@ pub fn table(rows: &[Row], style: Style) -> String {
         rows.iter().filter(|r| r.status.is_some()).count(),
         help
     ));
+    for r in rows.iter().filter(|r| !r.help.is_empty()) {
+        let why = format!("{}: {}", r.name, r.help.join("; "));
+        let shown = if r.rank <= 2 {
+            screen.style.bad(&why)
+        } else {
+            screen.style.warn(&why)
+        };
+        out.push_str(&screen.wrap(&shown, "  ! ", "    "));
+        out.push('\n');
+    }
     out
 }
 

@@ -3,13 +3,14 @@
 //! every answer against what it measured; numeric answers also against the session's recording
 //! (crate::truth: the last 15 minutes), when the lab records one. Exercises 4a..5c and `--tool`
 //! go to `btcheck`.
-use std::{
-    collections::BTreeMap, io::Write as _, path::PathBuf, process::ExitCode, time::Duration,
-};
+use std::{collections::BTreeMap, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::lab::{Kind, Lab, Question};
+use crate::{
+    lab::{Kind, Lab, Question},
+    screen::prompt::{self, Asked, Question as Asking},
+};
 
 pub mod answer;
 pub mod checker;
@@ -111,10 +112,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .iter()
             .filter(|q| gradable(q) && !given.contains_key(&q.id))
             .collect();
-        for q in unanswered {
-            let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
-            if let Some(a) = ask(q, &prompt)? {
-                given.insert(q.id.clone(), a);
+        let mut stdin = std::io::stdin().lock();
+        for (i, q) in unanswered.iter().enumerate() {
+            let text = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
+            let shown = Asking {
+                counter: format!("{}/{}", i + 1, unanswered.len()),
+                text: &text,
+                choices: &q.choices,
+            };
+            match prompt::ask(&shown, &mut stdin, |a| answer::read(q.kind, &q.choices, a))? {
+                Asked::Answer(a) => {
+                    given.insert(q.id.clone(), a);
+                }
+                Asked::Skipped => {}
+                Asked::Closed => break,
             }
         }
     }
@@ -219,14 +230,27 @@ fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
     };
     let mut add = |id: &str, value: &str, from: &str| -> Result<()> {
         let id = id.trim();
-        if lab.question(id).is_none() {
+        let Some(q) = lab.question(id) else {
             return Err(crate::privilege::usage(format!(
                 "{from}: lab {} has no question {id:?} (questions: {})",
                 lab.id,
                 ids()
             )));
+        };
+        let value = value.trim().trim_matches('"');
+        // Read now, so a typo fails before the tracing, naming the choices or the forms.
+        let (value, note) = answer::read(q.kind, &q.choices, value).map_err(|why| {
+            let choices = if q.choices.is_empty() {
+                String::new()
+            } else {
+                format!("; the choices: {}", answer::list_choices(&q.choices))
+            };
+            crate::privilege::usage(format!("{from}: {why}{choices}"))
+        })?;
+        if let Some(note) = note {
+            eprintln!("lab: {from}: {note}");
         }
-        out.insert(id.to_string(), value.trim().trim_matches('"').to_string());
+        out.insert(id.to_string(), value);
         Ok(())
     };
     if let Some(file) = &args.answers {
@@ -256,21 +280,6 @@ fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
         add(id, value, &format!("--answer {a}"))?;
     }
     Ok(out)
-}
-
-fn ask(q: &Question, prompt: &str) -> Result<Option<String>> {
-    let mut stderr = std::io::stderr();
-    if q.kind == Kind::Choice {
-        for (i, c) in q.choices.iter().enumerate() {
-            writeln!(stderr, "   {}. {c}", i + 1)?;
-        }
-    }
-    write!(stderr, "{prompt} (Enter to skip) ")?;
-    stderr.flush()?;
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let line = line.trim();
-    Ok((!line.is_empty()).then(|| line.to_string()))
 }
 
 /// One graded question.
@@ -366,38 +375,42 @@ fn grade(
 }
 
 fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) {
-    let st = crate::term::Style::stdout();
+    let screen = crate::screen::Screen::stdout();
+    let st = screen.style;
     println!("{}", st.heading(&format!("Lab {}: {}", lab.id, lab.title)));
+    let detail = |text: &str| screen.indented(text, "    ");
     for r in report {
         let mark = if r.passed {
             st.ok("✓")
         } else {
             st.bad("✗")
         };
+        let head = format!("{} {}", st.bold(&r.id), st.dim(&r.prompt));
+        println!("{}", screen.wrap(&head, &format!("{mark} "), "    "));
         let ans = r.answer.as_deref().unwrap_or("(no answer)");
-        println!("{mark} {} {}", st.bold(&r.id), st.dim(&r.prompt));
-        println!("    your answer: {ans}   measured: {}", r.shown);
-        if let Some(o) = &r.over_time {
-            println!("    over the session: {}", o.text);
-        }
-        println!("    {}", st.dim(&crate::privilege::as_typed(&r.why)));
-    }
-    for p in proctor {
-        println!("{} {p}", st.warn("!"));
-    }
-    let n = report.iter().filter(|r| r.passed).count();
-    if passed {
         println!(
             "{}",
-            st.ok(&format!(
-                "Lab {} passed: {n}/{} answers right.",
-                lab.id,
-                report.len()
-            ))
+            detail(&format!("your answer: {ans} · measured: {}", r.shown))
         );
-    } else {
-        println!("{}", crate::privilege::as_typed(&format!("{n}/{} answers right; the lab passes when every required one is. Try again: sudo lab check {}", report.len(), lab.id)));
+        if let Some(o) = &r.over_time {
+            println!("{}", detail(&format!("over the session: {}", o.text)));
+        }
+        println!("{}", detail(&st.dim(&crate::privilege::as_typed(&r.why))));
     }
+    for p in proctor {
+        println!("{}", screen.wrap(p, &format!("{} ", st.warn("!")), "  "));
+    }
+    let n = report.iter().filter(|r| r.passed).count();
+    let last = if passed {
+        st.ok(&format!(
+            "Lab {} passed: {n}/{} right.",
+            lab.id,
+            report.len()
+        ))
+    } else {
+        crate::privilege::as_typed(&format!("{n}/{} right; the lab passes when every required answer is. Try again: sudo lab check {}", report.len(), lab.id))
+    };
+    println!("{}", screen.indented(&last, ""));
 }
 
 fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> Result<()> {

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use crate::{
     class::{self, roster, ClassInfo, Options, Row, Target},
     privilege::usage,
-    term::Style,
+    screen::Screen,
 };
 
 /// `lab class serve` listens here unless --port says otherwise.
@@ -119,14 +119,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print!("{}", class::view::table(&rows, Style::stdout()));
+                print!("{}", class::view::table(&rows, Screen::stdout()));
             }
             Ok(ExitCode::SUCCESS)
         }
         Sub::Watch { source, interval } => {
             let interval = check_interval(interval)?;
             let (targets, opts) = source.resolve()?;
-            let style = Style::stdout();
             loop {
                 let t0 = Instant::now();
                 let rows = poll_sorted(&targets, &opts);
@@ -139,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     class::serve::clock(),
                     interval.as_secs()
                 )?;
-                write!(out, "{}", class::view::table(&rows, style))?;
+                write!(out, "{}", class::view::table(&rows, Screen::stdout()))?;
                 out.flush()?;
                 drop(out);
                 std::thread::sleep(interval.saturating_sub(t0.elapsed()));

@@ -8,8 +8,9 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    lab::{self, markdown, render::Context, seed, Lab},
+    lab::{self, render::Context, seed, Lab},
     privilege,
+    screen::Screen,
     session::{self, runfiles, spawn},
     state::{self, Session, State},
     term::{self, Style},
@@ -148,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
 
-    println!("{}\n", markdown::to_terminal(&body, style));
+    println!("{}\n", Screen::stdout().markdown(&body));
     let started = (|| -> anyhow::Result<Vec<(String, String, i32)>> {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -205,7 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // Make sure the symptom the lab is about really shows on this machine (or say it doesn't).
     match crate::commands::check::verify_symptom(&lab, &session::inspect(&session)) {
-        Ok(Some(line)) => println!("{line}"),
+        Ok(Some(line)) => println!("{}", Screen::stdout().indented(&line, "")),
         Ok(None) => {}
         Err(e) => eprintln!("lab: warning: symptom check: {e:#}"),
     }
@@ -227,46 +228,56 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn footer(id: u32, hints: usize, style: Style) {
-    println!();
-    println!("  Begin:   open another terminal and investigate with the BPF tools (`lab tools` lists them)");
+    let screen = Screen::stdout();
+    let mut rows = vec![(
+        "Begin:",
+        "open another terminal and investigate with the BPF tools (lab tools lists them)"
+            .to_string(),
+    )];
     if hints > 0 {
+        rows.push((
+            "Hints:",
+            format!(
+                "sudo lab hint {}",
+                style.dim(&format!("({hints} available)"))
+            ),
+        ));
+    }
+    rows.push(("Check:", format!("sudo lab check {id}")));
+    rows.push((
+        "Status:",
+        format!(
+            "sudo lab status {}",
+            style.dim("(--watch keeps it on screen)")
+        ),
+    ));
+    rows.push((
+        "Stop:",
+        format!("sudo lab stop {}", style.dim("(progress is kept)")),
+    ));
+    println!();
+    for (what, how) in rows {
+        let how = crate::privilege::as_typed(&how);
         println!(
             "{}",
-            crate::privilege::as_typed(&format!(
-                "  Hints:   sudo lab hint        ({hints} available)"
-            ))
+            screen.wrap(&how, &format!("  {what:<8} "), &" ".repeat(11))
         );
     }
-    println!(
-        "{}",
-        crate::privilege::as_typed(&format!("  Check:   sudo lab check {id}"))
-    );
-    println!(
-        "{}",
-        crate::privilege::as_typed("  Status:  sudo lab status")
-    );
-    println!(
-        "  Stop:    {}        {}",
-        crate::privilege::as_typed("sudo lab stop"),
-        style.dim("(progress is kept)")
-    );
 }
 
 /// The lab is already running: show it again instead of starting a second copy.
 fn show_running(lab: &Lab, running: &Session, style: Style) -> anyhow::Result<ExitCode> {
     let ctx = Context::for_session(lab, running);
-    println!("{}\n", markdown::to_terminal(&ctx.body(lab)?, style));
+    println!("{}\n", Screen::stdout().markdown(&ctx.body(lab)?));
     let live = session::inspect(running);
     let elapsed = state::now().saturating_sub(running.started_at);
-    println!(
-        "{}",
-        style.bold(&format!(
-            "Lab {} is already running (seed {}, started {} ago); not starting a second copy.",
-            lab.id,
-            running.seed,
-            term::human_duration(elapsed)
-        ))
+    let already = format!(
+        "Lab {} is already running (seed {}, started {} ago); not starting a second copy.",
+        lab.id,
+        running.seed,
+        term::human_duration(elapsed)
     );
+    println!("{}", Screen::stdout().indented(&style.bold(&already), ""));
     for w in &live.workloads {
         println!(
             "  {}: {} (pid {}) {}",
@@ -277,13 +288,11 @@ fn show_running(lab: &Lab, running: &Session, style: Style) -> anyhow::Result<Ex
         );
     }
     if !live.all_alive() {
-        println!(
-            "{}",
-            crate::privilege::as_typed(&format!(
-                "  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
-                lab.id
-            ))
-        );
+        let ended = crate::privilege::as_typed(&format!(
+            "Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
+            lab.id
+        ));
+        println!("{}", Screen::stdout().indented(&ended, "  "));
     }
     footer(lab.id, lab.hints.len(), style);
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 pub mod format;
 pub mod hooks;
-pub mod markdown;
 pub mod render;
 pub mod seed;
 #[cfg(test)]

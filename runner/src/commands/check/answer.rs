@@ -168,17 +168,29 @@ pub fn parse_cpu(s: &str) -> Result<u32, String> {
         .map_err(|_| format!("{s:?} is not a CPU number (write e.g. 1 or cpu1)"))
 }
 
+/// The number and its unit, lower case: "16 ms" -> (16, "ms"); "~4KiB." -> (4, "kib"); words
+/// around them ("about", "per I/O") are ignored.
 fn split_unit(s: &str) -> Result<(f64, String), String> {
-    let t = s.trim().replace('_', "");
+    let t = s.trim().replace('_', "").to_lowercase();
+    let t = ["about", "around", "approx.", "approx", "roughly", "~", "≈"]
+        .iter()
+        .fold(t.as_str(), |t, w| {
+            t.strip_prefix(w).unwrap_or(t).trim_start()
+        });
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
         .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
+    let (num, rest) = t.split_at(split);
     let v: f64 = num
         .trim()
         .parse()
         .map_err(|_| format!("{s:?} does not start with a number"))?;
-    Ok((v, unit.trim().to_ascii_lowercase()))
+    let unit: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    Ok((v, unit))
 }
 
 /// Bytes from "4096", "4k", "4K", "4 KiB", "4kb", "2M", "2 MiB", "1.5g", "512 bytes".
@@ -218,32 +230,128 @@ pub fn parse_duration_ns(s: &str) -> Result<f64, String> {
     Ok(v * mult)
 }
 
-/// One of `choices`: its 1-based number, its text, or a part of its text matching no other choice.
+/// Whether an answer to a question of `kind` can be graded: Ok(the answer to record, a note
+/// saying how it was read when that is not plain from what was typed: the choice it took, the
+/// value a size or time stands for); Err(why not, with the forms accepted or the choices).
+pub fn read(
+    kind: Kind,
+    choices: &[String],
+    answer: &str,
+) -> Result<(String, Option<String>), String> {
+    let a = answer.trim();
+    if a.is_empty() {
+        return Err("no answer".into());
+    }
+    let as_value = |shown: String| {
+        // "16.00 ms" -> "16 ms": the note names the value, not a precision.
+        let shown = match shown.split_once(' ') {
+            Some((n, unit)) if n.contains('.') => {
+                format!("{} {unit}", n.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => shown,
+        };
+        let squash = |s: &str| s.replace(' ', "").to_lowercase();
+        let note = (squash(&shown) != squash(a)).then(|| format!("read as {shown}"));
+        (a.to_string(), note)
+    };
+    match kind {
+        Kind::Choice => {
+            let i = pick_choice(a, choices)?;
+            let note = (a != choices[i]).then(|| format!("choice {}: {}", i + 1, choices[i]));
+            Ok((choices[i].clone(), note))
+        }
+        Kind::Size => parse_size(a).map(|b| as_value(show_size(b))),
+        Kind::Duration => parse_duration_ns(a).map(|ns| as_value(show_ns(ns))),
+        Kind::Cpu => parse_cpu(a).map(|c| as_value(format!("CPU {c}"))),
+        Kind::Number => parse_number(a).map(|n| as_value(format!("{n}"))),
+        _ => Ok((a.to_string(), None)),
+    }
+}
+
+/// One of `choices`: its 1-based number, its text, or words that fit one choice only ("eliminate
+/// the fsync per record", "async", "disk"). Err says why in a few words (the caller lists the
+/// choices).
 pub fn parse_choice<'a>(s: &str, choices: &'a [String]) -> Result<&'a str, String> {
-    let t = s.trim().to_lowercase();
-    if let Ok(n) = t.parse::<usize>() {
-        return choices
-            .get(n.wrapping_sub(1))
-            .map(String::as_str)
-            .ok_or_else(|| format!("choice {n} does not exist (1-{})", choices.len()));
+    pick_choice(s, choices).map(|i| choices[i].as_str())
+}
+
+/// The index of the choice `s` names (see `parse_choice`).
+pub fn pick_choice(s: &str, choices: &[String]) -> Result<usize, String> {
+    let t = s.trim().trim_end_matches(['.', ')']).trim().to_lowercase();
+    if let Ok(n) = t.trim_start_matches('#').parse::<usize>() {
+        let n_choices = choices.len();
+        return (1..=n_choices)
+            .contains(&n)
+            .then(|| n - 1)
+            .ok_or_else(|| format!("there is no choice {n} (1-{n_choices})"));
     }
-    if let Some(c) = choices.iter().find(|c| c.to_lowercase() == t) {
-        return Ok(c);
+    let norm = |c: &str| {
+        c.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    if let Some(i) = choices.iter().position(|c| norm(c) == norm(&t)) {
+        return Ok(i);
     }
-    let hits: Vec<&String> = choices
-        .iter()
-        .filter(|c| c.to_lowercase().contains(&t))
-        .collect();
+    let wanted = words(&t);
+    let fits = |c: &String| {
+        let have = words(c);
+        !wanted.is_empty() && wanted.iter().all(|w| have.iter().any(|h| same_word(w, h)))
+    };
+    let mut hits: Vec<usize> = (0..choices.len()).filter(|i| fits(&choices[*i])).collect();
+    if hits.is_empty() {
+        hits = (0..choices.len())
+            .filter(|i| choices[*i].to_lowercase().contains(&t))
+            .collect();
+    }
     match hits.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!(
-            "{s:?} matches none of the choices (answer with its number 1-{})",
-            choices.len()
-        )),
-        _ => Err(format!(
-            "{s:?} matches several choices; answer with its number"
+        [one] => Ok(*one),
+        [] => Err(format!("{s:?} matches none of the choices")),
+        many => Err(format!(
+            "{s:?} fits several choices ({})",
+            many.iter()
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
+}
+
+/// "1. faster disks, 2. tune the file system, ...".
+pub fn list_choices(choices: &[String]) -> String {
+    choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}. {c}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The words of an answer that carry meaning, lower case.
+fn words(s: &str) -> Vec<String> {
+    const FILLER: &[&str] = &[
+        "a", "an", "the", "of", "to", "for", "by", "it", "its", "is", "be",
+    ];
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !FILLER.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The same word give or take an ending ("disk" / "disks", "async" / "asynchronous",
+/// "caching" / "cache").
+fn same_word(a: &str, b: &str) -> bool {
+    let stem = |w: &str| -> String {
+        ["ing", "es", "ed", "s"]
+            .iter()
+            .find_map(|e| w.strip_suffix(e).filter(|r| r.len() >= 3))
+            .unwrap_or(w)
+            .to_string()
+    };
+    let (a, b) = (stem(a), stem(b));
+    a == b || (a.len() >= 3 && b.starts_with(&a)) || (b.len() >= 4 && a.starts_with(&b))
 }
 
 /// Human forms for explanations.
@@ -289,6 +397,93 @@ mod tests {
         assert_eq!(parse_duration_ns("2000 us").unwrap(), 2e6);
         assert!((parse_duration_ns("0.002 s").unwrap() - 2e6).abs() < 1.0);
         assert!(parse_duration_ns("2").is_err());
+    }
+
+    #[test]
+    fn the_units_students_type() {
+        for t in [
+            "16ms",
+            "16 ms",
+            "0.016s",
+            "16000us",
+            "16000 µs",
+            "~16 ms",
+            "about 16ms.",
+            "16 msecs",
+        ] {
+            assert_eq!(parse_duration_ns(t), Ok(16e6), "{t}");
+        }
+        for t in ["4K", "4KiB", "4096", "4 kB", "4 KiB per write", "~4k"] {
+            assert_eq!(parse_size(t), Ok(4096.0), "{t}");
+        }
+        assert!(parse_size("4 parsecs").unwrap_err().contains("4K, 2 MiB"));
+        assert!(parse_duration_ns("16").unwrap_err().contains("add a unit"));
+    }
+
+    #[test]
+    fn reading_says_how_it_read_the_answer() {
+        let r = |k, a| read(k, &[], a);
+        assert_eq!(
+            r(Kind::Duration, "16000us"),
+            Ok(("16000us".into(), Some("read as 16 ms".into())))
+        );
+        assert_eq!(r(Kind::Duration, "16 ms"), Ok(("16 ms".into(), None)));
+        assert_eq!(
+            r(Kind::Size, "4096"),
+            Ok(("4096".into(), Some("read as 4 KiB".into())))
+        );
+        assert!(r(Kind::Duration, "fast").is_err() && r(Kind::Size, " ").is_err());
+        let choices: Vec<String> = [
+            "faster disks",
+            "make the I/O asynchronous",
+            "eliminate the sync (fsync/fdatasync) per record",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (answer, note) =
+            read(Kind::Choice, &choices, "eliminate the fsync per record").unwrap();
+        assert_eq!(answer, choices[2]);
+        assert_eq!(
+            note.as_deref(),
+            Some("choice 3: eliminate the sync (fsync/fdatasync) per record")
+        );
+    }
+
+    #[test]
+    fn choices_by_number_text_or_words_of_one() {
+        let choices: Vec<String> = [
+            "faster disks",
+            "tune the file system",
+            "more I/O threads",
+            "make the I/O asynchronous",
+            "add a cache",
+            "eliminate the sync (fsync/fdatasync) per record",
+        ]
+        .map(String::from)
+        .to_vec();
+        let pick = |a: &str| pick_choice(a, &choices).map(|i| i + 1);
+        for (a, want) in [
+            ("6", 6),
+            ("6.", 6),
+            ("#2", 2),
+            ("Faster Disks", 1),
+            ("eliminate the fsync per record", 6),
+            ("sync", 6),
+            ("fdatasync", 6),
+            ("async", 4),
+            ("disk", 1),
+            ("caching", 5),
+            ("more threads", 3),
+        ] {
+            assert_eq!(pick(a), Ok(want), "{a}");
+        }
+        // Every word must fit: "remove the cache" is not "add a cache".
+        assert!(pick("remove the cache").is_err());
+        let none = pick("buy a bigger machine").unwrap_err();
+        assert!(none.contains("matches none"), "{none}");
+        let several = pick("I/O").unwrap_err();
+        assert!(several.contains("several choices (3, 4)"), "{several}");
+        assert!(pick("7").unwrap_err().contains("no choice 7"));
     }
 
     #[test]

@@ -52,10 +52,7 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     let after = threads(pid);
     let io_after = io(pid)?;
     let counts = syscalls.and_then(|s| s.counts().map_err(|e| format!("{e:#}")));
-    let hist = runq.and_then(|r| {
-        let rows = r.hist().map_err(|e| format!("{e:#}"))?;
-        Ok((rows, r.fine().map_err(|e| format!("{e:#}"))?))
-    });
+    let fine = runq.and_then(|r| r.fine().map_err(|e| format!("{e:#}")));
 
     let hz = procfs::ticks_per_second() as f64;
     let secs = dur.as_secs_f64();
@@ -152,9 +149,9 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         },
     );
 
-    let (hist, fine, no_hist) = match hist {
-        Ok((h, f)) => (h, f, None),
-        Err(e) => (Vec::new(), Default::default(), Some(e)),
+    let (fine, no_hist) = match fine {
+        Ok(f) => (f, None),
+        Err(e) => (Default::default(), Some(e)),
     };
     // The recorded last minute plus this window (just this window without a recording).
     let s = &live.session;
@@ -172,9 +169,9 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
     };
     m.insert(
         P99.into(),
-        match (p99(&steady), percentile_bucket(&hist, 0.99)) {
+        match p99(&steady) {
             _ if no_hist.is_some() => Err(no_hist.unwrap_or_default()),
-            (Some(p99), row) => {
+            Some(p99) => {
                 let now = self::p99(&fine);
                 let (lo, hi) = now.map_or((p99, p99), |n| (n.min(p99), n.max(p99)));
                 Ok(Measured {
@@ -182,14 +179,11 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
                         value: p99,
                         range: Some((lo, hi)),
                     },
-                    shown: match row {
-                        Some((lo, hi)) => format!(
-                            "{} (this window's runqlat row: {} .. {})",
-                            show_ns(p99),
-                            show_ns(lo),
-                            show_ns(hi)
-                        ),
-                        None => show_ns(p99),
+                    // The row of runqlat's histogram this very value falls in, so the figure
+                    // and the row named beside it always agree.
+                    shown: {
+                        let (lo, hi) = runqlat_row(p99);
+                        format!("{}, in runqlat's row {lo} -> {hi} usecs", show_ns(p99))
                     },
                     why: format!(
                         "99% of {} waits for a CPU over {stretch} were shorter{} (runqlat's probe, this process only, in slots of 1/32 of the value); an idle CPU shows microseconds",
@@ -198,7 +192,7 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
                     ),
                 })
             }
-            _ => Err(format!(
+            None => Err(format!(
                 "only {} run-queue waits of this process in the window (a p99 needs {MIN_WAITS}); run the check again",
                 fine.total()
             )),
@@ -232,6 +226,15 @@ pub fn measure(_lab: &Lab, live: &Live, window: Option<Duration>) -> Result<Meas
         }),
     );
     Ok(m)
+}
+
+/// The row ("low -> high", microseconds) of runqlat's power-of-2 histogram that a wait of `ns`
+/// nanoseconds is counted in.
+pub fn runqlat_row(ns: f64) -> (u64, u64) {
+    // bpf_log2l: slot = bit length of the value.
+    let us = (ns / 1e3).max(0.0) as u64;
+    let slot = (u64::BITS - us.leading_zeros()) as usize;
+    lab_probes::hist::log2_row_bounds(slot)
 }
 
 /// The bucket (lo, hi in ns) holding quantile `q` of a histogram given as (lo, hi, count) rows.
@@ -375,5 +378,25 @@ impl super::checker::Checker for Lab3 {
     }
     fn recorder(&self) -> Result<Box<dyn crate::truth::Source>> {
         Ok(Box::new(Recorder::start()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_runqlat_row_named_holds_the_value() {
+        assert_eq!(super::runqlat_row(20.18e6), (16384, 32767));
+        assert_eq!(super::runqlat_row(16.384e6), (16384, 32767));
+        assert_eq!(super::runqlat_row(16.383e6), (8192, 16383));
+        assert_eq!(super::runqlat_row(1500.0), (0, 1));
+        assert_eq!(super::runqlat_row(2500.0), (2, 3));
+        for ns in [3e3, 7.7e5, 1.234e7, 9.9e8] {
+            let (lo, hi) = super::runqlat_row(ns);
+            let us = ns / 1e3;
+            assert!(
+                lo as f64 <= us && us < (hi + 1) as f64,
+                "{ns}: {lo} -> {hi}"
+            );
+        }
     }
 }
