@@ -61,15 +61,12 @@ impl Drop for Scratch {
     }
 }
 
-/// Keep a screen for docs/terminal/ when asked to.
-fn keep(name: &str, shown: &Shown) {
+/// Keep a screen for docs/terminal/ when asked to, under the command line that made it.
+fn keep(name: &str, typed: &str, shown: &Shown) {
     if let Some(dir) = std::env::var_os("LAB_TERMINAL_CAPTURES") {
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            Path::new(&dir).join(name),
-            format!("{}\n", shown.text.trim_end()),
-        )
-        .unwrap();
+        let text = format!("$ {typed}\n{}\n", shown.text.trim_end());
+        std::fs::write(Path::new(&dir).join(name), text).unwrap();
     }
 }
 
@@ -99,16 +96,20 @@ fn lab1_as_a_student_sees_it_at_80x24_and_120x40() {
         "{}",
         start.text
     );
-    keep("01-lab-start-1.txt", &start);
+    keep(
+        "01-lab-start-1.txt",
+        &format!("lab start 1 --seed {SEED}"),
+        &start,
+    );
 
     let hint = t.run("lab hint", SECS(10));
     looks_right(&t, &hint, "lab hint");
     assert!(hint.text.contains("Hint 1 of 4"), "{}", hint.text);
-    keep("02-lab-hint.txt", &hint);
+    keep("02-lab-hint.txt", "lab hint", &hint);
 
     let check = check_in_words(&mut t, &s);
-    keep("03-lab-check-1.txt", &check);
-    common_screens(&mut t, "80");
+    keep("03-lab-check-1.txt", "lab check 1", &check);
+    common_screens(&mut t, "80", &s);
     watch(&mut t);
     colour_only_without_no_color(&mut t);
 
@@ -119,7 +120,7 @@ fn lab1_as_a_student_sees_it_at_80x24_and_120x40() {
     let hint = wide.run("lab hint", SECS(10));
     looks_right(&wide, &hint, "lab hint at 120");
     check_by_number(&mut wide, &s);
-    common_screens(&mut wide, "120");
+    common_screens(&mut wide, "120", &s);
     drop((t, wide));
 
     piped(&s);
@@ -209,7 +210,7 @@ fn check_by_number(t: &mut Tmux, s: &Scratch) {
 }
 
 /// lab status, lab tools, lab list, biolatency, and a tool run without root.
-fn common_screens(t: &mut Tmux, size: &str) {
+fn common_screens(t: &mut Tmux, size: &str, s: &Scratch) {
     let status = t.run("lab status", SECS(20));
     looks_right(t, &status, "lab status");
     look::grid(&status.text, STATUS_HEAD, "lab status");
@@ -227,8 +228,8 @@ fn common_screens(t: &mut Tmux, size: &str) {
     assert!(bio.text.contains("msecs"), "{}", bio.text);
     let unprivileged = t.run(
         &format!(
-            "setpriv --reuid=65534 --regid=65534 --clear-groups {}",
-            nobody_can_run("biolatency").display()
+            "setpriv --reuid=65534 --regid=65534 --clear-groups {} -m 1 2",
+            nobody_can_run(&s.0, "biolatency").display()
         ),
         SECS(20),
     );
@@ -239,21 +240,26 @@ fn common_screens(t: &mut Tmux, size: &str) {
         "a tool without root at {size}"
     );
     if size == "80" {
-        for (name, shown) in [
-            ("04-lab-status.txt", &status),
-            ("05-lab-list.txt", &list),
-            ("06-lab-tools.txt", &tools),
-            ("07-biolatency.txt", &bio),
+        for (name, typed, shown) in [
+            ("04-lab-status.txt", "lab status", &status),
+            ("05-lab-list.txt", "lab list", &list),
+            ("06-lab-tools.txt", "lab tools", &tools),
+            ("07-biolatency.txt", "biolatency -m 1 2", &bio),
+            (
+                "08-biolatency-as-nobody.txt",
+                "setpriv --reuid=nobody ... biolatency -m 1 2",
+                &unprivileged,
+            ),
         ] {
-            keep(name, shown);
+            keep(name, typed, shown);
         }
     }
 }
 
 /// A copy of one of our tools that any account can run (the build dir may not be reachable).
-fn nobody_can_run(tool: &str) -> PathBuf {
+fn nobody_can_run(scratch: &Path, tool: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("lab-it-terminal-bin-{}", std::process::id()));
+    let dir = scratch.join("bin");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let to = dir.join(tool);
@@ -292,19 +298,22 @@ fn watch(t: &mut Tmux) {
 
 /// Colour on the terminal; none with NO_COLOR.
 fn colour_only_without_no_color(t: &mut Tmux) {
+    // The screen of the last command, with its colours as escape sequences.
+    let last = |t: &Tmux| {
+        let h = t.history(true);
+        h[h.rfind("@begin-").unwrap()..].to_string()
+    };
     t.run("lab list", SECS(20));
-    let coloured = t.history(true);
-    t.run("clear", SECS(5));
-    t.run("NO_COLOR=1 lab list", SECS(20));
-    let history = t.history(true);
-    let last = &history[history.rfind("@begin-").unwrap()..];
+    let coloured = last(t);
     assert!(
         coloured.contains("\x1b[1m"),
         "no bold on the terminal:\n{coloured:?}"
     );
+    t.run("NO_COLOR=1 lab list", SECS(20));
+    let plain = last(t);
     assert!(
-        !last.contains("\x1b[1m") && !last.contains("\x1b[3"),
-        "colour with NO_COLOR:\n{last:?}"
+        !plain.contains("\x1b[1m") && !plain.contains("\x1b[3"),
+        "colour with NO_COLOR:\n{plain:?}"
     );
 }
 

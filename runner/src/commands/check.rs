@@ -128,6 +128,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Asked::Closed => break,
             }
         }
+        if !unanswered.is_empty() {
+            // The questions end here; the tracing and the report follow.
+            eprintln!();
+        }
     }
 
     if let Some(w) = args
@@ -243,7 +247,7 @@ fn collect_answers(lab: &Lab, args: &Args) -> Result<BTreeMap<String, String>> {
             let choices = if q.choices.is_empty() {
                 String::new()
             } else {
-                format!("; the choices: {}", answer::list_choices(&q.choices))
+                format!("; the choices: {}", crate::lab::choice::list(&q.choices))
             };
             crate::privilege::usage(format!("{from}: {why}{choices}"))
         })?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+pub mod choice;
 pub mod format;
 pub mod hooks;
 pub mod render;

@@ -63,9 +63,11 @@ impl Screen {
     /// (a hanging indent). Words longer than a line are broken, so no line is wider than the
     /// screen; a newline in `text` starts a new line.
     pub fn wrap(&self, text: &str, first: &str, rest: &str) -> String {
+        // Lines break at spaces only: paths and words like run-queue stay whole.
         let opts = textwrap::Options::new(self.width.max(MIN_WIDTH))
             .initial_indent(first)
-            .subsequent_indent(rest);
+            .subsequent_indent(rest)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
         textwrap::fill(text, opts)
     }
 

@@ -30,6 +30,7 @@ pub fn render(doc: &StatusDoc, lab: Option<&Lab>, screen: Screen) -> String {
     }
     out.push('\n');
     out.push_str(&workloads(s, screen));
+    out.push('\n');
     line(
         &mut out,
         &screen.wrap(&format!("data: {}", s.data_dir), "", "  "),
@@ -150,7 +151,8 @@ fn progress(l: &LabDoc, lab: Option<&Lab>, screen: Screen) -> String {
                 None if lab.is_some_and(|lab| !gradable(lab, id)) => return None,
                 None => st.dim("·"),
             };
-            Some(format!("{mark} {id}"))
+            // A no-break space: a mark never ends a line without its question.
+            Some(format!("{mark}\u{a0}{id}"))
         })
         .collect();
     let text = format!("Latest check, {ago} ago: {}", marks.join("  "));

@@ -66,13 +66,26 @@ pub fn grid(text: &str, header: &[&str], what: &str) {
         .take_while(|l| !l.iter().all(|c| c.is_whitespace()))
         .collect();
     assert!(!rows.is_empty(), "{what}: a table without rows:\n{text}");
+    let ends: Vec<usize> = starts
+        .iter()
+        .zip(header)
+        .map(|(s, h)| s + h.chars().count())
+        .collect();
+    let blank = |row: &[char], i: usize| row.get(i).is_none_or(|c| *c == ' ');
     for row in &rows {
         let s: String = row.iter().collect();
-        for &start in starts.iter().skip(1) {
-            // The gutter before each column is blank on every line: nothing runs across.
+        for (k, (&start, &end)) in starts.iter().zip(&ends).enumerate() {
+            if (start..end).all(|i| blank(row, i)) {
+                continue; // an empty cell, or a wrapped line of the other columns
+            }
+            // Left-aligned under the header's first letter, or right-aligned to its last,
+            // with a blank gutter on the outer side.
+            let left = !blank(row, start) && (start == 0 || blank(row, start - 1));
+            let right = !blank(row, end - 1) && blank(row, end);
             assert!(
-                row.get(start - 1).is_none_or(|c| *c == ' '),
-                "{what}: column {start} not aligned on:\n{s}\n{head}\n---\n{text}"
+                left || right,
+                "{what}: column {k} ({}) not aligned on:\n{s}\n{head}\n---\n{text}",
+                header[k]
             );
         }
     }

@@ -1,6 +1,6 @@
 //! Parsing students' answers in the forms people write them ("2ms", "2000 us", "2 MiB", "cpu1",
 //! "sys_fsync", a PID or a name) and comparing them with a measured truth.
-use crate::lab::{Kind, Tolerance};
+use crate::lab::{choice, Kind, Tolerance};
 
 /// What the checker measured for one question.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,7 +256,7 @@ pub fn read(
     };
     match kind {
         Kind::Choice => {
-            let i = pick_choice(a, choices)?;
+            let i = choice::pick(a, choices)?;
             let note = (a != choices[i]).then(|| format!("choice {}: {}", i + 1, choices[i]));
             Ok((choices[i].clone(), note))
         }
@@ -268,90 +268,9 @@ pub fn read(
     }
 }
 
-/// One of `choices`: its 1-based number, its text, or words that fit one choice only ("eliminate
-/// the fsync per record", "async", "disk"). Err says why in a few words (the caller lists the
-/// choices).
+/// The choice `s` names (lab::choice::pick).
 pub fn parse_choice<'a>(s: &str, choices: &'a [String]) -> Result<&'a str, String> {
-    pick_choice(s, choices).map(|i| choices[i].as_str())
-}
-
-/// The index of the choice `s` names (see `parse_choice`).
-pub fn pick_choice(s: &str, choices: &[String]) -> Result<usize, String> {
-    let t = s.trim().trim_end_matches(['.', ')']).trim().to_lowercase();
-    if let Ok(n) = t.trim_start_matches('#').parse::<usize>() {
-        let n_choices = choices.len();
-        return (1..=n_choices)
-            .contains(&n)
-            .then(|| n - 1)
-            .ok_or_else(|| format!("there is no choice {n} (1-{n_choices})"));
-    }
-    let norm = |c: &str| {
-        c.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
-    if let Some(i) = choices.iter().position(|c| norm(c) == norm(&t)) {
-        return Ok(i);
-    }
-    let wanted = words(&t);
-    let fits = |c: &String| {
-        let have = words(c);
-        !wanted.is_empty() && wanted.iter().all(|w| have.iter().any(|h| same_word(w, h)))
-    };
-    let mut hits: Vec<usize> = (0..choices.len()).filter(|i| fits(&choices[*i])).collect();
-    if hits.is_empty() {
-        hits = (0..choices.len())
-            .filter(|i| choices[*i].to_lowercase().contains(&t))
-            .collect();
-    }
-    match hits.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(format!("{s:?} matches none of the choices")),
-        many => Err(format!(
-            "{s:?} fits several choices ({})",
-            many.iter()
-                .map(|i| (i + 1).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-/// "1. faster disks, 2. tune the file system, ...".
-pub fn list_choices(choices: &[String]) -> String {
-    choices
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{}. {c}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The words of an answer that carry meaning, lower case.
-fn words(s: &str) -> Vec<String> {
-    const FILLER: &[&str] = &[
-        "a", "an", "the", "of", "to", "for", "by", "it", "its", "is", "be",
-    ];
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && !FILLER.contains(w))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The same word give or take an ending ("disk" / "disks", "async" / "asynchronous",
-/// "caching" / "cache").
-fn same_word(a: &str, b: &str) -> bool {
-    let stem = |w: &str| -> String {
-        ["ing", "es", "ed", "s"]
-            .iter()
-            .find_map(|e| w.strip_suffix(e).filter(|r| r.len() >= 3))
-            .unwrap_or(w)
-            .to_string()
-    };
-    let (a, b) = (stem(a), stem(b));
-    a == b || (a.len() >= 3 && b.starts_with(&a)) || (b.len() >= 4 && a.starts_with(&b))
+    choice::pick(s, choices).map(|i| choices[i].as_str())
 }
 
 /// Human forms for explanations.
@@ -447,43 +366,6 @@ mod tests {
             note.as_deref(),
             Some("choice 3: eliminate the sync (fsync/fdatasync) per record")
         );
-    }
-
-    #[test]
-    fn choices_by_number_text_or_words_of_one() {
-        let choices: Vec<String> = [
-            "faster disks",
-            "tune the file system",
-            "more I/O threads",
-            "make the I/O asynchronous",
-            "add a cache",
-            "eliminate the sync (fsync/fdatasync) per record",
-        ]
-        .map(String::from)
-        .to_vec();
-        let pick = |a: &str| pick_choice(a, &choices).map(|i| i + 1);
-        for (a, want) in [
-            ("6", 6),
-            ("6.", 6),
-            ("#2", 2),
-            ("Faster Disks", 1),
-            ("eliminate the fsync per record", 6),
-            ("sync", 6),
-            ("fdatasync", 6),
-            ("async", 4),
-            ("disk", 1),
-            ("caching", 5),
-            ("more threads", 3),
-        ] {
-            assert_eq!(pick(a), Ok(want), "{a}");
-        }
-        // Every word must fit: "remove the cache" is not "add a cache".
-        assert!(pick("remove the cache").is_err());
-        let none = pick("buy a bigger machine").unwrap_err();
-        assert!(none.contains("matches none"), "{none}");
-        let several = pick("I/O").unwrap_err();
-        assert!(several.contains("several choices (3, 4)"), "{several}");
-        assert!(pick("7").unwrap_err().contains("no choice 7"));
     }
 
     #[test]
