@@ -19,5 +19,6 @@ mod tools_mem;
 mod tools_net;
 mod tools_snoop;
 mod tools_stack;
+mod tools_usdt;
 mod trials;
 mod users;

@@ -14,6 +14,8 @@ use std::{
 
 use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run, RunningTool as Tool};
 
+mod every_syscall;
+
 /// Names of the BPF programs loaded now whose name starts with `prefix`.
 pub fn loaded_with_prefix(prefix: &str) -> Vec<String> {
     aya::programs::loaded_programs()

@@ -25,7 +25,7 @@ const HELPER_C: &str = r#"
 #include <sys/syscall.h>
 #include <unistd.h>
 volatile long sink;
-/* The function the u: test counts: not inlined, not merged with anything. */
+/* The function the uprobe test counts: not inlined, not merged with anything. */
 __attribute__((noinline)) void lab_counted_fn(long i) { sink += i; }
 int main(int argc, char **argv) {
     char buf[8];
@@ -164,13 +164,13 @@ fn funccount_uprobe_counts_exactly_the_calls_of_a_function() {
     }
     let _g = bpf_lock();
     let k = k();
-    let pattern = format!("u:{}:lab_counted_*", helper().display());
+    let pattern = format!("p:{}:lab_counted_*", helper().display());
     let (out, err) = funccount_during(&[&pattern], &["call", &k.to_string()]);
     assert!(out.contains("Tracing 1 functions"), "{out}");
     assert_eq!(count_of(&out, "lab_counted_fn"), Some(k), "{out}");
     assert!(err.contains("hook path: uprobes on"), "{err}");
     // -r: the same function by regular expression.
-    let pattern = format!("u:{}:^lab_count.d_fn$", helper().display());
+    let pattern = format!("p:{}:^lab_count.d_fn$", helper().display());
     let (out, _) = funccount_during(&["-r", &pattern], &["call", &k.to_string()]);
     assert_eq!(count_of(&out, "lab_counted_fn"), Some(k), "{out}");
 }
@@ -181,7 +181,7 @@ fn funccount_pattern_matching_nothing_is_an_error_naming_it() {
         return;
     }
     let _g = bpf_lock();
-    for pat in ["t:syscalls:sys_enter_no_such_call*", "u:c:lab_no_such_fn*"] {
+    for pat in ["t:syscalls:sys_enter_no_such_call*", "p:c:lab_no_such_fn*"] {
         let (code, out, err) = run(cmd("funccount").args(["-d", "1", pat]));
         assert_eq!(code, 1, "{pat}: {out}{err}");
         assert!(out.is_empty(), "{pat}: {out}");

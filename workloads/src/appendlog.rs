@@ -57,6 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut rng = common::rng(args.common.seed);
     let record = make_record(&mut rng, args.record_size);
     let mut dump = Vec::new();
+    let mut records: u64 = 0;
     let dump_every = Duration::from_millis(args.dump_every_ms.max(100));
     // SAFETY: the handler only updates an atomic.
     unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
@@ -68,6 +69,9 @@ pub fn run(args: Args) -> Result<()> {
         let cycle_start = Instant::now();
         while cycle_start.elapsed() < dump_every {
             sys::write_all(&f, &record).context("appending a record")?;
+            records += 1;
+            // USDT applog:record__write(record number, bytes): `tplist -p PID` lists it.
+            probe::probe!(applog, record__write, records, record.len());
             sync(&f, args.sync)?;
             let jitter = rng.range(75, 125);
             std::thread::sleep(Duration::from_micros(args.gap_us * jitter / 100));

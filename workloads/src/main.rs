@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod appendlog;
 mod common;
 mod fill;
+mod queryserve;
 mod selftest;
 mod spin;
 mod sshlogin;
@@ -36,6 +37,8 @@ enum Workload {
     Spin(spin::Args),
     /// Lab 2: an sshd on loopback whose login runs a slow motd script tree
     Sshlogin(sshlogin::Args),
+    /// Applications: a query server with MySQL's USDT probes (query__start, query__done)
+    Queryserve(queryserve::Args),
     /// Not a lab: an idle process tree for the runner's supervision tests
     Selftest(selftest::Args),
     /// Print every workload subcommand name, one a line (for `lab dev check`)
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Workload::Appendlog(a) => appendlog::run(a),
         Workload::Spin(a) => spin::run(a),
         Workload::Sshlogin(a) => sshlogin::run(a),
+        Workload::Queryserve(a) => queryserve::run(a),
         Workload::Selftest(a) => selftest::run(a),
         Workload::List => {
             use clap::CommandFactory;

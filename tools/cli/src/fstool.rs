@@ -82,8 +82,10 @@ fn parse<A: clap::Parser>(name: &'static str, about: String, examples: &str) -> 
 
 fn what_is_timed(fs: &FsKind) -> String {
     format!(
-        "Trace common {} file operations slower than a threshold: reads, writes, opens and syncs",
-        fs.name
+        "Trace common {} file operations slower than a threshold: reads, writes, opens and syncs. \
+         The tool's own process is never traced (its output may go to a file on {}); into a \
+         file or a pipe, lines are written per 64 KiB and at exit, on a terminal as they come.",
+        fs.name, fs.name
     )
 }
 
@@ -125,7 +127,7 @@ fn slower(name: &str, fs: FsKind, args: &SlowerArgs) -> Result<()> {
     })?;
     report_hook(name, &probe, args.verbose);
     let mut out = output::stdout();
-    let hook_line = format!("Hook: {}", probe.hook().describe(&fs));
+    let hook_line = format!("Hook: {}", probe.describe());
     if args.csv {
         // Keep stdout pure CSV.
         eprintln!("{name}: {hook_line}");
@@ -150,17 +152,21 @@ fn slower(name: &str, fs: FsKind, args: &SlowerArgs) -> Result<()> {
             "TIME", "COMM", "PID", "T", "BYTES", "OFF_KB", "LAT(ms)"
         )?;
     }
+    // The header goes out at once (it says tracing has begun); events follow per batch on a
+    // terminal, per 64 KiB into a file or pipe.
     out.flush()?;
+    let live = output::is_live();
     let mut rt = Runtime::new(Schedule::default())?;
     rt.drain_every(Duration::from_millis(50));
     loop {
         let wake = rt.wait(&[probe.fd()])?;
         probe.drain(|op| print_op(args.csv, &op, &mut out))?;
-        out.flush()?;
+        output::end_batch(&mut out, live)?;
         if let Wake::Stop(_) = wake {
             break;
         }
     }
+    out.flush()?;
     output::report_lost(name, probe.lost()?);
     histtool::report_missed(name, probe.missed());
     Ok(())
@@ -210,7 +216,8 @@ pub fn dist_main(name: &'static str, fs: FsKind) -> ExitCode {
     {name} --hook kprobe  # force the kprobe path"
     );
     let about = format!(
-        "Summarize {} operation latency (read, write, open, fsync) as histograms",
+        "Summarize {} operation latency (read, write, open, fsync) as histograms. The tool's \
+         own process is never traced.",
         fs.name
     );
     let args: DistArgs = parse(name, about, &examples);
@@ -234,7 +241,7 @@ fn dist(name: &str, fs: FsKind, args: &DistArgs) -> Result<()> {
         "Tracing {} operation latency... Hit Ctrl-C to end.",
         fs.name
     );
-    println!("Hook: {}", probe.hook().describe(&fs));
+    println!("Hook: {}", probe.describe());
     let label = if args.milliseconds { "msecs" } else { "usecs" };
     let res = histtool::run(
         &args.every,

@@ -41,6 +41,7 @@
 //! Errors: [`run`] prints `tool: cause` and exits 1; a closed stdout pipe ends the tool quietly.
 
 pub mod args;
+pub mod dbtool;
 pub mod fstool;
 pub mod help;
 pub mod histtool;

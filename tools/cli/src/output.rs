@@ -8,6 +8,21 @@ pub fn stdout() -> Out {
     BufWriter::with_capacity(64 * 1024, io::stdout())
 }
 
+/// Whether stdout is a terminal: someone watches the lines as they come.
+pub fn is_live() -> bool {
+    io::IsTerminal::is_terminal(&io::stdout())
+}
+
+/// End of a batch of events: flush when `live` (stdout is a terminal); into a file or a pipe
+/// the lines wait until the 64 KiB buffer is full or the tool exits, as BCC's tools' (Python's
+/// block-buffered stdout): one write per 64 KiB, not one per batch.
+pub fn end_batch(out: &mut Out, live: bool) -> io::Result<()> {
+    if live {
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// Whether an error (anywhere in its chain) is EPIPE: the reader of stdout went away.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

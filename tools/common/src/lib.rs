@@ -11,9 +11,11 @@ pub mod profile;
 pub mod sched;
 pub mod snoop;
 pub mod tcp;
+pub mod usdt;
 
 /// Length of `task->comm` in the kernel (TASK_COMM_LEN).
 pub const TASK_COMM_LEN: usize = 16;
+pub mod dbslower;
 pub mod fsslower;
 pub mod funccount;
 pub mod mem;

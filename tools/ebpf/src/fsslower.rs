@@ -3,11 +3,15 @@
 //! Three ways in, chosen by the user half in this order:
 //! - fentry/fexit on the file system's file operations (ext4_file_read_iter, ...);
 //! - kprobe/kretprobe on the same functions;
-//! - syscall tracepoints (read/write/pread64/pwrite64/readv/writev, fsync/fdatasync,
-//!   open/openat/openat2) where the kernel has neither: the fd is resolved to its struct file
-//!   through the current task's file table (offsets from BTF), and only files whose superblock
-//!   magic is the file system's are kept. That path times the whole syscall and cannot see I/O
-//!   that does not go through these syscalls (io_uring, AIO, mmap page faults, splice/sendfile).
+//! - syscall tracepoints (read/readv/pread64/preadv/preadv2 and their writes, fsync/fdatasync,
+//!   open/openat/openat2/creat/open_by_handle_at) where the kernel has neither: the fd is
+//!   resolved to its struct file through the current task's file table (offsets from BTF), and
+//!   only files whose superblock magic is the file system's are kept. That path times the whole
+//!   syscall and cannot see I/O that does not go through these syscalls (io_uring, AIO, mmap
+//!   page faults and msync, splice/sendfile/copy_file_range); the user half's header says so.
+//!
+//! The tracer's own process is never traced (`SELF_PID`): `ext4slower 0 > file.txt` on ext4
+//! would otherwise report its own writes, each of which makes another line to write.
 //!
 //! Every path saves an `FsStart` by tid at entry and finishes at return: either one `FsEvent`
 //! for an operation at least `MIN_NS` long (MODE_EVENTS), or a count in the log2 histogram of
@@ -60,6 +64,9 @@ mod prog {
     /// Only this process (tgid); 0 = all.
     #[no_mangle]
     static FILTER_PID: u32 = 0;
+    /// The tracer's own process (tgid), never traced.
+    #[no_mangle]
+    static SELF_PID: u32 = 0;
     /// Shortest operation reported (MODE_EVENTS).
     #[no_mangle]
     static MIN_NS: u64 = 0;
@@ -101,8 +108,9 @@ mod prog {
     #[inline(always)]
     fn traced() -> Option<u64> {
         let id = bpf_get_current_pid_tgid();
+        let tgid = (id >> 32) as u32;
         let want = global(&FILTER_PID);
-        (want == 0 || (id >> 32) as u32 == want).then_some(id)
+        (tgid != global(&SELF_PID) && (want == 0 || tgid == want)).then_some(id)
     }
 
     #[inline(always)]
@@ -321,11 +329,17 @@ mod prog {
         let Some(id) = traced() else { return };
         let fd = syscall::arg_at(ctx, global(&SYS_FD_OFF));
         let Some(file) = fs_file(fd) else { return };
-        let offset = if op == OP_FSYNC {
-            0 // as the fentry/kprobe paths: fsync has no position
-        } else if pos_arg {
+        let pos = if pos_arg {
             syscall::arg_at(ctx, global(&SYS_POS_OFF)) as i64
         } else {
+            -1
+        };
+        let offset = if op == OP_FSYNC {
+            0 // as the fentry/kprobe paths: fsync has no position
+        } else if pos != -1 {
+            pos
+        } else {
+            // read/write/readv/writev, and preadv2/pwritev2 at offset -1: the file position.
             read(file + offs().file_pos as u64).unwrap_or(0)
         };
         start(id, op, file, offset);
@@ -341,6 +355,8 @@ mod prog {
         sys_start(&ctx, OP_WRITE, false);
         0
     }
+    /// pread64/pwrite64/preadv/pwritev/preadv2/pwritev2: the position is an argument (the
+    /// vector calls' pos_l holds all 64 bits on x86_64; -1 means the file position).
     #[tracepoint]
     pub fn fss_sys_pread(ctx: TracePointContext) -> u32 {
         sys_start(&ctx, OP_READ, true);
@@ -356,7 +372,8 @@ mod prog {
         sys_start(&ctx, OP_FSYNC, false);
         0
     }
-    /// Opens: the file exists only at exit (the returned fd); checked there.
+    /// open/openat/openat2/creat/open_by_handle_at: the file exists only at exit (the
+    /// returned fd); checked there.
     #[tracepoint]
     pub fn fss_sys_open(_ctx: TracePointContext) -> u32 {
         let Some(id) = traced() else { return 0 };

@@ -171,3 +171,70 @@ pub mod syscall {
 /// TCP tools: reading sock:inet_sock_set_state-like records and following an fd to its sock.
 #[cfg(target_arch = "bpf")]
 pub mod tcp;
+
+/// USDT arguments, read at a uprobe on a USDT probe's location (user half: lab_probes::usdt,
+/// which decodes the note's argument specs into `UsdtArgSpec`s).
+#[cfg(target_arch = "bpf")]
+pub mod usdt {
+    use aya_ebpf::{
+        helpers::{bpf_probe_read_kernel, bpf_probe_read_user},
+        programs::ProbeContext,
+    };
+    use lab_probes_common::usdt::{UsdtArgSpec, USDT_ARG_CONST, USDT_ARG_REG};
+
+    /// The 8-byte pt_regs slot at `off` (the context is kernel memory; its offset varies with
+    /// the spec, so it is read with the helper, not a direct context load).
+    #[inline(always)]
+    fn reg(ctx: &ProbeContext, off: u16) -> u64 {
+        let at = (ctx.regs as *const u8).wrapping_add(off as usize) as *const u64;
+        // SAFETY: the helper faults safely; `off` is within struct pt_regs (user half checks).
+        unsafe { bpf_probe_read_kernel(at) }.unwrap_or(0)
+    }
+
+    /// `size` bytes of user memory at `addr`, zero-extended; None when unreadable.
+    #[inline(always)]
+    fn load(addr: u64, size: u8) -> Option<u64> {
+        // SAFETY: the helper faults safely on a bad user address.
+        unsafe {
+            match size {
+                1 => bpf_probe_read_user(addr as *const u8).map(u64::from),
+                2 => bpf_probe_read_user(addr as *const u16).map(u64::from),
+                4 => bpf_probe_read_user(addr as *const u32).map(u64::from),
+                _ => bpf_probe_read_user(addr as *const u64),
+            }
+        }
+        .ok()
+    }
+
+    /// Truncate `v` to `size` bytes, then sign- or zero-extend it to 64 bits.
+    #[inline(always)]
+    pub fn extend(v: u64, size: u8, signed: bool) -> u64 {
+        if size >= 8 {
+            return v;
+        }
+        let shift = 64 - 8 * size as u32;
+        if signed {
+            (((v << shift) as i64) >> shift) as u64
+        } else {
+            (v << shift) >> shift
+        }
+    }
+
+    /// The value of argument `spec` at this probe, extended to 64 bits; None when it lives in
+    /// memory that cannot be read.
+    #[inline(always)]
+    pub fn arg(ctx: &ProbeContext, spec: &UsdtArgSpec) -> Option<u64> {
+        let raw = match spec.kind {
+            USDT_ARG_CONST => spec.disp as u64,
+            USDT_ARG_REG => reg(ctx, spec.reg),
+            _ => {
+                let mut addr = reg(ctx, spec.reg).wrapping_add(spec.disp as u64);
+                if spec.scale != 0 {
+                    addr = addr.wrapping_add(reg(ctx, spec.index).wrapping_mul(spec.scale as u64));
+                }
+                load(addr, spec.size)?
+            }
+        };
+        Some(extend(raw, spec.size, spec.signed != 0))
+    }
+}

@@ -86,16 +86,23 @@ impl Hook {
         }
     }
 
-    /// One line for the tools' header: what runs and, for the syscall path, what it misses.
-    pub fn describe(self, fs: &FsKind) -> String {
+    /// One line for the tools' header: what runs and, for the syscall path, what it misses
+    /// (`absent`: file syscalls this kernel has no tracepoint for).
+    pub fn describe(self, fs: &FsKind, absent: &[&str]) -> String {
         let [r, w, o, s] = fs.funcs;
         match self {
             Hook::Fentry => format!("fentry/fexit on {r}, {w}, {o}, {s}"),
             Hook::Kprobe => format!("kprobe/kretprobe on {r}, {w}, {o}, {s}"),
-            Hook::Syscall => format!(
-                "syscall tracepoints (no kprobes or fentry here): read/write/fsync/open syscalls on {} files; not seen: io_uring, AIO, mmap faults, splice",
-                fs.name
-            ),
+            Hook::Syscall => {
+                let mut unseen = String::new();
+                for call in absent {
+                    unseen += &format!("{call}(), ");
+                }
+                format!(
+                    "syscall tracepoints (no kprobes or fentry here): read/write/fsync/open syscalls on {} files; not seen: {unseen}{SYS_UNSEEN}",
+                    fs.name
+                )
+            }
         }
     }
 }
@@ -152,7 +159,7 @@ pub struct FsOp {
     pub name: String,
 }
 
-/// Syscalls of the syscall path: (enter program, syscall). All but open/openat2 must exist.
+/// Syscalls of the syscall path: (enter program, syscall). These must exist.
 const SYS_REQUIRED: &[(&str, &str)] = &[
     ("fss_sys_read", "read"),
     ("fss_sys_write", "write"),
@@ -164,7 +171,23 @@ const SYS_REQUIRED: &[(&str, &str)] = &[
     ("fss_sys_fsync", "fdatasync"),
     ("fss_sys_open", "openat"),
 ];
-const SYS_OPTIONAL: &[(&str, &str)] = &[("fss_sys_open", "open"), ("fss_sys_open", "openat2")];
+/// Every other file read/write/open/sync syscall that has a tracepoint (x86_64 has all of
+/// them; other architectures lack open and creat): traced where present, else named in the
+/// header as not seen. msync, the one sync left out, names an address, not a file.
+const SYS_OPTIONAL: &[(&str, &str)] = &[
+    ("fss_sys_open", "open"),
+    ("fss_sys_open", "openat2"),
+    ("fss_sys_open", "creat"),
+    ("fss_sys_open", "open_by_handle_at"),
+    ("fss_sys_pread", "preadv"),
+    ("fss_sys_pread", "preadv2"),
+    ("fss_sys_pwrite", "pwritev"),
+    ("fss_sys_pwrite", "pwritev2"),
+];
+/// What the syscall path never sees, whatever the kernel: I/O that takes no file syscall of
+/// the lists above. The fentry/kprobe paths see the file system's own functions, whichever
+/// way they are reached.
+const SYS_UNSEEN: &str = "io_uring, AIO, mmap faults and msync, splice/sendfile/copy_file_range";
 
 /// Tracepoints the syscall path needs (the catalog's entry).
 pub const TRACEPOINTS: &[Tracepoint] = &[
@@ -228,6 +251,9 @@ pub struct FsProbe {
     bpf: Ebpf,
     ring: RingBuf<MapData>,
     hook: Hook,
+    fs: FsKind,
+    /// File syscalls with no tracepoint here (syscall path): named in the header as not seen.
+    absent: Vec<&'static str>,
     /// Why faster hooks were passed over (auto choice), for -v.
     pub skipped: Vec<String>,
 }
@@ -273,18 +299,14 @@ impl FsProbe {
         let fd_off = sys("sys_enter_read", "fd")?;
         let pos_off = sys("sys_enter_pread64", "pos")?;
         let ret_off = sys("sys_exit_read", "ret")?;
-        if root.is_some() {
-            // One fd offset and one pos offset serve every syscall: check that holds here.
-            for (_, call) in SYS_REQUIRED {
-                if *call != "openat" && sys(&format!("sys_enter_{call}"), "fd")? != fd_off {
-                    bail!("sys_enter_{call}'s fd field is not where sys_enter_read's is");
-                }
-            }
-            if sys("sys_enter_pwrite64", "pos")? != pos_off {
-                bail!("sys_enter_pwrite64's pos field is not where sys_enter_pread64's is");
-            }
-        }
+        let absent = match &root {
+            Some(r) => check_syscall_fields(r, fd_off, pos_off)?,
+            None => Vec::new(),
+        };
         let pid = opts.pid.unwrap_or(0);
+        // The tracer's own writes (its output to a file on the traced file system) would
+        // each make another line to write.
+        let self_pid = std::process::id();
         let magic = opts.fs.magic;
         let (mode, min_ns, ms) = match opts.mode {
             Mode::Events { min_ns } => (MODE_EVENTS, min_ns, 0u8),
@@ -299,6 +321,7 @@ impl FsProbe {
             l.override_global("OFFS", offs, true)
                 .override_global("FS_MAGIC", &magic, true)
                 .override_global("FILTER_PID", &pid, true)
+                .override_global("SELF_PID", &self_pid, true)
                 .override_global("MIN_NS", &min_ns, true)
                 .override_global("MODE", &mode, true)
                 .override_global("HIST_MS", &ms, true)
@@ -319,12 +342,19 @@ impl FsProbe {
             bpf,
             ring,
             hook,
+            fs: opts.fs,
+            absent,
             skipped: Vec::new(),
         })
     }
 
     pub fn hook(&self) -> Hook {
         self.hook
+    }
+
+    /// The header's "Hook:" line: what is traced and what is not.
+    pub fn describe(&self) -> String {
+        self.hook.describe(&self.fs, &self.absent)
     }
 
     /// Readable when events wait.
@@ -450,17 +480,51 @@ fn attach_kprobes(bpf: &mut Ebpf, fs: &FsKind) -> Result<()> {
     Ok(())
 }
 
+/// Whether syscall `call` has both its tracepoints here.
+fn has_syscall(root: &std::path::Path, call: &str) -> bool {
+    tracefs::tracepoint_exists(root, "syscalls", &format!("sys_enter_{call}"))
+        && tracefs::tracepoint_exists(root, "syscalls", &format!("sys_exit_{call}"))
+}
+
+/// The syscalls the syscall path attaches to here: (enter program, syscall).
+fn syscalls_here(root: &std::path::Path) -> Vec<(&'static str, &'static str)> {
+    SYS_REQUIRED
+        .iter()
+        .chain(SYS_OPTIONAL.iter().filter(|(_, c)| has_syscall(root, c)))
+        .copied()
+        .collect()
+}
+
+/// One fd offset and one position offset serve every syscall (the kernel half reads them
+/// from load-time globals): check that holds here. Returns the optional syscalls absent here.
+fn check_syscall_fields(
+    root: &std::path::Path,
+    fd_off: u32,
+    pos_off: u32,
+) -> Result<Vec<&'static str>> {
+    for (prog, call) in syscalls_here(root) {
+        let tp = format!("sys_enter_{call}");
+        let field = |f: &str| tracefs::field_offset(root, "syscalls", &tp, f);
+        if prog != "fss_sys_open" && field("fd")? != fd_off {
+            bail!("{tp}'s fd field is not where sys_enter_read's is");
+        }
+        if prog == "fss_sys_pread" || prog == "fss_sys_pwrite" {
+            let pos = field("pos").or_else(|_| field("pos_l"))?;
+            if pos != pos_off {
+                bail!("{tp}'s position field is not where sys_enter_pread64's is");
+            }
+        }
+    }
+    Ok(SYS_OPTIONAL
+        .iter()
+        .filter(|(_, c)| !has_syscall(root, c))
+        .map(|(_, c)| *c)
+        .collect())
+}
+
 fn attach_syscalls(bpf: &mut Ebpf, root: &std::path::Path) -> Result<()> {
     // Several syscalls share one enter program: load each once, then attach.
-    let has = |call: &str| {
-        tracefs::tracepoint_exists(root, "syscalls", &format!("sys_enter_{call}"))
-            && tracefs::tracepoint_exists(root, "syscalls", &format!("sys_exit_{call}"))
-    };
-    let pairs: Vec<(&str, &str)> = SYS_REQUIRED
-        .iter()
-        .chain(SYS_OPTIONAL.iter().filter(|(_, c)| has(c)))
-        .copied()
-        .collect();
+    let pairs = syscalls_here(root);
     let exits: Vec<String> = pairs.iter().map(|(_, c)| format!("sys_exit_{c}")).collect();
     let exits: Vec<(&str, &str)> = exits.iter().map(|e| ("syscalls", e.as_str())).collect();
     events::attach_tracepoints(bpf, "fss_sys_exit", &exits)?;

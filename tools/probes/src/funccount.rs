@@ -1,12 +1,12 @@
 //! funccount's user half: parse BCC's pattern syntax, find the functions or tracepoints it names,
 //! attach one program per hook kind to all of them and read the per-function counts.
 //!
-//! Hook paths: `t:cat:name` → tracepoints; `u:lib:func` (also BCC's `p:lib:func`, `lib:func`) →
-//! uprobes on the ELF symbols of `lib`; a bare pattern or `k:func`/`p::func` → kprobes, one per
+//! Hook paths: `t:cat:name` → tracepoints; `p:lib:func` or `lib:func` → uprobes on the ELF
+//! symbols of `lib`; `u:lib:probe` → USDT probes of `lib` (uprobes at each location, the
+//! semaphore raised while attached); a bare pattern or `k:func`/`p::func` → kprobes, one per
 //! function (aya 0.14 has no kprobe.multi link), at most [`MAX_PROBES`] as in BCC.
 pub mod elf;
 mod pattern;
-mod tp_cookie;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -73,8 +73,8 @@ pub struct Attached {
 /// An attached counter; detaches when dropped.
 pub struct FuncCount {
     bpf: Ebpf,
-    /// Tracepoint links with their cookies; dropped before `bpf` (fields drop in order).
-    _tp_links: Vec<tp_cookie::CookieLink>,
+    /// Tracepoint and USDT links with their cookies; dropped before `bpf` (fields drop in order).
+    _links: Vec<crate::perf_link::CookieLink>,
     kind: Kind,
     /// Map key → display name (tracepoint id, uprobe index); kprobes use `ksyms`.
     names: HashMap<u64, String>,
@@ -97,32 +97,32 @@ impl FuncCount {
                 if !kprobes_available() {
                     return Err(Unsupported(format!(
                         "'{pattern_text}' needs kprobes, and this kernel is built without CONFIG_KPROBES; \
-                         the lab VMs (Debian 12/13) have them (t: tracepoint and u: uprobe patterns work here)"
+                         the lab VMs (Debian 12/13) have them (t: tracepoint, p: uprobe and u: USDT patterns work here)"
                     ))
                     .into());
                 }
             }
-            Kind::Tracepoint => {}
-            Kind::User(_) => {}
+            Kind::Tracepoint | Kind::User(_) | Kind::Usdt(_) => {}
         }
         let mut bpf = crate::loader::load_with("funccount", |l| {
             l.override_global("FILTER_PID", &pid, true);
         })?;
         let mut names = HashMap::new();
         let mut ksyms = BTreeMap::new();
-        let mut tp_links = Vec::new();
+        let mut links = Vec::new();
         let attached = match &pat.kind {
             Kind::Tracepoint => {
-                attach_tracepoints(&mut bpf, &pat, pattern_text, &mut names, &mut tp_links)?
+                attach_tracepoints(&mut bpf, &pat, pattern_text, &mut names, &mut links)?
             }
             Kind::User(lib) => attach_uprobes(&mut bpf, &pat, lib, cfg.pid, &mut names)?,
+            Kind::Usdt(lib) => attach_usdt(&mut bpf, &pat, lib, cfg.pid, &mut names, &mut links)?,
             Kind::Kernel => {
                 ksyms = kernel_text_symbols()?;
                 attach_kprobes(&mut bpf, &pat, pattern_text)?
             }
         };
         Ok(Self {
-            _tp_links: tp_links,
+            _links: links,
             bpf,
             kind: pat.kind,
             names,
@@ -176,7 +176,7 @@ fn attach_tracepoints(
     pat: &Pattern,
     text: &str,
     names: &mut HashMap<u64, String>,
-    links: &mut Vec<tp_cookie::CookieLink>,
+    links: &mut Vec<crate::perf_link::CookieLink>,
 ) -> Result<Attached> {
     let (root, _) = tracefs::mount_if_missing()?;
     let events = root.join("events");
@@ -217,7 +217,7 @@ fn attach_tracepoints(
     let fd = prog.fd()?.as_fd();
     for (i, (cat, name, id)) in found.iter().enumerate() {
         links.push(
-            tp_cookie::attach(fd, *id, i as u64)
+            crate::perf_link::attach_tracepoint(fd, *id, i as u64)
                 .with_context(|| format!("attaching to tracepoint {cat}:{name}"))?,
         );
         names.insert(i as u64, format!("{cat}:{name}"));
@@ -281,6 +281,51 @@ fn attach_uprobes(
         probes: found.len(),
         failed: Vec::new(),
         path: format!("uprobes on {} (key: attach cookie)", path.display()),
+    })
+}
+
+/// `u:LIB:PROBE`: one uprobe per location of every matching USDT probe, all locations of a
+/// probe counted under its cookie.
+fn attach_usdt(
+    bpf: &mut Ebpf,
+    pat: &Pattern,
+    lib: &str,
+    pid: Option<u32>,
+    names: &mut HashMap<u64, String>,
+    links: &mut Vec<crate::perf_link::CookieLink>,
+) -> Result<Attached> {
+    let lib = (!lib.is_empty()).then_some(lib);
+    if lib.is_none() && pid.is_none() {
+        bail!("'u::{}' names no library: use u:LIB:PROBE, or -p PID for every object the process maps", pat.func.text());
+    }
+    let all = crate::usdt::probes(lib, pid)?;
+    let looked_in = match (lib, pid) {
+        (Some(_), _) => format!("-l {}", crate::usdt::shown_path(&all[0].path)),
+        (None, Some(p)) => format!("-p {p}"),
+        (None, None) => unreachable!(),
+    };
+    let found = crate::usdt::select_some(&all, &pat.func, &looked_in)?;
+    let prog: &mut UProbe = bpf
+        .program_mut("funccount_uprobe")
+        .context("program funccount_uprobe missing")?
+        .try_into()?;
+    prog.load()?;
+    links.extend(crate::usdt::attach(
+        prog.fd()?.as_fd(),
+        &found,
+        pid,
+        |pi, _| pi as u64,
+    )?);
+    for (i, p) in found.iter().enumerate() {
+        names.insert(i as u64, p.name.clone());
+    }
+    let locations: usize = found.iter().map(|p| p.locations.len()).sum();
+    Ok(Attached {
+        probes: found.len(),
+        failed: Vec::new(),
+        path: format!(
+            "USDT probes ({locations} locations, uprobes; key: attach cookie) in {looked_in}"
+        ),
     })
 }
 
@@ -369,7 +414,8 @@ fn kernel_text_symbols() -> Result<BTreeMap<u64, String>> {
     Ok(out)
 }
 
-fn sorted_dir(dir: &Path) -> Result<Vec<String>> {
+/// The subdirectories of `dir` by name (tracefs categories and events; tplist too).
+pub(crate) fn sorted_dir(dir: &Path) -> Result<Vec<String>> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .flatten()

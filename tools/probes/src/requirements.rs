@@ -13,6 +13,8 @@ pub const CATEGORIES: &[&str] = &[
     "networking",
     "languages",
     "processes",
+    "applications",
+    "multi-tools",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -150,8 +152,29 @@ pub static TOOLS: &[ToolInfo] = &[
     },
     ToolInfo {
         name: "funccount",
-        category: "languages",
-        summary: "count calls of kernel functions (kprobes), tracepoints or user functions (uprobes) by pattern",
+        category: "multi-tools",
+        summary: "count kernel functions (kprobes), tracepoints, user functions (uprobes) or USDT probes by pattern",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "tplist",
+        category: "multi-tools",
+        summary: "list tracepoints (-v: their fields) or the USDT probes of a binary, library or PID",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "dbslower",
+        category: "applications",
+        summary: "trace MySQL/PostgreSQL queries slower than a threshold (USDT query__start/done)",
+        tracepoints: &[],
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "mysqld_qslower",
+        category: "applications",
+        summary: "trace a mysqld's queries slower than a threshold (USDT query__start/done)",
         tracepoints: &[],
         perf_sampling: false,
     },
@@ -272,7 +295,7 @@ pub static KERNEL_HOOKS: &[(&str, Hook, &str)] = &[
     (
         "funccount",
         Hook::Kprobes,
-        "kernel-function patterns (t: and u: patterns work without)",
+        "kernel-function patterns (t:, p: and u: patterns work without)",
     ),
     // Page-cache hits have no tracepoint: kprobes or nothing (it says so and exits 2).
     ("cachestat", Hook::Kprobes, ""),

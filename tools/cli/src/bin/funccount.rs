@@ -19,23 +19,25 @@ const EXAMPLES: &str = "
     funccount -p 185 'vfs_*'             # count vfs calls for PID 185 only
     funccount t:sched:sched_fork         # count calls to the sched_fork tracepoint
     funccount 't:syscalls:sys_enter_open*'  # count the open syscalls' entry tracepoints
-    funccount -p 185 u:c:malloc          # count malloc() calls in PID 185's libc
-    funccount c:malloc                   # the same for every process (BCC's form)
-    funccount 'u:/usr/bin/bash:readline*'  # user functions of an executable, by path
+    funccount -p 185 c:malloc            # count malloc() calls in PID 185's libc
+    funccount p:c:malloc                 # the same for every process
+    funccount '/usr/bin/bash:readline*'  # user functions of an executable, by path
+    funccount 'u:pthread:*mutex*'        # count USDT probes of libpthread matching *mutex*
+    funccount -p 185 'u::query__*'       # USDT probes of every object PID 185 maps
     funccount -v 'k:tcp_s*'              # also say which hook path is used";
 
 /// Count functions, tracepoints, and USDT probes
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "funccount",
-    about = "Count functions, tracepoints and user functions matching a pattern",
-    long_about = "Count functions, tracepoints and user functions matching a pattern.\n\n\
+    about = "Count functions, tracepoints and USDT probes matching a pattern",
+    long_about = "Count functions, tracepoints and USDT probes matching a pattern.\n\n\
 PATTERN is [TYPE:][LIBRARY:]FUNCTION with * wildcards: FUNCTION or k:FUNCTION for kernel \
 functions (kprobes, one per function, at most 1000 as in BCC), t:CATEGORY:NAME for \
-tracepoints, u:LIBRARY:FUNCTION or LIBRARY:FUNCTION for user functions (uprobes). LIBRARY is \
-a path, or a name found like BCC: in /proc/PID/maps with -p, else the ldconfig cache, the \
-standard library directories and PATH (\"c\" is libc). Unlike BCC, u: means a uprobe, not \
-a USDT probe.",
+tracepoints, p:LIBRARY:FUNCTION or LIBRARY:FUNCTION for user functions (uprobes), \
+u:LIBRARY:PROBE for USDT probes (as BCC; u::PROBE with -p: every object the process maps; \
+PROBE may be provider:name). LIBRARY is a path, or a name found like BCC: in /proc/PID/maps \
+with -p, else the ldconfig cache, the standard library directories and PATH (\"c\" is libc).",
     version
 )]
 struct Args {

@@ -9,9 +9,12 @@ pub enum Kind {
     Kernel,
     /// Tracepoints: `t:category:name` (both parts may have wildcards).
     Tracepoint,
-    /// User functions via uprobes in this library or executable: `u:c:malloc`, `c:malloc`,
+    /// User functions via uprobes in this library or executable: `c:malloc`,
     /// `p:/path/to/bin:func*`.
     User(String),
+    /// USDT probes of this library or executable (BCC's `u:LIB:PROBE`); empty with `-p PID`:
+    /// every object the process maps.
+    Usdt(String),
 }
 
 /// A name matcher: wildcard (`*` any run, `?` one character, whole name) or regex (`-r`).
@@ -22,7 +25,7 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    fn new(text: &str, regex: bool) -> Result<Self> {
+    pub fn new(text: &str, regex: bool) -> Result<Self> {
         if regex {
             match regex_lite::Regex::new(text) {
                 Ok(r) => Ok(Self::Regex(r)),
@@ -90,10 +93,11 @@ impl Pattern {
             [lib, f] => (Kind::User((*lib).to_owned()), any, *f),
             ["t", cat, name] => (Kind::Tracepoint, Matcher::new(cat, regex)?, *name),
             ["p" | "k", "", f] => (Kind::Kernel, any, *f),
-            ["u" | "p", lib, f] if !lib.is_empty() => (Kind::User((*lib).to_owned()), any, *f),
+            ["p", lib, f] if !lib.is_empty() => (Kind::User((*lib).to_owned()), any, *f),
+            ["u", lib, f] => (Kind::Usdt((*lib).to_owned()), any, *f),
             _ => bail!(
                 "'{text}' is not a pattern: use FUNC or k:FUNC (kernel), t:CATEGORY:NAME \
-                 (tracepoint), u:LIB:FUNC or LIB:FUNC (user function)"
+                 (tracepoint), p:LIB:FUNC or LIB:FUNC (user function), u:LIB:PROBE (USDT probe)"
             ),
         };
         if func.is_empty() {
@@ -132,8 +136,16 @@ mod tests {
             Kind::Tracepoint
         );
         assert_eq!(
-            Pattern::parse("u:c:malloc", false).unwrap().kind,
+            Pattern::parse("p:c:malloc", false).unwrap().kind,
             Kind::User("c".into())
+        );
+        assert_eq!(
+            Pattern::parse("u:pthread:*mutex*", false).unwrap().kind,
+            Kind::Usdt("pthread".into())
+        );
+        assert_eq!(
+            Pattern::parse("u::query__start", false).unwrap().kind,
+            Kind::Usdt(String::new())
         );
         assert_eq!(
             Pattern::parse("c:malloc", false).unwrap().kind,

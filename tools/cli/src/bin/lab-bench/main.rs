@@ -2,6 +2,7 @@
 //! .bt scripts), side by side in one run: exec -> ready line time, peak RSS, opensnoop's cost per
 //! openat()+close() and events lost. Prints the tables and writes them into BENCHMARKS.md.
 //! A benchmark command, not a test: figures depend on the machine and how busy it is.
+mod app;
 mod countcost;
 mod eventcost;
 mod measure;
@@ -118,6 +119,10 @@ fn bench(args: &Args) -> Result<()> {
     let hold = Duration::from_secs_f64(args.hold);
     {
         let _load = BackgroundLoad::start(&work)?;
+        let _app = match tools.iter().any(|t| app::TOOLS.contains(&t.as_str())) {
+            true => Some(app::App::start(&ours_dir(&suites))?),
+            false => None,
+        };
         for tool in &tools {
             let cells = suites
                 .iter()
@@ -162,6 +167,17 @@ fn bench(args: &Args) -> Result<()> {
     eprintln!("lab-bench: wrote {}", path.display());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Our suite's directory.
+fn ours_dir(suites: &[Suite]) -> PathBuf {
+    suites
+        .iter()
+        .find_map(|s| match s {
+            Suite::Ours(d) => Some(d.clone()),
+            _ => None,
+        })
+        .expect("our suite is always measured")
 }
 
 /// The repo root when run from a checkout (this source's location), else the current directory.

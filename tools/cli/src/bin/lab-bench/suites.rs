@@ -24,6 +24,9 @@ pub const TOOLS: &[&str] = &[
     "tcplife",
     "funccount",
     "ext4slower",
+    "tplist",
+    "dbslower",
+    "mysqld_qslower",
 ];
 
 /// funccount's pattern in the bench: one syscall tracepoint, the one the open loop hits.
@@ -57,6 +60,13 @@ impl Suite {
     pub fn argv(&self, tool: &str) -> Option<Vec<String>> {
         if tool == "funccount" {
             return self.funccount_argv();
+        }
+        if crate::app::TOOLS.contains(&tool) {
+            return match self {
+                Suite::Ours(dir) => crate::app::argv(tool, Some(dir)),
+                Suite::Bpftrace => crate::app::argv(tool, None),
+                Suite::LibbpfTools => None,
+            };
         }
         let path = match self {
             Suite::Ours(dir) => dir.join(tool),
