@@ -81,16 +81,7 @@ pub fn cells(r: &Row) -> Cells {
 }
 
 const HEAD: [&str; 10] = [
-    "student",
-    "host",
-    "reach",
-    "lab",
-    "time/planned",
-    "passed",
-    "check",
-    "hints",
-    "proctor",
-    "doctor",
+    "student", "host", "reach", "lab", "time", "passed", "check", "hints", "proctor", "doctor",
 ];
 
 /// The terminal table (fitted to the screen: one line per student unless it is too narrow),
@@ -104,12 +95,16 @@ pub fn table(rows: &[Row], screen: Screen) -> String {
             3 => screen.style.warn(&r.name),
             _ => r.name.clone(),
         };
+        // Time on the lab / planned, "25m/20m": the page and the CSV have the seconds.
+        let on_lab = r.current().map_or("-".into(), |(_, t, d)| {
+            format!("{}/{}", minutes(t), minutes(d))
+        });
         grid.row([
             name,
             r.host.clone(),
             c.reach,
             c.lab,
-            c.on_lab,
+            on_lab,
             c.passed,
             c.check,
             c.hints,
@@ -117,7 +112,8 @@ pub fn table(rows: &[Row], screen: Screen) -> String {
             c.doctor,
         ]);
     }
-    let mut out = grid.keep(&[0, 3, 7]).render();
+    // Proctor flags, doctor failures and why a VM is unreachable are also in the help lines.
+    let mut out = grid.keep(&[0, 3, 4, 5, 7]).optional(&[9, 8, 2]).render();
     let help = rows.iter().filter(|r| r.rank < 4).count();
     out.push_str(&format!(
         "{} students, {} reachable, {} may need help\n",
@@ -136,6 +132,16 @@ pub fn table(rows: &[Row], screen: Screen) -> String {
         out.push('\n');
     }
     out
+}
+
+/// "25m", "1h05m".
+fn minutes(secs: u64) -> String {
+    let m = secs / 60;
+    if m >= 60 {
+        format!("{}h{:02}m", m / 60, m % 60)
+    } else {
+        format!("{m}m")
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -248,4 +254,71 @@ pub fn csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
         ])?;
     }
     Ok(w.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::Target;
+
+    /// A student on lab 2 for 25 minutes (planned 20) whose last check got 1 of 5 right.
+    fn stuck(name: &str) -> Row {
+        let doc = serde_json::json!({
+            "schema": 1, "kind": "lab-status", "user": name, "host": "vm", "now": 10_000,
+            "lab": 2, "title": "Slow SSH login", "seed": 7, "started_at": 8_500,
+            "elapsed_secs": 1_500, "duration_secs": 1_200, "data_dir": "/d", "complete": true,
+            "same_boot": true, "workloads": [],
+            "labs": [], "hints_used": 2, "proctor": {"seen": {"strace": 1}, "source": "live"},
+            "last_check": {"lab": 2, "at": 9_900, "passed": 1, "required": 5, "ok": false},
+            "doctor": null
+        });
+        let mut r = Row::new(&Target {
+            name: name.into(),
+            host: "127.0.0.1:40022".into(),
+            user: name.into(),
+        });
+        r.status = Some(serde_json::from_value(doc).unwrap());
+        r
+    }
+
+    #[test]
+    fn the_table_fits_80_columns_one_line_per_student_and_says_who_needs_help() {
+        let mut dave = stuck("dave");
+        dave.status = None;
+        dave.error = Some("refused: connection refused".into());
+        let mut rows = vec![stuck("bob"), stuck("alice"), dave];
+        crate::class::row::sort(&mut rows);
+        let out = table(&rows, Screen::plain(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("student") && lines[1].starts_with('─'),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with("alice ") && lines[3].starts_with("bob "),
+            "{out}"
+        );
+        assert!(
+            lines[3].contains("lab 2: 1/5 right") && lines[3].contains(" 25m/20m "),
+            "{out}"
+        );
+        assert!(
+            lines[4].starts_with("dave ") && lines[4].contains(" refused "),
+            "{out}"
+        );
+        assert!(
+            lines[5].starts_with("3 students"),
+            "one line per student:\n{out}"
+        );
+        assert!(
+            out.contains("  ! bob: stuck: on lab 2 for 25m 00s, planned 20m 00s"),
+            "{out}"
+        );
+        // Wider than the screen: still within it, the columns wrapped rather than cut.
+        let long = vec![stuck("a-student-with-a-very-long-name")];
+        let out = table(&long, Screen::plain(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert!(out.contains("1/5"), "{out}");
+    }
 }

@@ -46,8 +46,11 @@ const GRID: TableStyle = TableStyle::new()
 /// A command's table: `Grid::new(screen, &["lab", "title", ...])`, `.row(...)`, `.render()`.
 pub struct Grid {
     table: Table,
+    width: usize,
     /// Columns that never wrap (names, numbers): the others give way.
     keep: Vec<usize>,
+    /// Columns left out, in this order, while the table is wider than the screen.
+    optional: Vec<usize>,
 }
 
 impl Grid {
@@ -61,7 +64,9 @@ impl Grid {
         }
         Grid {
             table,
+            width: screen.width,
             keep: Vec::new(),
+            optional: Vec::new(),
         }
     }
 
@@ -81,6 +86,13 @@ impl Grid {
         self
     }
 
+    /// Columns to leave out, in this order, rather than wrap the table (what they hold is
+    /// said elsewhere too).
+    pub fn optional(mut self, columns: &[usize]) -> Grid {
+        self.optional.extend_from_slice(columns);
+        self
+    }
+
     pub fn row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Grid {
         self.table
             .add_row(cells.into_iter().map(|c| c.to_string()).collect::<Vec<_>>());
@@ -93,6 +105,30 @@ impl Grid {
 
     /// The table's lines, each ending in a newline, without trailing spaces.
     pub fn render(mut self) -> String {
+        let widths = self.table.column_max_content_widths();
+        let mut shown: Vec<usize> = (0..widths.len()).collect();
+        // Each column is followed by two spaces (padding and the empty border), but the last.
+        let natural =
+            |shown: &[usize]| shown.iter().map(|&i| widths[i] as usize + 2).sum::<usize>() - 2;
+        for &i in &self.optional {
+            if shown.is_empty() || natural(&shown) <= self.width {
+                break;
+            }
+            shown.retain(|&c| c != i);
+            if let Some(c) = self.table.column_mut(i) {
+                c.set_constraint(ColumnConstraint::Hidden);
+            }
+        }
+        // No padding after the last column: the header's rule ends with the text.
+        if let Some(c) = shown.last().and_then(|&i| self.table.column_mut(i)) {
+            c.set_padding((0, 0));
+        }
+        // comfy-table's dynamic arrangement may wrap a column that would have fitted: only let
+        // it arrange when the table is too wide as it is.
+        if natural(&shown) <= self.width {
+            self.table
+                .set_content_arrangement(ContentArrangement::Disabled);
+        }
         for &i in &self.keep {
             if let Some(c) = self.table.column_mut(i) {
                 c.set_constraint(ColumnConstraint::ContentWidth);
