@@ -5,6 +5,7 @@
 #   provision/setup.sh                 # packages, toolchains, build, install onto PATH
 #   provision/setup.sh --deps          # only packages and toolchains (no build)
 #   --test-deps                        # also what the test suite needs (chromium, VM tools)
+#   --print-packages                   # the apt packages it would install (provision/packages.txt)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,15 +14,28 @@ BPF_LINKER_VERSION="0.13.0"
 LLVM_CANDIDATES=(22 21 23)
 DEPS_ONLY=0
 TEST_DEPS=0
+PRINT_PACKAGES=0
 
 for arg in "$@"; do
   case "$arg" in
     --deps) DEPS_ONLY=1 ;;
     --test-deps) TEST_DEPS=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --print-packages) PRINT_PACKAGES=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
+
+# The packages of `group` in provision/packages.txt (the one list; it says why each is there),
+# one a line; @LLVM@ stays as it is until LLVM is picked.
+packages() {
+  sed -n "s/^$1:[[:space:]]*//p" "$REPO/provision/packages.txt" | tr -s ' ' '\n' | sed '/^$/d' |
+    sed "s/@LLVM@/${LLVM:-@LLVM@}/g"
+}
+if [ "$PRINT_PACKAGES" = 1 ]; then
+  packages build; packages lab; [ "$TEST_DEPS" = 0 ] || packages test
+  exit 0
+fi
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die()  { echo "setup: error: $*" >&2; exit 1; }
@@ -56,10 +70,7 @@ pick_llvm() {
 
 step "apt packages"
 LLVM=$(pick_llvm) || die "no llvm-21/22/23-dev package in the apt sources (bpf-linker needs one); on Debian 12 enable bookworm-security"
-# sudo: the lab texts and slides say `sudo biolatency -mT 1 5` as the workshop does; on a
-# root-only machine (a fresh Debian has no sudo) those lines would fail to run as written.
-PKGS=(build-essential pkg-config git "llvm-$LLVM-dev" "libpolly-$LLVM-dev" libzstd-dev zlib1g-dev
-      bpftrace sysstat openssh-server openssh-client procps util-linux sudo)
+mapfile -t PKGS < <(packages build; packages lab)
 MISSING=()
 for p in "${PKGS[@]}"; do installed "$p" || MISSING+=("$p"); done
 if [ "${#MISSING[@]}" -gt 0 ]; then
@@ -70,13 +81,10 @@ else
 fi
 
 # --- test-only packages (--test-deps; tests/run.sh asks for them) -------------------------
-# tests/it/slides.rs opens the rendered deck in headless Chromium; DejaVu is the deck's font.
-# (Debian's package; Ubuntu's chromium is a snap stub that does not run here.) python3: the
-# provision test's YAML check and tests/bench/class-status.sh, which the suite runs short.
-# tmux: tests/it/terminal.rs drives lab in real terminals of fixed sizes.
+# (Debian's chromium; Ubuntu's is a snap stub that does not run here.)
 if [ "$TEST_DEPS" = 1 ]; then
   step "test packages (chromium for the slides test, python3, tmux)"
-  TEST_PKGS=(chromium fonts-dejavu-core python3 tmux)
+  mapfile -t TEST_PKGS < <(packages test)
   TEST_MISSING=()
   for p in "${TEST_PKGS[@]}"; do installed "$p" || TEST_MISSING+=("$p"); done
   if [ "${#TEST_MISSING[@]}" -gt 0 ]; then

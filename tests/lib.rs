@@ -46,6 +46,18 @@ pub fn clock_slack_us() -> f64 {
         .unwrap_or(10.0)
 }
 
+/// The first `LAB_TEST_SEEDS` of `all` (all of them when unset): the lab-VM guests run the
+/// scripted students with fewer seeds than this host (tests/guest sets it), since a seed varies
+/// the workload, not what the kernel is asked.
+pub fn seeds(all: &[u64]) -> &[u64] {
+    let n = std::env::var("LAB_TEST_SEEDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(all.len());
+    &all[..n.min(all.len())]
+}
+
 /// The repository's root: the source tree's, or `LAB_TEST_REPO` where the test binary runs away
 /// from it (a guest gets the files the tests read: labs/, tools/bpftrace/, tests/it/engine_labs/).
 pub fn repo_root() -> PathBuf {
@@ -180,6 +192,14 @@ pub fn require_root(test: &str) -> bool {
     }
     eprintln!("SKIPPED {test}: needs root to load BPF programs (run the suite with sudo)");
     false
+}
+
+/// The preamble of a test that loads BPF or starts workloads: None when not root (after
+/// `require_root` printed why, so the test returns and shows as skipped), else the BPF lock,
+/// held for the rest of the test: `let Some(_g) = root_test("name") else { return };`
+#[must_use]
+pub fn root_test(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    require_root(test).then(bpf_lock)
 }
 
 /// Serializes tests that load BPF or start workloads: they compete for 2 CPUs and tracepoints.

@@ -28,32 +28,12 @@ pub enum Target {
 }
 
 /// The tools every trial run covers (all of ours that attach BPF programs here), as command
-/// lines: a tool that needs arguments gets typical ones.
-pub const TOOLS: &[&str] = &[
-    "execsnoop",
-    "opensnoop",
-    "killsnoop",
-    "syscount",
-    "biolatency",
-    "biosnoop",
-    "bitesize",
-    "runqlat",
-    "runqlen",
-    "cpudist",
-    "profile",
-    "offcputime",
-    "tcpconnect",
-    "tcpaccept",
-    "tcplife",
-    "tcpretrans",
-    "tcpsynbl",
-    "funccount t:syscalls:sys_enter_open*",
-    "bashreadline",
-    "ext4slower 0",
-    "ext4dist",
-    "oomkill",
-    "drsnoop",
-];
+/// lines: a tool that needs arguments gets typical ones. From the catalog's `trial` column.
+pub fn tools() -> impl Iterator<Item = &'static str> {
+    lab_probes::requirements::TOOLS
+        .iter()
+        .filter_map(|t| t.trial)
+}
 
 impl Target {
     pub fn name(&self) -> String {

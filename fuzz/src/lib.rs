@@ -7,10 +7,8 @@
 use std::{io::Write as _, os::fd::FromRawFd as _};
 
 use lab::{
-    commands::{
-        btcheck::{output::Output, tool::Line},
-        check::answer,
-    },
+    exercises::{output::Output, student_tool::Line},
+    grading::answer,
     lab::{format, render::Context, seed, Kind, Tolerance},
 };
 
@@ -85,33 +83,33 @@ pub fn answers(data: &[u8]) {
     let _ = answer::parse_choice(&text, &choices);
     let value = f64::from(*pick) * 1000.0;
     let truths = [
-        (Kind::Size, answer::Truth::number(value)),
+        (Kind::Size, answer::Expected::number(value)),
         (
             Kind::Duration,
-            answer::Truth::Number {
+            answer::Expected::Number {
                 value,
                 range: Some((value, value * 2.0)),
             },
         ),
-        (Kind::Number, answer::Truth::number(value)),
-        (Kind::Cpu, answer::Truth::number(f64::from(*pick % 4))),
+        (Kind::Number, answer::Expected::number(value)),
+        (Kind::Cpu, answer::Expected::number(f64::from(*pick % 4))),
         (
             Kind::Process,
-            answer::Truth::Process {
+            answer::Expected::Process {
                 names: vec!["ledgerd".into()],
                 pids: vec![i32::from(*pick)],
             },
         ),
         (
             Kind::File,
-            answer::Truth::File {
+            answer::Expected::File {
                 path: "/var/tmp/lab/ledger.log".into(),
             },
         ),
-        (Kind::Syscall, answer::Truth::Syscall("fdatasync".into())),
+        (Kind::Syscall, answer::Expected::Syscall("fdatasync".into())),
         (
             Kind::Choice,
-            answer::Truth::Choice(choices[usize::from(*pick) % 3].clone()),
+            answer::Expected::Choice(choices[usize::from(*pick) % 3].clone()),
         ),
     ];
     for tol in [
@@ -144,8 +142,8 @@ pub fn bpftrace_output(data: &[u8]) {
         let _ = (h.total(), h.is_step1(), h.is_log2());
     }
     let all = out.all_text();
-    let _ = lab::commands::btcheck::output::numbers(&all);
-    let _ = lab::commands::btcheck::output::has_number(&all, 42);
+    let _ = lab::exercises::output::numbers(&all);
+    let _ = lab::exercises::output::has_number(&all, 42);
 }
 
 /// A BTF file (the kernel's /sys/kernel/btf/vmlinux in real life): index it and look members up.

@@ -6,10 +6,12 @@
 #   sudo provision/vm/build-image.sh             # Debian 12 (bookworm, kernel 6.1)
 #   sudo provision/vm/build-image.sh trixie      # Debian 13 (trixie, kernel 6.12)
 #                                                # prints the image directory on the last line
+#   provision/vm/build-image.sh --print-packages # what debootstrap installs (provision/packages.txt)
 #
 # The image is cached in $LAB_VM_CACHE (default /var/cache/lab/vm) under the suite and a hash of
 # this script, so a second run takes a second and any edit here builds a fresh one (older images
-# of the same suite are removed; other suites are kept). The directory holds:
+# of the same suite are removed; other suites are kept); so does an edit of packages.txt. The
+# directory holds:
 #   disk.qcow2   root filesystem (use a qcow2 overlay per VM: it is shared)
 #   vmlinuz, initrd.img   the guest kernel and initramfs for direct boot
 # Installs its own host packages first (provision/vm/deps.sh).
@@ -20,25 +22,25 @@ CACHE="${LAB_VM_CACHE:-/var/cache/lab/vm}"
 SUITE="${1:-${LAB_VM_SUITE:-bookworm}}"
 case "$SUITE" in
   bookworm|trixie) ;;
-  -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+  --print-packages) ;;
   *) echo "vm/build-image: error: unknown suite '$SUITE': use bookworm (Debian 12) or trixie (Debian 13)" >&2; exit 2 ;;
 esac
 MIRROR="${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DISK_SIZE=6G   # the labs want >= 2 GiB free in /var/tmp; qcow2 stores only what is used
-# python3-cffi-backend: debootstrap fails without it (cloud-init's dependency chain).
-# bpftrace, sysstat, locales, curl: what cloud-init would otherwise install at first boot (minutes
-# under TCG); locales gives cloud-init the update-locale it calls.
-# e2fsprogs: cloud-init's resizefs runs resize2fs (trixie's minbase lacks it: status "error").
-# gcc, libc6-dev: the test suite, run inside these guests (tests/guest), builds small C helpers.
-INCLUDE=linux-image-amd64,systemd-sysv,udev,openssh-server,cloud-init,python3-cffi-backend,sudo,\
-iproute2,ca-certificates,netbase,procps,e2fsprogs,bpftrace,sysstat,locales,curl,\
-gcc,libc6-dev
+# The image's system, what a lab VM needs and what the guest tests need, from the one package
+# list (provision/packages.txt says why each is there). Preinstalled here: cloud-init would
+# otherwise install them at first boot (minutes under TCG).
+PACKAGES="$HERE/../packages.txt"
+INCLUDE=$(sed -n 's/^\(image\|lab\|guest-test\):[[:space:]]*//p' "$PACKAGES" | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
 
 die() { echo "vm/build-image: error: $*" >&2; exit 1; }
 step() { echo "vm/build-image: $*" >&2; }
+[ "${1:-}" = --print-packages ] && { echo "$INCLUDE" | tr ',' '\n'; exit 0; }
 [ "$(id -u)" = 0 ] || die "must run as root: sudo $0"
 
-KEY=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+# The cache key: this script and the package list it reads.
+KEY=$(cat "${BASH_SOURCE[0]}" "$PACKAGES" | sha256sum | cut -c1-16)
 OUT="$CACHE/$SUITE-$KEY"
 if [ -f "$OUT/done" ]; then step "cached image in $OUT"; echo "$OUT"; exit 0; fi
 
@@ -97,7 +99,11 @@ qemu-img convert -f raw -O qcow2 "$WORK/disk.raw" "$WORK/disk.qcow2"
 mkdir -p "$OUT"
 mv "$WORK/disk.qcow2" "$WORK/vmlinuz" "$WORK/initrd.img" "$OUT/"
 touch "$OUT/done"
-# Older images (other script hashes) are dead weight.
-find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name "$SUITE-*" ! -name "$SUITE-$KEY" -exec rm -rf {} +
+# Older images (other hashes of the script and package list) are dead weight, but the newest of
+# them may be another checkout's (a branch not yet merged) in use: keep it, remove the rest.
+# Only this suite's images (SUITE-<16 hex digits>), never another builder's (bookworm-bios-...).
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \
+  -regex ".*/$SUITE-[0-9a-f]{16}" ! -name "$SUITE-$KEY" -printf '%T@ %p\n' |
+  sort -rn | tail -n +2 | cut -d' ' -f2- | xargs -r rm -rf
 step "built $OUT in $((SECONDS - START)) s"
 echo "$OUT"

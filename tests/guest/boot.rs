@@ -23,7 +23,8 @@ pub fn wait_for_cloud_init(b: &mut Booted) {
         .run(120, "sudo tail -n 60 /var/log/cloud-init-output.log")
         .stdout;
     eprintln!(
-        "guest: cloud-init finished (exit {}) after {:.0}s",
+        "guest {}: cloud-init finished (exit {}) after {:.0}s",
+        b.kernel,
         status.code,
         start.elapsed().as_secs_f64()
     );

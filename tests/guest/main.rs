@@ -4,18 +4,14 @@
 //! user-data `lab provision cloud-init` writes, booted under qemu, and checked (boot::*); then
 //! every test of the kernel-facing tests/it modules (plan.rs) runs inside it, one trial each
 //! (`debian12::it::tools_snoop::...`), against the installed payload. A failed trial shows the
-//! guest's output. One guest runs at a time; it is powered off (or killed) before the next
-//! boots and when the harness ends, and the payload server stops with it.
+//! guest's output. Each guest runs its trials one at a time on its own worker thread; the guests
+//! run side by side (queue.rs), sharing one static payload build. Every guest is powered off (or
+//! killed) when its trials are done and when the harness ends, and its payload server with it.
 //!
-//!   sudo cargo test --test guest                       # the default guests (Debian 12)
-//!   sudo LAB_GUESTS=all cargo test --test guest        # Debian 12 and 13 (tests/run.sh --all-kernels)
-//!   sudo cargo test --test guest -- debian12::it::labs # a filter, as with any test binary
-use std::{
-    path::PathBuf,
-    process::ExitCode,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+//!   sudo cargo test --test guest                        # every guest (Debian 12 and 13)
+//!   sudo LAB_GUESTS=debian12 cargo test --test guest    # one guest (tests/run.sh --guest debian12)
+//!   sudo cargo test --test guest -- debian12::it::labs  # a filter, as with any test binary
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -23,47 +19,55 @@ mod boot;
 mod kernels;
 mod payload;
 mod plan;
+mod queue;
 mod serve;
 mod ssh;
 mod vm;
 
 use kernels::{Kernel, KERNELS};
+use queue::{Job, Shared};
 use vm::Booted;
 
 /// Where the guest keeps the test binary and the repo files it reads.
 const GUEST_TESTS: &str = "/opt/lab-tests";
+/// Seeds the scripted students run with in a guest (this host runs all five): a seed varies the
+/// workload, not what the kernel is asked (lab_tests::seeds).
+const GUEST_SEEDS: usize = 2;
 /// One guest test may take this long (TCG is several times slower than the host).
 const GUEST_TEST_TIMEOUT_S: u64 = 30 * 60;
-
-/// What the harness holds between trials (they run one at a time, in order, on the main thread).
-#[derive(Default)]
-struct State {
-    payload: Option<Result<Arc<payload::Payload>, String>>,
-    /// The guest currently up (or why it could not come up), by kernel id.
-    guest: Option<(&'static str, Result<Box<Booted>, String>)>,
-    /// Kernels whose guest was already shut down: not booted twice.
-    done: Vec<&'static str>,
-    work: Option<PathBuf>,
-    /// Held while this harness has guests: one guest run per machine at a time.
-    lock: Option<std::fs::File>,
-}
-
-static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// A check run against a booted guest.
 type GuestFn = Box<dyn FnOnce(&mut Booted) -> Result<(), String> + Send>;
 
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
-    // One guest at a time on 2 cores, trials in their listed order.
+    // The trials only wait, in their listed order, for what the guests' workers report.
     args.test_threads = Some(1);
     let repo = lab_tests::repo_root();
-    *STATE.lock().unwrap() = Some(State::default());
-
+    let guest_tests = plan::guest_tests(&repo);
     let mut trials = vec![Trial::test("harness::plan_finds_test_functions", || {
         plan::self_check().map_err(Failed::from)
     })];
-    let guest_tests = plan::guest_tests(&repo);
+    let shared = Arc::new(Shared::default());
+    let mut queues = Vec::new();
+    let guests_run = KERNELS
+        .iter()
+        .any(|k| kernels::selected(k).unwrap_or(false))
+        && lab_tests::is_root();
+    let (board, plan_repo) = (shared.clone(), repo.clone());
+    trials.push(
+        Trial::test(
+            "harness::plan_covers_every_test_of_the_guest_modules",
+            move || {
+                // The static test binary comes with the payload (built once, for every guest).
+                let payload = board
+                    .payload(|| payload::build(&plan_repo, &board.work()))
+                    .map_err(Failed::from)?;
+                plan::check_against_binary(&plan_repo, &payload.it).map_err(Failed::from)
+            },
+        )
+        .with_ignored_flag(!guests_run),
+    );
     for k in KERNELS {
         let selected = match kernels::selected(k) {
             Ok(s) => s,
@@ -72,16 +76,35 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        trials.extend(kernel_trials(k, &guest_tests, selected));
+        let mut jobs = Vec::new();
+        for (trial, job) in kernel_trials(k, &guest_tests, selected, &shared) {
+            let runs = lab_tests::is_root()
+                && !args.list
+                && !args.is_filtered_out(&trial)
+                && !args.is_ignored(&trial);
+            if runs {
+                jobs.push((trial.name().to_string(), job));
+            }
+            trials.push(trial);
+        }
+        if !jobs.is_empty() {
+            queues.push((k, jobs));
+        }
     }
+    let workers = match queue::start(&shared, queues) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let conclusion = libtest_mimic::run(&args, trials);
-    // Power off whatever is still up; the payload server stops with it.
-    let state = STATE.lock().unwrap().take().unwrap_or_default();
-    if let Some((id, Ok(b))) = state.guest {
-        shutdown(id, *b);
+    // Every trial that ran has its result, so the workers are done (their guests powered off).
+    for w in workers {
+        let _ = w.join();
     }
     // Scratch files (payload copies, overlays, console logs): kept only to debug a failure.
-    if let Some(work) = state.work {
+    if let Some(work) = shared.made_work() {
         if conclusion.has_failed() {
             eprintln!("guest: work files kept for debugging in {}", work.display());
         } else {
@@ -91,16 +114,23 @@ fn main() -> ExitCode {
     conclusion.exit_code()
 }
 
-/// Every trial of one kernel, in run order: boot checks, the guest tests, power-off.
-fn kernel_trials(k: &'static Kernel, guest_tests: &[String], selected: bool) -> Vec<Trial> {
+/// Every trial of one kernel, in run order (boot checks, the guest tests, power-off), each with
+/// the job its worker runs; the trial itself waits for the job's result.
+fn kernel_trials(
+    k: &'static Kernel,
+    guest_tests: &[String],
+    selected: bool,
+    shared: &Arc<Shared>,
+) -> Vec<(Trial, Job)> {
     let root = lab_tests::is_root();
     let ci = std::env::var_os("CI").is_some();
     // Not picked, or not root outside CI: listed as ignored (with why, printed once).
     let ignored = !selected || (!root && !ci);
     if !selected {
         eprintln!(
-            "guest {}: not booted in this run (LAB_GUESTS; `tests/run.sh --all-kernels` runs every guest)",
-            k.id
+            "guest {}: not booted in this run (LAB_GUESTS={})",
+            k.id,
+            std::env::var("LAB_GUESTS").unwrap_or_default()
         );
     } else if ignored {
         eprintln!(
@@ -108,103 +138,58 @@ fn kernel_trials(k: &'static Kernel, guest_tests: &[String], selected: bool) -> 
             k.id
         );
     }
-    let wrap = move |name: String, f: GuestFn| {
-        Trial::test(format!("{}::{name}", k.id), move || {
+    let wrap = |name: String, job: Job| {
+        let name = format!("{}::{name}", k.id);
+        let board = shared.clone();
+        let waited = name.clone();
+        let trial = Trial::test(name, move || {
             if !root {
                 return Err("the guest suite needs root".into());
             }
-            with_guest(k, f).map_err(Failed::from)
+            board.wait(&waited).map_err(Failed::from)
         })
-        .with_ignored_flag(ignored)
+        .with_ignored_flag(ignored);
+        (trial, job)
     };
+    let guest = |f: GuestFn| Job::Guest(f);
     let mut v = vec![
         wrap(
             "boot::provisioned_cleanly".into(),
-            Box::new(move |b| boot::provisioned_cleanly(k, b)),
+            guest(Box::new(move |b| boot::provisioned_cleanly(k, b))),
         ),
         wrap(
             "boot::kprobes_and_fentry_work".into(),
-            Box::new(boot::kprobes_and_fentry_work),
+            guest(Box::new(boot::kprobes_and_fentry_work)),
         ),
         wrap(
             "boot::class_status_sees_the_running_lab".into(),
-            Box::new(boot::class_status_sees_the_running_lab),
+            guest(Box::new(boot::class_status_sees_the_running_lab)),
         ),
     ];
-    for t in guest_tests {
+    for t in guest_tests.iter().filter(|t| plan::runs_in(t, k.id)) {
         let t = t.clone();
         v.push(wrap(
             format!("it::{t}"),
-            Box::new(move |b| run_guest_test(b, &t)),
+            guest(Box::new(move |b| run_guest_test(b, &t))),
         ));
     }
     v.push(wrap(
         "boot::provision_host_is_idempotent".into(),
-        Box::new(boot::provision_host_is_idempotent),
+        guest(Box::new(boot::provision_host_is_idempotent)),
     ));
-    v.push(
-        Trial::test(
-            format!("{}::boot::powers_off_leaving_nothing_running", k.id),
-            move || {
-                if !root {
-                    return Err("the guest suite needs root".into());
-                }
-                power_off(k).map_err(Failed::from)
-            },
-        )
-        .with_ignored_flag(ignored),
-    );
+    v.push(wrap(
+        "boot::powers_off_leaving_nothing_running".into(),
+        Job::PowerOff,
+    ));
     v
 }
 
-/// Run `f` against kernel `k`'s guest, booting it first if needed (and shutting down another).
-fn with_guest(k: &'static Kernel, f: GuestFn) -> Result<(), String> {
-    let mut lock = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let st = lock.as_mut().expect("harness state");
-    if st.guest.as_ref().is_some_and(|(id, _)| *id != k.id) {
-        if let Some((id, up)) = st.guest.take() {
-            st.done.push(id);
-            if let Ok(b) = up {
-                shutdown(id, *b);
-            }
-        }
-    }
-    if st.guest.is_none() {
-        if st.done.contains(&k.id) {
-            return Err(format!(
-                "guest {} was already powered off by an earlier trial",
-                k.id
-            ));
-        }
-        let up = bring_up(st, k);
-        st.guest = Some((k.id, up.map(Box::new)));
-    }
-    match &mut st.guest {
-        Some((_, Ok(b))) => f(b),
-        Some((_, Err(e))) => Err(format!("guest {} did not come up: {e}", k.id)),
-        None => unreachable!(),
-    }
-}
-
-/// Build the payload (once), boot the guest, wait for cloud-init, install the tests.
-fn bring_up(st: &mut State, k: &'static Kernel) -> Result<Booted, String> {
+/// Build the payload (once for every guest), boot the guest, wait for cloud-init, install the
+/// tests.
+fn bring_up(shared: &Shared, k: &'static Kernel) -> Result<Booted, String> {
     let repo = lab_tests::repo_root();
-    let work = st
-        .work
-        .get_or_insert_with(|| {
-            let d = std::env::temp_dir().join(format!("lab-guest-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&d);
-            std::fs::create_dir_all(&d).unwrap();
-            d
-        })
-        .clone();
-    if st.lock.is_none() {
-        st.lock = Some(machine_lock()?);
-    }
-    let payload = st
-        .payload
-        .get_or_insert_with(|| payload::build(&repo, &work).map(Arc::new))
-        .clone()?;
+    let work = shared.work();
+    let payload = shared.payload(|| payload::build(&repo, &work))?;
     let gwork = work.join(k.id);
     std::fs::create_dir_all(&gwork).map_err(|e| e.to_string())?;
     let mut b = vm::boot(&repo, k, &payload, &gwork)?;
@@ -221,25 +206,12 @@ fn bring_up(st: &mut State, k: &'static Kernel) -> Result<Booted, String> {
     Ok(b)
 }
 
-/// Two guest runs at once (two sessions, or CI beside a developer) would share 2 cores between
-/// two TCG guests and time out; the second waits here instead.
-fn machine_lock() -> Result<std::fs::File, String> {
-    use std::os::fd::AsRawFd;
-    let path = "/run/lock/lab-guest-run.lock";
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{path}: {e}"))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!("guest: another guest run holds {path}; waiting for it to end");
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(format!("flock {path}: {}", std::io::Error::last_os_error()));
-        }
-    }
-    Ok(f)
+/// A fresh scratch dir for this harness run.
+fn work_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lab-guest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 /// One tests/it test inside the guest, as root, against the installed payload.
@@ -247,12 +219,13 @@ fn run_guest_test(b: &mut Booted, name: &str) -> Result<(), String> {
     let start = Instant::now();
     let script = format!(
         "cd /tmp && sudo env CI=true RUST_BACKTRACE=1 LAB_TEST_BIN_DIR=/usr/local/bin \
-         LAB_TEST_CLOCK_SLACK_US=3000 LAB_TEST_REPO={GUEST_TESTS}/repo {GUEST_TESTS}/it --exact {name} --test-threads=1 \
-         --nocapture 2>&1"
+         LAB_TEST_CLOCK_SLACK_US=3000 LAB_TEST_SEEDS={GUEST_SEEDS} LAB_TEST_REPO={GUEST_TESTS}/repo \
+         {GUEST_TESTS}/it --exact {name} --test-threads=1 --nocapture 2>&1"
     );
     let out = b.ssh.run(GUEST_TEST_TIMEOUT_S, &script);
     eprintln!(
-        "guest: {name}: exit {} in {:.1}s",
+        "guest {}: {name}: exit {} in {:.1}s",
+        b.kernel,
         out.code,
         start.elapsed().as_secs_f64()
     );
@@ -279,27 +252,4 @@ fn run_guest_test(b: &mut Booted, name: &str) -> Result<(), String> {
         out.code,
         out.both()
     ))
-}
-
-/// The last trial of a kernel: a clean power-off, and qemu gone.
-fn power_off(k: &'static Kernel) -> Result<(), String> {
-    let mut lock = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let st = lock.as_mut().expect("harness state");
-    match st.guest.take() {
-        Some((id, Ok(b))) if id == k.id => {
-            st.done.push(id);
-            boot::power_off(*b)
-        }
-        other => {
-            st.guest = other;
-            Err(format!("guest {} is not up", k.id))
-        }
-    }
-}
-
-/// Between kernels and at the end: power off quietly (the Vm guard kills qemu if it hangs).
-fn shutdown(id: &'static str, b: Booted) {
-    if let Err(e) = boot::power_off(b) {
-        eprintln!("guest {id}: {e}");
-    }
 }

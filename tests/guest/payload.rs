@@ -18,6 +18,8 @@ pub struct Payload {
     pub bins: PathBuf,
     /// Holds TESTS_TARBALL: `it` and `repo/`.
     pub tests_dir: PathBuf,
+    /// The static test binary that goes into the guests.
+    pub it: PathBuf,
 }
 
 /// Build everything (or take LAB_VM_BIN_DIR / LAB_GUEST_TEST_BIN when set, e.g. by tests/run.sh).
@@ -49,7 +51,11 @@ pub fn build(repo: &Path, work: &Path) -> Result<Payload, String> {
             .arg(&stage)
             .args(["it", "repo"]),
     )?;
-    Ok(Payload { bins, tests_dir })
+    Ok(Payload {
+        bins,
+        it: stage.join("it"),
+        tests_dir,
+    })
 }
 
 /// `cargo test --no-run` of tests/it for the musl target; returns the executable.

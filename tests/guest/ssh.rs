@@ -8,6 +8,8 @@ use std::{
 use lab_tests::run;
 
 pub struct Ssh {
+    /// The guest's kernel id, for log lines.
+    pub label: &'static str,
     pub port: u16,
     pub password: String,
 }
@@ -97,7 +99,8 @@ impl Ssh {
         let start = Instant::now();
         let out = self.run(timeout_s, script);
         eprintln!(
-            "guest: [{:>6.1}s] $ {script} -> exit {}",
+            "guest {}: [{:>6.1}s] $ {script} -> exit {}",
+            self.label,
             start.elapsed().as_secs_f64(),
             out.code
         );

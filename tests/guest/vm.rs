@@ -48,6 +48,8 @@ impl Drop for Vm {
 
 /// A booted, logged-into guest with its payload server.
 pub struct Booted {
+    /// The kernel's id (`debian12`), for log lines: two guests run at once.
+    pub kernel: &'static str,
     pub vm: Vm,
     pub ssh: Ssh,
     pub server: Server,
@@ -70,7 +72,12 @@ pub fn free_port() -> u16 {
 }
 
 /// Build (or reuse) the image, provision one student, boot, wait for the SSH login.
-pub fn boot(repo: &Path, k: &Kernel, payload: &Payload, work: &Path) -> Result<Booted, String> {
+pub fn boot(
+    repo: &Path,
+    k: &'static Kernel,
+    payload: &Payload,
+    work: &Path,
+) -> Result<Booted, String> {
     let image = PathBuf::from(last_line(
         Command::new(repo.join("provision/vm/build-image.sh")).arg(k.suite),
     )?);
@@ -198,6 +205,7 @@ pub fn boot(repo: &Path, k: &Kernel, payload: &Payload, work: &Path) -> Result<B
         server.port
     );
     let ssh = Ssh {
+        label: k.id,
         port: ssh_port,
         password,
     };
@@ -226,6 +234,7 @@ pub fn boot(repo: &Path, k: &Kernel, payload: &Payload, work: &Path) -> Result<B
         k.id
     );
     Ok(Booted {
+        kernel: k.id,
         vm,
         ssh,
         server,

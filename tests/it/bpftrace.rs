@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bpf_lock, cmd, require_root, run};
+use lab_tests::{cmd, root_test, run};
 
 pub(crate) mod attach;
 mod from_labs;
@@ -67,10 +67,9 @@ fn sh(script: &str) {
 
 #[test]
 fn starter_tools_see_the_events_of_a_workload() {
-    if !require_root("bpftrace::starter_tools_see_the_events_of_a_workload") {
+    let Some(_g) = root_test("bpftrace::starter_tools_see_the_events_of_a_workload") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = scratch("starters");
     let me = std::process::id();
 
@@ -208,10 +207,9 @@ fn check(ex: &str, src: &Path, dir: &Path) -> (i32, serde_json::Value, f64) {
 
 #[test]
 fn reference_solutions_pass() {
-    if !require_root("bpftrace::reference_solutions_pass") {
+    let Some(_g) = root_test("bpftrace::reference_solutions_pass") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = scratch("solutions");
     for ex in ["4a", "4b", "4c", "4d", "5a", "5b"] {
         let (code, json, _) = check(ex, &repo().join(format!("labs/solutions/{ex}.bt")), &dir);
@@ -236,10 +234,9 @@ fn reference_solutions_pass() {
 
 #[test]
 fn broken_variants_fail_with_the_right_explanation() {
-    if !require_root("bpftrace::broken_variants_fail_with_the_right_explanation") {
+    let Some(_g) = root_test("bpftrace::broken_variants_fail_with_the_right_explanation") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = scratch("broken");
     // (exercise, file, phrase the verdict must contain)
     let cases = [
@@ -291,10 +288,11 @@ fn broken_variants_fail_with_the_right_explanation() {
 
 #[test]
 fn syntax_error_and_flood_get_their_verdicts_within_the_timeout() {
-    if !require_root("bpftrace::syntax_error_and_flood_get_their_verdicts_within_the_timeout") {
+    let Some(_g) =
+        root_test("bpftrace::syntax_error_and_flood_get_their_verdicts_within_the_timeout")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = scratch("limits");
     let (code, json, secs) = check(
         "4a",
@@ -340,6 +338,7 @@ fn syntax_error_and_flood_get_their_verdicts_within_the_timeout() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// host only: bad arguments and a text, nothing loaded
 #[test]
 fn bad_input_and_the_open_problem() {
     // No root needed: both answer before anything is loaded.

@@ -756,10 +756,10 @@ fn class_bad_input_is_one_line_and_exit_2() {
 /// read), while the state file stays private (0600).
 #[test]
 fn status_json_is_versioned_and_readable_without_root() {
-    if !require_root("status_json_is_versioned_and_readable_without_root") {
+    let Some(_g) = lab_tests::root_test("status_json_is_versioned_and_readable_without_root")
+    else {
         return;
-    }
-    let _g = lab_tests::bpf_lock();
+    };
     let dir = lab_tests::disk_dir().join(format!("lab-class-status-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -4,7 +4,7 @@ use lab_tests::{cmd, require_root, run};
 // The runner is a binary, so its tested-kernels parser and matcher come in as source: the
 // README check and doctor's row then read runner/data/tested-kernels.tsv the same way.
 #[allow(dead_code)]
-#[path = "../../runner/src/commands/doctor/tested.rs"]
+#[path = "../../runner/src/doctor/tested.rs"]
 mod tested;
 
 #[test]
@@ -84,6 +84,7 @@ fn doctor_plain_table_names_every_check() {
     assert!(!out.contains("\x1b["), "NO_COLOR output has escapes");
 }
 
+// host only: flag parsing
 #[test]
 fn unknown_flag_is_usage_error() {
     let (code, _, err) = run(cmd("lab").args(["doctor", "--frobnicate"]));
@@ -151,6 +152,7 @@ fn doctor_says_whether_this_kernel_is_tested() {
 }
 
 /// README.md's "Tested kernels" table is runner/data/tested-kernels.tsv, cell for cell.
+// host only: two files compared
 #[test]
 fn readme_tested_kernels_table_equals_data_file() {
     // Compiled in: the check is about the source tree, wherever the test binary runs.

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bin, bpf_lock, cmd, require_root, run};
+use lab_tests::{bin, cmd, require_root, root_test, run};
 use serde_json::Value;
 
 /// A scratch state dir, removed (after stopping anything left) on drop.
@@ -151,10 +151,9 @@ fn lab1_quick_start_status_and_stop() {
         Ok(u) if !u.is_empty() => format!("sudo {cmd}"),
         _ => cmd.to_owned(),
     };
-    if !require_root("lab1_quick_start_status_and_stop") {
+    let Some(_g) = root_test("lab1_quick_start_status_and_stop") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("quick", false);
     let out = s.ok(&["start", "1", "--seed", "4242"]);
     assert!(out.contains("Lab 1 is running (seed 4242)"), "{out}");
@@ -275,10 +274,9 @@ fn lab1_quick_start_status_and_stop() {
 /// into its own session; a workload that ignores SIGTERM. `lab stop` ends all of them.
 #[test]
 fn stop_ends_whole_trees() {
-    if !require_root("stop_ends_whole_trees") {
+    let Some(_g) = root_test("stop_ends_whole_trees") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("trees", true);
     let out = s.ok(&["start", "1", "--seed", "7"]);
     assert!(
@@ -323,10 +321,9 @@ fn stop_ends_whole_trees() {
 /// A workload that exits by itself and one killed with SIGKILL are reported with how they ended.
 #[test]
 fn dead_workloads_are_reported_with_exit_status() {
-    if !require_root("dead_workloads_are_reported_with_exit_status") {
+    let Some(_g) = root_test("dead_workloads_are_reported_with_exit_status") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("dead", true);
     s.ok(&["start", "2", "--seed", "11"]);
     let code = s.state()["session"]["vars"]["code"].as_i64().unwrap();
@@ -361,10 +358,9 @@ fn dead_workloads_are_reported_with_exit_status() {
 /// session is recorded as incomplete, and `lab stop` (or the next start) leaves nothing.
 #[test]
 fn kill_9_lab_start_at_awkward_moments() {
-    if !require_root("kill_9_lab_start_at_awkward_moments") {
+    let Some(_g) = root_test("kill_9_lab_start_at_awkward_moments") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("kill9", true);
     let data_dir = s.dir.join("sessions/lab-03");
 
@@ -435,10 +431,9 @@ fn kill_9_lab_start_at_awkward_moments() {
 /// still ends its whole tree.
 #[test]
 fn supervisor_killed_then_stop() {
-    if !require_root("supervisor_killed_then_stop") {
+    let Some(_g) = root_test("supervisor_killed_then_stop") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("supkill", true);
     s.ok(&["start", "1", "--seed", "3"]);
     let data_dir = PathBuf::from(s.status()["data_dir"].as_str().unwrap().to_string());
@@ -498,10 +493,9 @@ fn supervisor_killed_then_stop() {
 /// `lab stop` does not touch that process.
 #[test]
 fn reused_pid_is_treated_as_gone() {
-    if !require_root("reused_pid_is_treated_as_gone") {
+    let Some(_g) = root_test("reused_pid_is_treated_as_gone") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("reuse", true);
     // An innocent process that got "our" PID.
     let mut innocent = Command::new("sleep").arg("30").spawn().unwrap();
@@ -648,10 +642,9 @@ fn dev_check_reports_file_and_line() {
 /// is still recorded, and the next `lab stop` ends what is left.
 #[test]
 fn kill_9_lab_stop_midway() {
-    if !require_root("kill_9_lab_stop_midway") {
+    let Some(_g) = root_test("kill_9_lab_stop_midway") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("stopkill", true);
     s.ok(&["start", "1", "--seed", "5"]);
     let data_dir = PathBuf::from(s.status()["data_dir"].as_str().unwrap().to_string());

@@ -1,7 +1,7 @@
 //! lab-bench, tiny: the cost-per-event tables of tcpconnect, tcplife and ext4slower run their
 //! loops with our tools attached, and our tools print every event the loops made. No figure is
 //! checked (speed lives in the benchmark itself, never in a test).
-use lab_tests::{bpf_lock, cmd, require_root, run};
+use lab_tests::{cmd, root_test, run};
 
 /// Our row of one tool's table: (events printed, events expected, lost).
 fn our_row(report: &str, tool: &str) -> (u64, u64, u64) {
@@ -28,10 +28,9 @@ fn our_row(report: &str, tool: &str) -> (u64, u64, u64) {
 
 #[test]
 fn lab_bench_loops_are_traced_with_nothing_lost_by_our_tools() {
-    if !require_root("lab_bench_loops") {
+    let Some(_g) = root_test("lab_bench_loops") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let out = std::env::temp_dir().join(format!("lab-bench-smoke-{}.md", std::process::id()));
     let (iters, runs) = (200u64, 1u64);
     let (code, stdout, stderr) = run(cmd("lab-bench")

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bpf_lock, require_root};
+use lab_tests::{require_root, root_test};
 use serde_json::Value;
 
 use crate::labs::{measured_ms, runqlat_p99_us, tool_for, workload_pid, Scratch};
@@ -137,10 +137,9 @@ fn spread(v: &[f64]) -> (f64, f64, f64) {
 #[test]
 #[ignore = "needs a machine whose run-queue latency holds still for ~3 minutes; run with --ignored"]
 fn lab3_ten_checks_report_the_same_p99() {
-    if !require_root("lab_truth::lab3_ten_checks_report_the_same_p99") {
+    let Some(_g) = root_test("lab_truth::lab3_ten_checks_report_the_same_p99") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("truth-p99");
     s.start(3, 21);
     // A recorded minute first, as a student's investigation gives it.
@@ -188,10 +187,10 @@ fn lab3_ten_checks_report_the_same_p99() {
 /// when it held; an answer far beyond both phases fails.
 #[test]
 fn lab3_truth_changing_mid_session_grades_either_phase() {
-    if !require_root("lab_truth::lab3_truth_changing_mid_session_grades_either_phase") {
+    let Some(_g) = root_test("lab_truth::lab3_truth_changing_mid_session_grades_either_phase")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("truth-phases");
     let status = s.start(3, 33);
     let started = Instant::now();
@@ -258,10 +257,10 @@ fn lab3_truth_changing_mid_session_grades_either_phase() {
 /// 5 %; the log2 row runqlat prints spans 2×.
 #[test]
 fn runqlat_fine_p99_of_known_waits_is_within_5_percent() {
-    if !require_root("lab_truth::runqlat_fine_p99_of_known_waits_is_within_5_percent") {
+    let Some(_g) = root_test("lab_truth::runqlat_fine_p99_of_known_waits_is_within_5_percent")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     use std::sync::{Condvar, Mutex};
     // Just above a log2 row boundary (8.192 ms), where the issue saw 2x jumps.
     let hold = Duration::from_micros(9_000);
@@ -367,10 +366,9 @@ fn runqlat_fine_p99_of_known_waits_is_within_5_percent() {
 /// its state, and the student's `lab stop` afterwards finds nothing of the dev check.
 #[test]
 fn dev_check_leaves_a_running_student_lab_untouched() {
-    if !require_root("lab_truth::dev_check_leaves_a_running_student_lab_untouched") {
+    let Some(_g) = root_test("lab_truth::dev_check_leaves_a_running_student_lab_untouched") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("truth-devcheck");
     let status = s.start(3, 5);
     let pid = workload_pid(&status);
@@ -490,20 +488,7 @@ fn scripted_students_pass_beside_cpu_and_io_hogs() {
         .collect();
     let io = IoHog::start();
     let mut failed = Vec::new();
-    for (lab, test) in [
-        (
-            1,
-            crate::labs::lab1_scripted_student_passes_and_perturbed_answers_fail as fn(),
-        ),
-        (
-            2,
-            crate::labs::lab2_scripted_student_passes_and_perturbed_answers_fail,
-        ),
-        (
-            3,
-            crate::labs::lab3_scripted_student_passes_and_perturbed_answers_fail,
-        ),
-    ] {
+    for &(lab, test) in crate::labs::SCRIPTED {
         // LAB_FIGURE_LABS=1,3 runs only those labs.
         if std::env::var("LAB_FIGURE_LABS")
             .is_ok_and(|only| !only.split(',').any(|l| l.trim() == lab.to_string()))

@@ -10,10 +10,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bin, bpf_lock, cmd, require_root, run};
+use lab_tests::{bin, cmd, require_root, root_test, run};
 use serde_json::Value;
 
 const SEEDS: &[u64] = &[11, 22, 33, 44, 55];
+
+/// The scripted student of every lab with a checker (labs 4-5 are bpftrace exercises, which
+/// `lab dev check` and tests/it/bpftrace.rs cover); catalog.rs checks it against labs/.
+pub(crate) const SCRIPTED: &[(u32, fn())] = &[
+    (1, lab1_scripted_student_passes_and_perturbed_answers_fail),
+    (2, lab2_scripted_student_passes_and_perturbed_answers_fail),
+    (3, lab3_scripted_student_passes_and_perturbed_answers_fail),
+];
 
 /// A scratch state directory for one test; stops its lab and removes itself when dropped.
 pub(crate) struct Scratch {
@@ -393,12 +401,12 @@ fn lab1_perturbed(ranges: &BTreeMap<&str, (f64, f64)>, low: bool) -> BTreeMap<&'
 
 #[test]
 pub(crate) fn lab1_scripted_student_passes_and_perturbed_answers_fail() {
-    if !require_root("labs::lab1_scripted_student_passes_and_perturbed_answers_fail") {
+    let Some(_g) = root_test("labs::lab1_scripted_student_passes_and_perturbed_answers_fail")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab1");
-    for (i, &seed) in SEEDS.iter().enumerate() {
+    for (i, &seed) in lab_tests::seeds(SEEDS).iter().enumerate() {
         let status = s.start(1, seed);
         let pid = workload_pid(&status);
         let answers = lab1_student(pid);
@@ -586,10 +594,9 @@ fn assert_recorder_gone(r: &Recorder, secs: u64, after: &str) {
 /// workload and supervisor (it ends by itself).
 #[test]
 fn lab1_truth_recorder_ends_with_the_session() {
-    if !require_root("labs::lab1_truth_recorder_ends_with_the_session") {
+    let Some(_g) = root_test("labs::lab1_truth_recorder_ends_with_the_session") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab1rec");
     let data_dir = s.dir.join("sessions/lab-01");
 
@@ -772,12 +779,12 @@ fn lab3_student(pid: i32) -> BTreeMap<&'static str, String> {
 
 #[test]
 pub(crate) fn lab3_scripted_student_passes_and_perturbed_answers_fail() {
-    if !require_root("labs::lab3_scripted_student_passes_and_perturbed_answers_fail") {
+    let Some(_g) = root_test("labs::lab3_scripted_student_passes_and_perturbed_answers_fail")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab3");
-    for &seed in SEEDS {
+    for &seed in lab_tests::seeds(SEEDS) {
         let status = s.start(3, seed);
         let pid = workload_pid(&status);
         std::thread::sleep(Duration::from_millis(500));
@@ -943,12 +950,12 @@ fn lab2_student(data_dir: &Path, port: u64) -> BTreeMap<&'static str, String> {
 
 #[test]
 pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
-    if !require_root("labs::lab2_scripted_student_passes_and_perturbed_answers_fail") {
+    let Some(_g) = root_test("labs::lab2_scripted_student_passes_and_perturbed_answers_fail")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("lab2");
-    for &seed in SEEDS {
+    for &seed in lab_tests::seeds(SEEDS) {
         let status = s.start(2, seed);
         let data_dir = PathBuf::from(status["data_dir"].as_str().unwrap());
         let state: Value =
@@ -981,6 +988,7 @@ pub(crate) fn lab2_scripted_student_passes_and_perturbed_answers_fail() {
     }
 }
 
+// host only: an error message, no lab runs
 #[test]
 fn check_without_a_running_lab_says_so() {
     if !require_root("labs::check_without_a_running_lab_says_so") {
@@ -1000,6 +1008,7 @@ fn check_without_a_running_lab_says_so() {
     );
 }
 
+// host only: answer ids checked against the lab file
 #[test]
 fn check_rejects_unknown_question_ids() {
     if !require_root("labs::check_rejects_unknown_question_ids") {
@@ -1016,10 +1025,9 @@ fn check_rejects_unknown_question_ids() {
 
 #[test]
 fn proctor_reports_perturbing_tools_run_during_a_lab() {
-    if !require_root("labs::proctor_reports_perturbing_tools_run_during_a_lab") {
+    let Some(_g) = root_test("labs::proctor_reports_perturbing_tools_run_during_a_lab") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new("proctor");
     s.start(3, 7);
     // The first check arms the proctor (a pinned exec counter) and reports nothing yet.

@@ -1,5 +1,6 @@
 //! One integration test binary (like ripgrep's): modules per area, helpers in tests/lib.rs.
 mod bpftrace;
+mod catalog;
 mod class;
 mod doctor;
 mod engine;

@@ -71,7 +71,7 @@ fn stand_in_bins(parent: &Path) -> PathBuf {
 }
 
 /// Generate `n` students into a fresh directory; returns (dir, stdout).
-fn generate(name: &str, n: u32, extra: &[&str]) -> (PathBuf, String) {
+pub(crate) fn generate(name: &str, n: u32, extra: &[&str]) -> (PathBuf, String) {
     let root = scratch(name);
     let out = root.join("class");
     let n = n.to_string();

@@ -1,7 +1,7 @@
 //! End-to-end smoke: a real tracepoint program counts exec by comm.
 use std::process::Command;
 
-use lab_tests::{bpf_lock, require_root};
+use lab_tests::root_test;
 
 /// Copies /bin/true under a unique name, so its comm is ours alone on the machine.
 fn unique_true(name: &str) -> std::path::PathBuf {
@@ -14,10 +14,9 @@ fn unique_true(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn exec_count_is_exact() {
-    if !require_root("exec_count_is_exact") {
+    let Some(_g) = root_test("exec_count_is_exact") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let name = format!("smk{}", std::process::id() % 100_000);
     let exe = unique_true(&name);
     let probe = lab_probes::execcount::ExecCount::attach().expect("attach execcount");

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run, RunningTool as Tool};
+use lab_tests::{bpf_lock, cmd, disk_dir, require_root, root_test, run, RunningTool as Tool};
 
 mod every_syscall;
 
@@ -352,6 +352,7 @@ fn ext4dist_fentry_and_kprobe_paths_count_the_childs_operations() {
     }
 }
 
+// host only: help text and flags
 #[test]
 fn fs_tools_help_names_the_tool_and_examples_and_reject_bad_input() {
     for tool in [
@@ -379,10 +380,9 @@ fn fs_tools_help_names_the_tool_and_examples_and_reject_bad_input() {
 /// doctor's, on vfs_read): refused here (EPERM), allowed in the lab VMs.
 #[test]
 fn fentry_refusal_probe_agrees_with_a_real_fentry_attach() {
-    if !require_root("fentry_refusal_probe") {
+    let Some(_g) = root_test("fentry_refusal_probe") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     use lab_probes::capabilities::{fentry, tracing_progs_refused, Availability};
     let probe = tracing_progs_refused();
     match fentry() {

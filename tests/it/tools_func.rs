@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, compile_c, require_root, run, RunningTool as Tool};
+use lab_tests::{cmd, compile_c, root_test, run, RunningTool as Tool};
 
 const HELPER_C: &str = r#"
 #include <arpa/inet.h>
@@ -127,10 +127,10 @@ fn k() -> u64 {
 
 #[test]
 fn funccount_tracepoint_counts_exactly_the_openat_calls_of_a_pid() {
-    if !require_root("funccount_tracepoint_counts_exactly_the_openat_calls_of_a_pid") {
+    let Some(_g) = root_test("funccount_tracepoint_counts_exactly_the_openat_calls_of_a_pid")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let k = k();
     let (out, err) = funccount_during(
         &["t:syscalls:sys_enter_openat"],
@@ -159,10 +159,9 @@ fn funccount_tracepoint_counts_exactly_the_openat_calls_of_a_pid() {
 
 #[test]
 fn funccount_uprobe_counts_exactly_the_calls_of_a_function() {
-    if !require_root("funccount_uprobe_counts_exactly_the_calls_of_a_function") {
+    let Some(_g) = root_test("funccount_uprobe_counts_exactly_the_calls_of_a_function") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let k = k();
     let pattern = format!("p:{}:lab_counted_*", helper().display());
     let (out, err) = funccount_during(&[&pattern], &["call", &k.to_string()]);
@@ -177,10 +176,9 @@ fn funccount_uprobe_counts_exactly_the_calls_of_a_function() {
 
 #[test]
 fn funccount_pattern_matching_nothing_is_an_error_naming_it() {
-    if !require_root("funccount_pattern_matching_nothing_is_an_error_naming_it") {
+    let Some(_g) = root_test("funccount_pattern_matching_nothing_is_an_error_naming_it") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     for pat in ["t:syscalls:sys_enter_no_such_call*", "p:c:lab_no_such_fn*"] {
         let (code, out, err) = run(cmd("funccount").args(["-d", "1", pat]));
         assert_eq!(code, 1, "{pat}: {out}{err}");
@@ -218,10 +216,9 @@ fn kernel_patterns_refused() {
 /// without them (this host) they are refused with the reason. Either way something is checked.
 #[test]
 fn funccount_kernel_patterns_count_with_kprobes_or_say_why_not() {
-    if !require_root("funccount_kernel_patterns_count_with_kprobes_or_say_why_not") {
+    let Some(_g) = root_test("funccount_kernel_patterns_count_with_kprobes_or_say_why_not") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     if !kprobes() {
         kernel_patterns_refused();
         return;
@@ -250,10 +247,9 @@ fn funccount_kernel_patterns_count_with_kprobes_or_say_why_not() {
 
 #[test]
 fn bashreadline_prints_exactly_the_commands_typed() {
-    if !require_root("bashreadline_prints_exactly_the_commands_typed") {
+    let Some(_g) = root_test("bashreadline_prints_exactly_the_commands_typed") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let tag = format!("labrl{}", std::process::id());
     let typed: Vec<String> = (0..3)
         .map(|i| format!("echo {tag} {i} 'quoted  text' > /dev/null"))
@@ -297,10 +293,10 @@ fn bashreadline_prints_exactly_the_commands_typed() {
 /// lacks kprobes (the kprobes row itself is checked in tests/it/doctor.rs).
 #[test]
 fn doctor_reports_funccount_kernel_patterns_by_kprobe_availability() {
-    if !require_root("doctor_reports_funccount_kernel_patterns_by_kprobe_availability") {
+    let Some(_g) = root_test("doctor_reports_funccount_kernel_patterns_by_kprobe_availability")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (code, out, err) = run(cmd("lab").args(["doctor", "--json"]));
     assert!(code == 0 || code == 1, "exit {code}: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("doctor --json is JSON");

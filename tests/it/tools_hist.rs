@@ -16,7 +16,7 @@ use std::{
 };
 
 use lab_probes::hist::Hist;
-use lab_tests::{bpf_lock, cmd, compile_c, require_root, run, Workload};
+use lab_tests::{cmd, compile_c, root_test, run, Workload};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing BCC histogram output (independent of the printer in lab_probes::hist).
@@ -61,6 +61,7 @@ fn parse_hists(out: &str) -> BTreeMap<String, Hist> {
     hists
 }
 
+// host only: a parser of text
 #[test]
 fn parser_reads_bcc_rows() {
     let out = "Tracing...\n\ndisk = vda\n     usecs               : count     distribution\n         0 -> 1          : 2        |**  |\n         4 -> 7          : 5        |*****|\n\n     runqlen       : count     distribution\n        0          : 7        |*|\n        3          : 1        |*|\n";
@@ -306,10 +307,9 @@ const IO_COUNT: usize = 40;
 
 #[test]
 fn bitesize_puts_every_direct_write_in_its_size_bucket() {
-    if !require_root("bitesize_puts_every_direct_write_in_its_size_bucket") {
+    let Some(_g) = root_test("bitesize_puts_every_direct_write_in_its_size_bucket") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (file, disk) = io_file("bitesize");
     preallocate(&file, IO_BS * IO_COUNT);
     let dd = dd_named(
@@ -338,10 +338,10 @@ fn bitesize_puts_every_direct_write_in_its_size_bucket() {
 
 #[test]
 fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size() {
-    if !require_root("biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size") {
+    let Some(_g) = root_test("biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     biosnoop_direct_writes(None, "BPF_PROG_TYPE_RAW_TRACEPOINT");
 }
 
@@ -349,10 +349,9 @@ fn biosnoop_prints_one_line_per_direct_write_with_pid_disk_and_size() {
 /// prints the same.
 #[test]
 fn biosnoop_classic_tracepoint_completion_prints_the_same() {
-    if !require_root("biosnoop_classic_tracepoint_completion_prints_the_same") {
+    let Some(_g) = root_test("biosnoop_classic_tracepoint_completion_prints_the_same") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     biosnoop_direct_writes(
         Some((lab_probes::block::COMPLETE_ENV, "tracepoint")),
         "BPF_PROG_TYPE_TRACEPOINT",
@@ -424,10 +423,9 @@ fn slot_of_us(us: u64) -> usize {
 
 #[test]
 fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed() {
-    if !require_root("biolatency_counts_the_writes_in_the_buckets_biosnoop_timed") {
+    let Some(_g) = root_test("biolatency_counts_the_writes_in_the_buckets_biosnoop_timed") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (file, disk) = io_file("biolatency");
     preallocate(&file, IO_BS * IO_COUNT);
     let dd = dd_named(
@@ -499,10 +497,9 @@ fn biolatency_counts_the_writes_in_the_buckets_biosnoop_timed() {
 
 #[test]
 fn biolatency_interval_count_and_timestamps() {
-    if !require_root("biolatency_interval_count_and_timestamps") {
+    let Some(_g) = root_test("biolatency_interval_count_and_timestamps") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (file, _disk) = io_file("biolatency-mt");
     preallocate(&file, IO_BS * 8);
     let tool = Tool::start("biolatency", &["-mT", "1", "2"], "Hit Ctrl-C");
@@ -526,12 +523,12 @@ fn biolatency_interval_count_and_timestamps() {
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
 
+// host only: bad arguments, refused before anything loads
 #[test]
 fn bad_disk_and_pid_are_one_line_errors() {
-    if !require_root("bad_disk_and_pid_are_one_line_errors") {
+    let Some(_g) = root_test("bad_disk_and_pid_are_one_line_errors") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (code, out, err) = run(cmd("biolatency").args(["-d", "nosuchdisk0"]));
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -778,10 +775,9 @@ fn assert_one_wait_per_switch(what: &str, waits: u64, r: &SpinReport, out: &str)
 
 #[test]
 fn runqlat_matches_the_spinners_own_preemption_gaps() {
-    if !require_root("runqlat_matches_the_spinners_own_preemption_gaps") {
+    let Some(_g) = root_test("runqlat_matches_the_spinners_own_preemption_gaps") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (h, r, out) = under_tool("runqlat", &[]);
     eprintln!(
         "runqlat: {} waits, p50 {:.0} us; spinner: {} switches, median gap {:.0} us",
@@ -822,10 +818,9 @@ fn only_child(pid: u32) -> u32 {
 
 #[test]
 fn runqlat_pidnss_sections_match_each_spinners_namespace() {
-    if !require_root("runqlat_pidnss_sections_match_each_spinners_namespace") {
+    let Some(_g) = root_test("runqlat_pidnss_sections_match_each_spinners_namespace") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     // Two spinners share one CPU, so each preempts the other: one in this PID namespace, one
     // niced in a new one, so that its threads wait longer for the CPU than the host's.
     let cpu = spin_cpu();
@@ -896,10 +891,9 @@ fn runqlat_pidnss_sections_match_each_spinners_namespace() {
 
 #[test]
 fn cpudist_matches_the_spinners_own_time_slices() {
-    if !require_root("cpudist_matches_the_spinners_own_time_slices") {
+    let Some(_g) = root_test("cpudist_matches_the_spinners_own_time_slices") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (h, r, out) = under_tool("cpudist", &[]);
     eprintln!(
         "cpudist: {} periods, p50 {:.0} us; spinner: {} switches, median slice {:.0} us",
@@ -939,10 +933,9 @@ fn procs_running() -> u64 {
 
 #[test]
 fn runqlen_sees_the_pinned_spinners_queue() {
-    if !require_root("runqlen_sees_the_pinned_spinners_queue") {
+    let Some(_g) = root_test("runqlen_sees_the_pinned_spinners_queue") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let cpu = spin_cpu();
     let mut spin = Spin::start(SPINNERS, cpu);
     spin.go();

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, disk_dir, require_root, run};
+use lab_tests::{cmd, disk_dir, root_test, run};
 
 use crate::tools_fs::loaded_with_prefix;
 use lab_tests::RunningTool as Tool;
@@ -146,10 +146,9 @@ fn allocate_until_killed() {
 
 #[test]
 fn oomkill_reports_the_child_killed_in_a_memory_limited_cgroup() {
-    if !require_root("oomkill") {
+    let Some(_g) = root_test("oomkill") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let limit: u64 = 32 << 20;
     let cg = MemCgroup::new("oom", limit);
     let child = Child::fork(allocate_until_killed);
@@ -221,10 +220,9 @@ fn read_pages(f: &std::fs::File, pages: usize) {
 
 #[test]
 fn drsnoop_sees_reclaim_of_a_child_reading_past_its_cgroup_limit() {
-    if !require_root("drsnoop") {
+    let Some(_g) = root_test("drsnoop") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let pages = 16384; // 64 MiB through a 16 MiB limit
     let (path, f) = cold_file("lab-drsnoop", pages);
     let cg = MemCgroup::new("dr", 16 << 20);
@@ -277,10 +275,9 @@ fn column_sum(out: &str, col: usize) -> u64 {
 
 #[test]
 fn cachestat_counts_misses_then_hits_or_refuses_without_kprobes() {
-    if !require_root("cachestat") {
+    let Some(_g) = root_test("cachestat") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     if !lab_probes::capabilities::kprobes_compiled_in() {
         let (code, out, err) = run(&mut cmd("cachestat"));
         assert_eq!(code, 2, "{out}{err}");

@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bpf_lock, cmd, require_root, RunningTool as Tool};
+use lab_tests::{bpf_lock, cmd, require_root, root_test, RunningTool as Tool};
 
 // ---------------------------------------------------------------------------------------------
 // A tool under test: started, waited for (its header means the probes are attached), stopped.
@@ -199,10 +199,9 @@ fn client(addr: &str, port: u16, send: usize) -> (u16, usize) {
 
 #[test]
 fn tcpconnect_reports_each_connect_of_this_process_with_pid_and_ports() {
-    if !require_root("tcpconnect") {
+    let Some(_g) = root_test("tcpconnect") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (n4, n6) = (3usize, 2usize);
     let mut srv4 = Peer::start(None, &["srv", "127.0.0.1", &n4.to_string(), "0"]);
     let mut srv6 = Peer::start(None, &["srv", "::1", &n6.to_string(), "0"]);
@@ -237,10 +236,9 @@ fn tcpconnect_reports_each_connect_of_this_process_with_pid_and_ports() {
 
 #[test]
 fn tcpconnect_count_mode_counts_connects_per_destination() {
-    if !require_root("tcpconnect -c") {
+    let Some(_g) = root_test("tcpconnect -c") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let n = 4;
     let mut srv = Peer::start(None, &["srv", "127.0.0.1", &n.to_string(), "0"]);
     let port = srv.read("port") as u16;
@@ -273,10 +271,9 @@ fn tcpconnect_count_mode_counts_connects_per_destination() {
 
 #[test]
 fn tcpaccept_reports_each_accept_with_the_accepting_pid() {
-    if !require_root("tcpaccept") {
+    let Some(_g) = root_test("tcpaccept") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let m = 4;
     let tool = Tool::start("tcpaccept", &[], "PID");
     let mut srv = Peer::start(None, &["srv", "127.0.0.1", &m.to_string(), "0"]);
@@ -307,10 +304,9 @@ fn tcpaccept_reports_each_accept_with_the_accepting_pid() {
 
 #[test]
 fn tcplife_reports_exact_bytes_and_the_owning_pid_of_both_ends() {
-    if !require_root("tcplife") {
+    let Some(_g) = root_test("tcplife") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (to_srv, to_cli) = (70_001usize, 12_345usize);
     let tool = Tool::start("tcplife", &["--bytes", "-s"], "PID,COMM");
     let mut srv = Peer::start(None, &["srv", "127.0.0.1", "1", &to_cli.to_string()]);
@@ -358,10 +354,9 @@ fn tcplife_reports_exact_bytes_and_the_owning_pid_of_both_ends() {
 
 #[test]
 fn tcplife_kb_columns_are_the_bytes_in_whole_kib() {
-    if !require_root("tcplife KB") {
+    let Some(_g) = root_test("tcplife KB") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (to_srv, to_cli) = (5 * 1024 + 1000, 3 * 1024 + 17);
     let tool = Tool::start("tcplife", &[], "PID");
     let mut srv = Peer::start(None, &["srv", "127.0.0.1", "1", &to_cli.to_string()]);
@@ -387,10 +382,9 @@ fn tcplife_kb_columns_are_the_bytes_in_whole_kib() {
 
 #[test]
 fn tcpsynbl_histogram_holds_the_backlog_the_test_built() {
-    if !require_root("tcpsynbl") {
+    let Some(_g) = root_test("tcpsynbl") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     // An unusual limit, so listeners of other processes cannot fall in the same histogram.
     let (limit, k) = (37u32, 6u32);
     let tool = Tool::start("tcpsynbl", &[], "Tracing SYN backlog");
@@ -477,10 +471,9 @@ impl Drop for NetPair {
 
 #[test]
 fn tcpretrans_reports_retransmissions_forced_through_a_veth_pair() {
-    if !require_root("tcpretrans") {
+    let Some(_g) = root_test("tcpretrans") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let net = NetPair::new();
     let mut srv = Peer::start(Some(&net.b), &["srv", NetPair::ADDR_B, "1", "0"]);
     let port = srv.read("port");
@@ -530,10 +523,9 @@ fn tcpretrans_reports_retransmissions_forced_through_a_veth_pair() {
 
 #[test]
 fn tcpretrans_lossprobe_refuses_clearly_without_kprobes() {
-    if !require_root("tcpretrans -l") {
+    let Some(_g) = root_test("tcpretrans -l") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let has_kprobes = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
     let out = cmd("tcpretrans")
         .args(["-l", "-d", "1"])
@@ -556,17 +548,24 @@ fn tcpretrans_lossprobe_refuses_clearly_without_kprobes() {
 
 #[test]
 fn tcp_tools_name_their_hook_with_v_and_reject_bad_ports() {
-    if !require_root("tcp tools -v") {
+    let Some(_g) = root_test("tcp tools -v") else {
         return;
-    }
-    let _g = bpf_lock();
-    for (tool, hook) in [
+    };
+    // Every networking tool of the catalog: a new one names its hook here.
+    let hooks = [
         ("tcpconnect", "sock:inet_sock_set_state"),
         ("tcpaccept", "sys_exit_accept"),
         ("tcplife", "sock:inet_sock_set_state"),
         ("tcpretrans", "tcp:tcp_retransmit_skb"),
         ("tcpsynbl", "sock:inet_sock_set_state"),
-    ] {
+    ];
+    let networking = lab_probes::requirements::TOOLS
+        .iter()
+        .filter(|t| t.category == "networking");
+    for tool in networking.map(|t| t.name) {
+        let Some((_, hook)) = hooks.iter().find(|(t, _)| *t == tool) else {
+            panic!("{tool}: a networking tool of the catalog without its -v hook in this test");
+        };
         let out = cmd(tool).args(["-v", "-d", "1"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && err.contains(hook), "{tool}: {err}");

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use lab_tests::{bpf_lock, cmd, require_root, run, RunningTool as Tool};
+use lab_tests::{cmd, require_root, root_test, run, RunningTool as Tool};
 
 // ---------------------------------------------------------------------------------------------
 // Running a tool: wait for its ready (header) line, stop it with a signal, collect its output.
@@ -192,10 +192,9 @@ fn exec_rows(out: &str, time_col: bool) -> Vec<(String, u32, u32, i64, String)> 
 
 #[test]
 fn execsnoop_sees_each_exec_with_args_parent_and_result() {
-    if !require_root("execsnoop_sees_each_exec_with_args_parent_and_result") {
+    let Some(_g) = root_test("execsnoop_sees_each_exec_with_args_parent_and_result") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = tmpdir("exec");
     // A unique comm (15 chars max), so no other exec on the machine can match.
     let name = format!("lxs{}", std::process::id() % 1_000_000);
@@ -291,10 +290,9 @@ const OPENSNOOP_PROGS: &[&str] = &[
 
 #[test]
 fn opensnoop_pid_sees_exactly_the_files_its_process_opens() {
-    if !require_root("opensnoop_pid_sees_exactly_the_files_its_process_opens") {
+    let Some(_g) = root_test("opensnoop_pid_sees_exactly_the_files_its_process_opens") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = tmpdir("open");
     let n = 4 + (std::process::id() % 4) as usize;
     let files: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("file-{i}"))).collect();
@@ -387,10 +385,9 @@ fn kill_rows(out: &str) -> Vec<(u32, u32, i32, i64)> {
 
 #[test]
 fn killsnoop_sees_each_signal_sent_with_target_and_result() {
-    if !require_root("killsnoop_sees_each_signal_sent_with_target_and_result") {
+    let Some(_g) = root_test("killsnoop_sees_each_signal_sent_with_target_and_result") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let me = std::process::id();
     let spawn_target = || Command::new("sleep").arg("30").spawn().unwrap();
     let sends = |targets: &[i32]| -> Vec<(u32, i32, i64)> {
@@ -467,10 +464,9 @@ fn syscount_row(out: &str, name: &str) -> Option<Vec<String>> {
 
 #[test]
 fn syscount_counts_exactly_the_calls_of_a_pid() {
-    if !require_root("syscount_counts_exactly_the_calls_of_a_pid") {
+    let Some(_g) = root_test("syscount_counts_exactly_the_calls_of_a_pid") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let k = 1000 + (std::process::id() % 1000) as u64;
 
     // SIGINT: final table with the exact getppid count.
@@ -526,10 +522,9 @@ fn syscount_counts_exactly_the_calls_of_a_pid() {
 
 #[test]
 fn syscount_duration_ends_on_its_own_with_the_summary() {
-    if !require_root("syscount_duration_ends_on_its_own_with_the_summary") {
+    let Some(_g) = root_test("syscount_duration_ends_on_its_own_with_the_summary") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let t0 = Instant::now();
     let (code, out, err) =
         run(cmd("syscount").args(["-d", "1", "--syscall", "getppid", "-T", "3"]));
@@ -554,10 +549,9 @@ fn named_true(dir: &Path, tag: &str) -> (String, PathBuf) {
 
 #[test]
 fn execsnoop_ppid_sees_only_children_of_that_parent() {
-    if !require_root("execsnoop_ppid_sees_only_children_of_that_parent") {
+    let Some(_g) = root_test("execsnoop_ppid_sees_only_children_of_that_parent") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = tmpdir("ppid");
     let (name, exe) = named_true(&dir, "pp");
     let n = 2 + (std::process::id() % 3) as usize;
@@ -641,10 +635,9 @@ impl Drop for TestCgroup {
 
 #[test]
 fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
-    if !require_root("cgroup_filter_sees_only_tasks_inside_the_cgroup") {
+    let Some(_g) = root_test("cgroup_filter_sees_only_tasks_inside_the_cgroup") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let cg = TestCgroup::new("cg");
     let dir = tmpdir("cgroup");
     let seed = std::process::id() as usize;
@@ -725,6 +718,7 @@ fn cgroup_filter_sees_only_tasks_inside_the_cgroup() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+// host only: a bad path, refused before anything loads
 #[test]
 fn bad_cgroup_path_is_a_one_line_usage_error() {
     let dir = tmpdir("badcg");
@@ -752,6 +746,7 @@ fn bad_cgroup_path_is_a_one_line_usage_error() {
 // ---------------------------------------------------------------------------------------------
 // Command lines: bad flags, help, man pages (no root needed: parsing happens before any BPF).
 
+// host only: flag parsing
 #[test]
 fn bad_flags_exit_2_naming_the_flag() {
     let cases: &[(&str, &[&str], &str)] = &[
@@ -777,6 +772,7 @@ fn bad_flags_exit_2_naming_the_flag() {
     }
 }
 
+// host only: help text and man pages
 #[test]
 fn help_has_examples_and_man_pages_render() {
     for tool in ["execsnoop", "opensnoop", "killsnoop", "syscount"] {
@@ -815,6 +811,7 @@ fn missing_tracepoint_is_named() {
     );
 }
 
+// host only: the catalog as `lab tools` prints it
 #[test]
 fn lab_tools_lists_every_tool_under_its_category() {
     // Our build dir first on PATH: every tool in the catalog is installed.

@@ -7,7 +7,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use lab_tests::{bpf_lock, cmd, compile_c, require_root, run, Workload};
+use lab_tests::{cmd, compile_c, root_test, run, Workload};
 
 /// A per-test scratch dir, removed when dropped (also when the test fails), and a suffix that
 /// makes function names unique to this run.
@@ -115,10 +115,9 @@ int main(int argc, char **argv) {
 
 #[test]
 fn profile_puts_the_hot_function_on_top() {
-    if !require_root("profile_puts_the_hot_function_on_top") {
+    let Some(_g) = root_test("profile_puts_the_hot_function_on_top") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (scratch_dir, tag) = scratch("profile");
     let dir = &scratch_dir.0;
     let exe = compile(dir, "burn", &BURN_C.replace("TAG", &tag));
@@ -261,10 +260,9 @@ int main(int argc, char **argv) {
 
 #[test]
 fn offcputime_attributes_sleep_to_nanosleep_stack() {
-    if !require_root("offcputime_attributes_sleep_to_nanosleep_stack") {
+    let Some(_g) = root_test("offcputime_attributes_sleep_to_nanosleep_stack") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (scratch_dir, tag) = scratch("offcputime");
     let dir = &scratch_dir.0;
     let exe = compile(dir, "nap", &NAP_C.replace("TAG", &tag));
@@ -343,6 +341,7 @@ fn offcputime_attributes_sleep_to_nanosleep_stack() {
     );
 }
 
+// host only: bad arguments, refused before anything loads
 #[test]
 fn stack_tools_reject_bad_input() {
     for tool in ["profile", "offcputime"] {

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bin, bpf_lock, cmd, require_root, run, RunningTool as Tool, Workload};
+use lab_tests::{bin, cmd, require_root, root_test, run, RunningTool as Tool, Workload};
 
 /// The queries the test sends, in order: (text, slow-query sleep in ms or 0).
 fn queries() -> Vec<(String, u64)> {
@@ -82,10 +82,9 @@ fn bpftrace_installed() -> bool {
 
 #[test]
 fn usdt_tools_see_exactly_the_queries_sent_and_agree_with_bpftrace() {
-    if !require_root("usdt_tools_see_exactly_the_queries_sent") {
+    let Some(_g) = root_test("usdt_tools_see_exactly_the_queries_sent") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (srv, port) = server();
     let pid = srv.pid().to_string();
     let exe = bin("lab-workload");
@@ -175,10 +174,16 @@ fn agree_with_bpftrace(bt: &str, ours: &str) {
     for ((ms, conn, q), (_, our_ms, our_q)) in theirs.iter().zip(&ours) {
         assert_eq!(q, our_q, "bpftrace:\n{bt}");
         assert_eq!(conn, &theirs[0].1, "one connection: {bt}");
-        assert!(
-            (ms - our_ms).abs() <= slack_ms,
-            "{q}: bpftrace {ms} ms, ours {our_ms} ms"
-        );
+        // Durations are compared for the slow queries only: a fast query's (well under a
+        // millisecond) is mostly the tracers' own handler time, which differs between them
+        // and, in a TCG guest, varies by milliseconds (13-31 ms for the first hit of freshly
+        // JITed programs, 5 ms later on Debian 13's bpftrace).
+        if *our_ms >= 50.0 {
+            assert!(
+                (ms - our_ms).abs() <= slack_ms + our_ms / 10.0,
+                "{q}: bpftrace {ms} ms, ours {our_ms} ms"
+            );
+        }
     }
 }
 
@@ -256,12 +261,12 @@ fn refuses(c: &mut Command, what: &str) {
     assert!(err.contains(what), "{c:?} must name {what}: {err}");
 }
 
+// host only: bad arguments, refused before anything attaches
 #[test]
 fn usdt_bad_input_is_one_line_naming_it() {
-    if !require_root("usdt_bad_input_is_one_line_naming_it") {
+    let Some(_g) = root_test("usdt_bad_input_is_one_line_naming_it") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let (srv, _) = server();
     let pid = srv.pid().to_string();
     let no_notes = bin("tplist").display().to_string();
@@ -292,6 +297,7 @@ fn usdt_bad_input_is_one_line_naming_it() {
     assert!(left.is_empty(), "programs left loaded: {left:?}");
 }
 
+// host only: help text, man pages and docs
 #[test]
 fn usdt_tools_have_help_examples_man_pages_and_example_docs() {
     for tool in ["tplist", "dbslower", "mysqld_qslower"] {

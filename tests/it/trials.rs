@@ -1,17 +1,16 @@
 //! The short version of `lab-trials` (the kill -9 figure): a few trials of every target.
 use lab_tests::{
-    bpf_lock, require_root,
-    trials::{run, table, Target, TOOLS},
+    root_test,
+    trials::{run, table, tools, Target},
 };
 
 #[test]
 fn kill_9_at_random_moments_leaves_nothing_behind() {
-    if !require_root("trials::kill_9_at_random_moments_leaves_nothing_behind") {
+    let Some(_g) = root_test("trials::kill_9_at_random_moments_leaves_nothing_behind") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let mut targets = vec![Target::Start, Target::Check, Target::DevCheck];
-    targets.extend(TOOLS.iter().map(|t| Target::Tool(t)));
+    targets.extend(tools().map(Target::Tool));
     // Seed from the clock (printed): over many CI runs the moments cover the whole window.
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

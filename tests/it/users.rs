@@ -7,7 +7,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use lab_tests::{bin, cmd, require_root, run, sudo_lab};
+use lab_tests::{bin, cmd, run, sudo_lab};
 use serde_json::Value;
 
 const PROCTOR: &str = "/sys/fs/bpf/lab-proctor";
@@ -124,10 +124,11 @@ fn machine_record_user() -> Option<String> {
 /// alice's stop ends everything of hers; then bob starts.
 #[test]
 fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
-    if !require_root("second_user_is_refused_and_cannot_touch_the_first_users_lab") {
+    let Some(_g) =
+        lab_tests::root_test("second_user_is_refused_and_cannot_touch_the_first_users_lab")
+    else {
         return;
-    }
-    let _g = lab_tests::bpf_lock();
+    };
     let users = TwoUsers::new();
     let (alice, bob) = (users.alice.as_str(), users.bob.as_str());
 
@@ -294,10 +295,11 @@ fn second_user_is_refused_and_cannot_touch_the_first_users_lab() {
 /// owned by their student.
 #[test]
 fn root_stops_a_users_lab_by_name_and_state_dirs_are_private() {
-    if !require_root("root_stops_a_users_lab_by_name_and_state_dirs_are_private") {
+    let Some(_g) =
+        lab_tests::root_test("root_stops_a_users_lab_by_name_and_state_dirs_are_private")
+    else {
         return;
-    }
-    let _g = lab_tests::bpf_lock();
+    };
     let users = TwoUsers::new();
     let alice = users.alice.as_str();
     // A state dir an older runner made world-readable is fixed up on the next write.
@@ -377,10 +379,11 @@ fn start_time_of(pid: u32) -> u64 {
 /// runs; one whose processes are gone, or from another boot, is taken over (never blocks).
 #[test]
 fn stale_machine_record_is_taken_over_and_a_live_one_refuses() {
-    if !require_root("stale_machine_record_is_taken_over_and_a_live_one_refuses") {
+    let Some(_g) =
+        lab_tests::root_test("stale_machine_record_is_taken_over_and_a_live_one_refuses")
+    else {
         return;
-    }
-    let _g = lab_tests::bpf_lock();
+    };
     let users = TwoUsers::new();
     let (alice, bob) = (users.alice.as_str(), users.bob.as_str());
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
@@ -446,10 +449,9 @@ fn stale_machine_record_is_taken_over_and_a_live_one_refuses() {
 /// proctor of theirs.
 #[test]
 fn two_lab_starts_at_once_start_one_lab() {
-    if !require_root("two_lab_starts_at_once_start_one_lab") {
+    let Some(_g) = lab_tests::root_test("two_lab_starts_at_once_start_one_lab") else {
         return;
-    }
-    let _g = lab_tests::bpf_lock();
+    };
     let users = TwoUsers::new();
     let (alice, bob) = (users.alice.as_str(), users.bob.as_str());
     for round in 0..3 {

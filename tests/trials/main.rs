@@ -6,7 +6,7 @@
 //!   cargo run -p lab-tests --bin lab-trials -- --trials 100
 use std::process::ExitCode;
 
-use lab_tests::trials::{run, table, Target, TOOLS};
+use lab_tests::trials::{run, table, tools, Target};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut targets = vec![Target::Start, Target::Check, Target::DevCheck];
-    targets.extend(TOOLS.iter().map(|t| Target::Tool(t)));
+    targets.extend(tools().map(Target::Tool));
     if let Some(o) = &only {
         targets.retain(|t| t.name() == *o);
         if targets.is_empty() {

@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     let skip_reason = skip_reason(&nightly);
     let built = match &skip_reason {
         None => {
+            share_ebpf_target_dir(&out_dir, metadata.target_directory.as_std_path())?;
             aya_build::build_ebpf(
                 [Package { name: EBPF_PACKAGE, root_dir: &root_dir, ..Default::default() }],
                 Toolchain::Custom(&nightly),
@@ -92,6 +93,32 @@ fn main() -> anyhow::Result<()> {
     writeln!(src, "];")?;
     fs::write(out_dir.join("objects.rs"), src)?;
     Ok(())
+}
+
+/// aya-build builds the kernel halves in `OUT_DIR/aya-build/target/<package>`, and every build
+/// of this crate has its own OUT_DIR: debug, release, `cargo check`, `cargo test -p X` (other
+/// features) and the static musl payload each rebuilt the same bpfel objects from scratch
+/// (`core` included, minutes each on 2 cores). They are the same objects whatever the host
+/// profile (always `--release --target bpfel-unknown-none`), so that dir is made a link to one
+/// shared `<target dir>/ebpf`; cargo's own lock there serializes two builds at once.
+fn share_ebpf_target_dir(
+    out_dir: &std::path::Path,
+    target_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let shared = target_dir.join("ebpf");
+    fs::create_dir_all(&shared).with_context(|| format!("creating {}", shared.display()))?;
+    let link = out_dir.join("aya-build").join("target").join(EBPF_PACKAGE);
+    if fs::read_link(&link).is_ok_and(|to| to == shared) {
+        return Ok(());
+    }
+    match fs::symlink_metadata(&link) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(&link)?,
+        Ok(_) => fs::remove_file(&link)?,
+        Err(_) => {}
+    }
+    fs::create_dir_all(link.parent().context("link has a parent")?)?;
+    std::os::unix::fs::symlink(&shared, &link)
+        .with_context(|| format!("linking {} to {}", link.display(), shared.display()))
 }
 
 /// Why the eBPF build cannot or should not run here, or None when it should.

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 
 use crate::{
     common::{self, Common, Rng},
-    sys,
+    syscalls,
 };
 
 #[derive(clap::Args, Debug)]
@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Result<()> {
         let f = open(&args.file, libc::O_APPEND)?;
         let cycle_start = Instant::now();
         while cycle_start.elapsed() < dump_every {
-            sys::write_all(&f, &record).context("appending a record")?;
+            syscalls::write_all(&f, &record).context("appending a record")?;
             records += 1;
             // USDT applog:record__write(record number, bytes): `tplist -p PID` lists it.
             probe::probe!(applog, record__write, records, record.len());
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<()> {
             let jitter = rng.range(75, 125);
             std::thread::sleep(Duration::from_micros(args.gap_us * jitter / 100));
         }
-        sys::write_all(&f, &dump).context("writing the debug dump")?;
+        syscalls::write_all(&f, &dump).context("writing the debug dump")?;
         sync(&f, args.sync)?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         drop(f);
@@ -102,12 +102,12 @@ fn scaled_dump(seeded: u64) -> usize {
 
 /// Open the log for writing (created if missing) with openat(2), as opensnoop expects.
 fn open(path: &Path, extra: libc::c_int) -> Result<File> {
-    sys::open(path, libc::O_WRONLY | libc::O_CREAT | extra, 0o666)
+    syscalls::open(path, libc::O_WRONLY | libc::O_CREAT | extra, 0o666)
         .with_context(|| format!("opening {}", path.display()))
 }
 
 fn sync(f: &File, call: SyncCall) -> Result<()> {
-    sys::sync(f, call == SyncCall::Fdatasync).context("syncing the log")
+    syscalls::sync(f, call == SyncCall::Fdatasync).context("syncing the log")
 }
 
 /// One log line of exactly `size` bytes ending in a newline.

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::{
     common::{self, Common},
-    sys,
+    syscalls,
 };
 
 #[derive(clap::Args, Debug)]
@@ -22,7 +22,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut rng = common::rng(args.common.seed);
-    let f = sys::open(
+    let f = syscalls::open(
         &args.file,
         libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
         0o666,
@@ -37,10 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             *b = rng.next_u64() as u8;
         }
         let n = chunk_len.min((args.bytes - done) as usize);
-        sys::write_all(&f, &chunk[..n])?;
+        syscalls::write_all(&f, &chunk[..n])?;
         done += n as u64;
         common::progress(done, args.bytes);
     }
-    sys::sync(&f, false)?;
+    syscalls::sync(&f, false)?;
     Ok(())
 }

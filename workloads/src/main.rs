@@ -15,7 +15,7 @@ mod queryserve;
 mod selftest;
 mod spin;
 mod sshlogin;
-mod sys;
+mod syscalls;
 
 #[derive(Parser, Debug)]
 #[command(

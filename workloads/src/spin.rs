@@ -5,7 +5,7 @@ use std::{os::fd::AsRawFd as _, path::Path};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{common::Common, sys};
+use crate::{common::Common, syscalls};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         libc::O_RDONLY
     };
-    let file = sys::open(Path::new(dev), mode, 0).with_context(|| format!("opening {dev}"))?;
+    let file = syscalls::open(Path::new(dev), mode, 0).with_context(|| format!("opening {dev}"))?;
     let fd = file.as_raw_fd() as libc::c_long;
     let nr = match args.syscall {
         Useless::Read => libc::SYS_read,

@@ -2,7 +2,7 @@
 use serde::Serialize;
 
 use super::Target;
-use crate::report::StatusDoc;
+use crate::status_json::StatusDoc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -79,7 +79,7 @@ impl Row {
                         1,
                         format!(
                             "failing checks: lab {lab}: {}",
-                            crate::report::right(c.passed, c.required)
+                            crate::status_json::right(c.passed, c.required)
                         ),
                     ));
                 }

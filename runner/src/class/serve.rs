@@ -82,6 +82,6 @@ pub fn serve(
 
 /// Wall-clock time of day (UTC), for "updated HH:MM:SS".
 pub fn clock() -> String {
-    let t = crate::state::now();
+    let t = crate::clock::now();
     format!("{:02}:{:02}:{:02} UTC", t / 3600 % 24, t / 60 % 60, t % 60)
 }

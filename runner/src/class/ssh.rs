@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{Options, Row, Target};
-use crate::report::{StatusDoc, SCHEMA};
+use crate::status_json::{StatusDoc, SCHEMA};
 
 pub fn fetch(t: &Target, opts: &Options) -> Row {
     let started = Instant::now();

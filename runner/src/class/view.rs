@@ -1,8 +1,8 @@
 //! The class as a terminal table, an HTML page (no external assets) and CSV.
 use super::Row;
 use crate::{
-    report::right,
     screen::{Grid, Screen},
+    status_json::right,
     term::human_duration,
 };
 

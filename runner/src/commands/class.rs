@@ -115,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let rows = poll_sorted(&targets, &opts);
             if json {
                 let doc = serde_json::json!({
-                    "schema": crate::report::SCHEMA, "kind": "lab-class", "rows": rows,
+                    "schema": crate::status_json::SCHEMA, "kind": "lab-class", "rows": rows,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {

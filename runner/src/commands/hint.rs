@@ -6,7 +6,7 @@ use crate::{
     privilege,
     screen::Screen,
     session,
-    state::{self, State},
+    store::{self, State},
     term::Style,
 };
 
@@ -39,8 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(s) => Context::for_session(&lab, s),
         None => {
             let seed = state.progress(id).and_then(|p| p.last_seed).unwrap_or(1);
-            let dir = session::data_dir_for(&state::dir()?, id);
-            Context::for_seed(&lab, seed, &dir, &state::user())?
+            let dir = session::data_dir_for(&store::dir()?, id);
+            Context::for_seed(&lab, seed, &dir, &store::user())?
         }
     };
     let shown = state.progress(id).map_or(0, |p| p.hints_revealed);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use crate::{
     lab,
     screen::{Grid, Screen},
-    state::{self, State},
+    store::{self, State},
     term,
 };
 
@@ -20,13 +20,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let style = screen.style;
     let catalog = lab::catalog()?;
     let state = State::load()?;
-    let now = state::now();
-    let labs = crate::report::labs(&catalog, &state, now);
+    let now = crate::clock::now();
+    let labs = crate::status_json::labs(&catalog, &state, now);
     if args.json {
-        let doc = crate::report::ListDoc {
-            schema: crate::report::SCHEMA,
+        let doc = crate::status_json::ListDoc {
+            schema: crate::status_json::SCHEMA,
             kind: "lab-list".into(),
-            user: state::user(),
+            user: store::user(),
             now,
             labs,
         };

@@ -1,7 +1,7 @@
 //! `lab reset [N] [--yes]`: forget the progress of one lab or of all labs.
 use std::process::ExitCode;
 
-use crate::{lab, privilege, state::State, term};
+use crate::{lab, privilege, store::State, term};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .session
         .filter(|s| id.is_none_or(|i| i == s.lab))
     {
-        super::stop::end_session(&running)?;
+        crate::session::end::end(&running)?;
         println!("Stopped lab {}.", running.lab);
     }
     State::update(|s| {

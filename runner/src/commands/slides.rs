@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 
-use crate::slides::{self, Rendered, Source};
+use crate::slides::{self, DeckSource, Rendered};
 
 /// Port of `lab slides --serve` unless --port says otherwise.
 const DEFAULT_PORT: u16 = 8470;
@@ -46,8 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 dir.display()
             )))
         }
-        Some(dir) => Source::Dir(dir.clone()),
-        None => Source::Embedded,
+        Some(dir) => DeckSource::Dir(dir.clone()),
+        None => DeckSource::Embedded,
     };
     if args.serve {
         slides::serve::serve(args.port.unwrap_or(DEFAULT_PORT), || {

@@ -18,8 +18,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.exercise
         )));
     }
-    let Some(src) = crate::commands::btcheck::solution(&args.exercise) else {
-        let ids: Vec<String> = crate::commands::btcheck::solutions()?
+    let Some(src) = crate::exercises::solution(&args.exercise) else {
+        let ids: Vec<String> = crate::exercises::solutions()?
             .into_iter()
             .map(|(id, _)| id)
             .collect();

@@ -9,17 +9,13 @@ use std::{
 
 use lab_probes::requirements::{CATEGORIES, TOOLS};
 
-use crate::screen::{Grid, Screen};
+use crate::{
+    screen::{Grid, Screen},
+    toolbox,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {}
-
-/// Where `provision/setup.sh` installs the bpftrace starters; the source tree is the fallback
-/// (a `lab` run from a checkout).
-pub const STARTER_DIRS: &[&str] = &[
-    "/usr/local/share/lab/bpftrace",
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/bpftrace"),
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Status {
@@ -45,8 +41,8 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
         .and_then(|p| p.parent().map(Path::to_path_buf));
     let mut by_cat: BTreeMap<String, Vec<Line>> = BTreeMap::new();
     for t in TOOLS {
-        let status = match which(t.name) {
-            Some(p) if is_ours(&p, own_dir.as_deref()) => Status::Installed(p),
+        let status = match toolbox::which_on_path(t.name) {
+            Some(p) if toolbox::is_ours(&p, own_dir.as_deref()) => Status::Installed(p),
             Some(p) => Status::Shadowed(p),
             None => Status::Missing,
         };
@@ -56,13 +52,13 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
             summary: t.summary.to_owned(),
         });
     }
-    let starter_dir = STARTER_DIRS
+    let starter_dir = toolbox::STARTER_DIRS
         .iter()
         .map(PathBuf::from)
         .find(|d| d.is_dir())
         .map(|d| std::fs::canonicalize(&d).unwrap_or(d));
     if let Some(dir) = &starter_dir {
-        for (path, header) in starters(dir) {
+        for (path, header) in toolbox::starters(dir) {
             let cat = header.category.unwrap_or_else(|| "other".into());
             by_cat.entry(cat).or_default().push(Line {
                 name: path
@@ -141,85 +137,9 @@ fn render(by_cat: &BTreeMap<String, Vec<Line>>, screen: Screen) -> String {
     grid.keep(&[0, 1, 2]).render()
 }
 
-/// First `name` on PATH.
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Ours when it sits next to `lab` (a build dir, or /usr/local/bin where setup installs both).
-fn is_ours(p: &Path, own_dir: Option<&Path>) -> bool {
-    let dir = p.parent();
-    dir.is_some_and(|d| Some(d) == own_dir || d == Path::new("/usr/local/bin"))
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-struct BtHeader {
-    summary: String,
-    category: Option<String>,
-}
-
-/// The .bt files of `dir` with their headers, sorted by name.
-fn starters(dir: &Path) -> Vec<(PathBuf, BtHeader)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<(PathBuf, BtHeader)> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bt"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap_or_default();
-            (p, parse_bt_header(&text))
-        })
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-/// From the leading `//` comments: "NAME.bt - summary" and "category: X".
-fn parse_bt_header(text: &str) -> BtHeader {
-    let mut h = BtHeader::default();
-    for line in text.lines().skip_while(|l| l.starts_with("#!")) {
-        let Some(c) = line.trim().strip_prefix("//") else {
-            break;
-        };
-        let c = c.trim();
-        if let Some(cat) = c.strip_prefix("category:") {
-            h.category = Some(cat.trim().to_owned());
-        } else if h.summary.is_empty() {
-            if let Some((_, s)) = c.split_once(" - ") {
-                h.summary = s.trim().to_owned();
-            }
-        }
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bt_header() {
-        let h = parse_bt_header("#!/usr/bin/env bpftrace\n// x.bt - count things.\n//\n// category: disks\n\nBEGIN {}\n// category: no\n");
-        assert_eq!(
-            h,
-            BtHeader {
-                summary: "count things.".into(),
-                category: Some("disks".into())
-            }
-        );
-        assert_eq!(parse_bt_header("BEGIN {}"), BtHeader::default());
-    }
 
     #[test]
     fn every_category_is_printed_in_order() {

@@ -2,11 +2,10 @@
 //! Every error names the file and line (see labs/FORMAT.md).
 use std::collections::BTreeSet;
 
-use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Kind, Lab, Question, SeedSpec, Step, Tolerance};
+use super::{sections, Kind, Lab, Question, SeedSpec, Step, Tolerance};
 
 /// The newest lab format this runner understands.
 pub const FORMAT: u32 = 1;
@@ -35,6 +34,8 @@ struct RawFront {
     duration: Spanned<String>,
     #[serde(default)]
     tools: Vec<String>,
+    #[serde(default)]
+    checker: Option<Spanned<String>>,
     #[serde(default)]
     seed: toml::Table,
     #[serde(default)]
@@ -82,160 +83,62 @@ fn yes() -> bool {
     true
 }
 
+/// Where the front matter sits in a file: errors name the file and the line.
+struct Front<'a> {
+    file: &'a str,
+    text: &'a str,
+    /// The 1-based line of its first TOML line.
+    line: usize,
+}
+
+impl Front<'_> {
+    fn err(&self, line: usize, message: String) -> LabError {
+        LabError {
+            file: self.file.to_string(),
+            line,
+            message,
+        }
+    }
+    /// The line of a byte offset inside the front matter.
+    fn at(&self, offset: usize) -> usize {
+        self.line
+            + self.text[..offset.min(self.text.len())]
+                .matches('\n')
+                .count()
+    }
+}
+
 /// Parse one lab file. `file` is the name used in messages (e.g. "labs/01-disk-latency.md").
 pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
-    let err = |line: usize, message: String| LabError {
-        file: file.to_string(),
-        line,
-        message,
-    };
     let (front, front_line, body, body_line) =
-        split_front_matter(text).map_err(|(l, m)| err(l, m))?;
-    // Line of a byte offset inside the front matter (front_line is the first line of its TOML).
-    let at = |offset: usize| front_line + front[..offset.min(front.len())].matches('\n').count();
-
-    // Check the version before the fields: a newer format may have fields we do not know.
-    if let Ok(v) = front.parse::<toml::Table>() {
-        if let Some(n) = v.get("format").and_then(|f| f.as_integer()) {
-            if n > FORMAT as i64 {
-                let line = front
-                    .lines()
-                    .position(|l| l.trim_start().starts_with("format"))
-                    .unwrap_or(0);
-                return Err(err(
-                    front_line + line,
-                    format!("lab format {n} is newer than this lab runner understands ({FORMAT}); update lab"),
-                ));
-            }
-        }
-    }
-    let raw: RawFront = toml::from_str(front).map_err(|e| {
-        let line = e.span().map(|s| at(s.start)).unwrap_or(front_line);
-        err(line, e.message().trim_end().to_string())
-    })?;
-    if *raw.format.get_ref() < 1 {
-        return Err(err(
-            at(raw.format.span().start),
-            format!("format must be {FORMAT}"),
-        ));
-    }
-    if *raw.id.get_ref() == 0 {
-        return Err(err(at(raw.id.span().start), "id must be 1 or more".into()));
-    }
-    let duration_secs = parse_duration(raw.duration.get_ref()).ok_or_else(|| {
-        err(
-            at(raw.duration.span().start),
-            format!(
-                "duration {:?}: expected e.g. \"15m\", \"1h30m\", \"90s\"",
-                raw.duration.get_ref()
-            ),
-        )
-    })?;
-
-    let mut seed = Vec::new();
-    for (name, value) in raw.seed {
-        let line = front_line + seed_line(front, &name);
-        if !valid_name(&name) {
-            return Err(err(
-                line,
-                format!("seed.{name}: names are [a-z_][a-z0-9_]*"),
-            ));
-        }
-        let spec = seed_spec(value).map_err(|m| err(line, format!("seed.{name}: {m}")))?;
-        seed.push((name, spec));
-    }
-
-    let steps = |raw: Vec<RawStep>, what: &str, need_name: bool| -> Result<Vec<Step>, LabError> {
-        let mut names = BTreeSet::new();
-        let mut out = Vec::new();
-        for (i, s) in raw.into_iter().enumerate() {
-            let line = at(s.run.span().start);
-            let run = s.run.into_inner();
-            if run.is_empty() {
-                return Err(err(line, format!("{what}[{i}].run is empty")));
-            }
-            let name = match s.name {
-                Some(n) => {
-                    let nl = at(n.span().start);
-                    let n = n.into_inner();
-                    if !valid_name(&n.replace('-', "_")) {
-                        return Err(err(nl, format!("{what}[{i}].name {n:?}: use [a-z0-9_-]")));
-                    }
-                    if !names.insert(n.clone()) {
-                        return Err(err(nl, format!("{what}[{i}].name {n:?} is used twice")));
-                    }
-                    n
-                }
-                None if need_name => return Err(err(line, format!("{what}[{i}] needs a name"))),
-                None => run.clone(),
-            };
-            out.push(Step {
-                name,
-                run,
-                args: s.args,
-                comm: s.comm,
-                label: s.label,
-                line,
-            });
-        }
-        Ok(out)
+        sections::split_front_matter(text).map_err(|(l, m)| LabError {
+            file: file.to_string(),
+            line: l,
+            message: m,
+        })?;
+    let f = Front {
+        file,
+        text: front,
+        line: front_line,
     };
-    let prepare = steps(raw.prepare, "prepare", false)?;
-    let workloads = steps(raw.workloads, "workloads", true)?;
-
+    // Check the version before the fields: a newer format may have fields we do not know.
+    check_version(&f)?;
+    let raw: RawFront = toml::from_str(front).map_err(|e| {
+        let line = e.span().map(|s| f.at(s.start)).unwrap_or(front_line);
+        f.err(line, e.message().trim_end().to_string())
+    })?;
+    let duration_secs = check_header(&f, &raw)?;
+    let seed = seeds(&f, raw.seed)?;
+    let prepare = steps(&f, raw.prepare, "prepare", false)?;
+    let workloads = steps(&f, raw.workloads, "workloads", true)?;
     let mut ids = BTreeSet::new();
-    let mut questions = Vec::new();
-    for (i, q) in raw.questions.into_iter().enumerate() {
-        let line = at(q.id.span().start);
-        let id = q.id.into_inner();
-        let here = |m: String| err(line, format!("questions[{i}] ({id}): {m}"));
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        {
-            return Err(here("id must be [a-z0-9_-]+".into()));
-        }
-        if !ids.insert(id.clone()) {
-            return Err(here("id is used twice".into()));
-        }
-        if q.metric.is_empty() {
-            return Err(here("metric is empty".into()));
-        }
-        let tolerance = match &q.tolerance {
-            None => Tolerance::Exact,
-            Some(t) => {
-                let tl = at(t.span().start);
-                let tol = Tolerance::parse(t.get_ref()).ok_or_else(|| {
-                    err(tl, format!("questions[{i}] ({id}): tolerance {:?}: expected \"exact\", \"2x\", \"25%\" or \"±3\"", t.get_ref()))
-                })?;
-                if tol != Tolerance::Exact && !q.kind.numeric() {
-                    return Err(err(tl, format!("questions[{i}] ({id}): tolerance only applies to size, duration and number questions")));
-                }
-                tol
-            }
-        };
-        if q.kind == Kind::Choice && q.choices.len() < 2 {
-            return Err(here("a choice question needs at least 2 choices".into()));
-        }
-        if q.kind != Kind::Choice && !q.choices.is_empty() {
-            return Err(here("choices are only for kind = \"choice\"".into()));
-        }
-        questions.push(Question {
-            id,
-            prompt: q.prompt,
-            kind: q.kind,
-            metric: q.metric,
-            required: q.required,
-            tolerance,
-            choices: q.choices,
-            reference: q.reference,
-            params: q.params,
-            line,
-        });
-    }
-
-    let (body, hints) = split_hints(body, body_line).map_err(|(l, m)| err(l, m))?;
+    let questions = raw
+        .questions
+        .into_iter()
+        .enumerate()
+        .map(|(i, q)| question(&f, i, q, &mut ids))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (body, hints) = sections::split_hints(body, body_line).map_err(|(l, m)| f.err(l, m))?;
     Ok(Lab {
         format: *raw.format.get_ref(),
         id: *raw.id.get_ref(),
@@ -243,6 +146,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
         duration: raw.duration.into_inner(),
         duration_secs,
         tools: raw.tools,
+        checker: raw.checker.map(Spanned::into_inner),
         seed,
         prepare,
         workloads,
@@ -254,94 +158,165 @@ pub fn parse(file: &str, text: &str) -> Result<Lab, LabError> {
     })
 }
 
-/// Returns (front matter TOML, its first line, body, body's first line); lines are 1-based.
-fn split_front_matter(text: &str) -> Result<(&str, usize, &str, usize), (usize, String)> {
-    let mut offset = 0;
-    let mut line_no = 0;
-    let mut open = None;
-    for line in text.split_inclusive('\n') {
-        line_no += 1;
-        let trimmed = line.trim();
-        offset += line.len();
-        if open.is_none() {
-            if trimmed.is_empty() {
-                continue;
-            }
-            if trimmed != "```toml" {
-                return Err((line_no, "a lab starts with its front matter: a ```toml fenced block (see labs/FORMAT.md)".into()));
-            }
-            open = Some((offset, line_no + 1));
-            continue;
-        }
-        if trimmed.starts_with("```") {
-            let (start, first_line) = open.unwrap();
-            if trimmed != "```" {
-                return Err((
-                    first_line - 1,
-                    format!("front matter block is never closed: line {line_no} opens another fenced block first"),
-                ));
-            }
-            let end = offset - line.len();
-            return Ok((&text[start..end], first_line, &text[offset..], line_no + 1));
-        }
+fn check_version(f: &Front) -> Result<(), LabError> {
+    let Some(n) = f
+        .text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|v| v.get("format").and_then(|f| f.as_integer()))
+    else {
+        return Ok(());
+    };
+    if n <= FORMAT as i64 {
+        return Ok(());
     }
-    match open {
-        None => Err((
-            1,
-            "empty lab file: it needs a ```toml front matter block (see labs/FORMAT.md)".into(),
-        )),
-        Some((_, l)) => Err((l - 1, "front matter block is never closed with ```".into())),
-    }
+    let line = f
+        .text
+        .lines()
+        .position(|l| l.trim_start().starts_with("format"))
+        .unwrap_or(0);
+    Err(f.err(
+        f.line + line,
+        format!("lab format {n} is newer than this lab runner understands ({FORMAT}); update lab"),
+    ))
 }
 
-/// Cut the ```hint blocks out of the body; returns (body without hints, hints in order).
-fn split_hints(body: &str, body_line: usize) -> Result<(String, Vec<String>), (usize, String)> {
-    let line_of = |offset: usize| body_line + body[..offset].matches('\n').count();
-    let mut hints = Vec::new();
-    let mut cut = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (event, range) in
-        Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-            .into_offset_iter()
-    {
-        match event {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
-                let lang = info.split_whitespace().next().unwrap_or("");
-                if lang == "hint" {
-                    current = Some((range.start, String::new()));
-                } else if lang == "toml" && info.contains("lab") {
-                    return Err((
-                        line_of(range.start),
-                        "a second front matter block; only one is allowed".into(),
-                    ));
-                }
-            }
-            Event::Text(t) if current.is_some() => current.as_mut().unwrap().1.push_str(&t),
-            Event::End(TagEnd::CodeBlock) => {
-                if let Some((start, text)) = current.take() {
-                    if text.trim().is_empty() {
-                        return Err((line_of(start), "empty hint block".into()));
-                    }
-                    if !body[range.clone()].trim_end().ends_with("```")
-                        && !body[range.clone()].trim_end().ends_with("~~~")
-                    {
-                        return Err((line_of(start), "hint block is never closed".into()));
-                    }
-                    hints.push(text.trim_end().to_string());
-                    cut.push(range);
-                }
-            }
-            _ => {}
+/// format, id, duration and checker; returns the duration in seconds.
+fn check_header(f: &Front, raw: &RawFront) -> Result<u64, LabError> {
+    if *raw.format.get_ref() < 1 {
+        return Err(f.err(
+            f.at(raw.format.span().start),
+            format!("format must be {FORMAT}"),
+        ));
+    }
+    if *raw.id.get_ref() == 0 {
+        return Err(f.err(f.at(raw.id.span().start), "id must be 1 or more".into()));
+    }
+    let secs = parse_duration(raw.duration.get_ref()).ok_or_else(|| {
+        f.err(
+            f.at(raw.duration.span().start),
+            format!(
+                "duration {:?}: expected e.g. \"15m\", \"1h30m\", \"90s\"",
+                raw.duration.get_ref()
+            ),
+        )
+    })?;
+    if let Some(c) = raw.checker.as_ref().filter(|c| !valid_name(c.get_ref())) {
+        return Err(f.err(
+            f.at(c.span().start),
+            format!(
+                "checker {:?}: a checker's name is lowercase letters, digits and _ (e.g. \"disk_latency\")",
+                c.get_ref()
+            ),
+        ));
+    }
+    Ok(secs)
+}
+
+fn seeds(f: &Front, raw: toml::Table) -> Result<Vec<(String, SeedSpec)>, LabError> {
+    let mut seed = Vec::new();
+    for (name, value) in raw {
+        let line = f.line + seed_line(f.text, &name);
+        if !valid_name(&name) {
+            return Err(f.err(line, format!("seed.{name}: names are [a-z_][a-z0-9_]*")));
         }
+        let spec = seed_spec(value).map_err(|m| f.err(line, format!("seed.{name}: {m}")))?;
+        seed.push((name, spec));
     }
-    let mut out = String::with_capacity(body.len());
-    let mut pos = 0;
-    for r in cut {
-        out.push_str(&body[pos..r.start]);
-        pos = r.end;
+    Ok(seed)
+}
+
+/// The prepare steps or the workloads (`what`), each named (`need_name`) or named after `run`.
+fn steps(f: &Front, raw: Vec<RawStep>, what: &str, need_name: bool) -> Result<Vec<Step>, LabError> {
+    let mut names = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        let line = f.at(s.run.span().start);
+        let run = s.run.into_inner();
+        if run.is_empty() {
+            return Err(f.err(line, format!("{what}[{i}].run is empty")));
+        }
+        let name = match s.name {
+            Some(n) => {
+                let nl = f.at(n.span().start);
+                let n = n.into_inner();
+                if !valid_name(&n.replace('-', "_")) {
+                    return Err(f.err(nl, format!("{what}[{i}].name {n:?}: use [a-z0-9_-]")));
+                }
+                if !names.insert(n.clone()) {
+                    return Err(f.err(nl, format!("{what}[{i}].name {n:?} is used twice")));
+                }
+                n
+            }
+            None if need_name => return Err(f.err(line, format!("{what}[{i}] needs a name"))),
+            None => run.clone(),
+        };
+        out.push(Step {
+            name,
+            run,
+            args: s.args,
+            comm: s.comm,
+            label: s.label,
+            line,
+        });
     }
-    out.push_str(&body[pos..]);
-    Ok((out, hints))
+    Ok(out)
+}
+
+/// Question `i`; `ids` holds the ids seen so far (each is unique).
+fn question(
+    f: &Front,
+    i: usize,
+    q: RawQuestion,
+    ids: &mut BTreeSet<String>,
+) -> Result<Question, LabError> {
+    let line = f.at(q.id.span().start);
+    let id = q.id.into_inner();
+    let here = |m: String| f.err(line, format!("questions[{i}] ({id}): {m}"));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(here("id must be [a-z0-9_-]+".into()));
+    }
+    if !ids.insert(id.clone()) {
+        return Err(here("id is used twice".into()));
+    }
+    if q.metric.is_empty() {
+        return Err(here("metric is empty".into()));
+    }
+    let tolerance = match &q.tolerance {
+        None => Tolerance::Exact,
+        Some(t) => {
+            let tl = f.at(t.span().start);
+            let tol = Tolerance::parse(t.get_ref()).ok_or_else(|| {
+                f.err(tl, format!("questions[{i}] ({id}): tolerance {:?}: expected \"exact\", \"2x\", \"25%\" or \"±3\"", t.get_ref()))
+            })?;
+            if tol != Tolerance::Exact && !q.kind.numeric() {
+                return Err(f.err(tl, format!("questions[{i}] ({id}): tolerance only applies to size, duration and number questions")));
+            }
+            tol
+        }
+    };
+    if q.kind == Kind::Choice && q.choices.len() < 2 {
+        return Err(here("a choice question needs at least 2 choices".into()));
+    }
+    if q.kind != Kind::Choice && !q.choices.is_empty() {
+        return Err(here("choices are only for kind = \"choice\"".into()));
+    }
+    Ok(Question {
+        id,
+        prompt: q.prompt,
+        kind: q.kind,
+        metric: q.metric,
+        required: q.required,
+        tolerance,
+        choices: q.choices,
+        reference: q.reference,
+        params: q.params,
+        line,
+    })
 }
 
 /// 0-based line of `name = ...` in the [seed] table (toml::Table keeps no spans per entry).

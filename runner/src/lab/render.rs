@@ -59,7 +59,7 @@ impl Context {
     }
 
     /// The context of a recorded session (its seeded values as recorded at start).
-    pub fn for_session(lab: &Lab, session: &crate::state::Session) -> Context {
+    pub fn for_session(lab: &Lab, session: &crate::store::SessionRecord) -> Context {
         let mut ctx = Context::base(lab, session.seed, &session.data_dir, &session.user);
         ctx.seed = session.vars.clone();
         ctx

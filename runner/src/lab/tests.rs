@@ -174,6 +174,17 @@ fn errors_name_file_and_line() {
         "{e}"
     );
 
+    let e = error_of(
+        "duration = \"1h30m\"",
+        "duration = \"1h30m\"\nchecker = \"Disk-Latency\"",
+    );
+    assert!(
+        e.starts_with(&format!("labs/07-test.md:{}:", line_of("duration =") + 1))
+            && e.contains("Disk-Latency")
+            && e.contains("lowercase"),
+        "{e}"
+    );
+
     let e = error_of("id = \"lat\"", "id = \"process\"");
     assert!(e.contains("used twice"), "{e}");
 

@@ -8,14 +8,9 @@ pub mod templates;
 
 /// The account students log in as, on every VM.
 pub const STUDENT_USER: &str = "student";
-/// apt packages the labs need beyond `lab` itself (curl fetches the payload).
-pub const PACKAGES: &[&str] = &[
-    "bpftrace",
-    "sysstat",
-    "openssh-server",
-    "curl",
-    "ca-certificates",
-];
+// apt packages the labs need beyond `lab` itself: group `lab` of provision/packages.txt (the one
+// list; runner/build.rs turns it into `PACKAGES`).
+include!(concat!(env!("OUT_DIR"), "/packages.rs"));
 /// Where `lab`, `lab-workload` and the tools go on a lab machine (on PATH and in sudo's secure_path).
 pub const INSTALL_DIR: &str = "/usr/local/bin";
 /// What a student runs first after logging in (printed on the card).

@@ -1,11 +1,11 @@
 //! `lab status` for people: the running lab's workloads (health, CPU, memory, I/O) as a table
 //! that fits the screen, then the lab's progress and its latest check, question by question.
-//! Drawn from the same document `lab status --json` prints (report::StatusDoc).
+//! Drawn from the same document `lab status --json` prints (status_json::StatusDoc).
 use super::{Grid, Screen};
 use crate::{
     lab::Lab,
     privilege::as_typed,
-    report::{LabDoc, SessionDoc, StatusDoc},
+    status_json::{LabDoc, SessionDoc, StatusDoc},
     term::human_duration,
 };
 
@@ -135,7 +135,7 @@ fn progress(l: &LabDoc, lab: Option<&Lab>, screen: Screen) -> String {
         line(&mut out, &screen.indented(&st.dim(&next), ""));
         return out;
     };
-    let ago = human_duration(crate::state::now().saturating_sub(at));
+    let ago = human_duration(crate::clock::now().saturating_sub(at));
     let ids: Vec<&str> = match lab {
         Some(lab) => lab.questions.iter().map(|q| q.id.as_str()).collect(),
         None => l.answers.iter().map(|a| a.id.as_str()).collect(),

@@ -2,7 +2,7 @@
 //!
 //! Labs share the CPU, the disk and the machine-wide tracers, so two students' labs on one
 //! host would perturb each other's workloads and truth. `lab start` claims the machine under a
-//! flock (refusing in one line when another user's lab is live), `lab stop` (end_session)
+//! flock (refusing in one line when another user's lab is live), `lab stop` (session::end)
 //! releases it. /run is a tmpfs, so a reboot forgets the record; a record whose processes are
 //! all gone (or from another boot) is stale and is taken over, so nothing blocks forever.
 use std::{
@@ -13,8 +13,8 @@ use std::{
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use super::{cgroup, procs, stop, ProcId};
-use crate::{state::Session, term};
+use super::{cgroup, kill, procs, ProcId};
+use crate::{store::SessionRecord, term};
 
 const DIR: &str = "/run/lab";
 const FILE: &str = "active.json";
@@ -41,13 +41,13 @@ impl Active {
             return false;
         }
         self.starter.alive()
-            || stop::roots(&self.data_dir).iter().any(ProcId::alive)
+            || kill::roots(&self.data_dir).iter().any(ProcId::alive)
             || !cgroup::pids(&self.data_dir, None).is_empty()
     }
 
     /// The one-line refusal for a user who may not start a lab while this one runs.
     fn refusal(&self) -> anyhow::Error {
-        let ran = crate::state::now().saturating_sub(self.started_at);
+        let ran = crate::clock::now().saturating_sub(self.started_at);
         anyhow::anyhow!(
             "{}'s lab {} has been running on this machine for {} and only one lab runs per machine \
              (labs share the CPU, disk and tracers): ask {} to run `sudo lab stop`, or stop it as \
@@ -88,16 +88,17 @@ pub fn refuse_if_taken(user: &str) -> anyhow::Result<()> {
 /// under the lock, so two `lab start`s at once cannot both win). A stale record of another
 /// user's lab is taken over and its proctor disarmed (its owner's next `lab stop` or
 /// `lab start` cleans up the rest in their own state dir).
-pub fn claim(session: &Session) -> anyhow::Result<()> {
+pub fn claim(session: &SessionRecord) -> anyhow::Result<()> {
     let _lock = lock()?;
     if let Some(old) = read() {
         if old.user != session.user {
             if old.live() {
                 return Err(old.refusal());
             }
-            let _ = crate::commands::check::proctor::disarm_dir(
-                &crate::commands::check::proctor::dir_for(&old.user, &old.data_dir),
-            );
+            let _ = crate::session::proctor::disarm_dir(&crate::session::proctor::dir_for(
+                &old.user,
+                &old.data_dir,
+            ));
         }
     }
     let me = ProcId::of(std::process::id() as i32).context("reading this process's start time")?;
@@ -109,12 +110,12 @@ pub fn claim(session: &Session) -> anyhow::Result<()> {
         data_dir: session.data_dir.clone(),
         starter: me,
     };
-    crate::state::write_atomic(&path(), serde_json::to_string_pretty(&active)?.as_bytes())
+    crate::store::write_atomic(&path(), serde_json::to_string_pretty(&active)?.as_bytes())
 }
 
 /// Forget the record if it is `session`'s (a record of a later session, or of another user who
 /// took over a stale one, stays).
-pub fn release(session: &Session) -> anyhow::Result<()> {
+pub fn release(session: &SessionRecord) -> anyhow::Result<()> {
     if read().is_none() {
         return Ok(());
     }
@@ -138,5 +139,5 @@ pub fn release(session: &Session) -> anyhow::Result<()> {
 /// An exclusive flock on /run/lab/active.lock, released on drop (or by the kernel on kill).
 fn lock() -> anyhow::Result<File> {
     std::fs::create_dir_all(DIR).with_context(|| format!("creating {DIR}"))?;
-    crate::state::lock_file(&Path::new(DIR).join("active.lock"))
+    crate::store::lock_file(&Path::new(DIR).join("active.lock"))
 }

@@ -2,22 +2,27 @@
 use std::path::Path;
 
 pub mod cgroup;
+pub mod end;
+pub mod isolated;
+pub mod kill;
 pub mod machine;
+pub mod prepare;
 pub mod procs;
+pub mod proctor;
 pub mod runfiles;
 pub mod spawn;
-pub mod stop;
+pub mod start;
 pub mod supervisor;
 
 pub use procs::ProcId;
 pub use runfiles::ExitInfo;
 
-use crate::state::{Session, State};
+use crate::store::{SessionRecord, State};
 
 /// The running session as it is now.
 #[derive(Debug, Clone)]
 pub struct Live {
-    pub session: Session,
+    pub session: SessionRecord,
     pub workloads: Vec<WorkloadLive>,
     /// False when the machine rebooted since the start (every process is gone).
     pub same_boot: bool,
@@ -60,6 +65,26 @@ impl WorkloadLive {
 }
 
 impl Live {
+    /// Err when a workload of the session stopped, with its last words (e.g. "No space left on
+    /// device"): nothing is graded against a workload that stopped.
+    pub fn require_alive(&self) -> anyhow::Result<()> {
+        let Some(dead) = self.workloads.iter().find(|w| !w.alive) else {
+            return Ok(());
+        };
+        let last = runfiles::log_tail(&self.session.data_dir, &dead.name, 8)
+            .into_iter()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("lab-supervise:"))
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default();
+        let id = self.session.lab;
+        anyhow::bail!(
+            "workload {} of lab {id} is not running ({}{last}); nothing was graded; restart the lab: sudo lab stop && sudo lab start {id}",
+            dead.name,
+            dead.health()
+        )
+    }
+
     pub fn workload(&self, name: &str) -> Option<&WorkloadLive> {
         self.workloads.iter().find(|w| w.name == name)
     }
@@ -92,7 +117,7 @@ impl Live {
 }
 
 /// Look at a session's workloads now.
-pub fn inspect(session: &Session) -> Live {
+pub fn inspect(session: &SessionRecord) -> Live {
     let same_boot = session.boot_id.is_empty() || session.boot_id == procs::boot_id();
     let mut names = session.workloads.clone();
     for n in runfiles::names(&session.data_dir) {
@@ -145,14 +170,6 @@ pub fn require_running(lab: u32) -> anyhow::Result<Live> {
         }
         Some(live) => Ok(live),
     }
-}
-
-/// Stop a session: kill every workload tree, delete its data directory. Progress is kept.
-/// Returns the number of processes signalled.
-pub fn stop_session(session: &Session) -> anyhow::Result<usize> {
-    let n = stop::kill_trees(&session.data_dir)?;
-    remove_data_dir(&session.data_dir)?;
-    Ok(n)
 }
 
 /// Remove a session's data directory, refusing anything that does not look like one.

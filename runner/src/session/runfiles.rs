@@ -61,7 +61,7 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 pub fn write<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    crate::state::write_atomic(path, &serde_json::to_vec(value)?)
+    crate::store::write_atomic(path, &serde_json::to_vec(value)?)
 }
 
 /// Names of every workload with a supervisor file in this data dir (including ones the state

@@ -53,50 +53,13 @@ pub fn start(
     std::os::unix::fs::symlink(&bin, &link)
         .with_context(|| format!("linking {}", link.display()))?;
 
-    let me = std::env::current_exe().context("finding the lab binary")?;
     let mut workload_args: Vec<String> = vec![subcommand.to_string()];
     workload_args.extend(args.iter().cloned());
     workload_args.extend(["--seed".to_string(), seed.to_string()]);
     write_args(&runfiles::args_path(data_dir, name), &workload_args)?;
-    let argv: Vec<String> = vec![
-        "supervise".into(),
-        "--name".into(),
-        name.into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-        "--comm".into(),
-        comm.into(),
-        "--".into(),
-        link.display().to_string(),
-    ];
-    let log = runfiles::log_path(data_dir, name);
-    // Append mode: the supervisor and the workload share this file.
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .with_context(|| log.display().to_string())?;
-    let handle = duct::cmd(&me, &argv)
-        .stdin_null()
-        .stdout_null()
-        .stderr_file(log_file)
-        .unchecked()
-        .before_spawn(|cmd| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setsid is async-signal-safe. Its own session: no terminal signals, and
-            // `lab stop` finds every member by session id.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::setsid() < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            Ok(())
-        })
-        .start()
+    let handle = supervise(data_dir, name, comm, &[link.display().to_string()])
         .with_context(|| format!("starting the supervisor for {name}"))?;
+    let log = runfiles::log_path(data_dir, name);
     let sup_pid = handle.pids()[0] as i32;
 
     // Wait for the supervisor to record the workload.
@@ -123,6 +86,56 @@ pub fn start(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Start `lab supervise --name NAME --data-dir ROOT --comm COMM -- PROGRAM...` detached: in its
+/// own session (setsid: no terminal signals, and `lab stop` finds every member by session id),
+/// its output appended to ROOT's log for NAME, which the supervisor and its child share. Workloads
+/// and the session's truth recorder are started this one way. The caller waits for the run files.
+pub fn supervise(
+    root: &Path,
+    name: &str,
+    comm: &str,
+    program: &[String],
+) -> anyhow::Result<duct::Handle> {
+    let me = std::env::current_exe().context("finding the lab binary")?;
+    let mut argv: Vec<String> = vec![
+        "supervise".into(),
+        "--name".into(),
+        name.into(),
+        "--data-dir".into(),
+        root.display().to_string(),
+        "--comm".into(),
+        comm.into(),
+        "--".into(),
+    ];
+    argv.extend(program.iter().cloned());
+    let log = runfiles::log_path(root, name);
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| log.display().to_string())?;
+    duct::cmd(&me, &argv)
+        .stdin_null()
+        .stdout_null()
+        .stderr_file(log_file)
+        .unchecked()
+        .before_spawn(|cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setsid is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setsid() < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            Ok(())
+        })
+        .start()
+        .map_err(Into::into)
 }
 
 /// Write the NUL-separated argument file, mode 0600.

@@ -34,7 +34,40 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // SAFETY: plain prctl calls on this process.
+    become_supervisor();
+    let me = ProcId::of(std::process::id() as i32).context("reading my own /proc entry")?;
+    // Contain the workload's whole tree (best effort: without cgroup2, the tree walk remains).
+    if let Err(e) = super::cgroup::join(&args.data_dir, &args.name, me.pid) {
+        eprintln!("lab-supervise: not using a cgroup ({e}); relying on the process tree");
+    }
+    runfiles::write(&runfiles::supervisor_path(&args.data_dir, &args.name), &me)?;
+    // Room for the exit record, taken now: a workload often dies *because* the disk filled,
+    // and then a new file could not be written.
+    let reserve = runfiles::exit_path(&args.data_dir, &args.name).with_extension("reserve");
+    std::fs::write(&reserve, [b' '; 4096]).with_context(|| reserve.display().to_string())?;
+    let child = spawn_workload(&args, open_log(&args)?)?;
+    let child_id = ProcId::of(child).unwrap_or(ProcId {
+        pid: child,
+        start_time: 0,
+    });
+    runfiles::write(
+        &runfiles::workload_path(&args.data_dir, &args.name),
+        &WorkloadFile {
+            id: child_id,
+            comm: args.comm.clone(),
+        },
+    )?;
+    let exit = reap_until(child);
+    record_exit(&args, &exit, &reserve)?;
+    eprintln!("lab-supervise: {} (pid {child}) {exit}", args.comm);
+    // The workload is gone: end what is left of its tree so nothing half-alive lingers.
+    end_rest(&me, &args.data_dir, &args.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A child subreaper named lab-supervise that no stray SIGHUP/SIGINT ends silently.
+fn become_supervisor() {
+    // SAFETY: plain prctl and signal calls on this process.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         libc::prctl(
@@ -48,30 +81,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
-    let me = ProcId::of(std::process::id() as i32).context("reading my own /proc entry")?;
-    // Contain the workload's whole tree (best effort: without cgroup2, the tree walk remains).
-    if let Err(e) = super::cgroup::join(&args.data_dir, &args.name, me.pid) {
-        eprintln!("lab-supervise: not using a cgroup ({e}); relying on the process tree");
-    }
-    runfiles::write(&runfiles::supervisor_path(&args.data_dir, &args.name), &me)?;
-    // Room for the exit record, taken now: a workload often dies *because* the disk filled,
-    // and then a new file could not be written.
-    let reserve = runfiles::exit_path(&args.data_dir, &args.name).with_extension("reserve");
-    std::fs::write(&reserve, [b' '; 4096]).with_context(|| reserve.display().to_string())?;
+}
 
+/// The workload's log, with blocks reserved for its last words.
+fn open_log(args: &Args) -> anyhow::Result<std::fs::File> {
     let log_path = runfiles::log_path(&args.data_dir, &args.name);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| log_path.display().to_string())?;
-    {
-        // Blocks for the workload's last words, reserved now (the size stays 0): its error on
-        // a full disk ("No space left on device") must still reach `lab check`.
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: fallocate on an fd we own; failure (a file system without it) is harmless.
-        unsafe { libc::fallocate(log.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 64 << 10) };
-    }
+    // Blocks for the workload's last words, reserved now (the size stays 0): its error on a
+    // full disk ("No space left on device") must still reach `lab check`.
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: fallocate on an fd we own; failure (a file system without it) is harmless.
+    unsafe { libc::fallocate(log.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 64 << 10) };
+    Ok(log)
+}
+
+/// Start the workload (output to `log`); its PID.
+fn spawn_workload(args: &Args, log: std::fs::File) -> anyhow::Result<i32> {
     let (program, rest) = args.command.split_first().context("no command")?;
     let handle = duct::cmd(program, rest)
         .dir(&args.data_dir)
@@ -104,20 +133,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let child = *handle.pids().first().context("no pid")? as i32;
     // We reap with waitpid(-1) below; duct's handle must not wait too.
     std::mem::forget(handle);
-    let child_id = ProcId::of(child).unwrap_or(ProcId {
-        pid: child,
-        start_time: 0,
-    });
-    runfiles::write(
-        &runfiles::workload_path(&args.data_dir, &args.name),
-        &WorkloadFile {
-            id: child_id,
-            comm: args.comm.clone(),
-        },
-    )?;
+    Ok(child)
+}
 
-    // Reap until the workload itself ends.
-    let exit = loop {
+/// Reap every child until the workload itself ends; how it ended.
+fn reap_until(child: i32) -> ExitInfo {
+    loop {
         let mut status = 0;
         // SAFETY: waitpid with a valid pointer.
         let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
@@ -126,34 +147,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if err.raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            break ExitInfo {
+            return ExitInfo {
                 code: None,
                 signal: None,
-                at: crate::state::now(),
+                at: crate::clock::now(),
             };
         }
         if pid == child {
-            break ExitInfo {
+            return ExitInfo {
                 code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
                 signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
-                at: crate::state::now(),
+                at: crate::clock::now(),
             };
         }
-    };
+    }
+}
+
+/// Write the exit record; on a full disk, into the blocks reserved at start.
+fn record_exit(args: &Args, exit: &ExitInfo, reserve: &std::path::Path) -> anyhow::Result<()> {
     let exit_path = runfiles::exit_path(&args.data_dir, &args.name);
-    if let Err(e) = runfiles::write(&exit_path, &exit) {
+    if let Err(e) = runfiles::write(&exit_path, exit) {
         // Full disk: overwrite the reserved blocks in place and move them into place.
-        let json = serde_json::to_vec(&exit)?;
+        let json = serde_json::to_vec(exit)?;
         let kept = std::fs::OpenOptions::new()
             .write(true)
-            .open(&reserve)
+            .open(reserve)
             .and_then(|mut f| {
                 use std::io::Write as _;
                 f.write_all(&json)?;
                 f.set_len(json.len() as u64)?;
                 f.sync_all()
             })
-            .and_then(|()| std::fs::rename(&reserve, &exit_path));
+            .and_then(|()| std::fs::rename(reserve, &exit_path));
         if let Err(e2) = kept {
             eprintln!(
                 "lab-supervise: recording the exit of {}: {e:#}; {e2}",
@@ -161,12 +186,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let _ = std::fs::remove_file(&reserve);
-    eprintln!("lab-supervise: {} (pid {child}) {exit}", args.comm);
-
-    // The workload is gone: end what is left of its tree so nothing half-alive lingers.
-    end_rest(&me, &args.data_dir, &args.name);
-    Ok(ExitCode::SUCCESS)
+    let _ = std::fs::remove_file(reserve);
+    Ok(())
 }
 
 /// SIGTERM the rest of the tree, SIGKILL after a grace period, reaping as we go.

@@ -7,4 +7,4 @@ pub mod serve;
 pub mod source;
 
 pub use render::{render, Rendered};
-pub use source::Source;
+pub use source::DeckSource;

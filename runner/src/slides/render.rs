@@ -4,7 +4,7 @@ use pulldown_cmark::{html, Event, Options, Parser, Tag};
 use serde::Serialize;
 
 use super::parse::{self, Part, RawSlide, SlideError};
-use super::source::{is_plain_relative, Source};
+use super::source::{is_plain_relative, DeckSource};
 
 const DECK_HTML: &str = include_str!("templates/deck.html");
 const DECK_CSS: &str = include_str!("templates/deck.css");
@@ -31,7 +31,7 @@ struct SlideView {
     source: String,
 }
 
-pub fn render(src: &Source, reveal: bool) -> anyhow::Result<Rendered> {
+pub fn render(src: &DeckSource, reveal: bool) -> anyhow::Result<Rendered> {
     let mut slides = Vec::new();
     let mut images: Vec<String> = Vec::new();
     for name in src.slide_files()? {
@@ -85,7 +85,7 @@ pub fn render(src: &Source, reveal: bool) -> anyhow::Result<Rendered> {
 }
 
 fn render_slide(
-    src: &Source,
+    src: &DeckSource,
     file: &str,
     raw: RawSlide,
     err: &dyn Fn(usize, String) -> SlideError,
@@ -132,7 +132,7 @@ fn render_slide(
 
 /// Render markdown, refusing what the deck cannot show offline or we do not allow.
 fn markdown(
-    src: &Source,
+    src: &DeckSource,
     text: &str,
     first_line: usize,
     err: &dyn Fn(usize, String) -> SlideError,

@@ -6,22 +6,22 @@ use anyhow::Context;
 
 use super::embedded;
 
-pub enum Source {
+pub enum DeckSource {
     Dir(PathBuf),
     Embedded,
 }
 
-impl Source {
+impl DeckSource {
     /// The slide files (`*.md` at the top level, README.md excepted), in name order.
     pub fn slide_files(&self) -> anyhow::Result<Vec<String>> {
         let mut names: Vec<String> = match self {
-            Source::Dir(dir) => std::fs::read_dir(dir)
+            DeckSource::Dir(dir) => std::fs::read_dir(dir)
                 .with_context(|| format!("cannot read slides directory {}", dir.display()))?
                 .filter_map(|e| e.ok())
                 .filter(|e| e.path().is_file())
                 .filter_map(|e| e.file_name().into_string().ok())
                 .collect(),
-            Source::Embedded => embedded::FILES.iter().map(|(n, _)| n.to_string()).collect(),
+            DeckSource::Embedded => embedded::FILES.iter().map(|(n, _)| n.to_string()).collect(),
         };
         names.retain(|n| n.ends_with(".md") && !n.contains('/') && n != "README.md");
         names.sort();
@@ -37,8 +37,8 @@ impl Source {
             return None;
         }
         match self {
-            Source::Dir(dir) => std::fs::read(dir.join(rel)).ok(),
-            Source::Embedded => embedded::FILES
+            DeckSource::Dir(dir) => std::fs::read(dir.join(rel)).ok(),
+            DeckSource::Embedded => embedded::FILES
                 .iter()
                 .find(|(n, _)| *n == rel)
                 .map(|(_, b)| b.to_vec()),
@@ -48,15 +48,15 @@ impl Source {
     /// How to name a file of this deck in an error message.
     pub fn display(&self, rel: &str) -> String {
         match self {
-            Source::Dir(dir) => dir.join(rel).display().to_string(),
-            Source::Embedded => format!("slides/{rel} (built into lab)"),
+            DeckSource::Dir(dir) => dir.join(rel).display().to_string(),
+            DeckSource::Embedded => format!("slides/{rel} (built into lab)"),
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Source::Dir(dir) => dir.display().to_string(),
-            Source::Embedded => "the deck built into lab".to_string(),
+            DeckSource::Dir(dir) => dir.display().to_string(),
+            DeckSource::Embedded => "the deck built into lab".to_string(),
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{ring, RECENT};
 use crate::{
-    commands::check::answer::{self, show_ns, show_size, Truth},
+    grading::answer::{self, show_ns, show_size, Expected},
     lab::{Kind, Question},
 };
 
@@ -109,15 +109,15 @@ impl History {
         let (min, max) = bands.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), b| {
             (lo.min(b.1), hi.max(b.2))
         });
-        let judge = |truth: Truth| {
+        let judge = |truth: Expected| {
             answer.and_then(|a| answer::judge(q.kind, q.tolerance, &q.choices, &truth, a).ok())
         };
-        let accepted = judge(Truth::Number {
+        let accepted = judge(Expected::Number {
             value: min,
             range: Some((min, max)),
         });
         let fits = |(v, lo, hi): (f64, f64, f64)| {
-            judge(Truth::Number {
+            judge(Expected::Number {
                 value: v,
                 range: Some((lo, hi)),
             }) == Some(true)

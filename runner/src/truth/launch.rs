@@ -1,8 +1,9 @@
 //! Starting and stopping the recorder. `lab supervise` runs `lab record` exactly as it runs a
-//! workload (own session, own cgroup, run files, exit status, log), only rooted in
-//! `<data_dir>/truth/` instead of `<data_dir>/`: `lab stop` ends it with the same tree kill, a
-//! kill -9 of `lab start` leaves run files that `lab stop` finds, and `lab status` and the
-//! checker's PID filter (which read `<data_dir>/run/` and the session's cgroup) never see it.
+//! workload (session::spawn::supervise: own session, own cgroup, run files, exit status, log),
+//! only rooted in `<data_dir>/truth/` instead of `<data_dir>/`: `lab stop` ends it with the same
+//! tree kill, a kill -9 of `lab start` leaves run files that `lab stop` finds, and `lab status`
+//! and the checker's PID filter (which read `<data_dir>/run/` and the session's cgroup) never
+//! see it.
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -26,7 +27,7 @@ const ATTACH_WITHIN: Duration = Duration::from_secs(20);
 /// everything the student does after `lab start` returns is recorded. Ok(None): the lab records
 /// nothing over the session.
 pub fn start(lab: &Lab, data_dir: &Path) -> Result<Option<ProcId>> {
-    if !crate::commands::check::records(lab) {
+    if !crate::checkers::records(lab) {
         return Ok(None);
     }
     let dir = super::dir(data_dir);
@@ -34,47 +35,15 @@ pub fn start(lab: &Lab, data_dir: &Path) -> Result<Option<ProcId>> {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     }
     let me = std::env::current_exe().context("finding the lab binary")?;
-    let argv: Vec<String> = vec![
-        "supervise".into(),
-        "--name".into(),
-        NAME.into(),
-        "--data-dir".into(),
-        dir.display().to_string(),
-        "--comm".into(),
-        COMM.into(),
-        "--".into(),
+    let program = [
         me.display().to_string(),
         "record".into(),
         "--data-dir".into(),
         data_dir.display().to_string(),
     ];
-    let log = runfiles::log_path(&dir, NAME);
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .with_context(|| log.display().to_string())?;
-    let handle = duct::cmd(&me, &argv)
-        .stdin_null()
-        .stdout_null()
-        .stderr_file(log_file)
-        .unchecked()
-        .before_spawn(|cmd| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setsid is async-signal-safe. Its own session, like a workload's
-            // supervisor: no terminal signals, found by session id at `lab stop`.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::setsid() < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            Ok(())
-        })
-        .start()
+    let handle = crate::session::spawn::supervise(&dir, NAME, COMM, &program)
         .context("starting the truth recorder's supervisor")?;
+    let log = runfiles::log_path(&dir, NAME);
     // It outlives us: duct must neither wait for nor kill it.
     let handle = std::mem::ManuallyDrop::new(handle);
 
@@ -108,7 +77,7 @@ pub fn stop(data_dir: &Path) -> Result<usize> {
     if !dir.exists() {
         return Ok(0);
     }
-    crate::session::stop::kill_trees(&dir).context("stopping the truth recorder")
+    crate::session::kill::kill_trees(&dir).context("stopping the truth recorder")
 }
 
 /// The recorder's identity, while it runs.

@@ -6,9 +6,10 @@
 //! `lab check` grades numeric answers against the last RECENT of that recording as well as its
 //! own fresh window (history.rs says exactly how).
 //!
-//! A lab takes part by giving the checker a `Source` (check.rs: `recorded_metrics`,
-//! `open_recorder`); lab 1 does (check/lab1/record.rs: block I/O sizes and latencies) and lab 3
-//! (check/lab3/record.rs: the run-queue latency p99, with its histogram per window).
+//! A lab takes part through its checker's `WindowSource` (crate::checkers: `recorded_metrics`,
+//! `open_recorder`); disk_latency's does (checkers/disk_latency/record.rs: block I/O sizes and
+//! latencies), and runqueue's (checkers/runqueue/record.rs: the run-queue latency p99, with its
+//! histogram per window).
 use std::{collections::BTreeMap, path::Path, path::PathBuf, time::Duration};
 
 pub mod history;
@@ -29,7 +30,7 @@ pub const KEEP: Duration = Duration::from_secs(60 * 60);
 pub const POLL: Duration = Duration::from_millis(250);
 
 /// One lab's recorded truth: fed the workload's events, it sums up one window at a time.
-pub trait Source {
+pub trait WindowSource {
     /// Window length (the lab's fresh check window, so each record is what a check measured).
     fn window(&self) -> Duration;
     /// Take the events traced since the last call; `pids` are the workload's processes now.

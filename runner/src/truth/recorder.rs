@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context as _, Result};
 
 use super::ring;
-use crate::{session, state::Session};
+use crate::{session, store::SessionRecord};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let lab = crate::lab::find(session.lab)?;
-    let mut source = crate::commands::check::open_recorder(&lab)?;
+    let mut source = crate::checkers::open_recorder(&lab)?;
     let window = source.window();
     let keep = (super::KEEP.as_secs_f64() / window.as_secs_f64()).ceil() as usize;
     let path = ring::path(&args.data_dir);
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let w = source.take_window();
         if !w.metrics.is_empty() {
             out.append(&ring::Record {
-                end: crate::state::now(),
+                end: crate::clock::now(),
                 secs: start.elapsed().as_secs_f64(),
                 metrics: w.metrics,
                 spread: w.spread,
@@ -99,8 +99,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// The running session, when it is the one whose data dir we record into.
-fn current(args: &Args) -> Result<Option<Session>> {
-    Ok(crate::state::State::load()
+fn current(args: &Args) -> Result<Option<SessionRecord>> {
+    Ok(crate::store::State::load()
         .context("reading the lab state")?
         .session
         .filter(|s| s.data_dir == args.data_dir))

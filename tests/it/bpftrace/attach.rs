@@ -2,7 +2,7 @@
 //! the other probes attach and perf_event descriptors do not match probes (0.23 runs BEGIN/END
 //! without one, 0.17 holds extra ones for its output buffers), so the sign is bpftrace's own:
 //! with `__BPFTRACE_NOTIFY_PROBES_ATTACHED` set it prints that line once everything is attached,
-//! on stderr up to 0.22 and on stdout from 0.23 (the runner's btcheck waits the same way).
+//! on stderr up to 0.22 and on stdout from 0.23 (the runner's exercise checks wait the same way).
 //! Stopping, bpftrace 0.17 can miss a Ctrl-C (its poll loop reads the flag only when epoll_wait
 //! is interrupted): while it still holds its probe descriptors, SIGTERM (same flag, harmless once
 //! it prints its maps) follows every second, as in the runner.

@@ -24,6 +24,7 @@ fn lab(labs: &Path, args: &[&str]) -> (i32, String, String) {
     run(cmd("lab").args(args).env("LAB_LABS_DIR", labs))
 }
 
+// host only: files read, nothing loaded
 #[test]
 fn exercises_and_solutions_come_from_the_labs_directory() {
     let dir = scratch("from-labs");

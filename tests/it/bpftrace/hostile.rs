@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bin, bpf_lock, require_root};
+use lab_tests::{bin, root_test};
 
 use super::{bpftrace_left, scratch};
 
@@ -134,10 +134,11 @@ fn assert_bounded(name: &str, v: &Verdict, dir: &Path) {
 
 #[test]
 fn hostile_tools_get_a_verdict_bounded_in_time_and_memory() {
-    if !require_root("bpftrace::hostile::hostile_tools_get_a_verdict_bounded_in_time_and_memory") {
+    let Some(_g) =
+        root_test("bpftrace::hostile::hostile_tools_get_a_verdict_bounded_in_time_and_memory")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = scratch("hostile");
 
     // Towards 100 MB: ~300-byte lines on every syscall of the machine, bpftrace's own write()s

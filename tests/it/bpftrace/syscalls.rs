@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bpf_lock, require_root, run};
+use lab_tests::{root_test, run};
 
 use super::{attach, bpftrace_left, repo, scratch};
 
@@ -252,12 +252,11 @@ fn check_lab_workloads(dir: &Path, tag: &str) {
 
 #[test]
 fn workloads_make_the_syscalls_the_labs_name_whichever_libc_built_them() {
-    if !require_root(
-        "bpftrace::workloads_make_the_syscalls_the_labs_name_whichever_libc_built_them",
-    ) {
+    let Some(_g) =
+        root_test("bpftrace::workloads_make_the_syscalls_the_labs_name_whichever_libc_built_them")
+    else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let mut builds = vec![("b", lab_tests::bin_dir())];
     if std::env::var_os("LAB_TEST_BIN_DIR").is_none() {
         builds.push(("s", static_payload()));

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lab_tests::{bpf_lock, cmd, compile_c, require_root, RunningTool as Tool};
+use lab_tests::{bpf_lock, cmd, compile_c, require_root, root_test, RunningTool as Tool};
 
 use super::{loaded_with_prefix, Ext4Dir};
 
@@ -284,10 +284,9 @@ impl Drop for IntoFile {
 /// output (> 64 KiB, so written while it traces) went to ext4.
 #[test]
 fn ext4slower_into_a_file_on_ext4_never_traces_itself() {
-    if !require_root("ext4slower_into_a_file_on_ext4_never_traces_itself") {
+    let Some(_g) = root_test("ext4slower_into_a_file_on_ext4_never_traces_itself") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = Ext4Dir::new("self");
     let tool = IntoFile::start(&dir.dir, &["-j", "--hook", "syscall", "0"]);
     let me = tool.tool.id().to_string();
@@ -320,10 +319,9 @@ fn ext4slower_into_a_file_on_ext4_never_traces_itself() {
 /// tools buffer so too); the header goes out at once.
 #[test]
 fn ext4slower_into_a_file_writes_per_buffer_not_per_batch() {
-    if !require_root("ext4slower_into_a_file_writes_per_buffer") {
+    let Some(_g) = root_test("ext4slower_into_a_file_writes_per_buffer") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let dir = Ext4Dir::new("buffered");
     let child = Every::start(&dir.dir);
     let pid = child.pid();

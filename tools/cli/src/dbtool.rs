@@ -8,7 +8,8 @@ use lab_probes::dbslower::{DbSlower, Query};
 
 use crate::{
     output,
-    runtime::{Runtime, Schedule, Wake},
+    runtime::{Runtime, Schedule},
+    snoop,
 };
 
 /// Where TIME(s) starts.
@@ -38,16 +39,9 @@ pub fn run(
     };
     let mut rt = Runtime::new(Schedule::default())?;
     rt.drain_every(Duration::from_millis(100));
-    loop {
-        let wake = rt.wait(&[probe.fd()])?;
-        probe.drain(|q| print_query(&mut out, &q, *base.get_or_insert(q.start_ns), query_max))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost(name, probe.lost()?);
-    Ok(())
+    snoop::run(name, &mut rt, &mut probe, &mut out, |q, out| {
+        print_query(out, &q, *base.get_or_insert(q.start_ns), query_max)
+    })
 }
 
 fn print_query(out: &mut output::Out, q: &Query, base: u64, query_max: usize) -> Result<()> {

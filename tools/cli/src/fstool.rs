@@ -11,8 +11,8 @@ use crate::{
     args, help,
     histtool::{self, Periodic},
     output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
+    runtime::{Runtime, Schedule},
+    snoop, timefmt,
 };
 
 fn hook_arg(s: &str) -> Result<Hook, String> {
@@ -155,19 +155,16 @@ fn slower(name: &str, fs: FsKind, args: &SlowerArgs) -> Result<()> {
     // The header goes out at once (it says tracing has begun); events follow per batch on a
     // terminal, per 64 KiB into a file or pipe.
     out.flush()?;
-    let live = output::is_live();
     let mut rt = Runtime::new(Schedule::default())?;
     rt.drain_every(Duration::from_millis(50));
-    loop {
-        let wake = rt.wait(&[probe.fd()])?;
-        probe.drain(|op| print_op(args.csv, &op, &mut out))?;
-        output::end_batch(&mut out, live)?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    out.flush()?;
-    output::report_lost(name, probe.lost()?);
+    snoop::run_with(
+        name,
+        &mut rt,
+        &mut probe,
+        &mut out,
+        snoop::Flush::WhenFull,
+        |op, out| print_op(args.csv, &op, out),
+    )?;
     histtool::report_missed(name, probe.missed());
     Ok(())
 }

@@ -35,9 +35,9 @@
 //! }
 //! ```
 //!
-//! Snoop tools use [`runtime::Runtime::wait`] with their ring buffer's fd and
-//! [`lab_probes::events::drain`] into an [`output::Out`] (buffered, flushed per batch), and print
-//! `lab_probes::events::lost` at exit with [`output::report_lost`]. Timestamps: [`timefmt`].
+//! Event tools hand their probe (a `lab_probes::events::EventSource`) and a printer of one
+//! record to [`snoop::run`], which waits, drains into an [`output::Out`] (buffered, flushed per
+//! batch) and reports lost records at exit. Timestamps: [`timefmt`].
 //! Errors: [`run`] prints `tool: cause` and exits 1; a closed stdout pipe ends the tool quietly.
 
 pub mod args;
@@ -47,6 +47,7 @@ pub mod help;
 pub mod histtool;
 pub mod output;
 pub mod runtime;
+pub mod snoop;
 pub mod stack_report;
 pub mod tcpfmt;
 pub mod timefmt;

@@ -1,5 +1,32 @@
-//! Pieces the TCP tools (tcpconnect, tcpaccept, tcplife, tcpretrans) share: port lists and
-//! the `-v` hook line.
+//! Pieces the TCP tools (tcpconnect, tcpaccept, tcplife, tcpretrans, tcpsynbl) share: port
+//! lists, and their `-d`/`-v` flags with the runtime they set up.
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::runtime::{Runtime, Schedule};
+
+/// `-d DURATION` and `-v`, which every TCP tool takes (`#[command(flatten)]` last in its Args).
+#[derive(clap::Args, Debug)]
+pub struct Common {
+    /// total duration of trace in seconds
+    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = crate::args::seconds)]
+    pub duration: Option<Duration>,
+    /// say which kernel hooks are used (on stderr)
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+impl Common {
+    /// Say `tool`'s `hook` (with -v) and start the runtime: until Ctrl-C or -d's end.
+    pub fn start(&self, tool: &str, hook: &str) -> Result<Runtime> {
+        say_hook(tool, self.verbose, hook);
+        Runtime::new(Schedule {
+            duration: self.duration,
+            ..Default::default()
+        })
+    }
+}
 
 /// A port list given as one `PORT[,PORT...]` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]

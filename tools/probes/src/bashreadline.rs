@@ -91,7 +91,7 @@ pub struct Line {
 }
 
 pub struct BashReadline {
-    _bpf: Ebpf,
+    bpf: Ebpf,
     ring: RingBuf<MapData>,
     pub target: Target,
 }
@@ -117,15 +117,16 @@ impl BashReadline {
             )
         })?;
         let ring = events::take_ring(&mut bpf)?;
-        Ok(Self {
-            _bpf: bpf,
-            ring,
-            target,
-        })
+        Ok(Self { bpf, ring, target })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.ring.as_fd()
+    }
+
+    /// Lines dropped because the ring buffer was full.
+    pub fn lost(&self) -> Result<u64> {
+        events::lost(&self.bpf)
     }
 
     pub fn drain(&mut self, mut f: impl FnMut(Line) -> Result<()>) -> Result<usize> {
@@ -139,3 +140,5 @@ impl BashReadline {
         })
     }
 }
+
+events::event_source!(BashReadline => Line);

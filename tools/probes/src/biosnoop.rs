@@ -149,3 +149,5 @@ impl BioSnoop {
         Ok((arr.get(&1, 0)?.iter().sum(), arr.get(&2, 0)?.iter().sum()))
     }
 }
+
+crate::events::event_source!(BioSnoop => Bio);

@@ -192,3 +192,5 @@ impl DbSlower {
         events::lost(&self.bpf)
     }
 }
+
+crate::events::event_source!(DbSlower => Query);

@@ -178,6 +178,54 @@ impl<R: Record> Snoop<R> {
     }
 }
 
+/// A probe that streams records through a ring buffer: what an event tool's loop needs
+/// (lab_tools::snoop::run). Each probe with `fd`, `drain` and `lost` gets it from
+/// `event_source!`; the names differ from those methods' so the two never clash.
+pub trait EventSource {
+    type Event;
+    /// Readable when a batch of records is waiting.
+    fn ready_fd(&self) -> BorrowedFd<'_>;
+    /// Call `f` on each waiting record; how many there were.
+    fn drain_into(&mut self, f: &mut dyn FnMut(Self::Event) -> Result<()>) -> Result<usize>;
+    /// Records dropped because the ring buffer was full.
+    fn lost_events(&self) -> Result<u64>;
+}
+
+/// `EventSource` for a probe type `$t` whose `fd`, `drain` and `lost` stream `$e`s.
+macro_rules! event_source {
+    ($t:ty => $e:ty) => {
+        impl $crate::events::EventSource for $t {
+            type Event = $e;
+            fn ready_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.fd()
+            }
+            fn drain_into(
+                &mut self,
+                f: &mut dyn FnMut($e) -> anyhow::Result<()>,
+            ) -> anyhow::Result<usize> {
+                self.drain(|e| f(e))
+            }
+            fn lost_events(&self) -> anyhow::Result<u64> {
+                self.lost()
+            }
+        }
+    };
+}
+pub(crate) use event_source;
+
+impl<R: Record> EventSource for Snoop<R> {
+    type Event = R;
+    fn ready_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+    fn drain_into(&mut self, f: &mut dyn FnMut(R) -> Result<()>) -> Result<usize> {
+        self.drain(f)
+    }
+    fn lost_events(&self) -> Result<u64> {
+        self.lost()
+    }
+}
+
 /// cgroupfs' magic number (statfs f_type) on cgroup v2.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 

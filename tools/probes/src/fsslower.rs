@@ -542,3 +542,5 @@ fn attach_syscalls(bpf: &mut Ebpf, root: &std::path::Path) -> Result<()> {
     }
     Ok(())
 }
+
+crate::events::event_source!(FsProbe => FsOp);

@@ -368,3 +368,6 @@ impl DrSnoop {
         events::lost(&self.bpf)
     }
 }
+
+crate::events::event_source!(OomSnoop => OomKill);
+crate::events::event_source!(DrSnoop => Reclaim);

@@ -1,5 +1,8 @@
-//! The catalog of our tools: category, one-line summary and what each needs from the kernel.
-//! `lab tools` prints it; `lab doctor` checks it against this kernel.
+//! The catalog of our tools: category, one-line summary, what each needs from the kernel, its
+//! test, its kill -9 trial and whether lab-bench compares it. The one list of tools: `lab tools`
+//! prints it, `lab doctor` checks it against this kernel, the payload ships it, the trials and
+//! lab-bench take their tools from it, and tests/it/catalog.rs checks that every tool has its
+//! binary, man page, example, test and README row (CONTRIBUTING.md, "Add a tool").
 
 /// A tracepoint as (category, name).
 pub type Tracepoint = (&'static str, &'static str);
@@ -25,6 +28,13 @@ pub struct ToolInfo {
     pub summary: &'static str,
     /// Every one must exist; any missing one stops the tool with its name.
     pub tracepoints: &'static [Tracepoint],
+    /// The tests/it module that tests it (`cargo test -p lab-tests --test it -- MODULE`).
+    pub test: &'static str,
+    /// Its command line in the kill -9 trials (tests/trials.rs), or None where it cannot attach
+    /// on the development host (the entry says why).
+    pub trial: Option<&'static str>,
+    /// Compared with its peers (libbpf-tools, bpftrace) by lab-bench.
+    pub bench: bool,
     /// Needs perf_event sampling (profile).
     pub perf_sampling: bool,
 }
@@ -35,6 +45,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "processes",
         summary: "trace new processes via exec() syscalls, with arguments, parent and result",
         tracepoints: crate::execsnoop::TRACEPOINTS,
+        test: "tools_snoop",
+        trial: Some("execsnoop"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -42,6 +55,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "filesystems",
         summary: "trace open() syscalls: which process opened which file, fd or error",
         tracepoints: crate::opensnoop::TRACEPOINTS,
+        test: "tools_snoop",
+        trial: Some("opensnoop"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -49,6 +65,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "processes",
         summary: "trace signals sent with kill()/tkill()/tgkill(): sender, target, signal, result",
         tracepoints: crate::killsnoop::TRACEPOINTS,
+        test: "tools_snoop",
+        trial: Some("killsnoop"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -56,6 +75,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "count syscalls by syscall or by process, optionally with time spent in them",
         tracepoints: crate::syscount::TRACEPOINTS,
+        test: "tools_snoop",
+        trial: Some("syscount"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -63,6 +85,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "sample on-CPU stack traces (kernel + user) at a timed interval; flame graphs",
         tracepoints: &[],
+        test: "tools_stack",
+        trial: Some("profile"),
+        bench: true,
         perf_sampling: true,
     },
     ToolInfo {
@@ -70,6 +95,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "summarize time threads spend blocked (off CPU) by stack trace",
         tracepoints: &[("sched", "sched_switch")],
+        test: "tools_stack",
+        trial: Some("offcputime"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -78,6 +106,9 @@ pub static TOOLS: &[ToolInfo] = &[
         summary:
             "summarize block device I/O latency as a histogram (per disk, per flags, queued time)",
         tracepoints: crate::biolatency::TRACEPOINTS,
+        test: "tools_hist",
+        trial: Some("biolatency"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -85,6 +116,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "disks",
         summary: "trace block device I/O: process, disk, R/W, sector, bytes and latency per I/O",
         tracepoints: crate::biosnoop::TRACEPOINTS,
+        test: "tools_hist",
+        trial: Some("biosnoop"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -92,6 +126,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "disks",
         summary: "summarize block device I/O size as a histogram per process name",
         tracepoints: crate::bitesize::TRACEPOINTS,
+        test: "tools_hist",
+        trial: Some("bitesize"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -99,6 +136,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "summarize run queue (scheduler) latency as a histogram, per process optionally",
         tracepoints: crate::runqlat::TRACEPOINTS,
+        test: "tools_hist",
+        trial: Some("runqlat"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -106,6 +146,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "sample run queue length per CPU at 99 Hz as a histogram; run queue occupancy",
         tracepoints: &[],
+        test: "tools_hist",
+        trial: Some("runqlen"),
+        bench: true,
         perf_sampling: true,
     },
     ToolInfo {
@@ -113,6 +156,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "cpu",
         summary: "summarize on-CPU (or off-CPU) time per scheduling as a histogram",
         tracepoints: crate::cpudist::TRACEPOINTS,
+        test: "tools_hist",
+        trial: Some("cpudist"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -120,6 +166,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "networking",
         summary: "trace active TCP connections (connect()): PID, addresses, port; or count them",
         tracepoints: crate::tcpconnect::TRACEPOINTS,
+        test: "tools_net",
+        trial: Some("tcpconnect"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -127,6 +176,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "networking",
         summary: "trace passive TCP connections (accept()) with the accepting PID",
         tracepoints: crate::tcpaccept::TRACEPOINTS,
+        test: "tools_net",
+        trial: Some("tcpaccept"),
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -134,6 +186,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "networking",
         summary: "trace TCP sessions at close: PID, addresses, ports, bytes each way, lifetime",
         tracepoints: crate::tcplife::TRACEPOINTS,
+        test: "tools_net",
+        trial: Some("tcplife"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -141,6 +196,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "networking",
         summary: "trace TCP retransmissions: addresses, ports, TCP state (-l: tail loss probes)",
         tracepoints: crate::tcpretrans::TRACEPOINTS,
+        test: "tools_net",
+        trial: Some("tcpretrans"),
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -148,6 +206,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "networking",
         summary: "summarize TCP SYN backlog length as a histogram per backlog limit",
         tracepoints: crate::tcpsynbl::TRACEPOINTS,
+        test: "tools_net",
+        trial: Some("tcpsynbl"),
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -155,6 +216,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "multi-tools",
         summary: "count kernel functions (kprobes), tracepoints, user functions (uprobes) or USDT probes by pattern",
         tracepoints: &[],
+        test: "tools_func",
+        trial: Some("funccount t:syscalls:sys_enter_open*"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -162,6 +226,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "multi-tools",
         summary: "list tracepoints (-v: their fields) or the USDT probes of a binary, library or PID",
         tracepoints: &[],
+        test: "tools_usdt",
+        // No kill -9 trial: it attaches no BPF program.
+        trial: None,
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -169,6 +237,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "applications",
         summary: "trace MySQL/PostgreSQL queries slower than a threshold (USDT query__start/done)",
         tracepoints: &[],
+        test: "tools_usdt",
+        // No kill -9 trial: it needs a process with USDT query probes to attach to.
+        trial: None,
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -176,6 +248,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "applications",
         summary: "trace a mysqld's queries slower than a threshold (USDT query__start/done)",
         tracepoints: &[],
+        test: "tools_usdt",
+        // No kill -9 trial: it needs a mysqld (a process with its USDT probes) to attach to.
+        trial: None,
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -183,6 +259,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "filesystems",
         summary: "trace slow ext4 reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
         tracepoints: crate::fsslower::TRACEPOINTS,
+        test: "tools_fs",
+        trial: Some("ext4slower 0"),
+        bench: true,
         perf_sampling: false,
     },
     ToolInfo {
@@ -190,6 +269,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "filesystems",
         summary: "trace slow XFS reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
         tracepoints: crate::fsslower::TRACEPOINTS,
+        test: "tools_fs",
+        // No kill -9 trial: it needs an XFS file system mounted.
+        trial: None,
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -197,6 +280,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "filesystems",
         summary: "trace slow btrfs reads, writes, opens, fsyncs (fentry, kprobe or syscall path)",
         tracepoints: crate::fsslower::TRACEPOINTS,
+        test: "tools_fs",
+        // No kill -9 trial: it needs a btrfs file system mounted.
+        trial: None,
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -204,6 +291,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "filesystems",
         summary: "summarize ext4 read/write/open/fsync latency as histograms per operation",
         tracepoints: crate::fsslower::TRACEPOINTS,
+        test: "tools_fs",
+        trial: Some("ext4dist"),
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -211,6 +301,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "filesystems",
         summary: "summarize XFS read/write/open/fsync latency as histograms per operation",
         tracepoints: crate::fsslower::TRACEPOINTS,
+        test: "tools_fs",
+        // No kill -9 trial: it needs an XFS file system mounted.
+        trial: None,
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -218,6 +312,10 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "memory",
         summary: "page cache hits, misses, dirties and hit ratio per interval (needs kprobes)",
         tracepoints: &[],
+        test: "tools_mem",
+        // No kill -9 trial: it needs kprobes, which the dev host lacks.
+        trial: None,
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -225,6 +323,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "languages",
         summary: "print the commands typed into every running bash (uretprobe on readline)",
         tracepoints: &[],
+        test: "tools_func",
+        trial: Some("bashreadline"),
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -232,6 +333,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "memory",
         summary: "trace OOM kills: triggering and killed process, pages, load average",
         tracepoints: crate::mem::OOM_TRACEPOINTS,
+        test: "tools_mem",
+        trial: Some("oomkill"),
+        bench: false,
         perf_sampling: false,
     },
     ToolInfo {
@@ -239,6 +343,9 @@ pub static TOOLS: &[ToolInfo] = &[
         category: "memory",
         summary: "trace direct and memcg reclaim: process, latency, pages reclaimed",
         tracepoints: crate::mem::DRSNOOP_TRACEPOINTS,
+        test: "tools_mem",
+        trial: Some("drsnoop"),
+        bench: false,
         perf_sampling: false,
     },
 ];

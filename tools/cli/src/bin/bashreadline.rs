@@ -6,8 +6,8 @@ use anyhow::Result;
 use lab_probes::bashreadline::{find_target, BashReadline};
 use lab_tools::{
     help, output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
+    runtime::{Runtime, Schedule},
+    snoop, timefmt,
 };
 
 const EXAMPLES: &str = "
@@ -61,19 +61,12 @@ fn trace(args: &Args) -> Result<()> {
     let mut out = output::stdout();
     writeln!(out, "{:<9} {:<7} COMMAND", "TIME", "PID")?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|l| {
-            if only_bash && l.comm != "bash" {
-                return Ok(());
-            }
-            writeln!(out, "{:<9} {:<7} {}", timefmt::hms(), l.pid, l.line)?;
-            Ok(())
-        })?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
+    snoop::run("bashreadline", &mut rt, &mut snoop, &mut out, |l, out| {
+        if only_bash && l.comm != "bash" {
+            return Ok(());
         }
-    }
+        writeln!(out, "{:<9} {:<7} {}", timefmt::hms(), l.pid, l.line)?;
+        Ok(())
+    })?;
     Ok(())
 }

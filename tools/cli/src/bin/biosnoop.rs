@@ -8,7 +8,8 @@ use lab_probes::{
 };
 use lab_tools::{
     help, histtool, output,
-    runtime::{Runtime, Schedule, Wake},
+    runtime::{Runtime, Schedule},
+    snoop,
 };
 
 const EXAMPLES: &str = "
@@ -52,15 +53,9 @@ fn trace(args: &Args) -> Result<()> {
     out.flush()?;
     // BCC's TIME(s) counts from the first I/O seen.
     let mut first_ns = None;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|b| print_bio(args, &mut first_ns, &b, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("biosnoop", snoop.lost()?);
+    snoop::run("biosnoop", &mut rt, &mut snoop, &mut out, |b, out| {
+        print_bio(args, &mut first_ns, &b, out)
+    })?;
     histtool::report_missed("biosnoop", snoop.missed());
     Ok(())
 }

@@ -8,7 +8,8 @@ use lab_tools::{
     args, help,
     histtool::check_pid,
     output,
-    runtime::{Runtime, Schedule, Wake},
+    runtime::{Runtime, Schedule},
+    snoop,
     timefmt::Clock,
 };
 
@@ -88,15 +89,9 @@ fn trace(args: &Args) -> Result<()> {
         "COMM", "PID", "LAT(ms)", "PAGES"
     )?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|r| print_reclaim(args, &clock, &r, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("drsnoop", snoop.lost()?);
+    snoop::run("drsnoop", &mut rt, &mut snoop, &mut out, |r, out| {
+        print_reclaim(args, &clock, &r, out)
+    })?;
     Ok(())
 }
 

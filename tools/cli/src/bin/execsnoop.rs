@@ -5,7 +5,8 @@ use anyhow::Result;
 use lab_probes::execsnoop::{Config, Exec, ExecSnoop};
 use lab_tools::{
     args, help, output,
-    runtime::{Runtime, Schedule, Wake},
+    runtime::{Runtime, Schedule},
+    snoop,
     timefmt::{self, Clock},
 };
 use regex_lite::Regex;
@@ -98,15 +99,9 @@ fn trace(args: &Args) -> Result<()> {
         "PCOMM", "PID", "PPID", "RET"
     )?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|e| print_exec(args, &clock, &e, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("execsnoop", snoop.lost()?);
+    snoop::run("execsnoop", &mut rt, &mut snoop, &mut out, |e, out| {
+        print_exec(args, &clock, &e, out)
+    })?;
     Ok(())
 }
 

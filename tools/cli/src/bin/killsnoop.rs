@@ -5,8 +5,8 @@ use anyhow::Result;
 use lab_probes::killsnoop::{parse_signal, Config, Kill, KillSnoop};
 use lab_tools::{
     args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
+    runtime::{Runtime, Schedule},
+    snoop, timefmt,
 };
 
 const EXAMPLES: &str = "
@@ -58,15 +58,9 @@ fn trace(args: &Args) -> Result<()> {
         "TIME", "PID", "COMM", "SIG", "TPID"
     )?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|k| print_kill(&k, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("killsnoop", snoop.lost()?);
+    snoop::run("killsnoop", &mut rt, &mut snoop, &mut out, |k, out| {
+        print_kill(&k, out)
+    })?;
     Ok(())
 }
 

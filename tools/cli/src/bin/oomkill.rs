@@ -5,8 +5,8 @@ use anyhow::Result;
 use lab_probes::mem::{OomHook, OomKill, OomSnoop};
 use lab_tools::{
     help, output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
+    runtime::{Runtime, Schedule},
+    snoop, timefmt,
 };
 
 const EXAMPLES: &str = "
@@ -51,15 +51,9 @@ fn trace(args: &Args) -> Result<()> {
     out.flush()?;
     let mut rt = Runtime::new(Schedule::default())?;
     rt.drain_every(Duration::from_millis(200));
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|k| print_kill(&k, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("oomkill", snoop.lost()?);
+    snoop::run("oomkill", &mut rt, &mut snoop, &mut out, |k, out| {
+        print_kill(&k, out)
+    })?;
     Ok(())
 }
 

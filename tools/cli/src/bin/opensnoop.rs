@@ -5,7 +5,8 @@ use anyhow::Result;
 use lab_probes::opensnoop::{Config, Open, OpenSnoop};
 use lab_tools::{
     args, help, output,
-    runtime::{Runtime, Schedule, Wake},
+    runtime::{Runtime, Schedule},
+    snoop,
     timefmt::Clock,
 };
 
@@ -97,15 +98,9 @@ fn trace(args: &Args) -> Result<()> {
     }
     writeln!(out, "PATH")?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|o| print_open(args, &clock, &o, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("opensnoop", snoop.lost()?);
+    snoop::run("opensnoop", &mut rt, &mut snoop, &mut out, |o, out| {
+        print_open(args, &clock, &o, out)
+    })?;
     Ok(())
 }
 

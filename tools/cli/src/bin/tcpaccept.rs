@@ -6,12 +6,7 @@ use lab_probes::{
     tcp::Tcp,
     tcpaccept::{Accept, Config, TcpAccept, HOOK},
 };
-use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    tcpfmt,
-    timefmt::Clock,
-};
+use lab_tools::{args, help, output, snoop, tcpfmt, timefmt::Clock};
 
 const EXAMPLES: &str = "
     tcpaccept                   # trace all TCP accept()s
@@ -33,12 +28,8 @@ struct Args {
     /// comma-separated list of local ports to trace
     #[arg(short = 'P', long = "port", value_name = "PORT[,PORT]", value_parser = tcpfmt::ports)]
     port: Option<tcpfmt::Ports>,
-    /// total duration of trace in seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// say which kernel hook is used (on stderr)
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
+    #[command(flatten)]
+    common: tcpfmt::Common,
 }
 
 fn main() -> ExitCode {
@@ -50,11 +41,7 @@ fn trace(args: &Args) -> Result<()> {
     let mut snoop = TcpAccept::attach(&Config {
         pids: args.pid.map(|p| vec![p]),
     })?;
-    tcpfmt::say_hook("tcpaccept", args.verbose, HOOK);
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
+    let mut rt = args.common.start("tcpaccept", HOOK)?;
     rt.drain_every(Duration::from_millis(50));
     let clock = Clock::start();
     let mut out = output::stdout();
@@ -67,20 +54,18 @@ fn trace(args: &Args) -> Result<()> {
         "PID", "COMM", "IP", "RADDR", "RPORT", "LADDR", "LPORT"
     )?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|Accept(a)| {
+    snoop::run(
+        "tcpaccept",
+        &mut rt,
+        &mut snoop,
+        &mut out,
+        |Accept(a), out| {
             if !tcpfmt::port_allowed(&args.port, a.lport) {
                 return Ok(());
             }
-            print_accept(args, &clock, &a, &mut out)
-        })?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("tcpaccept", snoop.lost()?);
+            print_accept(args, &clock, &a, out)
+        },
+    )?;
     Ok(())
 }
 

@@ -8,12 +8,7 @@ use lab_probes::{
     tcp::Tcp,
     tcpconnect::{Config, Connect, TcpConnect, HOOK},
 };
-use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    tcpfmt,
-    timefmt::Clock,
-};
+use lab_tools::{args, help, output, snoop, tcpfmt, timefmt::Clock};
 
 const EXAMPLES: &str = "
     tcpconnect                  # trace all TCP connect()s
@@ -52,12 +47,8 @@ struct Args {
     /// trace only processes in this cgroup v2 directory
     #[arg(long = "cgroup", value_name = "PATH")]
     cgroup: Option<PathBuf>,
-    /// total duration of trace in seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// say which kernel hook is used (on stderr)
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
+    #[command(flatten)]
+    common: tcpfmt::Common,
 }
 
 fn main() -> ExitCode {
@@ -71,11 +62,7 @@ fn trace(args: &Args) -> Result<()> {
         uid: args.uid,
         cgroup: args::cgroup_or_exit("tcpconnect", args.cgroup.as_deref()),
     })?;
-    tcpfmt::say_hook("tcpconnect", args.verbose, HOOK);
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
+    let mut rt = args.common.start("tcpconnect", HOOK)?;
     rt.drain_every(Duration::from_millis(50));
     let clock = Clock::start();
     let mut out = output::stdout();
@@ -96,9 +83,12 @@ fn trace(args: &Args) -> Result<()> {
     }
     out.flush()?;
     let mut counts: BTreeMap<(IpAddr, IpAddr, u16), u64> = BTreeMap::new();
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|Connect(c)| {
+    snoop::run(
+        "tcpconnect",
+        &mut rt,
+        &mut snoop,
+        &mut out,
+        |Connect(c), out| {
             if !tcpfmt::port_allowed(&args.port, c.rport) {
                 return Ok(());
             }
@@ -106,13 +96,9 @@ fn trace(args: &Args) -> Result<()> {
                 *counts.entry((c.local, c.remote, c.rport)).or_default() += 1;
                 return Ok(());
             }
-            print_connect(args, &clock, &c, &mut out)
-        })?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
+            print_connect(args, &clock, &c, out)
+        },
+    )?;
     if args.count {
         writeln!(
             out,
@@ -126,7 +112,6 @@ fn trace(args: &Args) -> Result<()> {
         }
         out.flush()?;
     }
-    output::report_lost("tcpconnect", snoop.lost()?);
     Ok(())
 }
 

@@ -5,9 +5,7 @@ use std::{io::Write, process::ExitCode, time::Duration};
 use anyhow::Result;
 use lab_probes::tcplife::{Session, TcpLife, HOOK};
 use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    tcpfmt,
+    args, help, output, snoop, tcpfmt,
     timefmt::{self, Clock},
 };
 
@@ -63,12 +61,8 @@ struct Args {
     /// print TX_B/RX_B (exact bytes) instead of TX_KB/RX_KB
     #[arg(long = "bytes")]
     bytes: bool,
-    /// total duration of trace in seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// say which kernel hooks are used (on stderr)
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
+    #[command(flatten)]
+    common: tcpfmt::Common,
 }
 
 fn main() -> ExitCode {
@@ -78,25 +72,15 @@ fn main() -> ExitCode {
 
 fn trace(args: &Args) -> Result<()> {
     let mut snoop = TcpLife::attach()?;
-    tcpfmt::say_hook("tcplife", args.verbose, HOOK);
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
+    let mut rt = args.common.start("tcplife", HOOK)?;
     rt.drain_every(Duration::from_millis(50));
     let clock = Clock::start();
     let mut out = output::stdout();
     print_header(args, &mut out)?;
     out.flush()?;
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|s| print_session(args, &clock, &s, &mut out))?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
-        }
-    }
-    output::report_lost("tcplife", snoop.lost()?);
+    snoop::run("tcplife", &mut rt, &mut snoop, &mut out, |s, out| {
+        print_session(args, &clock, &s, out)
+    })?;
     Ok(())
 }
 

@@ -6,11 +6,7 @@ use lab_probes::{
     tcp::{state_name, Tcp},
     tcpretrans::{self, TcpRetrans, HOOK, TLP_HOOK},
 };
-use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    tcpfmt, timefmt,
-};
+use lab_tools::{help, output, snoop, tcpfmt, timefmt};
 
 const EXAMPLES: &str = "
     tcpretrans             # trace TCP retransmits
@@ -28,12 +24,8 @@ struct Args {
     /// count occurred retransmits per flow
     #[arg(short = 'c', long = "count")]
     count: bool,
-    /// total duration of trace in seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// say which kernel hooks are used (on stderr)
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
+    #[command(flatten)]
+    common: tcpfmt::Common,
 }
 
 fn main() -> ExitCode {
@@ -53,15 +45,12 @@ fn endpoint(addr: &std::net::IpAddr, port: u16) -> String {
 
 fn trace(args: &Args) -> Result<()> {
     let mut snoop = TcpRetrans::attach(args.lossprobe)?;
-    if args.lossprobe {
-        tcpfmt::say_hook("tcpretrans", args.verbose, &format!("{HOOK} + {TLP_HOOK}"));
+    let hook = if args.lossprobe {
+        format!("{HOOK} + {TLP_HOOK}")
     } else {
-        tcpfmt::say_hook("tcpretrans", args.verbose, HOOK);
-    }
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
+        HOOK.to_string()
+    };
+    let mut rt = args.common.start("tcpretrans", &hook)?;
     rt.drain_every(Duration::from_millis(50));
     let mut out = output::stdout();
     if args.count {
@@ -75,34 +64,27 @@ fn trace(args: &Args) -> Result<()> {
     }
     out.flush()?;
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    loop {
-        let wake = rt.wait(&[snoop.fd()])?;
-        snoop.drain(|r| {
-            let t: &Tcp = &r.0;
-            let (l, rm) = (endpoint(&t.local, t.lport), endpoint(&t.remote, t.rport));
-            if args.count {
-                *counts.entry((l, rm)).or_default() += 1;
-                return Ok(());
-            }
-            let kind = if r.is_tlp() { "L" } else { "R" };
-            writeln!(
-                out,
-                "{:<8} {:<7} {:<2} {:<20} {:>1}> {:<20} {}",
-                timefmt::hms(),
-                t.pid,
-                t.ip_version(),
-                l,
-                kind,
-                rm,
-                state_name(t.state)
-            )?;
-            Ok(())
-        })?;
-        out.flush()?;
-        if let Wake::Stop(_) = wake {
-            break;
+    snoop::run("tcpretrans", &mut rt, &mut snoop, &mut out, |r, out| {
+        let t: &Tcp = &r.0;
+        let (l, rm) = (endpoint(&t.local, t.lport), endpoint(&t.remote, t.rport));
+        if args.count {
+            *counts.entry((l, rm)).or_default() += 1;
+            return Ok(());
         }
-    }
+        let kind = if r.is_tlp() { "L" } else { "R" };
+        writeln!(
+            out,
+            "{:<8} {:<7} {:<2} {:<20} {:>1}> {:<20} {}",
+            timefmt::hms(),
+            t.pid,
+            t.ip_version(),
+            l,
+            kind,
+            rm,
+            state_name(t.state)
+        )?;
+        Ok(())
+    })?;
     if args.count {
         writeln!(
             out,
@@ -116,6 +98,5 @@ fn trace(args: &Args) -> Result<()> {
         }
         out.flush()?;
     }
-    output::report_lost("tcpretrans", snoop.lost()?);
     Ok(())
 }

@@ -1,17 +1,13 @@
 //! tcpsynbl: show the TCP SYN backlog length as a histogram per backlog limit (BCC's
 //! tcpsynbl.bt), without kprobes.
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, process::ExitCode};
 
 use anyhow::Result;
 use lab_probes::{
     hist::format_log2,
     tcpsynbl::{TcpSynbl, HOOK},
 };
-use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    tcpfmt,
-};
+use lab_tools::{help, output, runtime::Wake, tcpfmt};
 
 const EXAMPLES: &str = "
     tcpsynbl               # histogram of SYN backlog length per backlog limit, at Ctrl-C
@@ -26,12 +22,8 @@ const EXAMPLES: &str = "
     version
 )]
 struct Args {
-    /// total duration of trace in seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// say which kernel hook is used (on stderr)
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
+    #[command(flatten)]
+    common: tcpfmt::Common,
 }
 
 fn main() -> ExitCode {
@@ -41,11 +33,7 @@ fn main() -> ExitCode {
 
 fn trace(args: &Args) -> Result<()> {
     let synbl = TcpSynbl::attach()?;
-    tcpfmt::say_hook("tcpsynbl", args.verbose, HOOK);
-    let mut rt = Runtime::new(Schedule {
-        duration: args.duration,
-        ..Default::default()
-    })?;
+    let mut rt = args.common.start("tcpsynbl", HOOK)?;
     let mut out = output::stdout();
     writeln!(out, "Tracing SYN backlog size. Ctrl-C to end.")?;
     out.flush()?;

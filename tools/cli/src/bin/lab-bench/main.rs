@@ -76,22 +76,7 @@ fn bench(args: &Args) -> Result<()> {
         unsafe { libc::geteuid() } == 0,
         "needs root to load BPF programs: sudo lab-bench"
     );
-    let ours = match &args.ours {
-        Some(d) => d.clone(),
-        None => suites::default_ours_dir()?,
-    };
-    anyhow::ensure!(
-        ours.join("opensnoop").is_file(),
-        "--ours {}: no opensnoop there (build with `cargo build --release --bins`)",
-        ours.display()
-    );
-    let tools: Vec<String> = match &args.tools {
-        Some(t) => t.clone(),
-        None => suites::TOOLS.iter().map(|s| s.to_string()).collect(),
-    };
-    if let Some(bad) = tools.iter().find(|t| !suites::TOOLS.contains(&t.as_str())) {
-        anyhow::bail!("--tools: '{bad}' is not one of {}", suites::TOOLS.join(","));
-    }
+    let (ours, tools) = checked_args(args)?;
     let mut notes = if args.no_install {
         vec![]
     } else {
@@ -138,24 +123,7 @@ fn bench(args: &Args) -> Result<()> {
         let c = countcost::run(&suites, &report, args.iterations, args.overhead_runs, &work)?;
         report.sections.push(c.markdown());
     }
-    {
-        // Timing BPF programs only while the cost tables run.
-        let _stats = eventcost::BpfStats::enable();
-        for case in eventcost::CASES {
-            if tools.iter().any(|t| t == case.tool) {
-                let c = eventcost::run(
-                    case,
-                    &suites,
-                    &report,
-                    args.loop_iterations,
-                    args.overhead_runs,
-                    &work,
-                );
-                report.extra_targets.push(c.target_line());
-                report.sections.push(c.markdown());
-            }
-        }
-    }
+    cost_tables(&tools, &suites, &mut report, args, &work);
     report.finish();
     let text = report.markdown();
     println!("{text}");
@@ -167,6 +135,58 @@ fn bench(args: &Args) -> Result<()> {
     eprintln!("lab-bench: wrote {}", path.display());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// `--ours` (a dir with our opensnoop) and `--tools` (each one lab-bench compares), checked.
+fn checked_args(args: &Args) -> Result<(PathBuf, Vec<String>)> {
+    let ours = match &args.ours {
+        Some(d) => d.clone(),
+        None => suites::default_ours_dir()?,
+    };
+    anyhow::ensure!(
+        ours.join("opensnoop").is_file(),
+        "--ours {}: no opensnoop there (build with `cargo build --release --bins`)",
+        ours.display()
+    );
+    let tools: Vec<String> = match &args.tools {
+        Some(t) => t.clone(),
+        None => suites::tools().iter().map(|s| s.to_string()).collect(),
+    };
+    if let Some(bad) = tools
+        .iter()
+        .find(|t| !suites::tools().contains(&t.as_str()))
+    {
+        anyhow::bail!(
+            "--tools: '{bad}' is not one of {}",
+            suites::tools().join(",")
+        );
+    }
+    Ok((ours, tools))
+}
+
+/// The per-event cost tables of the tools measured (BPF programs timed only meanwhile).
+fn cost_tables(
+    tools: &[String],
+    suites: &[Suite],
+    report: &mut Report,
+    args: &Args,
+    work: &std::path::Path,
+) {
+    let _stats = eventcost::BpfStats::enable();
+    for case in eventcost::CASES {
+        if tools.iter().any(|t| t == case.tool) {
+            let c = eventcost::run(
+                case,
+                suites,
+                report,
+                args.loop_iterations,
+                args.overhead_runs,
+                work,
+            );
+            report.extra_targets.push(c.target_line());
+            report.sections.push(c.markdown());
+        }
+    }
 }
 
 /// Our suite's directory.

@@ -202,33 +202,37 @@ impl Report {
         lines
     }
 
-    pub fn markdown(&self) -> String {
-        let mut s = String::new();
+    /// The title, how it was measured, the machine, the targets.
+    fn md_header(&self, s: &mut String) {
         let _ = writeln!(
-            s,
+            *s,
             "# Benchmarks: lab's BPF tools vs libbpf-tools and bpftrace\n"
         );
         let _ = writeln!(
-            s,
+            *s,
             "Measured by `lab-bench` (tools/cli/src/bin/lab-bench/) in one run on one machine; rerun with\n\
              `cargo build --release --bins && sudo target/release/lab-bench`. Figures depend on the machine\n\
              and on how busy it is (load average below).\n"
         );
-        let _ = writeln!(s, "- machine: {}", self.machine);
+        let _ = writeln!(*s, "- machine: {}", self.machine);
         let _ = writeln!(
-            s,
+            *s,
             "- load average (1, 5, 15 min) before: {}; after: {}",
             self.load_before, self.load_after
         );
         for n in &self.notes {
-            let _ = writeln!(s, "- note: {n}");
+            let _ = writeln!(*s, "- note: {n}");
         }
-        let _ = writeln!(s, "\n## Targets for our tools\n");
+        let _ = writeln!(*s, "\n## Targets for our tools\n");
         for l in self.targets() {
-            let _ = writeln!(s, "{l}");
+            let _ = writeln!(*s, "{l}");
         }
+    }
+
+    /// The start-up table.
+    fn md_startup(&self, s: &mut String) {
         let _ = writeln!(
-            s,
+            *s,
             "\n## Start-up: exec to ready line, and peak RSS\n\n\
              Median of {} starts per tool. Each tool runs with no options on a pseudo-terminal (as in a shell)\n\
              until its first line of output that means it is tracing (bpftrace's \"Attaching N probes...\" is\n\
@@ -243,11 +247,11 @@ impl Report {
             self.runs, self.hold_secs
         );
         let _ = writeln!(
-            s,
+            *s,
             "| tool | {} |",
             SUITES.map(|n| format!("{n} ready | {n} RSS")).join(" | ")
         );
-        let _ = writeln!(s, "|---|{}", "---:|---:|".repeat(SUITES.len()));
+        let _ = writeln!(*s, "|---|{}", "---:|---:|".repeat(SUITES.len()));
         for (tool, cells) in &self.starts {
             let row: Vec<String> = cells
                 .iter()
@@ -259,11 +263,15 @@ impl Report {
                     }
                 })
                 .collect();
-            let _ = writeln!(s, "| {tool} | {} |", row.join(" | "));
+            let _ = writeln!(*s, "| {tool} | {} |", row.join(" | "));
         }
+    }
+
+    /// opensnoop's cost per open, when measured.
+    fn md_overhead(&self, s: &mut String) {
         if let Some(o) = &self.overhead {
             let _ = writeln!(
-                s,
+                *s,
                 "\n## opensnoop: cost per openat()+close(), events lost\n\n\
                  A C loop of {} openat()+close() of one file, run {} times per tracer (median shown),\n\
                  with each suite's opensnoop attached (no options, output to a file) and untraced (median of\n\
@@ -273,10 +281,10 @@ impl Report {
                 self.overhead_runs,
                 self.overhead_runs * 2
             );
-            let _ = writeln!(s, "| tracer | ns per iteration | vs untraced | events printed | lost | tool says lost | peak RSS |");
-            let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(*s, "| tracer | ns per iteration | vs untraced | events printed | lost | tool says lost | peak RSS |");
+            let _ = writeln!(*s, "|---|---:|---:|---:|---:|---:|---:|");
             let _ = writeln!(
-                s,
+                *s,
                 "| untraced | {:.0} | 1.00x | - | - | - | - |",
                 o.untraced_ns
             );
@@ -284,7 +292,7 @@ impl Report {
                 match r.ns_per_iter {
                     Some(ns) => {
                         let _ = writeln!(
-                            s,
+                            *s,
                             "| {} | {:.0} | {:.2}x | {} of {} | {} | {} | {} |",
                             r.tracer,
                             ns,
@@ -298,7 +306,7 @@ impl Report {
                     }
                     None => {
                         let _ = writeln!(
-                            s,
+                            *s,
                             "| {} | fails: {} | - | - | - | - | - |",
                             r.tracer,
                             r.note.clone().unwrap_or_default()
@@ -307,6 +315,13 @@ impl Report {
                 }
             }
         }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        self.md_header(&mut s);
+        self.md_startup(&mut s);
+        self.md_overhead(&mut s);
         for extra in &self.sections {
             s.push_str(extra);
         }

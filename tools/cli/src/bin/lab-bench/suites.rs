@@ -6,28 +6,14 @@ use std::{
 
 use anyhow::{Context as _, Result};
 
-/// The workshop's checklist tools that exist in at least one suite.
-pub const TOOLS: &[&str] = &[
-    "execsnoop",
-    "opensnoop",
-    "killsnoop",
-    "biolatency",
-    "biosnoop",
-    "bitesize",
-    "runqlat",
-    "runqlen",
-    "cpudist",
-    "syscount",
-    "profile",
-    "offcputime",
-    "tcpconnect",
-    "tcplife",
-    "funccount",
-    "ext4slower",
-    "tplist",
-    "dbslower",
-    "mysqld_qslower",
-];
+/// The workshop's checklist tools that exist in at least one suite: the catalog's `bench` column.
+pub fn tools() -> Vec<&'static str> {
+    lab_probes::requirements::TOOLS
+        .iter()
+        .filter(|t| t.bench)
+        .map(|t| t.name)
+        .collect()
+}
 
 /// funccount's pattern in the bench: one syscall tracepoint, the one the open loop hits.
 pub const FUNCCOUNT_PATTERN: &str = "t:syscalls:sys_enter_openat";
