@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use lab_tests::{bin, bin_dir, bpf_lock, cmd, require_root, run};
+use lab_tests::{bin, bin_dir, cmd, root_test, run};
 use serde_json::Value;
 use tmux::{Shown, Tmux};
 
@@ -79,10 +79,9 @@ fn looks_right(t: &Tmux, shown: &Shown, what: &str) {
 
 #[test]
 fn lab1_as_a_student_sees_it_at_80x24_and_120x40() {
-    if !require_root("terminal::lab1_as_a_student_sees_it_at_80x24_and_120x40") {
+    let Some(_g) = root_test("terminal::lab1_as_a_student_sees_it_at_80x24_and_120x40") else {
         return;
-    }
-    let _g = bpf_lock();
+    };
     let s = Scratch::new();
     let state = s.0.display().to_string();
     let env = [("LAB_STATE_DIR", state.as_str())];

@@ -228,7 +228,7 @@ fn runq_p99(live: &Live, t: &Traced) -> Found {
         // named beside it always agree.
         shown: {
             let (lo, hi) = runqlat_row(value);
-            format!("{}, in runqlat's row {lo} -> {hi} usecs", show_ns(value))
+            format!("{} (in runqlat's row {lo} -> {hi} usecs)", show_ns(value))
         },
         why: format!(
             "99% of {} waits for a CPU over {stretch} were shorter{} (runqlat's probe, this process only, in slots of 1/32 of the value); an idle CPU shows microseconds",
