@@ -10,8 +10,9 @@ use anyhow::{bail, Result};
 use crate::{
     exercises,
     grading::{self, answer, Graded},
-    lab::{Lab, Question},
+    lab::Question,
     screen::{
+        self,
         prompt::{self, Asked, Question as Asking},
         Screen,
     },
@@ -112,7 +113,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         print_json(id, passed, report, proctor)?;
     } else {
-        print_report(&lab, passed, report, proctor);
+        print!(
+            "{}",
+            screen::check::report(&lab, passed, report, proctor, Screen::stdout())
+        );
     }
     Ok(if passed {
         ExitCode::SUCCESS
@@ -145,9 +149,9 @@ fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {
                 let v = serde_json::json!({ "exercise": ex.id, "title": ex.title, "passed": null, "graded": false, "text": text });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!(
-                    "lab check {}: {}\n\n{}\n\nNo automatic verdict for this exercise.",
-                    ex.id, ex.title, text
+                print!(
+                    "{}",
+                    screen::check::open(&ex.id, &ex.title, &text, Screen::stdout())
                 );
             }
             return Ok(ExitCode::SUCCESS);
@@ -157,52 +161,13 @@ fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        print_exercise(&outcome);
+        print!("{}", screen::check::exercise(&outcome, Screen::stdout()));
     }
     Ok(if outcome.passed == Some(true) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
-}
-
-fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) {
-    let screen = Screen::stdout();
-    let st = screen.style;
-    println!("{}", st.heading(&format!("Lab {}: {}", lab.id, lab.title)));
-    let detail = |text: &str| screen.indented(text, "    ");
-    for r in report {
-        let mark = if r.passed {
-            st.ok("✓")
-        } else {
-            st.bad("✗")
-        };
-        let head = format!("{} {}", st.bold(&r.id), st.dim(&r.prompt));
-        println!("{}", screen.wrap(&head, &format!("{mark} "), "    "));
-        let ans = r.answer.as_deref().unwrap_or("(no answer)");
-        println!(
-            "{}",
-            detail(&format!("your answer: {ans} · measured: {}", r.shown))
-        );
-        if let Some(o) = &r.over_time {
-            println!("{}", detail(&format!("over the session: {}", o.text)));
-        }
-        println!("{}", detail(&st.dim(&crate::privilege::as_typed(&r.why))));
-    }
-    for p in proctor {
-        println!("{}", screen.wrap(p, &format!("{} ", st.warn("!")), "  "));
-    }
-    let n = report.iter().filter(|r| r.passed).count();
-    let last = if passed {
-        st.ok(&format!(
-            "Lab {} passed: {n}/{} right.",
-            lab.id,
-            report.len()
-        ))
-    } else {
-        crate::privilege::as_typed(&format!("{n}/{} right; the lab passes when every required answer is. Try again: sudo lab check {}", report.len(), lab.id))
-    };
-    println!("{}", screen.indented(&last, ""));
 }
 
 fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> Result<()> {
@@ -219,57 +184,4 @@ fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> 
     let v = serde_json::json!({ "lab": lab, "passed": passed, "questions": questions, "proctor": proctor });
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
-}
-
-fn print_exercise(r: &exercises::Outcome) {
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none();
-    let paint = |ok: bool, s: &str| {
-        if !color {
-            s.to_string()
-        } else if ok {
-            format!("\x1b[32m{s}\x1b[0m")
-        } else {
-            format!("\x1b[31m{s}\x1b[0m")
-        }
-    };
-    println!(
-        "lab check {}: {} ({}, seed {})",
-        r.exercise, r.title, r.tool, r.seed
-    );
-    for e in &r.errors {
-        match (e.line, &e.source) {
-            (Some(n), Some(src)) => println!(
-                "  bpftrace error at line {n}: {}\n      {n:>4} | {}\n      hint: {}",
-                e.message,
-                src.trim_end(),
-                crate::privilege::as_typed(&e.hint)
-            ),
-            _ => println!(
-                "  bpftrace error: {}\n      hint: {}",
-                e.message,
-                crate::privilege::as_typed(&e.hint)
-            ),
-        }
-    }
-    for c in &r.checks {
-        let mark = if c.ok {
-            paint(true, "✓")
-        } else {
-            paint(false, "✗")
-        };
-        println!(
-            "  {mark} {}: {}",
-            c.what,
-            crate::privilege::as_typed(&c.detail)
-        );
-    }
-    for n in &r.notes {
-        println!("  note: {}", crate::privilege::as_typed(n));
-    }
-    match r.passed {
-        Some(true) => println!("{}", paint(true, "PASSED")),
-        Some(false) => println!("{}", paint(false, "FAILED")),
-        None => println!("not graded automatically"),
-    }
 }

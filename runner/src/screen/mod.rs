@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 
 use crate::term::Style;
 
+pub mod check;
 pub mod grid;
 pub mod live;
 pub mod markdown;

@@ -170,3 +170,40 @@ fn a_question_is_asked_again_until_it_can_be_read() {
         Asked::Closed
     ));
 }
+
+#[test]
+fn an_exercise_verdict_wraps_but_keeps_the_students_line() {
+    use crate::exercises::{errors::ToolError, Check, Outcome};
+    let check = |ok, what: &str, detail: &str| Check {
+        ok,
+        what: what.into(),
+        detail: detail.into(),
+    };
+    let long = "the count of unlinks per process must match what the workload did: 12 of 12 processes, 340 of 340 unlinks";
+    let src = "tracepoint:syscalls:sys_enter_unlinkat { @[comm] = count(); printf(\"%s %d\\n\", comm, pid); }";
+    let r = Outcome {
+        exercise: "4a".into(),
+        title: "rmsnoop".into(),
+        tool: "/root/rmsnoop.bt".into(),
+        seed: 7,
+        passed: Some(false),
+        checks: vec![
+            check(true, "counts", long),
+            check(false, "names", "missing"),
+        ],
+        errors: vec![ToolError {
+            line: Some(3),
+            source: Some(src.into()),
+            message: "syntax error, unexpected }, expecting ; or a newline somewhere here".into(),
+            hint: "a statement ends with ; inside a probe's braces".into(),
+        }],
+        notes: vec![],
+    };
+    let out = super::check::exercise(&r, Screen::plain(40));
+    for line in out.lines().filter(|l| !l.contains(" | ")) {
+        assert!(visible_width(line) <= 40, "{line:?}\n{out}");
+    }
+    assert!(out.contains(&format!("         3 | {src}\n")), "{out}");
+    assert!(out.contains("  ✓ counts: the count") && out.contains("  ✗ names: missing"));
+    assert!(out.ends_with("FAILED\n"), "{out}");
+}
