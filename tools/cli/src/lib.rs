@@ -67,6 +67,12 @@ pub fn run(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
         eprintln!("{name}: needs root (CAP_BPF and CAP_PERFMON): run it with sudo");
         return ExitCode::FAILURE;
     }
+    run_loading_nothing(name, body)
+}
+
+/// [`run`] for a tool that loads no BPF program (tplist reads ELF notes and tracefs): no
+/// privilege check, so what it can read without root it lists.
+pub fn run_loading_nothing(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match body() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
