@@ -32,6 +32,20 @@ fn every_tool_binary_is_in_the_catalog_and_every_catalog_tool_has_one() {
     );
 }
 
+/// The text of test module `file` and of its submodules (the .rs files in the directory of its
+/// name), where a module's tests are split by tool.
+fn module_source(file: &std::path::Path) -> std::io::Result<String> {
+    let mut src = std::fs::read_to_string(file)?;
+    if let Ok(dir) = std::fs::read_dir(file.with_extension("")) {
+        for f in dir.filter_map(Result::ok) {
+            if f.path().extension().is_some_and(|e| e == "rs") {
+                src += &std::fs::read_to_string(f.path())?;
+            }
+        }
+    }
+    Ok(src)
+}
+
 #[test]
 fn every_catalog_tool_has_a_category_an_example_and_a_test_that_runs_it() {
     let repo = repo_root();
@@ -45,7 +59,7 @@ fn every_catalog_tool_has_a_category_an_example_and_a_test_that_runs_it() {
         let example = repo.join(format!("tools/cli/docs/{}_example.txt", t.name));
         assert!(example.is_file(), "{}: no {}", t.name, example.display());
         let test = repo.join(format!("tests/it/{}.rs", t.test));
-        let src = std::fs::read_to_string(&test)
+        let src = module_source(&test)
             .unwrap_or_else(|e| panic!("{}: its test module {}: {e}", t.name, test.display()));
         assert!(
             src.contains(&format!("\"{}\"", t.name)),
@@ -126,7 +140,7 @@ fn every_package_list_is_read_from_provision_packages_txt() {
         image, want,
         "provision/vm/build-image.sh debootstraps another list"
     );
-    // `lab provision`: the student VMs' user-data installs the `lab` group.
+    // `lab provision`: the student VMs' provision script installs the `lab` group where missing.
     let (dir, _) = crate::provision::generate("catalog-packages", 1, &[]);
     let user_data = std::fs::read_dir(&dir)
         .unwrap()
@@ -135,18 +149,31 @@ fn every_package_list_is_read_from_provision_packages_txt() {
         .find(|p| p.is_file())
         .expect("a student's user-data");
     let text = std::fs::read_to_string(&user_data).unwrap();
-    let listed: Vec<String> = text
-        .lines()
-        .skip_while(|l| *l != "packages:")
-        .skip(1)
-        .take_while(|l| l.starts_with("  - "))
-        .map(|l| l.trim_start_matches("  - ").trim_matches('"').to_string())
+    let pkgs = text
+        .split("PKGS=(")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no PKGS=(...) in its provision script",
+                user_data.display()
+            )
+        });
+    let listed: Vec<String> = pkgs
+        .split_whitespace()
+        .map(|p| p.trim_matches('\'').to_string())
         .collect();
     assert_eq!(
         listed,
         packages("lab"),
-        "{}: the user-data's packages",
+        "{}: the provision script's packages",
         user_data.display()
+    );
+    // The lab-VM host tools (provision/vm/deps.sh).
+    assert_eq!(
+        script_packages("provision/vm/deps.sh", &["--print-packages"]),
+        groups(&["vm-tools", "vm-qemu", "vm-libvirt"]),
+        "provision/vm/deps.sh installs other packages than provision/packages.txt lists"
     );
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }

@@ -2,6 +2,7 @@
 mod bpftrace;
 mod catalog;
 mod class;
+mod class_up;
 mod doctor;
 mod engine;
 mod full_disk;
@@ -17,6 +18,7 @@ mod tools_fs;
 mod tools_func;
 mod tools_hist;
 mod tools_mem;
+mod tools_multi;
 mod tools_net;
 mod tools_snoop;
 mod tools_stack;
