@@ -276,6 +276,7 @@ mod tests {
             name: name.into(),
             host: "127.0.0.1:40022".into(),
             user: name.into(),
+            via: None,
         });
         r.status = Some(serde_json::from_value(doc).unwrap());
         r
