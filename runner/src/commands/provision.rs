@@ -11,7 +11,7 @@ use anyhow::Context;
 use crate::{
     privilege::usage,
     provision::{
-        password, payload,
+        cloud_init, password, payload,
         roster::{self, Student},
         secret, templates, FIRST_COMMAND, INSTALL_DIR, PACKAGES, STUDENT_USER,
     },
@@ -132,44 +132,17 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
 
-    let width = a.students.to_string().len().max(2);
-    let mut students = Vec::new();
-    for i in 1..=a.students {
-        let name = format!("{}-{:0width$}", a.prefix, i);
-        let pw = password::generate();
-        let student = Student {
-            host: a
-                .domain
-                .as_ref()
-                .map_or_else(|| name.clone(), |d| format!("{name}.{d}")),
-            user: STUDENT_USER.into(),
-            password_hash: password::hash(&pw)?,
-            password: pw,
-            instance_id: format!("iid-{name}-{}", random_hex(4)),
-            name,
-        };
-        let dir = a.out.join(&student.name);
-        secret::create_dir(&dir)?;
-        let user_data = templates::render(
-            "user-data.yaml",
-            minijinja::context! {
-                name => &student.name,
-                user => STUDENT_USER,
-                password_hash => &student.password_hash,
-                ssh_keys => &ssh_keys,
-                packages => PACKAGES,
-                sshd_config => &sshd_config,
-                provision_script => &provision_script,
-            },
-        )?;
-        secret::write(&dir.join("user-data"), user_data.as_bytes())?;
-        let meta = templates::render(
-            "meta-data.yaml",
-            minijinja::context! { name => &student.name, instance_id => &student.instance_id },
-        )?;
-        secret::write(&dir.join("meta-data"), meta.as_bytes())?;
-        students.push(student);
-    }
+    let students = cloud_init::write_vms(
+        &a.out,
+        a.students,
+        &cloud_init::Common {
+            prefix: &a.prefix,
+            domain: a.domain.as_deref(),
+            ssh_keys: &ssh_keys,
+            provision_script: &provision_script,
+            sshd_config: &sshd_config,
+        },
+    )?;
     roster::write_csv(&students, &roster_path)?;
     // What `lab class` needs to reach the VMs: the instructor key (no secret in it).
     let info = crate::class::ClassInfo::for_key(a.ssh_key.as_deref());
@@ -180,8 +153,27 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
     let cards_path = a.out.join("cards.html");
     roster::write_cards(&students, &a.prefix, &cards_path)?;
 
+    print_written(&a, students.len(), &names, &payload_sha256, &info);
+    let dynamic = payload::dynamic(&binaries);
+    if !dynamic.is_empty() {
+        eprintln!(
+            "lab: warning: dynamically linked payload binaries ({}); the VMs need the same libc. Prefer the static build: cargo build --release --target x86_64-unknown-linux-musl --bins",
+            dynamic.iter().filter_map(|p| p.file_name()?.to_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `cloud-init` wrote and what the instructor does next.
+fn print_written(
+    a: &CloudInitArgs,
+    students: usize,
+    names: &[&str],
+    payload_sha256: &str,
+    info: &crate::class::ClassInfo,
+) {
     let out = a.out.display();
-    println!("Wrote {} lab VM configurations to {out}:", students.len());
+    println!("Wrote {students} lab VM configurations to {out}:");
     println!(
         "  {out}/<name>/user-data, meta-data   one pair per VM (0600: they hold password hashes)"
     );
@@ -206,14 +198,6 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
         (Some(_), None) => println!("During class: lab class watch --class {out} -i PRIVATE_KEY (the private half of --ssh-key)"),
         (None, _) => println!("Without --ssh-key, `lab class` cannot reach the VMs until you add a key to each (ssh-copy-id); provision with --ssh-key to have it there from the start."),
     }
-    let dynamic = payload::dynamic(&binaries);
-    if !dynamic.is_empty() {
-        eprintln!(
-            "lab: warning: dynamically linked payload binaries ({}); the VMs need the same libc. Prefer the static build: cargo build --release --target x86_64-unknown-linux-musl --bins",
-            dynamic.iter().filter_map(|p| p.file_name()?.to_str()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
@@ -355,11 +339,4 @@ fn read_ssh_keys(path: &Path) -> anyhow::Result<Vec<String>> {
         )));
     }
     Ok(keys)
-}
-
-fn random_hex(bytes: usize) -> String {
-    use rand::RngCore;
-    let mut b = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
