@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 pub mod checkers;
+pub mod child;
 pub mod class;
 pub mod clock;
 pub mod commands;
@@ -10,6 +11,7 @@ pub mod doctor;
 pub mod exercises;
 pub mod grading;
 pub mod lab;
+pub mod libvirt;
 pub mod lint;
 pub mod privilege;
 pub mod provision;

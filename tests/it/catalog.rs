@@ -126,7 +126,7 @@ fn every_package_list_is_read_from_provision_packages_txt() {
         image, want,
         "provision/vm/build-image.sh debootstraps another list"
     );
-    // `lab provision`: the student VMs' user-data installs the `lab` group.
+    // `lab provision`: the student VMs' provision script installs the `lab` group where missing.
     let (dir, _) = crate::provision::generate("catalog-packages", 1, &[]);
     let user_data = std::fs::read_dir(&dir)
         .unwrap()
@@ -135,18 +135,31 @@ fn every_package_list_is_read_from_provision_packages_txt() {
         .find(|p| p.is_file())
         .expect("a student's user-data");
     let text = std::fs::read_to_string(&user_data).unwrap();
-    let listed: Vec<String> = text
-        .lines()
-        .skip_while(|l| *l != "packages:")
-        .skip(1)
-        .take_while(|l| l.starts_with("  - "))
-        .map(|l| l.trim_start_matches("  - ").trim_matches('"').to_string())
+    let pkgs = text
+        .split("PKGS=(")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no PKGS=(...) in its provision script",
+                user_data.display()
+            )
+        });
+    let listed: Vec<String> = pkgs
+        .split_whitespace()
+        .map(|p| p.trim_matches('\'').to_string())
         .collect();
     assert_eq!(
         listed,
         packages("lab"),
-        "{}: the user-data's packages",
+        "{}: the provision script's packages",
         user_data.display()
+    );
+    // The lab-VM host tools (provision/vm/deps.sh).
+    assert_eq!(
+        script_packages("provision/vm/deps.sh", &["--print-packages"]),
+        groups(&["vm-tools", "vm-qemu", "vm-libvirt"]),
+        "provision/vm/deps.sh installs other packages than provision/packages.txt lists"
     );
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }

@@ -2,6 +2,7 @@
 mod bpftrace;
 mod catalog;
 mod class;
+mod class_up;
 mod doctor;
 mod engine;
 mod full_disk;

@@ -99,7 +99,10 @@ pub(crate) fn generate(name: &str, n: u32, extra: &[&str]) -> (PathBuf, String) 
 fn roster(dir: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(dir.join("roster.csv")).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("name,host,user,password,instance_id"));
+    assert_eq!(
+        lines.next(),
+        Some("name,host,user,password,instance_id,via")
+    );
     // Every field is a plain token (names, hosts, base32 passwords): no CSV quoting to undo.
     lines
         .map(|l| l.split(',').map(String::from).collect())

@@ -1,10 +1,12 @@
 //! The instructor's class view: every student VM's `lab status --json`, fetched over SSH in
 //! parallel, turned into one row per student and sorted so those who need help come first.
+pub mod collect;
 pub mod roster;
 pub mod row;
 pub mod serve;
 pub mod ssh;
 pub mod view;
+pub mod vms;
 
 use std::{
     sync::{

@@ -14,6 +14,9 @@ pub struct Target {
     /// As in the roster (HOST, HOST:PORT or [V6]:PORT).
     pub host: String,
     pub user: String,
+    /// The libvirt host (`qemu+ssh://` URI) the VM is reached through, when it sits on that
+    /// host's private network (`lab class up` fills the roster's `via` column).
+    pub via: Option<String>,
 }
 
 impl Target {
@@ -97,6 +100,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Target>> {
         )));
     };
     let user = col("user");
+    let via = col("via");
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.with_context(|| format!("{} row {}", path.display(), i + 2))?;
@@ -108,6 +112,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Target>> {
                 .map(get)
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| crate::provision::STUDENT_USER.into()),
+            via: via.map(get).filter(|v| !v.is_empty()),
         };
         if t.name.is_empty() || t.host.is_empty() || t.host.starts_with('-') {
             return Err(usage(format!(
@@ -138,6 +143,7 @@ mod tests {
                 name: "n".into(),
                 host: h.into(),
                 user: "u".into(),
+                via: None,
             }
             .address()
         };

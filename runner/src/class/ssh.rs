@@ -8,7 +8,83 @@ use crate::status_json::{StatusDoc, SCHEMA};
 
 pub fn fetch(t: &Target, opts: &Options) -> Row {
     let started = Instant::now();
-    let (host, port) = t.address();
+    let outcome = run(
+        t,
+        opts,
+        &format!("{} status --json", opts.lab_command),
+        started + opts.timeout,
+    );
+    let mut row = Row::new(t);
+    row.elapsed_ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Err(why) => row.error = Some(why),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let code = out.status.code();
+            if code == Some(255) {
+                row.error = Some(classify(&stderr));
+            } else if code == Some(127) {
+                row.reachable = true;
+                row.error = Some(format!(
+                    "`{}` not found on the VM (provisioning not finished? see /var/log/lab-doctor.log)",
+                    opts.lab_command
+                ));
+            } else {
+                row.reachable = true;
+                match parse(&out.stdout) {
+                    Ok(doc) => row.status = Some(doc),
+                    Err(e) => {
+                        let last = stderr.lines().last().unwrap_or("").trim();
+                        row.error = Some(if code == Some(0) || last.is_empty() {
+                            e
+                        } else {
+                            format!("lab status failed: {last}")
+                        });
+                    }
+                }
+            }
+        }
+    }
+    row
+}
+
+/// Run `remote` on the VM as the roster's user (key only, never a password); the ssh child is
+/// killed at `deadline`. Err: ssh could not be run or did not finish in time.
+pub fn run(
+    t: &Target,
+    opts: &Options,
+    remote: &str,
+    deadline: Instant,
+) -> Result<std::process::Output, String> {
+    let mut args = ssh_args(t, opts);
+    let (host, _) = t.address();
+    args.extend(["--".into(), host, remote.to_string()]);
+    let expr = crate::child::dies_with_lab(
+        duct::cmd("ssh", &args)
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked(),
+    );
+    match expr.start() {
+        Err(e) => Err(format!("cannot run ssh: {e} (install openssh-client)")),
+        Ok(handle) => match handle.wait_deadline(deadline) {
+            Ok(Some(out)) => Ok(out.clone()),
+            Ok(None) => {
+                let _ = handle.kill();
+                Err(format!(
+                    "timeout: no answer within {} s",
+                    opts.timeout.as_secs_f64()
+                ))
+            }
+            Err(e) => Err(format!("ssh: {e}")),
+        },
+    }
+}
+
+/// The ssh options for one VM, up to (not including) its host name.
+fn ssh_args(t: &Target, opts: &Options) -> Vec<String> {
+    let (_, port) = t.address();
     let connect = opts.connect_timeout.min(opts.timeout).as_secs().max(1);
     let mut args: Vec<String> = vec![
         "-T".into(),
@@ -44,62 +120,33 @@ pub fn fetch(t: &Target, opts: &Options) -> Row {
     if let Some(p) = port {
         args.extend(["-p".into(), p.to_string()]);
     }
-    args.extend([
-        "--".into(),
-        host,
-        format!("{} status --json", opts.lab_command),
-    ]);
-    let expr = duct::cmd("ssh", &args)
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked();
-    let outcome = match expr.start() {
-        Err(e) => Err(format!("cannot run ssh: {e} (install openssh-client)")),
-        Ok(handle) => match handle.wait_deadline(started + opts.timeout) {
-            Ok(Some(out)) => Ok(out.clone()),
-            Ok(None) => {
-                let _ = handle.kill();
-                Err(format!(
-                    "timeout: no answer within {} s",
-                    opts.timeout.as_secs_f64()
-                ))
-            }
-            Err(e) => Err(format!("ssh: {e}")),
-        },
-    };
-    let mut row = Row::new(t);
-    row.elapsed_ms = started.elapsed().as_millis() as u64;
-    match outcome {
-        Err(why) => row.error = Some(why),
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let code = out.status.code();
-            if code == Some(255) {
-                row.error = Some(classify(&stderr));
-            } else if code == Some(127) {
-                row.reachable = true;
-                row.error = Some(format!(
-                    "`{}` not found on the VM (provisioning not finished? see /var/log/lab-doctor.log)",
-                    opts.lab_command
-                ));
-            } else {
-                row.reachable = true;
-                match parse(&out.stdout) {
-                    Ok(doc) => row.status = Some(doc),
-                    Err(e) => {
-                        let last = stderr.lines().last().unwrap_or("").trim();
-                        row.error = Some(if code == Some(0) || last.is_empty() {
-                            e
-                        } else {
-                            format!("lab status failed: {last}")
-                        });
-                    }
-                }
-            }
-        }
+    if let Some(proxy) = t.via.as_deref().and_then(|v| proxy_command(v, connect)) {
+        args.extend(["-o".into(), format!("ProxyCommand={proxy}")]);
     }
-    row
+    args
+}
+
+/// `ssh -W` through the libvirt host a VM sits behind (its `qemu+ssh://` login, key and port).
+fn proxy_command(via: &str, connect_timeout: u64) -> Option<String> {
+    use crate::provision::templates::shell_quote;
+    let uri = crate::libvirt::HostUri::parse(via).ok()?;
+    let login = uri.ssh?;
+    let mut cmd =
+        format!("ssh -o BatchMode=yes -o ConnectTimeout={connect_timeout} -o LogLevel=ERROR");
+    if let Some(k) = &login.keyfile {
+        cmd += &format!(" -i {} -o IdentitiesOnly=yes", shell_quote(k));
+    }
+    if login.no_verify {
+        cmd += " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null";
+    }
+    if let Some(p) = login.port {
+        cmd += &format!(" -p {p}");
+    }
+    if let Some(u) = &login.user {
+        cmd += &format!(" -l {}", shell_quote(u));
+    }
+    cmd += &format!(" -W %h:%p {}", shell_quote(&login.host));
+    Some(cmd)
 }
 
 /// The key exchange to offer. OpenSSH 9.0-9.8 default to sntrup761x25519, which costs ~0.1 s

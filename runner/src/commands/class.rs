@@ -8,25 +8,29 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
-
 use crate::{
     class::{self, roster, ClassInfo, Options, Row, Target},
     privilege::usage,
     term::Style,
 };
 
+mod vms;
+
 /// `lab class serve` listens here unless --port says otherwise.
 const DEFAULT_PORT: u16 = 8471;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Each VM is asked `lab status --json` (docs/status-json.md) over SSH as the \
-roster's user, with the instructor key given to `lab provision cloud-init --ssh-key` (recorded in \
-DIR/class.json; -i to choose another). BatchMode: a password is never tried. A class provisioned \
-without --ssh-key: run `ssh-copy-id -i KEY.pub student@HOST` once per VM, then pass -i KEY.\n\n\
-EXAMPLES:\n  lab class status --class class/\n  lab class watch --class class/ --interval 15\n  \
-lab class serve --class class/ --port 8471\n  lab class collect --class class/ --out results/"
+    after_help = "`up` creates the class's VMs on libvirt hosts and checks each until ready; `down` \
+removes them; `ls` lists them (provision/README.md). The others ask each VM `lab status --json` \
+(docs/status-json.md) over SSH as the roster's user, with the class key (`up` makes one; or the \
+key given to `lab provision cloud-init --ssh-key`; recorded in DIR/class.json; -i to choose \
+another). BatchMode: a password is never tried. A class provisioned without a key: run \
+`ssh-copy-id -i KEY.pub student@HOST` once per VM, then pass -i KEY.\n\n\
+EXAMPLES:\n  lab class up --class class/ --students 24 --image debian-12-genericcloud-amd64.qcow2\n  \
+lab class status --class class/\n  lab class watch --class class/ --interval 15\n  \
+lab class serve --class class/ --port 8471\n  lab class collect --class class/ --out results/\n  \
+lab class down --class class/ --keep-results results/"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -65,6 +69,12 @@ enum Sub {
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         interval: u64,
     },
+    /// Create the class's VMs on libvirt and check each until ready (provisions DIR if new)
+    Up(vms::UpArgs),
+    /// Remove the class's VMs, disks and seeds on every host (exactly what `up` made)
+    Down(vms::DownArgs),
+    /// Each student's VM: host, state, address, ready or why not
+    Ls(vms::LsArgs),
     /// Every student's progress and answers into DIR (NAME.json, answers.csv) plus summary.csv
     Collect {
         #[command(flatten)]
@@ -110,6 +120,9 @@ struct Source {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
+        Sub::Up(a) => vms::up_cmd(a),
+        Sub::Down(a) => vms::down_cmd(a),
+        Sub::Ls(a) => vms::ls_cmd(a),
         Sub::Status { source, json } => {
             let (targets, opts) = source.resolve()?;
             let rows = poll_sorted(&targets, &opts);
@@ -164,7 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Sub::Collect { source, out } => {
             let (targets, opts) = source.resolve()?;
             let rows = poll_sorted(&targets, &opts);
-            collect(&rows, &out)?;
+            class::collect::collect(&rows, &out)?;
             let missing: Vec<&str> = rows
                 .iter()
                 .filter(|r| r.status.is_none())
@@ -309,112 +322,5 @@ fn warn_if_readable(path: &Path) {
                 path.display()
             );
         }
-    }
-}
-
-/// NAME.json per student (their VM's answer, or why there is none), answers.csv, summary.csv.
-fn collect(rows: &[Row], out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("--out {}: cannot create it", out.display()))?;
-    let mut answers = csv::Writer::from_writer(Vec::new());
-    answers.write_record([
-        "name", "lab", "question", "answer", "passed", "measured", "at",
-    ])?;
-    let mut by_name = rows.to_vec();
-    by_name.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut taken = std::collections::BTreeSet::new();
-    for r in &by_name {
-        // Two names that make one file name ("ann lee", "ann_lee") get -2, -3, ...: none is lost.
-        let base = safe_name(&r.name);
-        let mut stem = base.clone();
-        for n in 2.. {
-            if taken.insert(stem.clone()) {
-                break;
-            }
-            stem = format!("{base}-{n}");
-        }
-        let file = out.join(format!("{stem}.json"));
-        std::fs::write(&file, serde_json::to_string_pretty(r)?)
-            .with_context(|| format!("writing {}", file.display()))?;
-        for l in r.status.iter().flat_map(|s| &s.labs) {
-            for a in &l.answers {
-                answers.write_record([
-                    r.name.as_str(),
-                    &l.id.to_string(),
-                    &a.id,
-                    &a.answer,
-                    &a.passed.to_string(),
-                    &a.measured,
-                    &a.at.to_string(),
-                ])?;
-            }
-        }
-    }
-    for (name, bytes) in [
-        ("answers.csv", answers.into_inner()?),
-        ("summary.csv", class::view::csv(&by_name)?),
-    ] {
-        let p = out.join(name);
-        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
-    }
-    Ok(())
-}
-
-/// A roster name as a file name: nothing that climbs out of --out.
-fn safe_name(name: &str) -> String {
-    let safe = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        .trim_start_matches('.')
-        .to_string();
-    if safe.is_empty() {
-        "student".into()
-    } else {
-        safe
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_stay_in_out_and_none_is_lost() {
-        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(safe_name("..."), "student");
-        assert_eq!(safe_name("ann lee"), "ann_lee");
-        let out = std::env::temp_dir().join(format!("lab-collect-unit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let row = |name: &str| {
-            Row::new(&Target {
-                name: name.into(),
-                host: "h".into(),
-                user: "u".into(),
-            })
-        };
-        collect(&[row("ann lee"), row("ann_lee"), row("ann?lee")], &out).unwrap();
-        let mut files: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
-        assert_eq!(
-            files,
-            [
-                "ann_lee-2.json",
-                "ann_lee-3.json",
-                "ann_lee.json",
-                "answers.csv",
-                "summary.csv"
-            ]
-        );
-        std::fs::remove_dir_all(&out).unwrap();
     }
 }

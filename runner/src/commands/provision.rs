@@ -1,17 +1,15 @@
 //! `lab provision`: lab machines for a class. `cloud-init` writes one user-data/meta-data pair
 //! per student (plus roster, login cards and the binaries' payload); `host` applies the same
 //! setup to this machine.
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 
 use crate::{
     privilege::usage,
     provision::{
-        cloud_init, password, payload,
+        class::{self, ClassSpec, KeySource, PayloadSource},
+        password, payload,
         roster::{self, Student},
         secret, templates, FIRST_COMMAND, INSTALL_DIR, PACKAGES, STUDENT_USER,
     },
@@ -83,9 +81,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
-    check_prefix(&a.prefix)?;
+    class::check_prefix(&a.prefix)?;
     if let Some(d) = &a.domain {
-        check_domain(d)?;
+        class::check_domain(d)?;
     }
     if !(a.payload_url.starts_with("http://") || a.payload_url.starts_with("https://"))
         || a.payload_url.contains(char::is_whitespace)
@@ -95,85 +93,33 @@ fn cloud_init(a: CloudInitArgs) -> anyhow::Result<ExitCode> {
             a.payload_url
         )));
     }
-    let ssh_keys = match &a.ssh_key {
-        Some(f) => read_ssh_keys(f)?,
-        None => Vec::new(),
-    };
-    let bin_dir = match a.bin_dir.clone() {
-        Some(d) => d,
-        None => payload::default_bin_dir()?,
-    };
-    let binaries = payload::collect(&bin_dir)?;
-    let roster_path = a.out.join("roster.csv");
-    if roster_path.exists() && !a.force {
-        return Err(usage(format!(
-            "--out {}: a roster from an earlier run is there; new passwords would not match the cards already printed; choose another --out or pass --force",
-            a.out.display()
-        )));
+    if let Some(f) = &a.ssh_key {
+        class::read_ssh_keys(f)?;
     }
-
-    secret::create_dir(&a.out)?;
-    let payload_path = a.out.join(payload::FILE_NAME);
-    let payload_sha256 = payload::write(&binaries, &payload_path)?;
-    let names: Vec<&str> = binaries
+    let spec = ClassSpec {
+        students: a.students,
+        out: a.out.clone(),
+        payload: PayloadSource::Url(a.payload_url.clone()),
+        key: a.ssh_key.clone().map_or(KeySource::None, KeySource::File),
+        prefix: a.prefix.clone(),
+        domain: a.domain.clone(),
+        bin_dir: match a.bin_dir.clone() {
+            Some(d) => d,
+            None => payload::default_bin_dir()?,
+        },
+        force: a.force,
+    };
+    let written = class::write(&spec)?;
+    let (students, info, payload_sha256) =
+        (&written.students, &written.info, &written.payload_sha256);
+    let names: Vec<&str> = written
+        .binaries
         .iter()
         .filter_map(|p| p.file_name()?.to_str())
         .collect();
-    let sshd_config = templates::render("sshd-lab.conf", minijinja::context! {})?;
-    let provision_script = templates::render(
-        "setup.sh",
-        minijinja::context! {
-            mode => "cloud-init",
-            install_dir => INSTALL_DIR,
-            payload_url => &a.payload_url,
-            payload_sha256 => &payload_sha256,
-            binaries => &names,
-            student_user => "",
-        },
-    )?;
 
-    let students = cloud_init::write_vms(
-        &a.out,
-        a.students,
-        &cloud_init::Common {
-            prefix: &a.prefix,
-            domain: a.domain.as_deref(),
-            ssh_keys: &ssh_keys,
-            provision_script: &provision_script,
-            sshd_config: &sshd_config,
-        },
-    )?;
-    roster::write_csv(&students, &roster_path)?;
-    // What `lab class` needs to reach the VMs: the instructor key (no secret in it).
-    let info = crate::class::ClassInfo::for_key(a.ssh_key.as_deref());
-    secret::write(
-        &a.out.join(crate::class::roster::CLASS_FILE),
-        serde_json::to_string_pretty(&info)?.as_bytes(),
-    )?;
-    let cards_path = a.out.join("cards.html");
-    roster::write_cards(&students, &a.prefix, &cards_path)?;
-
-    print_written(&a, students.len(), &names, &payload_sha256, &info);
-    let dynamic = payload::dynamic(&binaries);
-    if !dynamic.is_empty() {
-        eprintln!(
-            "lab: warning: dynamically linked payload binaries ({}); the VMs need the same libc. Prefer the static build: cargo build --release --target x86_64-unknown-linux-musl --bins",
-            dynamic.iter().filter_map(|p| p.file_name()?.to_str()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// What `cloud-init` wrote and what the instructor does next.
-fn print_written(
-    a: &CloudInitArgs,
-    students: usize,
-    names: &[&str],
-    payload_sha256: &str,
-    info: &crate::class::ClassInfo,
-) {
     let out = a.out.display();
-    println!("Wrote {students} lab VM configurations to {out}:");
+    println!("Wrote {} lab VM configurations to {out}:", students.len());
     println!(
         "  {out}/<name>/user-data, meta-data   one pair per VM (0600: they hold password hashes)"
     );
@@ -198,6 +144,14 @@ fn print_written(
         (Some(_), None) => println!("During class: lab class watch --class {out} -i PRIVATE_KEY (the private half of --ssh-key)"),
         (None, _) => println!("Without --ssh-key, `lab class` cannot reach the VMs until you add a key to each (ssh-copy-id); provision with --ssh-key to have it there from the start."),
     }
+    let dynamic = payload::dynamic(&written.binaries);
+    if !dynamic.is_empty() {
+        eprintln!(
+            "lab: warning: dynamically linked payload binaries ({}); the VMs need the same libc. Prefer the static build: cargo build --release --target x86_64-unknown-linux-musl --bins",
+            dynamic.iter().filter_map(|p| p.file_name()?.to_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
@@ -223,6 +177,7 @@ fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
             password_hash: password::hash(&pw)?,
             password: pw,
             instance_id: String::new(),
+            ..Student::default()
         });
     }
     let script = templates::render(
@@ -231,6 +186,7 @@ fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
             mode => "host",
             install_dir => INSTALL_DIR,
             payload_url => "",
+            payload_on_seed => false,
             source_dir => bin_dir.canonicalize().unwrap_or(bin_dir.clone()).to_string_lossy(),
             binaries => &names,
             packages => PACKAGES,
@@ -279,64 +235,4 @@ fn host(a: HostArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn check_prefix(p: &str) -> anyhow::Result<()> {
-    let ok = !p.is_empty()
-        && p.len() <= 40
-        && p.starts_with(|c: char| c.is_ascii_lowercase())
-        && p.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(format!("--prefix '{p}': use 1-40 lower-case letters, digits or '-', starting with a letter (it becomes a host name)")))
-    }
-}
-
-fn check_domain(d: &str) -> anyhow::Result<()> {
-    let ok = !d.is_empty()
-        && d.split('.')
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "--domain '{d}': not a DNS domain (letters, digits, '-' and dots)"
-        )))
-    }
-}
-
-/// Public keys from an authorized_keys-style file: one per non-comment line.
-fn read_ssh_keys(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("--ssh-key {}", path.display()))?;
-    let keys: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect();
-    for (i, k) in keys.iter().enumerate() {
-        if k.contains("PRIVATE KEY") {
-            return Err(usage(format!(
-                "--ssh-key {}: that is a private key; pass the .pub file",
-                path.display()
-            )));
-        }
-        if !(k.starts_with("ssh-") || k.starts_with("ecdsa-") || k.starts_with("sk-")) {
-            return Err(usage(format!(
-                "--ssh-key {} line {}: not an SSH public key (expected 'ssh-ed25519 AAAA...')",
-                path.display(),
-                i + 1
-            )));
-        }
-    }
-    if keys.is_empty() {
-        return Err(usage(format!(
-            "--ssh-key {}: no public key in the file",
-            path.display()
-        )));
-    }
-    Ok(keys)
 }

@@ -1,6 +1,6 @@
 //! Instructor provisioning: per-student lab VMs from cloud-init, and the same setup for the
 //! machine `lab` runs on. Templates live in provision/templates/ (embedded at build time).
-pub mod cloud_init;
+pub mod class;
 pub mod password;
 pub mod payload;
 pub mod roster;

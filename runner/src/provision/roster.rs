@@ -9,7 +9,7 @@ use super::{secret, templates, FIRST_COMMAND};
 /// Cards per A4 page: 2 columns x 4 rows of 95 x 67 mm.
 pub const CARDS_PER_PAGE: usize = 8;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Student {
     /// VM name and host name, e.g. lab-07.
     pub name: String,
@@ -20,15 +20,57 @@ pub struct Student {
     #[serde(skip)]
     pub password_hash: String,
     pub instance_id: String,
+    /// The libvirt host a VM on a private network is reached through (`lab class up` on a
+    /// `qemu+ssh://` host); empty when `host` is reachable directly.
+    pub via: String,
+    /// Why this VM is not ready to be handed out (printed across its card); empty when it is.
+    pub not_ready: String,
 }
 
 pub fn write_csv(students: &[Student], path: &Path) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["name", "host", "user", "password", "instance_id"])?;
+    w.write_record(["name", "host", "user", "password", "instance_id", "via"])?;
     for s in students {
-        w.write_record([&s.name, &s.host, &s.user, &s.password, &s.instance_id])?;
+        w.write_record([
+            &s.name,
+            &s.host,
+            &s.user,
+            &s.password,
+            &s.instance_id,
+            &s.via,
+        ])?;
     }
-    secret::write(path, &w.into_inner()?)
+    secret::write_atomic(path, &w.into_inner()?)
+}
+
+/// The roster as written (passwords included: `lab class up` rewrites it and the cards).
+pub fn read_csv(path: &Path) -> anyhow::Result<Vec<Student>> {
+    use anyhow::Context as _;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let headers = r.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{} row {}", path.display(), i + 2))?;
+        let get = |name: &str| {
+            col(name)
+                .and_then(|c| rec.get(c))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        out.push(Student {
+            name: get("name"),
+            host: get("host"),
+            user: get("user"),
+            password: get("password"),
+            instance_id: get("instance_id"),
+            via: get("via"),
+            ..Student::default()
+        });
+    }
+    Ok(out)
 }
 
 pub fn render_cards(students: &[Student], prefix: &str) -> anyhow::Result<String> {
@@ -60,6 +102,7 @@ mod tests {
                 password: super::super::password::generate(),
                 password_hash: String::new(),
                 instance_id: format!("iid-{i}"),
+                ..Student::default()
             })
             .collect()
     }

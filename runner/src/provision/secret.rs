@@ -30,3 +30,13 @@ pub fn create_dir(path: &Path) -> anyhow::Result<()> {
     fs::set_permissions(path, Permissions::from_mode(0o700))
         .with_context(|| format!("chmod 700 {}", path.display()))
 }
+
+/// Like `write`, but readers see the old file or the new one, never a half-written one (a
+/// kill -9 mid-write leaves the old): written to a 0600 temporary beside it, then renamed.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().context("a file name")?.to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    write(&tmp, contents)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}

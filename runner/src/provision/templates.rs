@@ -20,6 +20,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "sshd-lab.conf",
         include_str!("../../../provision/templates/sshd-lab.conf.j2"),
     ),
+    // libvirt domain XML: every value goes through the `xml` filter.
+    (
+        "domain.xml",
+        include_str!("../../../provision/templates/domain.xml.j2"),
+    ),
     // .html: minijinja escapes every value for HTML.
     (
         "cards.html",
@@ -31,10 +36,20 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Only the .html templates are escaped for HTML; the XML one uses its `xml` filter
+    // (minijinja would otherwise HTML-escape .xml too, '/' included).
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            minijinja::AutoEscape::Html
+        } else {
+            minijinja::AutoEscape::None
+        }
+    });
     env.add_filter("yaml", |s: String| {
         serde_json::to_string(&s).expect("a string serializes")
     });
     env.add_filter("shell", |s: String| shell_quote(&s));
+    env.add_filter("xml", |s: String| xml_escape(&s));
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
             .expect("embedded templates parse (checked by tests)");
@@ -48,6 +63,15 @@ pub fn render<S: serde::Serialize>(name: &str, ctx: S) -> anyhow::Result<String>
     let tmpl = env.get_template(name)?;
     tmpl.render(ctx)
         .map_err(|e| anyhow::anyhow!("rendering template {name}: {e:#}"))
+}
+
+/// Text for an XML element or a quoted attribute.
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
 }
 
 pub fn shell_quote(s: &str) -> String {
