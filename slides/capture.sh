@@ -183,6 +183,14 @@ if want funccount; then
   stop_load
 fi
 
+if want trace; then
+  # Every file the health-check script (user nobody) opens, and the opens that failed.
+  proc_load
+  capture trace 6 trace -M 10 --uid $NOBODY 't:syscalls:sys_enter_openat "%s", args->filename' \
+    't:syscalls:sys_exit_openat (args->ret < 0) "ret %d", args->ret'
+  stop_load
+fi
+
 if want xfsslower || want xfsdist; then
   if [ -n "$XFS_MNT" ] || xfs_setup; then
     xfs_load

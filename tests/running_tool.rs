@@ -99,9 +99,18 @@ impl RunningTool {
 
     /// Send `sig`, wait for the tool to exit, and return (stdout, stderr); panics unless it
     /// exited 0 within EXIT_WITHIN and is gone from /proc.
-    pub fn stop_with(mut self, sig: i32) -> (String, String) {
+    pub fn stop_with(self, sig: i32) -> (String, String) {
         // SAFETY: signalling our own child.
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+        self.collect(sig)
+    }
+
+    /// Wait for a tool that ends by itself (`-M`, a count): as `stop`, without the signal.
+    pub fn wait_exit(self) -> (String, String) {
+        self.collect(0)
+    }
+
+    fn collect(mut self, sig: i32) -> (String, String) {
         let deadline = Instant::now() + EXIT_WITHIN;
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {

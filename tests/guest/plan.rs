@@ -16,6 +16,7 @@ pub const GUEST_MODULES: &[&str] = &[
     "bpftrace",
     "labs",
     "tools_func",
+    "tools_multi",
     "tools_usdt",
     "users",
 ];

@@ -32,6 +32,20 @@ fn every_tool_binary_is_in_the_catalog_and_every_catalog_tool_has_one() {
     );
 }
 
+/// The text of test module `file` and of its submodules (the .rs files in the directory of its
+/// name), where a module's tests are split by tool.
+fn module_source(file: &std::path::Path) -> std::io::Result<String> {
+    let mut src = std::fs::read_to_string(file)?;
+    if let Ok(dir) = std::fs::read_dir(file.with_extension("")) {
+        for f in dir.filter_map(Result::ok) {
+            if f.path().extension().is_some_and(|e| e == "rs") {
+                src += &std::fs::read_to_string(f.path())?;
+            }
+        }
+    }
+    Ok(src)
+}
+
 #[test]
 fn every_catalog_tool_has_a_category_an_example_and_a_test_that_runs_it() {
     let repo = repo_root();
@@ -45,7 +59,7 @@ fn every_catalog_tool_has_a_category_an_example_and_a_test_that_runs_it() {
         let example = repo.join(format!("tools/cli/docs/{}_example.txt", t.name));
         assert!(example.is_file(), "{}: no {}", t.name, example.display());
         let test = repo.join(format!("tests/it/{}.rs", t.test));
-        let src = std::fs::read_to_string(&test)
+        let src = module_source(&test)
             .unwrap_or_else(|e| panic!("{}: its test module {}: {e}", t.name, test.display()));
         assert!(
             src.contains(&format!("\"{}\"", t.name)),

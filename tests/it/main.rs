@@ -17,6 +17,7 @@ mod tools_fs;
 mod tools_func;
 mod tools_hist;
 mod tools_mem;
+mod tools_multi;
 mod tools_net;
 mod tools_snoop;
 mod tools_stack;

@@ -26,7 +26,7 @@ fn queries() -> Vec<(String, u64)> {
 }
 
 /// The query server with no clients of its own: (workload, port).
-fn server() -> (Workload, u16) {
+pub(crate) fn server() -> (Workload, u16) {
     let mut c = cmd("lab-workload");
     c.args(["queryserve", "--clients", "0", "--rows", "1000"]);
     let mut w = Workload::start(c);

@@ -26,6 +26,7 @@ pub static FILES: &[(&str, &[u8])] = deck![
     "captures/biolatency.txt",
     "captures/profile.txt",
     "captures/lab-tools.txt",
+    "captures/trace.txt",
     "captures/tcplife.txt",
     "captures/funccount.txt",
     "captures/xfsslower.txt",

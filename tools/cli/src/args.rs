@@ -25,6 +25,27 @@ impl IntervalCount {
     }
 }
 
+/// The flags of BCC's pattern-counting tools (funccount, funclatency): -p PID, -i and -d in
+/// seconds, -T, -r.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PatternEvery {
+    /// trace this PID only
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = pid)]
+    pub pid: Option<u32>,
+    /// summary interval, seconds
+    #[arg(short = 'i', long = "interval", value_name = "INTERVAL", value_parser = seconds)]
+    pub interval: Option<Duration>,
+    /// total duration of trace, seconds
+    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = seconds)]
+    pub duration: Option<Duration>,
+    /// include timestamp on output
+    #[arg(short = 'T', long = "timestamp")]
+    pub timestamp: bool,
+    /// use regular expressions. Default is "*" wildcards only.
+    #[arg(short = 'r', long = "regexp")]
+    pub regexp: bool,
+}
+
 /// Value parser for a PID (or TID): a positive 32-bit integer.
 pub fn pid(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {

@@ -45,6 +45,7 @@ pub mod dbtool;
 pub mod fstool;
 pub mod help;
 pub mod histtool;
+pub mod multitool;
 pub mod output;
 pub mod runtime;
 pub mod snoop;

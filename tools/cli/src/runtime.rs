@@ -178,3 +178,41 @@ impl Runtime {
         self.wait(&[])
     }
 }
+
+/// BCC's interval tools (funccount, stackcount, funclatency): print every `-i` seconds, once at
+/// the end of `-d` without `-i`, and at Ctrl-C.
+pub struct Intervals {
+    rt: Runtime,
+    duration: Option<Duration>,
+}
+
+impl Intervals {
+    /// Start the clock and the signal handlers (before the tool's first line: a Ctrl-C right
+    /// after it must still end the tool cleanly).
+    pub fn new(interval: Option<Duration>, duration: Option<Duration>) -> Result<Self> {
+        let rt = Runtime::new(Schedule {
+            interval: interval.or(duration),
+            count: None,
+            duration,
+        })?;
+        Ok(Self { rt, duration })
+    }
+
+    /// Call `print(last)` at each interval until the last one (duration over, or a signal).
+    pub fn run(mut self, mut print: impl FnMut(bool) -> Result<()>) -> Result<()> {
+        loop {
+            let last = match self.rt.sleep()? {
+                Wake::Ready => continue,
+                // The duration's end may coincide with the last tick: end there.
+                Wake::Tick { .. } => self
+                    .duration
+                    .is_some_and(|d| self.rt.start().elapsed() >= d),
+                Wake::Stop(_) => true,
+            };
+            print(last)?;
+            if last {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -168,6 +168,11 @@ pub fn flame_graph(path: &Path, stacks: &[SymStack], style: &FlameStyle) -> Resu
         .iter()
         .map(|s| format!("{} {}", stacks::folded_line(s, false), s.value))
         .collect();
+    flame_graph_of_lines(path, &lines, style)
+}
+
+/// Write a flame graph SVG of folded `lines` ("frame;frame;frame COUNT") to `path`.
+pub fn flame_graph_of_lines(path: &Path, lines: &[String], style: &FlameStyle) -> Result<()> {
     let mut opts = flamegraph::Options::default();
     opts.title = style.title.to_owned();
     opts.count_name = style.count_name.to_owned();

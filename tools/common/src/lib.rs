@@ -18,5 +18,7 @@ pub const TASK_COMM_LEN: usize = 16;
 pub mod dbslower;
 pub mod fsslower;
 pub mod funccount;
+pub mod funclat;
 pub mod mem;
 pub mod rng;
+pub mod vm;

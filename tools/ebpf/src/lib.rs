@@ -172,6 +172,9 @@ pub mod syscall {
 #[cfg(target_arch = "bpf")]
 pub mod tcp;
 
+/// The probe VM's interpreter (trace, argdist).
+#[cfg(target_arch = "bpf")]
+pub mod vm;
 /// USDT arguments, read at a uprobe on a USDT probe's location (user half: lab_probes::usdt,
 /// which decodes the note's argument specs into `UsdtArgSpec`s).
 #[cfg(target_arch = "bpf")]
@@ -236,5 +239,52 @@ pub mod usdt {
             }
         };
         Some(extend(raw, spec.size, spec.signed != 0))
+    }
+}
+
+/// Stack ids for the probes that record stacks (profile, stackcount, trace, funcslower).
+#[cfg(target_arch = "bpf")]
+pub mod stacks {
+    use aya_ebpf::{
+        bindings::BPF_F_USER_STACK,
+        maps::{PerCpuArray, StackTrace},
+        programs::tracing::StackIdContext,
+    };
+    use lab_probes_common::profile::{EFAULT, NOT_COLLECTED, STACK_USER};
+
+    /// The id of the current `kind` stack (STACK_KERNEL or STACK_USER) in `map` when `kinds`
+    /// asks for it, else NOT_COLLECTED; the negative errno when it could not be stored.
+    #[inline(always)]
+    pub fn id<C: StackIdContext>(ctx: &C, map: &StackTrace, kinds: u8, kind: u8) -> i32 {
+        if kinds & kind == 0 {
+            return NOT_COLLECTED;
+        }
+        let flags = if kind == STACK_USER {
+            BPF_F_USER_STACK as u64
+        } else {
+            0
+        };
+        match ctx.get_stackid(map, flags) {
+            Ok(id) => id as i32,
+            Err(e) => e,
+        }
+    }
+
+    /// [`id`], counting the stacks that could not be stored in slot `missed` of `errors` ("no
+    /// such stack here", -EFAULT, is not a miss).
+    #[inline(always)]
+    pub fn id_counted<C: StackIdContext>(
+        ctx: &C,
+        map: &StackTrace,
+        kinds: u8,
+        kind: u8,
+        errors: &PerCpuArray<u64>,
+        missed: u32,
+    ) -> i32 {
+        let id = id(ctx, map, kinds, kind);
+        if id < 0 && id != NOT_COLLECTED && id != -EFAULT {
+            crate::count::add_array(errors, missed, 1);
+        }
+        id
     }
 }

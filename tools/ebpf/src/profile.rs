@@ -6,16 +6,15 @@
 #[cfg(target_arch = "bpf")]
 mod prog {
     use aya_ebpf::{
-        bindings::BPF_F_USER_STACK,
         helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
         macros::{map, perf_event},
         maps::{PerCpuArray, PerCpuHashMap, StackTrace},
-        programs::{tracing::StackIdContext, PerfEventContext},
+        programs::PerfEventContext,
     };
     use lab_probes_common::profile::{
-        errors, StackKey, DEFAULT_STACK_STORAGE, MAX_KEYS, NOT_COLLECTED, STACK_KERNEL, STACK_USER,
+        errors, StackKey, DEFAULT_STACK_STORAGE, MAX_KEYS, STACK_KERNEL, STACK_USER,
     };
-    use lab_probes_ebpf::{count, events::global};
+    use lab_probes_ebpf::{count, events::global, stacks};
 
     /// Only this process (tgid) when non-zero (-p).
     #[no_mangle]
@@ -57,16 +56,22 @@ mod prog {
             return 0;
         }
         let kinds = global(&STACK_KINDS);
-        let kstack = if kinds & STACK_KERNEL != 0 {
-            stack_id(&ctx, 0, errors::KSTACK_MISSED)
-        } else {
-            NOT_COLLECTED
-        };
-        let ustack = if kinds & STACK_USER != 0 {
-            stack_id(&ctx, BPF_F_USER_STACK as u64, errors::USTACK_MISSED)
-        } else {
-            NOT_COLLECTED
-        };
+        let kstack = stacks::id_counted(
+            &ctx,
+            &STACKS,
+            kinds,
+            STACK_KERNEL,
+            &ERRORS,
+            errors::KSTACK_MISSED,
+        );
+        let ustack = stacks::id_counted(
+            &ctx,
+            &STACKS,
+            kinds,
+            STACK_USER,
+            &ERRORS,
+            errors::USTACK_MISSED,
+        );
         let key = StackKey {
             pid,
             tgid,
@@ -78,20 +83,6 @@ mod prog {
             count::add_array(&ERRORS, errors::COUNTS_FULL, 1);
         }
         0
-    }
-
-    /// The stack id, or the negative errno; failures other than "no such stack" are counted.
-    #[inline(always)]
-    fn stack_id(ctx: &PerfEventContext, flags: u64, missed_slot: u32) -> i32 {
-        match ctx.get_stackid(&STACKS, flags) {
-            Ok(id) => id as i32,
-            Err(e) => {
-                if e != -lab_probes_common::profile::EFAULT {
-                    count::add_array(&ERRORS, missed_slot, 1);
-                }
-                e
-            }
-        }
     }
 
     #[panic_handler]

@@ -19,30 +19,41 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
+mod types;
+pub use types::{BtfType, Member, Param};
+
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
+const KIND_INT: u32 = 1;
 const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_FWD: u32 = 7;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_FLOAT: u32 = 16;
 const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
 
 /// Bytes that follow a type's 12-byte header, by kind (BTF spec, "Type Encoding").
 fn extra_len(kind: u32, vlen: u32) -> u32 {
     match kind {
-        1 => 4,  // INT
-        3 => 12, // ARRAY
+        KIND_INT => 4,
+        KIND_ARRAY => 12,
         KIND_STRUCT | KIND_UNION => vlen * 12,
-        6 => vlen * 8,   // ENUM
-        13 => vlen * 8,  // FUNC_PROTO
+        KIND_ENUM => vlen * 8,
+        KIND_FUNC_PROTO => vlen * 8,
         14 => 4,         // VAR
         15 => vlen * 12, // DATASEC
         17 => 4,         // DECL_TAG
-        19 => vlen * 12, // ENUM64
-        _ => 0,          // PTR, FWD, TYPEDEF, qualifiers, FUNC, FLOAT, TYPE_TAG
+        KIND_ENUM64 => vlen * 12,
+        _ => 0, // PTR, FWD, TYPEDEF, qualifiers, FUNC, FLOAT, TYPE_TAG
     }
 }
 
@@ -81,6 +92,9 @@ pub struct Btf {
     at: Vec<u32>,
     /// (name offset, type id) of every named struct, in id order.
     structs: Vec<(u32, u32)>,
+    /// (name offset, type id) of every named FUNC, TYPEDEF, UNION and ENUM, in id order: only
+    /// when opened with [`Btf::vmlinux_with_names`] (the probe-spec compiler looks them up).
+    named: Vec<(u32, u32)>,
     /// Offsets in the string section where each looked-up name occurs.
     names: RefCell<HashMap<String, Vec<u32>>>,
 }
@@ -99,6 +113,14 @@ impl Btf {
         })
     }
 
+    /// The kernel's BTF with functions, typedefs, unions and enums indexed by name too.
+    pub fn vmlinux_with_names() -> Result<Self> {
+        let file = File::open(VMLINUX).with_context(|| {
+            format!("reading {VMLINUX} (kernel built without CONFIG_DEBUG_INFO_BTF?)")
+        })?;
+        Self::index_source(Source::new(file), true).with_context(|| format!("parsing {VMLINUX}"))
+    }
+
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         Self::index(file).with_context(|| format!("parsing {}", path.display()))
@@ -110,10 +132,10 @@ impl Btf {
     }
 
     fn index(file: File) -> Result<Self> {
-        Self::index_source(Source::new(file))
+        Self::index_source(Source::new(file), false)
     }
 
-    fn index_source(src: Source) -> Result<Self> {
+    fn index_source(src: Source, names: bool) -> Result<Self> {
         let mut hdr = [0u8; 24];
         src.read_exact_at(&mut hdr, 0)
             .context("truncated BTF header")?;
@@ -124,18 +146,18 @@ impl Btf {
         let hdr_len = u64::from(u32_at(4));
         let (type_off, type_len) = (u64::from(u32_at(8)), u32_at(12));
         let types_start = hdr_len + type_off;
-        let (at, structs) = match &src {
+        let (at, structs, named) = match &src {
             Source::Mapped(m) => {
                 let types = usize::try_from(types_start)
                     .ok()
                     .and_then(|s| m.bytes().get(s..))
                     .context("truncated BTF type section")?;
-                walk_types(&mut &*types, type_len)?
+                walk_types(&mut &*types, type_len, names)?
             }
             Source::File(f) => {
                 let mut reader = BufReader::with_capacity(64 << 10, f);
                 reader.seek(SeekFrom::Start(types_start))?;
-                walk_types(&mut reader, type_len)?
+                walk_types(&mut reader, type_len, names)?
             }
         };
         Ok(Self {
@@ -144,6 +166,7 @@ impl Btf {
             strs_len: u64::from(u32_at(20)),
             at,
             structs,
+            named,
             names: RefCell::default(),
             src,
         })
@@ -357,14 +380,16 @@ impl Btf {
     }
 }
 
-/// Each type's record offset by id, and (name offset, id) of each named struct.
-type TypeIndex = (Vec<u32>, Vec<(u32, u32)>);
+/// Each type's record offset by id, (name offset, id) of each named struct, and of each named
+/// function, typedef, union and enum (when asked for).
+type TypeIndex = (Vec<u32>, Vec<(u32, u32)>, Vec<(u32, u32)>);
 
 /// One record after another through the type section: (offset of each type by id, named
-/// structs). `R` is the mapped section or a buffered reader of the file.
-fn walk_types<R: TypeStream>(r: &mut R, type_len: u32) -> Result<TypeIndex> {
+/// structs, other named types). `R` is the mapped section or a buffered reader of the file.
+fn walk_types<R: TypeStream>(r: &mut R, type_len: u32, names: bool) -> Result<TypeIndex> {
     let mut at = vec![0];
     let mut structs = Vec::new();
+    let mut named = Vec::new();
     let mut p = 0u32;
     let mut rec = [0u8; 12];
     while p < type_len {
@@ -372,6 +397,8 @@ fn walk_types<R: TypeStream>(r: &mut R, type_len: u32) -> Result<TypeIndex> {
         let h = Header::decode(&rec);
         if h.kind == KIND_STRUCT && h.name_off != 0 {
             structs.push((h.name_off, at.len() as u32));
+        } else if names && h.name_off != 0 && types::INDEXED_KINDS.contains(&h.kind) {
+            named.push((h.name_off, at.len() as u32));
         }
         at.push(p);
         let extra = extra_len(h.kind, h.vlen);
@@ -380,7 +407,7 @@ fn walk_types<R: TypeStream>(r: &mut R, type_len: u32) -> Result<TypeIndex> {
             .checked_add(12 + extra)
             .context("BTF type section overflows")?;
     }
-    Ok((at, structs))
+    Ok((at, structs, named))
 }
 
 trait TypeStream {
@@ -528,7 +555,7 @@ mod tests {
         let Ok(file) = File::open(VMLINUX) else {
             return;
         };
-        let read = Btf::index_source(Source::File(file)).unwrap();
+        let read = Btf::index_source(Source::File(file), false).unwrap();
         let any = Btf::vmlinux().unwrap();
         for (s, m) in [
             ("task_struct", "pid"),

@@ -369,7 +369,7 @@ fn attach_kprobes(bpf: &mut Ebpf, pat: &Pattern, text: &str) -> Result<Attached>
 
 /// Kernel functions kprobes may trace: tracefs' available_filter_functions (or kallsyms' text
 /// symbols where it cannot be read), minus /sys/kernel/debug/kprobes/blacklist, deduplicated.
-fn kprobe_candidates() -> Result<Vec<String>> {
+pub(crate) fn kprobe_candidates() -> Result<Vec<String>> {
     let (root, _) = tracefs::mount_if_missing()?;
     let mut funcs: Vec<String> =
         match std::fs::read_to_string(root.join("available_filter_functions")) {
@@ -394,7 +394,7 @@ fn kprobe_candidates() -> Result<Vec<String>> {
 }
 
 /// Kernel text symbols (t/T) from /proc/kallsyms by address.
-fn kernel_text_symbols() -> Result<BTreeMap<u64, String>> {
+pub(crate) fn kernel_text_symbols() -> Result<BTreeMap<u64, String>> {
     let text = std::fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
     let mut out = BTreeMap::new();
     for l in text.lines() {

@@ -1,6 +1,7 @@
 //! User halves of lab's BPF probes. The tool binaries (tools/cli) and the runner (ground truth
 //! for `lab check`) both call these; no probe exists twice.
 
+pub mod argdist;
 pub mod bashreadline;
 pub mod biolatency;
 pub mod biosnoop;
@@ -15,6 +16,8 @@ pub mod execcount;
 pub mod execsnoop;
 pub mod filetrack;
 pub mod funccount;
+pub mod funclat;
+pub mod funcmatch;
 pub mod hist;
 pub mod kallsyms;
 pub mod killsnoop;
@@ -22,13 +25,17 @@ pub mod loader;
 pub mod offcputime;
 pub mod opensnoop;
 pub mod perf_link;
+pub mod probespec;
+pub mod probevm;
 pub mod profile;
 pub mod progstats;
 pub mod requirements;
 pub mod runqlat;
 pub mod runqlen;
 pub mod sched;
+pub mod stackcount;
 pub mod stacks;
+pub mod symbolize;
 pub mod syscount;
 pub mod tcp;
 pub mod tcpaccept;
@@ -37,6 +44,7 @@ pub mod tcplife;
 pub mod tcpretrans;
 pub mod tcpsynbl;
 pub mod tplist;
+pub mod trace;
 pub mod tracefs;
 pub mod usdt;
 

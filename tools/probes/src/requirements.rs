@@ -348,6 +348,56 @@ pub static TOOLS: &[ToolInfo] = &[
         bench: false,
         perf_sampling: false,
     },
+    ToolInfo {
+        name: "trace",
+        category: "multi-tools",
+        summary: "print a message at kernel/user functions, tracepoints, USDT probes: filters, printf formats, stacks",
+        tracepoints: &[],
+        test: "tools_multi",
+        trial: Some("trace t:syscalls:sys_enter_openat"),
+        bench: true,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "argdist",
+        category: "multi-tools",
+        summary: "histograms (-H) and counts (-C) of function arguments, return values, latencies, fields",
+        tracepoints: &[],
+        test: "tools_multi",
+        trial: Some("argdist -C t:syscalls:sys_enter_openat():int:args->flags"),
+        bench: true,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "stackcount",
+        category: "multi-tools",
+        summary: "count the stacks leading to functions, tracepoints or USDT probes; folded, flame graphs",
+        tracepoints: &[],
+        test: "tools_multi",
+        trial: Some("stackcount t:syscalls:sys_enter_openat"),
+        bench: true,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "funclatency",
+        category: "multi-tools",
+        summary: "time kernel or user functions: latency histograms per interval, function or process",
+        tracepoints: &[],
+        test: "tools_multi",
+        trial: Some("funclatency c:getpid"),
+        bench: true,
+        perf_sampling: false,
+    },
+    ToolInfo {
+        name: "funcslower",
+        category: "multi-tools",
+        summary: "print kernel or user function calls slower than a threshold, with args, return value, stacks",
+        tracepoints: &[],
+        test: "tools_multi",
+        trial: Some("funcslower -u 1 c:getpid"),
+        bench: true,
+        perf_sampling: false,
+    },
 ];
 
 /// Tracepoints the runner itself uses for ground truth, beyond the tools'.
@@ -407,6 +457,31 @@ pub static KERNEL_HOOKS: &[(&str, Hook, &str)] = &[
     // Page-cache hits have no tracepoint: kprobes or nothing (it says so and exits 2).
     ("cachestat", Hook::Kprobes, ""),
     ("tcpretrans", Hook::Kprobes, "-l (tail loss probes)"),
+    (
+        "trace",
+        Hook::Kprobes,
+        "kernel-function probes p::/r:: (t:, LIB:FUNC and u: work without)",
+    ),
+    (
+        "argdist",
+        Hook::Kprobes,
+        "kernel-function probes p::/r:: (t:, LIB:FUNC and u: work without)",
+    ),
+    (
+        "stackcount",
+        Hook::Kprobes,
+        "kernel-function patterns (t:, LIB:FUNC and u: work without)",
+    ),
+    (
+        "funclatency",
+        Hook::Kprobes,
+        "kernel functions (LIB:FUNC user functions work without)",
+    ),
+    (
+        "funcslower",
+        Hook::Kprobes,
+        "kernel functions (LIB:FUNC user functions work without)",
+    ),
 ];
 
 /// The hooks `tool` needs, with the part that needs each.

@@ -1,23 +1,16 @@
 //! Stack counts as profile and offcputime keep them (`COUNTS` keyed by thread + stack ids, ips in
 //! `STACKS`): reading them, symbolizing with blazesym (kernel: /proc/kallsyms; user: the ELF
 //! symbols of each process's mappings, PIE included), and printing them BCC-style or folded.
-use std::{collections::HashMap, os::fd::AsRawFd};
+use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
 use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
     Ebpf,
 };
-use blazesym::{
-    symbolize::{
-        source::{Kernel, Process, Source},
-        Input, Symbolized, Symbolizer,
-    },
-    MaybeDefault, Pid,
-};
 use lab_probes_common::profile::{errors, StackKey, EFAULT, NOT_COLLECTED};
 
-use crate::events::cstr;
+use crate::{events::cstr, symbolize::Symbols};
 
 /// One side (kernel or user) of a counted stack, as the kernel left it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -147,49 +140,31 @@ pub fn read_errors(bpf: &Ebpf) -> Result<StackErrors> {
 /// Placeholder for an address no symbol covers (BCC's).
 pub const UNKNOWN: &str = "[unknown]";
 
-/// Symbolizes raw stacks; caches names per kernel address and per (process, address).
+/// Symbolizes raw stacks (names without offsets); caches per kernel address and per (process,
+/// address), through [`Symbols`].
+#[derive(Default)]
 pub struct StackSymbolizer {
-    inner: Symbolizer,
-    kernel: HashMap<u64, String>,
-    user: HashMap<(u32, u64), String>,
-}
-
-impl Default for StackSymbolizer {
-    fn default() -> Self {
-        Self::new()
-    }
+    syms: Symbols,
 }
 
 impl StackSymbolizer {
     pub fn new() -> Self {
-        Self {
-            inner: Symbolizer::new(),
-            kernel: HashMap::new(),
-            user: HashMap::new(),
-        }
+        Self::default()
     }
 
     /// Symbolize all stacks. User stacks need their process alive (its maps are read from
     /// /proc); those of processes gone by now print as "[unknown]", as in BCC.
     pub fn symbolize(&mut self, raw: Vec<RawStack>) -> Vec<SymStack> {
-        let mut kaddrs = Vec::new();
-        let mut uaddrs: HashMap<u32, Vec<u64>> = HashMap::new();
+        self.syms
+            .load_kernel(raw.iter().flat_map(|s| lookup_addrs(s.kernel.frames())));
         for s in &raw {
-            kaddrs.extend(lookup_addrs(s.kernel.frames()).filter(|a| !self.kernel.contains_key(a)));
-            let tgid = s.tgid;
-            uaddrs.entry(tgid).or_default().extend(
-                lookup_addrs(s.user.frames()).filter(|a| !self.user.contains_key(&(tgid, *a))),
-            );
-        }
-        self.resolve_kernel(kaddrs);
-        for (tgid, addrs) in uaddrs {
-            self.resolve_user(tgid, addrs);
+            self.syms.load_user(s.tgid, lookup_addrs(s.user.frames()));
         }
         raw.into_iter()
             .map(|s| {
                 let tgid = s.tgid;
-                let kernel = map_frames(s.kernel, |a| self.kernel.get(&a).cloned());
-                let user = map_frames(s.user, |a| self.user.get(&(tgid, a)).cloned());
+                let kernel = map_frames(s.kernel, |a| self.syms.kernel(a).bcc(false, false));
+                let user = map_frames(s.user, |a| self.syms.user(tgid, a).bcc(false, false));
                 StackCount {
                     pid: s.pid,
                     tgid,
@@ -201,80 +176,22 @@ impl StackSymbolizer {
             })
             .collect()
     }
-
-    fn resolve_kernel(&mut self, mut addrs: Vec<u64>) {
-        addrs.sort_unstable();
-        addrs.dedup();
-        if addrs.is_empty() {
-            return;
-        }
-        // blazesym reads a kallsyms cut down to these addresses (see kallsyms.rs: the whole
-        // one costs 8 MiB). A fresh Symbolizer each time: blazesym caches by path, and the
-        // next cut may reuse this fd number. No vmlinux: searching for one is slow and rarely
-        // finds one.
-        let names = match crate::kallsyms::subset_file(&addrs) {
-            Ok(file) => {
-                let src = Source::Kernel(Kernel {
-                    kallsyms: MaybeDefault::Some(
-                        format!("/proc/self/fd/{}", file.as_raw_fd()).into(),
-                    ),
-                    vmlinux: MaybeDefault::None,
-                    debug_syms: false,
-                    ..Default::default()
-                });
-                names(&Symbolizer::new(), &src, &addrs)
-            }
-            Err(_) => vec![UNKNOWN.to_owned(); addrs.len()],
-        };
-        self.kernel.extend(addrs.into_iter().zip(names));
-    }
-
-    fn resolve_user(&mut self, tgid: u32, mut addrs: Vec<u64>) {
-        addrs.sort_unstable();
-        addrs.dedup();
-        if addrs.is_empty() {
-            return;
-        }
-        let mut process = Process::new(Pid::from(tgid));
-        process.debug_syms = false;
-        let names = names(&self.inner, &Source::Process(process), &addrs);
-        self.user
-            .extend(addrs.into_iter().map(|a| (tgid, a)).zip(names));
-    }
-}
-
-/// Names for `addrs` (all "[unknown]" when the source cannot be read, e.g. the process exited).
-fn names(sym: &Symbolizer, src: &Source, addrs: &[u64]) -> Vec<String> {
-    match sym.symbolize(src, Input::AbsAddr(addrs)) {
-        Ok(v) => v
-            .into_iter()
-            .map(|s| match s {
-                Symbolized::Sym(sym) => sym.name.into_owned(),
-                Symbolized::Unknown(_) => UNKNOWN.to_owned(),
-            })
-            .collect(),
-        Err(_) => vec![UNKNOWN.to_owned(); addrs.len()],
-    }
 }
 
 /// The address to look up for each frame: return addresses (every frame but the innermost)
 /// point just past their call instruction, possibly into the next function, so look up ip-1.
-fn lookup_addrs(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
+pub fn lookup_addrs(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
     ips.iter()
         .enumerate()
         .map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
 }
 
-fn map_frames(f: Frames<u64>, mut name: impl FnMut(u64) -> Option<String>) -> Frames<String> {
+fn map_frames(f: Frames<u64>, name: impl Fn(u64) -> String) -> Frames<String> {
     match f {
         Frames::NotCollected => Frames::NotCollected,
         Frames::Empty => Frames::Empty,
         Frames::Missed => Frames::Missed,
-        Frames::Some(ips) => Frames::Some(
-            lookup_addrs(&ips)
-                .map(|a| name(a).unwrap_or_else(|| UNKNOWN.to_owned()))
-                .collect(),
-        ),
+        Frames::Some(ips) => Frames::Some(lookup_addrs(&ips).map(name).collect()),
     }
 }
 

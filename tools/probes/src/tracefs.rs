@@ -60,6 +60,10 @@ pub struct Field {
     pub name: String,
     pub offset: u32,
     pub size: u32,
+    /// The declared type without the name, array suffix kept: "const char *", "char[16]",
+    /// "__data_loc char[]".
+    pub ty: String,
+    pub signed: bool,
 }
 
 /// Fields of `category:name`, read from its `format` file, so probes follow kernel drift.
@@ -86,29 +90,39 @@ pub fn parse_format(text: &str) -> Vec<Field> {
         let decl = parts.next().unwrap_or_default();
         let mut offset = None;
         let mut size = None;
+        let mut signed = false;
         for p in parts {
             if let Some(v) = p.strip_prefix("offset:") {
                 offset = v.parse().ok();
             } else if let Some(v) = p.strip_prefix("size:") {
                 size = v.parse().ok();
+            } else if let Some(v) = p.strip_prefix("signed:") {
+                signed = v == "1";
             }
         }
         // The name is the last identifier of the declaration, before any trailing array suffix
         // ("char comm[16]"); a "[]" inside the type ("__data_loc char[] cmd") is not one.
-        let decl = match decl
+        let (decl, suffix) = match decl
             .strip_suffix(']')
-            .and_then(|d| d.rfind('[').map(|i| &d[..i]))
+            .and_then(|d| d.rfind('[').map(|i| (&d[..i], &decl[i..])))
         {
-            Some(d) => d.trim(),
-            None => decl.trim(),
+            Some((d, suffix)) => (d.trim(), suffix),
+            None => (decl.trim(), ""),
         };
         let name = decl
             .rsplit(|c: char| c.is_whitespace() || c == '*')
             .next()
             .unwrap_or(decl)
             .to_owned();
+        let ty = format!("{}{suffix}", decl[..decl.len() - name.len()].trim());
         if let (Some(offset), Some(size)) = (offset, size) {
-            out.push(Field { name, offset, size });
+            out.push(Field {
+                name,
+                offset,
+                size,
+                ty,
+                signed,
+            });
         }
     }
     out
@@ -145,6 +159,17 @@ mod tests {
                 ("rwbs", 28, 10),
                 ("cmd", 40, 4),
                 ("filename", 16, 8)
+            ]
+        );
+        let types: Vec<_> = f.iter().map(|f| f.ty.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "unsigned short",
+                "dev_t",
+                "char[10]",
+                "__data_loc char[]",
+                "const char *"
             ]
         );
     }

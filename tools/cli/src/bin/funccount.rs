@@ -1,14 +1,10 @@
 //! funccount: count kernel functions, tracepoints or user functions matching a pattern,
 //! BCC-compatible (pattern syntax, FUNC/COUNT table, -i/-d/-p/-T/-r).
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, process::ExitCode};
 
 use anyhow::Result;
-use lab_probes::funccount::{Config, FuncCount, Unsupported, MAX_PROBES};
-use lab_tools::{
-    args, help, output,
-    runtime::{Runtime, Schedule, Wake},
-    timefmt,
-};
+use lab_probes::funccount::{Config, FuncCount, MAX_PROBES};
+use lab_tools::{args, help, multitool, output, runtime::Intervals, timefmt};
 
 const EXAMPLES: &str = "
     funccount 'vfs_*'                    # count kernel functions starting with \"vfs\"
@@ -41,21 +37,8 @@ with -p, else the ldconfig cache, the standard library directories and PATH (\"c
     version
 )]
 struct Args {
-    /// trace this PID only
-    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = args::pid)]
-    pid: Option<u32>,
-    /// summary interval, seconds
-    #[arg(short = 'i', long = "interval", value_name = "INTERVAL", value_parser = args::seconds)]
-    interval: Option<Duration>,
-    /// total duration of trace, seconds
-    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = args::seconds)]
-    duration: Option<Duration>,
-    /// include timestamp on output
-    #[arg(short = 'T', long = "timestamp")]
-    timestamp: bool,
-    /// use regular expressions. Default is "*" wildcards only.
-    #[arg(short = 'r', long = "regexp")]
-    regexp: bool,
+    #[command(flatten)]
+    every: args::PatternEvery,
     /// say which hook path is used and how many probes were attached (stderr)
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
@@ -66,24 +49,16 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = help::parse(EXAMPLES);
-    let mut unsupported = false;
-    let code = lab_tools::run("funccount", || {
-        trace(&args).inspect_err(|e| unsupported = e.downcast_ref::<Unsupported>().is_some())
-    });
     // "This kernel cannot" is not a failure of the tool: exit 2 like a usage error.
-    if unsupported {
-        ExitCode::from(2)
-    } else {
-        code
-    }
+    multitool::run_exit("funccount", || trace(&args))
 }
 
 fn trace(args: &Args) -> Result<()> {
     let mut fc = FuncCount::attach(
         &args.pattern,
         &Config {
-            pid: args.pid,
-            regex: args.regexp,
+            pid: args.every.pid,
+            regex: args.every.regexp,
         },
     )?;
     if args.verbose {
@@ -99,13 +74,7 @@ fn trace(args: &Args) -> Result<()> {
             );
         }
     }
-    // BCC: -d without -i prints once, at the end.
-    let interval = args.interval.or(args.duration);
-    let mut rt = Runtime::new(Schedule {
-        interval,
-        count: None,
-        duration: args.duration,
-    })?;
+    let every = Intervals::new(args.every.interval, args.every.duration)?;
     let mut out = output::stdout();
     writeln!(
         out,
@@ -113,19 +82,7 @@ fn trace(args: &Args) -> Result<()> {
         fc.attached.probes, args.pattern
     )?;
     out.flush()?;
-    let start = std::time::Instant::now();
-    loop {
-        let last = match rt.sleep()? {
-            Wake::Ready => continue,
-            // The duration's end may coincide with the last tick: end there.
-            Wake::Tick { .. } => args.duration.is_some_and(|d| start.elapsed() >= d),
-            Wake::Stop(_) => true,
-        };
-        print(args, &mut out, fc.take()?)?;
-        if last {
-            break;
-        }
-    }
+    every.run(|_| print(args, &mut out, fc.take()?))?;
     writeln!(out, "Detaching...")?;
     out.flush()?;
     Ok(())
@@ -133,7 +90,7 @@ fn trace(args: &Args) -> Result<()> {
 
 fn print(args: &Args, out: &mut impl Write, mut rows: Vec<(String, u64)>) -> Result<()> {
     writeln!(out)?;
-    if args.timestamp {
+    if args.every.timestamp {
         writeln!(out, "{:<8}", timefmt::hms())?;
     }
     writeln!(out, "{:<36} {:>8}", "FUNC", "COUNT")?;

@@ -76,11 +76,35 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// One call of a function per iteration, for the uprobe tools (trace, funclatency): the
+/// function is out of line and does a little work, so the loop is the probe's cost.
+const CALL_LOOP_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+volatile long sink;
+__attribute__((noinline)) long lab_bench_fn(long i) { sink += i; return sink; }
+
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++) lab_bench_fn(i);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+    return 0;
+}
+"#;
+
+/// The call loop's function.
+pub const CALL_FN: &str = "lab_bench_fn";
+
 /// ext4's superblock magic (statfs f_type).
 const EXT4_MAGIC: i64 = 0xEF53;
 
 /// A compiled loop, what it is run with, and how its events show in a tool's output.
-struct Workload {
+pub struct Workload {
     exe: PathBuf,
     arg: Option<PathBuf>,
     /// The listener handed to the TCP loop as descriptor 3.
@@ -100,6 +124,25 @@ impl Workload {
             listener: Some(listener),
             marker: port.to_string(),
         })
+    }
+
+    fn calls(work: &Path) -> Result<Self> {
+        Ok(Self {
+            exe: crate::measure::compile_c(work, "callloop", CALL_LOOP_C)?,
+            arg: None,
+            listener: None,
+            marker: "labev".into(),
+        })
+    }
+
+    /// The loop's executable (where the uprobe tools attach).
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// The token each of this loop's event lines has.
+    pub fn marker(&self) -> &str {
+        &self.marker
     }
 
     fn ext4(work: &Path) -> Result<Self> {
@@ -165,7 +208,7 @@ impl Workload {
     }
 
     /// Lines of `text` that are this loop's events.
-    fn lines_in(&self, text: &str) -> u64 {
+    pub fn lines_in(&self, text: &str) -> u64 {
         text.lines()
             .filter(|l| l.split_whitespace().any(|t| t == self.marker))
             .count() as u64
@@ -198,9 +241,21 @@ pub struct Case {
     /// Events the tool should print per iteration, and per run on top of those.
     per_iter: u64,
     per_run: u64,
-    /// How each suite is told to print every event (ext4slower's threshold 0).
-    args: fn(&Suite) -> Vec<String>,
+    /// Each suite's command line, told to print every event (ext4slower's threshold 0);
+    /// None where the suite has no such tool.
+    argv: fn(&Suite, &Workload) -> Option<Vec<String>>,
     workload: fn(&Path) -> Result<Workload>,
+    /// How many of the loop's events the tool's output shows.
+    seen: fn(&Workload, &str) -> u64,
+    /// The suite our cost is held against (at most half of its cost).
+    peer: &'static str,
+}
+
+/// `tool` of `suite` with `extra` arguments.
+fn with(suite: &Suite, tool: &str, extra: &[&str]) -> Option<Vec<String>> {
+    let mut argv = suite.argv(tool)?;
+    argv.extend(extra.iter().map(|a| a.to_string()));
+    Some(argv)
 }
 
 /// The cases, by tool name.
@@ -210,28 +265,54 @@ pub const CASES: &[Case] = &[
         what: "loopback connect()+accept()+close(); one line per connect()",
         per_iter: 1,
         per_run: 0,
-        args: |_| vec![],
+        argv: |s, _| with(s, "tcpconnect", &[]),
         workload: Workload::tcp,
+        seen: Workload::lines_in,
+        peer: "libbpf-tools",
     },
     Case {
         tool: "tcplife",
         what: "loopback connect()+accept()+close(); one line per socket: 2 per connection",
         per_iter: 2,
         per_run: 0,
-        args: |_| vec![],
+        argv: |s, _| with(s, "tcplife", &[]),
         workload: Workload::tcp,
+        seen: Workload::lines_in,
+        peer: "libbpf-tools",
     },
     Case {
         tool: "ext4slower",
         what: "64-byte pwrite()+pread() on ext4 with threshold 0; 2 lines per iteration + the open",
         per_iter: 2,
         per_run: 1,
-        args: |s| match s {
-            Suite::Ours(_) => vec!["0".into()],
-            Suite::LibbpfTools => vec!["-m".into(), "0".into()],
-            Suite::Bpftrace => vec![],
+        argv: |s, _| match s {
+            Suite::Ours(_) => with(s, "ext4slower", &["0"]),
+            Suite::LibbpfTools => with(s, "ext4slower", &["-m", "0"]),
+            Suite::Bpftrace => with(s, "ext4slower", &[]),
         },
         workload: Workload::ext4,
+        seen: Workload::lines_in,
+        peer: "libbpf-tools",
+    },
+    Case {
+        tool: "trace",
+        what: "one call of a function with a uprobe on it; one line per call",
+        per_iter: 1,
+        per_run: 0,
+        argv: crate::multi::trace_cost,
+        workload: Workload::calls,
+        seen: Workload::lines_in,
+        peer: "bpftrace",
+    },
+    Case {
+        tool: "funclatency",
+        what: "one call of a function timed by a uprobe and a uretprobe; counted in a histogram",
+        per_iter: 1,
+        per_run: 0,
+        argv: crate::multi::funclatency_cost,
+        workload: Workload::calls,
+        seen: crate::multi::hist_calls,
+        peer: "bpftrace",
     },
 ];
 
@@ -248,6 +329,7 @@ pub struct Row {
 
 pub struct EventCost {
     pub tool: &'static str,
+    peer: &'static str,
     what: &'static str,
     untraced_ns: Option<f64>,
     iterations: u64,
@@ -316,6 +398,7 @@ pub fn run(
 ) -> EventCost {
     let mut res = EventCost {
         tool: case.tool,
+        peer: case.peer,
         what: case.what,
         untraced_ns: None,
         iterations,
@@ -353,10 +436,9 @@ fn measure_case(
     ));
     let err = work.join(format!("{}.err", case.tool));
     for suite in suites {
-        let Some(mut argv) = suite.argv(case.tool) else {
+        let Some(argv) = (case.argv)(suite, &wl) else {
             continue;
         };
-        argv.extend((case.args)(suite));
         eprintln!("lab-bench: {} cost per event, {}", case.tool, suite.name());
         let r = measure::spawn_to_files(&argv, &out, &err)?;
         let settle = report
@@ -401,7 +483,7 @@ fn measure_case(
             _ => None,
         };
         let expected = (n * case.per_iter + case.per_run) * runs as u64;
-        wait_for_lines(&out, &wl, expected);
+        wait_for_lines(&out, &wl, expected, case.seen);
         let exit = r.stop(Duration::from_secs(30));
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         let _ = std::fs::remove_file(&out);
@@ -410,7 +492,7 @@ fn measure_case(
             ns: failed.is_none().then(|| crate::median_f(&ns)),
             bpf_ns,
             expected,
-            seen: wl.lines_in(&text),
+            seen: (case.seen)(&wl, &text),
             rss_kib: exit.max_rss_kib,
             note: failed,
         });
@@ -424,8 +506,8 @@ fn measure_case(
 
 /// Let the tool print what it still has: until all expected lines are in, or their count has
 /// not moved for a second (a tool writing to a file through C stdio prints at exit only).
-fn wait_for_lines(out: &Path, wl: &Workload, expected: u64) {
-    let count = || wl.lines_in(&std::fs::read_to_string(out).unwrap_or_default());
+fn wait_for_lines(out: &Path, wl: &Workload, expected: u64, seen: fn(&Workload, &str) -> u64) {
+    let count = || seen(wl, &std::fs::read_to_string(out).unwrap_or_default());
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut last, mut since) = (count(), Instant::now());
     while Instant::now() < deadline && last < expected {
@@ -440,8 +522,8 @@ fn wait_for_lines(out: &Path, wl: &Workload, expected: u64) {
 }
 
 impl EventCost {
-    /// Our row's verdict against the targets: per-event cost at most half libbpf-tools' (where
-    /// it runs), 0 lost.
+    /// Our row's verdict against the targets: per-event cost at most half the peer's
+    /// (libbpf-tools', or bpftrace's for the uprobe tools; where it runs), 0 lost.
     pub fn target_line(&self) -> String {
         let (Some(base), Some(ours)) = (self.untraced_ns, self.rows.first()) else {
             return format!(
@@ -462,12 +544,12 @@ impl EventCost {
         let peer = self
             .rows
             .iter()
-            .find(|r| r.tracer == "libbpf-tools")
+            .find(|r| r.tracer == self.peer)
             .and_then(|r| r.ns);
         let peer_bpf = self
             .rows
             .iter()
-            .find(|r| r.tracer == "libbpf-tools")
+            .find(|r| r.tracer == self.peer)
             .and_then(|r| r.bpf_ns);
         let bpf = match (ours.bpf_ns, peer_bpf) {
             (Some(a), Some(b)) => format!(" (BPF run time {a:.0} ns vs {b:.0} ns)"),
@@ -476,17 +558,22 @@ impl EventCost {
         let (cheap_ok, vs) = match peer {
             Some(p) => (
                 cost(ns) <= cost(p) / 2.0,
-                format!("{:.0} ns vs libbpf-tools' {:.0} ns{bpf}", cost(ns), cost(p)),
+                format!(
+                    "{:.0} ns vs {}'s {:.0} ns{bpf}",
+                    cost(ns),
+                    self.peer,
+                    cost(p)
+                ),
             ),
             None => (
                 true,
-                format!("{:.0} ns (libbpf-tools does not run here)", cost(ns)),
+                format!("{:.0} ns ({} does not run here)", cost(ns), self.peer),
             ),
         };
         let verdict = if cheap_ok && lost == 0 { "OK" } else { "MISS" };
         format!(
-            "- {verdict}: {} cost per iteration <= half libbpf-tools' with 0 lost: {vs}, {lost} lost of {}",
-            self.tool, ours.expected
+            "- {verdict}: {} cost per iteration <= half {}'s with 0 lost: {vs}, {lost} lost of {}",
+            self.tool, self.peer, ours.expected
         )
     }
 

@@ -6,6 +6,7 @@ mod app;
 mod countcost;
 mod eventcost;
 mod measure;
+mod multi;
 mod openloop;
 mod report;
 mod suites;
@@ -229,7 +230,9 @@ fn start_cell(
             Ok(r) => r,
             Err(e) => return StartCell::Failed(format!("{e:#}")),
         };
-        let t = r.wait_ready(Duration::from_secs(10));
+        let t = r
+            .wait_ready(Duration::from_secs(10))
+            .map(|t| t.saturating_sub(multi::ready_offset(tool, suite)));
         if t.is_some() {
             std::thread::sleep(hold);
         }

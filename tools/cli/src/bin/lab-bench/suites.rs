@@ -47,6 +47,9 @@ impl Suite {
         if tool == "funccount" {
             return self.funccount_argv();
         }
+        if crate::multi::TOOLS.contains(&tool) {
+            return crate::multi::argv(tool, self);
+        }
         if crate::app::TOOLS.contains(&tool) {
             return match self {
                 Suite::Ours(dir) => crate::app::argv(tool, Some(dir)),
@@ -93,7 +96,7 @@ impl Suite {
 
 /// libbpf-tools' binary for `tool`: BCC's name in /usr/sbin, but only if the package owns it
 /// (so our own tools, if installed there, are never mistaken for the peer).
-fn libbpf_tool(tool: &str) -> Option<PathBuf> {
+pub fn libbpf_tool(tool: &str) -> Option<PathBuf> {
     let files = package_files("libbpf-tools")?;
     files
         .into_iter()
