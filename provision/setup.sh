@@ -83,7 +83,7 @@ fi
 # --- test-only packages (--test-deps; tests/run.sh asks for them) -------------------------
 # (Debian's chromium; Ubuntu's is a snap stub that does not run here.)
 if [ "$TEST_DEPS" = 1 ]; then
-  step "test packages (chromium for the slides test, python3)"
+  step "test packages (chromium for the slides test, python3, tmux)"
   mapfile -t TEST_PKGS < <(packages test)
   TEST_MISSING=()
   for p in "${TEST_PKGS[@]}"; do installed "$p" || TEST_MISSING+=("$p"); done

@@ -15,6 +15,7 @@ pub mod libvirt;
 pub mod lint;
 pub mod privilege;
 pub mod provision;
+pub mod screen;
 pub mod session;
 pub mod slides;
 pub mod status_json;

@@ -14,7 +14,12 @@ impl Style {
             color: color_wanted(std::io::stdout().is_terminal()),
         }
     }
-    #[allow(dead_code)] // used by tests and the checker
+    /// Styles for stderr (questions, progress).
+    pub fn stderr() -> Style {
+        Style {
+            color: color_wanted(std::io::stderr().is_terminal()),
+        }
+    }
     pub fn plain() -> Style {
         Style { color: false }
     }

@@ -24,7 +24,7 @@ for pidfile in /run/libvirtd.pid /run/virtlogd.pid; do
 done
 
 "$REPO/provision/vm/deps.sh" >&2
-BINS=$("$REPO/provision/build-static.sh" | tail -n 1)
+BINS="${LAB_VM_BIN_DIR:-$("$REPO/provision/build-static.sh" | tail -n 1)}"
 IMAGE=$("$REPO/provision/vm/build-image.sh" bookworm | tail -n 1)
 NS="lab-bench-virt-$$"
 WORK=$(mktemp -d /var/tmp/lab-bench-class-up.XXXXXX)

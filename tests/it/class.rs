@@ -350,8 +350,10 @@ fn class_status_shows_every_student_stuck_first_dead_one_unreachable() {
         .collect();
     assert!(help[0].starts_with("stuck: on lab 2"), "{help:?}");
     assert!(
-        help.iter()
-            .any(|h| h.starts_with(&format!("failing checks: lab 2 {}/", s.stuck_passed))),
+        help.iter().any(|h| h.starts_with(&format!(
+            "failing checks: lab 2: {}/5 right",
+            s.stuck_passed
+        ))),
         "{help:?}"
     );
     assert!(help.iter().any(|h| h.contains("strace")), "{help:?}");
@@ -402,13 +404,16 @@ fn class_status_shows_every_student_stuck_first_dead_one_unreachable() {
         .lab_class("status")
         .args(["--timeout", &timeout.to_string()]));
     assert_eq!(code, 0, "{err}");
+    // Header, its underline, then those who need help first.
     let lines: Vec<&str> = table.lines().collect();
     assert!(
-        lines[1].starts_with("bob ")
-            && lines[1].contains("2 ")
-            && lines[1].contains(&format!("lab 2 {}/5", s.stuck_passed)),
+        lines[2].starts_with("bob ")
+            && lines[2].contains("2 ")
+            && lines[2].contains(&format!("lab 2: {}/5 right", s.stuck_passed)),
         "{table}"
     );
+    assert!(table.lines().all(|l| l.chars().count() <= 80), "{table}");
+    assert!(table.contains("  ! bob: stuck: on lab 2"), "{table}");
     let carol_line = lines.iter().find(|l| l.starts_with("carol")).unwrap();
     assert!(carol_line.contains("1,2,3"), "{table}");
     let dave_line = lines.iter().find(|l| l.starts_with("dave")).unwrap();

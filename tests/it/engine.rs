@@ -259,7 +259,7 @@ fn lab1_quick_start_status_and_stop() {
     assert_eq!(
         s.ok(&["status"]).trim(),
         format!(
-            "No lab is running. Start one with: {} (see `lab list`)",
+            "No lab is running. Start one with: {} (lab list shows every lab)",
             as_typed("lab start 1")
         )
     );

@@ -13,6 +13,7 @@ mod provision;
 mod setup_script;
 mod slides;
 mod smoke_probe;
+mod terminal;
 mod tools_fs;
 mod tools_func;
 mod tools_hist;

@@ -252,6 +252,40 @@ fn tplist_lists_tracepoints_with_their_fields() {
     assert!(!out.contains("common_"), "{out}");
 }
 
+// host only: a message about this host's tracefs permissions, no kernel feature
+#[test]
+fn tplist_without_root_lists_a_binarys_probes_and_says_tracepoints_need_root() {
+    if !require_root("tplist_without_root_lists_a_binarys_probes_and_says_tracepoints_need_root") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // Copies any account can run (the build dir may not be reachable for nobody).
+    let dir = std::env::temp_dir().join(format!("lab-tplist-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for b in ["tplist", "lab-workload"] {
+        std::fs::copy(bin(b), dir.join(b)).unwrap();
+    }
+    let as_nobody = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(dir.join("tplist"))
+            .args(args);
+        run(&mut c)
+    };
+    let exe = dir.join("lab-workload").display().to_string();
+    let (code, out, err) = as_nobody(&["-l", &exe]);
+    assert_eq!(code, 0, "tplist -l as nobody reads the ELF notes: {err}");
+    assert!(out.contains("labdb:query__start"), "{out}");
+    let (code, out, err) = as_nobody(&["sched:*"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err.trim(),
+        "tplist: error: /sys/kernel/tracing is readable by root only: run it with sudo"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// One line on stderr naming `what`, exit 1, nothing on stdout, no program left loaded.
 fn refuses(c: &mut Command, what: &str) {
     let (code, out, err) = run(c);

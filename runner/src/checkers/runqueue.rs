@@ -53,6 +53,15 @@ pub fn percentile_bucket(hist: &[(f64, f64, u64)], q: f64) -> Option<(f64, f64)>
     hist.last().map(|b| (b.0, b.1))
 }
 
+/// The row ("low -> high", microseconds) of runqlat's power-of-2 histogram that a wait of `ns`
+/// nanoseconds is counted in.
+pub fn runqlat_row(ns: f64) -> (u64, u64) {
+    // bpf_log2l: slot = bit length of the value.
+    let us = (ns / 1e3).max(0.0) as u64;
+    let slot = (u64::BITS - us.leading_zeros()) as usize;
+    lab_probes::hist::log2_row_bounds(slot)
+}
+
 /// A histogram as recorded: only the slots that occur.
 pub fn sparse(h: &lab_probes::hist::Hist) -> BTreeMap<u64, u64> {
     h.slots
@@ -117,5 +126,25 @@ impl super::Checker for Runqueue {
     }
     fn recorder(&self) -> Result<Box<dyn crate::truth::WindowSource>> {
         Ok(Box::new(RunqWindows::start()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_runqlat_row_named_holds_the_value() {
+        assert_eq!(super::runqlat_row(20.18e6), (16384, 32767));
+        assert_eq!(super::runqlat_row(16.384e6), (16384, 32767));
+        assert_eq!(super::runqlat_row(16.383e6), (8192, 16383));
+        assert_eq!(super::runqlat_row(1500.0), (0, 1));
+        assert_eq!(super::runqlat_row(2500.0), (2, 3));
+        for ns in [3e3, 7.7e5, 1.234e7, 9.9e8] {
+            let (lo, hi) = super::runqlat_row(ns);
+            let us = ns / 1e3;
+            assert!(
+                lo as f64 <= us && us < (hi + 1) as f64,
+                "{ns}: {lo} -> {hi}"
+            );
+        }
     }
 }

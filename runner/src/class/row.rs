@@ -77,7 +77,10 @@ impl Row {
                 if let Some(c) = s.last_check.as_ref().filter(|c| c.lab == lab && !c.ok) {
                     help.push((
                         1,
-                        format!("failing checks: lab {lab} {}/{}", c.passed, c.required),
+                        format!(
+                            "failing checks: lab {lab}: {}",
+                            crate::status_json::right(c.passed, c.required)
+                        ),
                     ));
                 }
                 if let Some(w) = session.workloads.iter().find(|w| !w.alive) {

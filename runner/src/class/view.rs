@@ -1,6 +1,10 @@
 //! The class as a terminal table, an HTML page (no external assets) and CSV.
 use super::Row;
-use crate::term::{human_duration, Style};
+use crate::{
+    screen::{Grid, Screen},
+    status_json::right,
+    term::human_duration,
+};
 
 /// The cells of one row, shared by the table, the page and the CSV.
 pub struct Cells {
@@ -55,7 +59,7 @@ pub fn cells(r: &Row) -> Cells {
         check: s
             .and_then(|s| s.last_check.as_ref())
             .map_or("-".into(), |c| {
-                format!("lab {} {}/{}", c.lab, c.passed, c.required)
+                format!("lab {}: {}", c.lab, right(c.passed, c.required))
             }),
         hints: s.map_or("-".into(), |s| s.hints_used.to_string()),
         proctor: s.map_or("-".into(), |s| {
@@ -77,29 +81,30 @@ pub fn cells(r: &Row) -> Cells {
 }
 
 const HEAD: [&str; 10] = [
-    "student",
-    "host",
-    "reach",
-    "lab",
-    "time/planned",
-    "passed",
-    "check",
-    "hints",
-    "proctor",
-    "doctor",
+    "student", "host", "reach", "lab", "time", "passed", "check", "hints", "proctor", "doctor",
 ];
 
-/// The terminal table: one line per student, then why they need help, indented.
-pub fn table(rows: &[Row], style: Style) -> String {
-    let mut lines: Vec<[String; 10]> = vec![HEAD.map(String::from)];
+/// The terminal table (fitted to the screen: one line per student unless it is too narrow),
+/// then who needs help and why, most urgent first.
+pub fn table(rows: &[Row], screen: Screen) -> String {
+    let mut grid = Grid::new(screen, &HEAD);
     for r in rows {
         let c = cells(r);
-        lines.push([
-            r.name.clone(),
+        let name = match r.rank {
+            0..=2 => screen.style.bad(&r.name),
+            3 => screen.style.warn(&r.name),
+            _ => r.name.clone(),
+        };
+        // Time on the lab / planned, "25m/20m": the page and the CSV have the seconds.
+        let on_lab = r.current().map_or("-".into(), |(_, t, d)| {
+            format!("{}/{}", minutes(t), minutes(d))
+        });
+        grid.row([
+            name,
             r.host.clone(),
             c.reach,
             c.lab,
-            c.on_lab,
+            on_lab,
             c.passed,
             c.check,
             c.hints,
@@ -107,35 +112,8 @@ pub fn table(rows: &[Row], style: Style) -> String {
             c.doctor,
         ]);
     }
-    let mut width = [0usize; 10];
-    for l in &lines {
-        for (w, cell) in width.iter_mut().zip(l) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for (i, l) in lines.iter().enumerate() {
-        let text: Vec<String> = l
-            .iter()
-            .zip(width)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let line = text.join("  ").trim_end().to_string();
-        out.push_str(&if i == 0 { style.bold(&line) } else { line });
-        out.push('\n');
-        if i > 0 {
-            let r = &rows[i - 1];
-            for h in &r.help {
-                let h = format!("    ! {h}");
-                out.push_str(&if r.rank <= 2 {
-                    style.bad(&h)
-                } else {
-                    style.warn(&h)
-                });
-                out.push('\n');
-            }
-        }
-    }
+    // Proctor flags, doctor failures and why a VM is unreachable are also in the help lines.
+    let mut out = grid.keep(&[0, 3, 4, 5, 7]).optional(&[9, 8, 2]).render();
     let help = rows.iter().filter(|r| r.rank < 4).count();
     out.push_str(&format!(
         "{} students, {} reachable, {} may need help\n",
@@ -143,7 +121,27 @@ pub fn table(rows: &[Row], style: Style) -> String {
         rows.iter().filter(|r| r.status.is_some()).count(),
         help
     ));
+    for r in rows.iter().filter(|r| !r.help.is_empty()) {
+        let why = format!("{}: {}", r.name, r.help.join("; "));
+        let shown = if r.rank <= 2 {
+            screen.style.bad(&why)
+        } else {
+            screen.style.warn(&why)
+        };
+        out.push_str(&screen.wrap(&shown, "  ! ", "    "));
+        out.push('\n');
+    }
     out
+}
+
+/// "25m", "1h05m".
+fn minutes(secs: u64) -> String {
+    let m = secs / 60;
+    if m >= 60 {
+        format!("{}h{:02}m", m / 60, m % 60)
+    } else {
+        format!("{m}m")
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -256,4 +254,72 @@ pub fn csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
         ])?;
     }
     Ok(w.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::Target;
+
+    /// A student on lab 2 for 25 minutes (planned 20) whose last check got 1 of 5 right.
+    fn stuck(name: &str) -> Row {
+        let doc = serde_json::json!({
+            "schema": 1, "kind": "lab-status", "user": name, "host": "vm", "now": 10_000,
+            "lab": 2, "title": "Slow SSH login", "seed": 7, "started_at": 8_500,
+            "elapsed_secs": 1_500, "duration_secs": 1_200, "data_dir": "/d", "complete": true,
+            "same_boot": true, "workloads": [],
+            "labs": [], "hints_used": 2, "proctor": {"seen": {"strace": 1}, "source": "live"},
+            "last_check": {"lab": 2, "at": 9_900, "passed": 1, "required": 5, "ok": false},
+            "doctor": null
+        });
+        let mut r = Row::new(&Target {
+            name: name.into(),
+            host: "127.0.0.1:40022".into(),
+            user: name.into(),
+            via: None,
+        });
+        r.status = Some(serde_json::from_value(doc).unwrap());
+        r
+    }
+
+    #[test]
+    fn the_table_fits_80_columns_one_line_per_student_and_says_who_needs_help() {
+        let mut dave = stuck("dave");
+        dave.status = None;
+        dave.error = Some("refused: connection refused".into());
+        let mut rows = vec![stuck("bob"), stuck("alice"), dave];
+        crate::class::row::sort(&mut rows);
+        let out = table(&rows, Screen::plain(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("student") && lines[1].starts_with('─'),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with("alice ") && lines[3].starts_with("bob "),
+            "{out}"
+        );
+        assert!(
+            lines[3].contains("lab 2: 1/5 right") && lines[3].contains(" 25m/20m "),
+            "{out}"
+        );
+        assert!(
+            lines[4].starts_with("dave ") && lines[4].contains(" refused "),
+            "{out}"
+        );
+        assert!(
+            lines[5].starts_with("3 students"),
+            "one line per student:\n{out}"
+        );
+        assert!(
+            out.contains("  ! bob: stuck: on lab 2 for 25m 00s, planned 20m 00s"),
+            "{out}"
+        );
+        // Wider than the screen: still within it, the columns wrapped rather than cut.
+        let long = vec![stuck("a-student-with-a-very-long-name")];
+        let out = table(&long, Screen::plain(80));
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert!(out.contains("1/5"), "{out}");
+    }
 }

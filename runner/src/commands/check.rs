@@ -3,14 +3,19 @@
 //! every answer against what it measured; numeric answers also against the session's recording
 //! (crate::truth: the last 15 minutes), when the lab records one. Exercises 4a..5c and `--tool`
 //! go to crate::exercises.
-use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{bail, Result};
 
 use crate::{
     exercises,
-    grading::{self, Graded},
-    lab::{Kind, Lab, Question},
+    grading::{self, answer, Graded},
+    lab::Question,
+    screen::{
+        self,
+        prompt::{self, Asked, Question as Asking},
+        Screen,
+    },
 };
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +63,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     };
     let lab = crate::lab::find(id)?;
-    let mut given = grading::given::collect(&lab, &args.answer, args.answers.as_deref())?;
+    let (mut given, notes) = grading::given::collect(&lab, &args.answer, args.answers.as_deref())?;
+    for n in notes {
+        eprintln!("lab: {n}");
+    }
     let live = crate::session::require_running(id)?;
     live.require_alive()?;
 
@@ -70,11 +78,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .iter()
             .filter(|q| q.gradable() && !given.contains_key(&q.id))
             .collect();
-        for q in unanswered {
-            let prompt = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
-            if let Some(a) = ask(q, &prompt)? {
-                given.insert(q.id.clone(), a);
+        let mut stdin = std::io::stdin().lock();
+        for (i, q) in unanswered.iter().enumerate() {
+            let text = ctx.render(&q.prompt).unwrap_or_else(|_| q.prompt.clone());
+            let shown = Asking {
+                counter: format!("{}/{}", i + 1, unanswered.len()),
+                text: &text,
+                choices: &q.choices,
+            };
+            match prompt::ask(&shown, &mut stdin, |a| answer::read(q.kind, &q.choices, a))? {
+                Asked::Answer(a) => {
+                    given.insert(q.id.clone(), a);
+                }
+                Asked::Skipped => {}
+                Asked::Closed => break,
             }
+        }
+        if !unanswered.is_empty() {
+            // The questions end here; the tracing and the report follow.
+            eprintln!();
         }
     }
 
@@ -91,7 +113,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         print_json(id, passed, report, proctor)?;
     } else {
-        print_report(&lab, passed, report, proctor);
+        print!(
+            "{}",
+            screen::check::report(&lab, passed, report, proctor, Screen::stdout())
+        );
     }
     Ok(if passed {
         ExitCode::SUCCESS
@@ -124,9 +149,9 @@ fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {
                 let v = serde_json::json!({ "exercise": ex.id, "title": ex.title, "passed": null, "graded": false, "text": text });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!(
-                    "lab check {}: {}\n\n{}\n\nNo automatic verdict for this exercise.",
-                    ex.id, ex.title, text
+                print!(
+                    "{}",
+                    screen::check::open(&ex.id, &ex.title, &text, Screen::stdout())
                 );
             }
             return Ok(ExitCode::SUCCESS);
@@ -136,63 +161,13 @@ fn run_exercise(target: &str, args: &Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        print_exercise(&outcome);
+        print!("{}", screen::check::exercise(&outcome, Screen::stdout()));
     }
     Ok(if outcome.passed == Some(true) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
-}
-
-fn ask(q: &Question, prompt: &str) -> Result<Option<String>> {
-    let mut stderr = std::io::stderr();
-    if q.kind == Kind::Choice {
-        for (i, c) in q.choices.iter().enumerate() {
-            writeln!(stderr, "   {}. {c}", i + 1)?;
-        }
-    }
-    write!(stderr, "{prompt} (Enter to skip) ")?;
-    stderr.flush()?;
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let line = line.trim();
-    Ok((!line.is_empty()).then(|| line.to_string()))
-}
-
-fn print_report(lab: &Lab, passed: bool, report: &[Graded], proctor: &[String]) {
-    let st = crate::term::Style::stdout();
-    println!("{}", st.heading(&format!("Lab {}: {}", lab.id, lab.title)));
-    for r in report {
-        let mark = if r.passed {
-            st.ok("✓")
-        } else {
-            st.bad("✗")
-        };
-        let ans = r.answer.as_deref().unwrap_or("(no answer)");
-        println!("{mark} {} {}", st.bold(&r.id), st.dim(&r.prompt));
-        println!("    your answer: {ans}   measured: {}", r.shown);
-        if let Some(o) = &r.over_time {
-            println!("    over the session: {}", o.text);
-        }
-        println!("    {}", st.dim(&crate::privilege::as_typed(&r.why)));
-    }
-    for p in proctor {
-        println!("{} {p}", st.warn("!"));
-    }
-    let n = report.iter().filter(|r| r.passed).count();
-    if passed {
-        println!(
-            "{}",
-            st.ok(&format!(
-                "Lab {} passed: {n}/{} answers right.",
-                lab.id,
-                report.len()
-            ))
-        );
-    } else {
-        println!("{}", crate::privilege::as_typed(&format!("{n}/{} answers right; the lab passes when every required one is. Try again: sudo lab check {}", report.len(), lab.id)));
-    }
 }
 
 fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> Result<()> {
@@ -209,57 +184,4 @@ fn print_json(lab: u32, passed: bool, report: &[Graded], proctor: &[String]) -> 
     let v = serde_json::json!({ "lab": lab, "passed": passed, "questions": questions, "proctor": proctor });
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
-}
-
-fn print_exercise(r: &exercises::Outcome) {
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none();
-    let paint = |ok: bool, s: &str| {
-        if !color {
-            s.to_string()
-        } else if ok {
-            format!("\x1b[32m{s}\x1b[0m")
-        } else {
-            format!("\x1b[31m{s}\x1b[0m")
-        }
-    };
-    println!(
-        "lab check {}: {} ({}, seed {})",
-        r.exercise, r.title, r.tool, r.seed
-    );
-    for e in &r.errors {
-        match (e.line, &e.source) {
-            (Some(n), Some(src)) => println!(
-                "  bpftrace error at line {n}: {}\n      {n:>4} | {}\n      hint: {}",
-                e.message,
-                src.trim_end(),
-                crate::privilege::as_typed(&e.hint)
-            ),
-            _ => println!(
-                "  bpftrace error: {}\n      hint: {}",
-                e.message,
-                crate::privilege::as_typed(&e.hint)
-            ),
-        }
-    }
-    for c in &r.checks {
-        let mark = if c.ok {
-            paint(true, "✓")
-        } else {
-            paint(false, "✗")
-        };
-        println!(
-            "  {mark} {}: {}",
-            c.what,
-            crate::privilege::as_typed(&c.detail)
-        );
-    }
-    for n in &r.notes {
-        println!("  note: {}", crate::privilege::as_typed(n));
-    }
-    match r.passed {
-        Some(true) => println!("{}", paint(true, "PASSED")),
-        Some(false) => println!("{}", paint(false, "FAILED")),
-        None => println!("not graded automatically"),
-    }
 }

@@ -11,7 +11,7 @@ use std::{
 use crate::{
     class::{self, roster, ClassInfo, Options, Row, Target},
     privilege::usage,
-    term::Style,
+    screen::Screen,
 };
 
 mod vms;
@@ -132,14 +132,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print!("{}", class::view::table(&rows, Style::stdout()));
+                print!("{}", class::view::table(&rows, Screen::stdout()));
             }
             Ok(ExitCode::SUCCESS)
         }
         Sub::Watch { source, interval } => {
             let interval = check_interval(interval)?;
             let (targets, opts) = source.resolve()?;
-            let style = Style::stdout();
             loop {
                 let t0 = Instant::now();
                 let rows = poll_sorted(&targets, &opts);
@@ -152,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     class::serve::clock(),
                     interval.as_secs()
                 )?;
-                write!(out, "{}", class::view::table(&rows, style))?;
+                write!(out, "{}", class::view::table(&rows, Screen::stdout()))?;
                 out.flush()?;
                 drop(out);
                 std::thread::sleep(interval.saturating_sub(t0.elapsed()));

@@ -2,8 +2,10 @@
 use std::process::ExitCode;
 
 use crate::{
-    lab::{self, markdown, render::Context},
-    privilege, session,
+    lab::{self, render::Context},
+    privilege,
+    screen::Screen,
+    session,
     store::{self, State},
     term::Style,
 };
@@ -72,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}",
             style.bold(&format!("Hint {} of {total} (lab {id}):", i + 1))
         );
-        println!("{}\n", markdown::to_terminal(text, style));
+        println!("{}\n", Screen::stdout().markdown(text));
     }
     if !args.all && to < total {
         println!("{}", style.dim(&format!("{} more: lab hint", total - to)));

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use crate::{
     lab,
+    screen::{Grid, Screen},
     store::{self, State},
-    term::{self, Style},
+    term,
 };
 
 #[derive(clap::Args, Debug)]
@@ -15,60 +16,49 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let style = Style::stdout();
-    let labs = lab::catalog()?;
+    let screen = Screen::stdout();
+    let style = screen.style;
+    let catalog = lab::catalog()?;
     let state = State::load()?;
+    let now = crate::clock::now();
+    let labs = crate::status_json::labs(&catalog, &state, now);
     if args.json {
-        let now = crate::clock::now();
         let doc = crate::status_json::ListDoc {
             schema: crate::status_json::SCHEMA,
             kind: "lab-list".into(),
             user: store::user(),
             now,
-            labs: crate::status_json::labs(&labs, &state, now),
+            labs,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "  {:>3}  {:<40} {:>8}  {:<30} {:>8}",
-        "lab", "title", "duration", "status", "time"
-    );
-    for l in &labs {
-        let running = state.session.as_ref().filter(|s| s.lab == l.id);
-        let progress = state.progress(l.id);
-        let required: Vec<&str> = l
-            .questions
-            .iter()
-            .filter(|q| q.required)
-            .map(|q| q.id.as_str())
-            .collect();
-        let passed = progress.map_or(0, |p| p.passed_count(required.iter().copied()));
-        let total = required.len();
-        let status = match (running, progress) {
-            (_, Some(p)) if p.passed_at.is_some() => style.ok(&p.summary(passed, total)),
-            (Some(_), Some(p)) if passed > 0 => {
-                style.warn(&format!("running, {}", p.summary(passed, total)))
-            }
-            (Some(_), _) => style.warn("running"),
-            (None, Some(p)) if !p.questions.is_empty() => p.summary(passed, total),
-            (None, Some(p)) if p.time_spent > 0 => "started".into(),
-            _ => style.dim("not started"),
+    let mut grid = Grid::new(screen, &["lab", "title", "planned", "spent", "progress"]);
+    for (c, l) in catalog.iter().zip(&labs) {
+        let progress = l.progress();
+        let progress = match progress.as_str() {
+            "passed" => style.ok(&progress),
+            "not started" if !l.running => style.dim(&progress),
+            _ => progress,
         };
-        let spent = progress.map_or(0, |p| p.time_spent)
-            + running.map_or(0, |s| crate::clock::now().saturating_sub(s.started_at));
-        let time = if spent > 0 {
-            term::human_duration(spent)
+        let progress = if l.running {
+            format!("{progress}, {}", style.warn("running"))
         } else {
-            "-".into()
+            progress
         };
-        // Pad on the plain text: escape codes have no width.
-        let pad = 30 + status.len() - strip_len(&status);
-        println!(
-            "  {:>3}  {:<40} {:>8}  {:<pad$} {:>8}",
-            l.id, l.title, l.duration, status, time
-        );
+        let spent = match l.time_spent_secs {
+            0 => "-".into(),
+            t => term::human_duration(t),
+        };
+        grid.row([
+            l.id.to_string(),
+            l.title.clone(),
+            c.duration.clone(),
+            spent,
+            progress,
+        ]);
     }
+    print!("{}", grid.right(&[0, 2, 3]).keep(&[0, 2, 3, 4]).render());
     if state.session.is_none() {
         println!(
             "{}",
@@ -76,19 +66,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Visible length of a string with ANSI escapes.
-fn strip_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut esc = false;
-    for c in s.chars() {
-        match (esc, c) {
-            (false, '\x1b') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, _) => n += 1,
-        }
-    }
-    n
 }

@@ -2,8 +2,10 @@
 use std::process::ExitCode;
 
 use crate::{
-    lab::{self, markdown, render::Context, seed, Lab},
-    privilege, session,
+    lab::{self, render::Context, seed, Lab},
+    privilege,
+    screen::Screen,
+    session,
     store::{self, SessionRecord, State},
     term::{self, Style},
 };
@@ -42,14 +44,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let plan = session::start::plan(&lab, args.seed.unwrap_or_else(seed::fresh))?;
     let session = session::start::claim(&plan)?;
-    println!("{}\n", markdown::to_terminal(&plan.body, style));
+    println!("{}\n", Screen::stdout().markdown(&plan.body));
     let started = session::start::launch(&plan, &session, &mut Bar::default())?;
     let settled = session::start::settle(&lab, &session)?;
     for w in &settled.warnings {
         eprintln!("lab: warning: {w}");
     }
     if let Some(line) = &settled.symptom {
-        println!("{line}");
+        println!("{}", Screen::stdout().indented(line, ""));
     }
     println!(
         "{}",
@@ -89,46 +91,56 @@ fn end_earlier(running: &SessionRecord, id: u32, live: bool, replace: bool) -> a
 }
 
 fn footer(id: u32, hints: usize, style: Style) {
-    println!();
-    println!("  Begin:   open another terminal and investigate with the BPF tools (`lab tools` lists them)");
+    let screen = Screen::stdout();
+    let mut rows = vec![(
+        "Begin:",
+        "open another terminal and investigate with the BPF tools (lab tools lists them)"
+            .to_string(),
+    )];
     if hints > 0 {
+        rows.push((
+            "Hints:",
+            format!(
+                "sudo lab hint {}",
+                style.dim(&format!("({hints} available)"))
+            ),
+        ));
+    }
+    rows.push(("Check:", format!("sudo lab check {id}")));
+    rows.push((
+        "Status:",
+        format!(
+            "sudo lab status {}",
+            style.dim("(--watch keeps it on screen)")
+        ),
+    ));
+    rows.push((
+        "Stop:",
+        format!("sudo lab stop {}", style.dim("(progress is kept)")),
+    ));
+    println!();
+    for (what, how) in rows {
+        let how = crate::privilege::as_typed(&how);
         println!(
             "{}",
-            crate::privilege::as_typed(&format!(
-                "  Hints:   sudo lab hint        ({hints} available)"
-            ))
+            screen.wrap(&how, &format!("  {what:<8} "), &" ".repeat(11))
         );
     }
-    println!(
-        "{}",
-        crate::privilege::as_typed(&format!("  Check:   sudo lab check {id}"))
-    );
-    println!(
-        "{}",
-        crate::privilege::as_typed("  Status:  sudo lab status")
-    );
-    println!(
-        "  Stop:    {}        {}",
-        crate::privilege::as_typed("sudo lab stop"),
-        style.dim("(progress is kept)")
-    );
 }
 
 /// The lab is already running: show it again instead of starting a second copy.
 fn show_running(lab: &Lab, running: &SessionRecord, style: Style) -> anyhow::Result<ExitCode> {
     let ctx = Context::for_session(lab, running);
-    println!("{}\n", markdown::to_terminal(&ctx.body(lab)?, style));
+    println!("{}\n", Screen::stdout().markdown(&ctx.body(lab)?));
     let live = session::inspect(running);
     let elapsed = crate::clock::now().saturating_sub(running.started_at);
-    println!(
-        "{}",
-        style.bold(&format!(
-            "Lab {} is already running (seed {}, started {} ago); not starting a second copy.",
-            lab.id,
-            running.seed,
-            term::human_duration(elapsed)
-        ))
+    let already = format!(
+        "Lab {} is already running (seed {}, started {} ago); not starting a second copy.",
+        lab.id,
+        running.seed,
+        term::human_duration(elapsed)
     );
+    println!("{}", Screen::stdout().indented(&style.bold(&already), ""));
     for w in &live.workloads {
         println!(
             "  {}: {} (pid {}) {}",
@@ -139,13 +151,11 @@ fn show_running(lab: &Lab, running: &SessionRecord, style: Style) -> anyhow::Res
         );
     }
     if !live.all_alive() {
-        println!(
-            "{}",
-            crate::privilege::as_typed(&format!(
-                "  Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
-                lab.id
-            ))
-        );
+        let ended = crate::privilege::as_typed(&format!(
+            "Some workloads ended; restart the lab with: sudo lab stop && sudo lab start {}",
+            lab.id
+        ));
+        println!("{}", Screen::stdout().indented(&ended, "  "));
     }
     footer(lab.id, lab.hints.len(), style);
     Ok(ExitCode::SUCCESS)

@@ -47,22 +47,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 term::human_duration(spent)
             );
             let st = State::load()?;
-            if let (Some(p), Ok(l)) = (st.progress(lab), crate::lab::find(lab)) {
-                let ids = l
-                    .questions
-                    .iter()
-                    .filter(|q| q.required)
-                    .map(|q| q.id.as_str());
-                let total = l.questions.iter().filter(|q| q.required).count();
-                if total > 0 {
-                    println!(
-                        "Progress kept: {}. {}",
-                        p.summary(p.passed_count(ids), total),
-                        style.dim(&crate::privilege::as_typed(&format!(
-                            "(sudo lab start {lab} to continue)"
-                        )))
-                    );
-                }
+            let labs = crate::status_json::labs(&crate::lab::catalog()?, &st, crate::clock::now());
+            if let Some(l) = labs.iter().find(|l| l.id == lab && l.required > 0) {
+                println!(
+                    "Progress kept: {}. {}",
+                    l.progress(),
+                    style.dim(&crate::privilege::as_typed(&format!(
+                        "(sudo lab start {lab} to continue)"
+                    )))
+                );
             }
         }
         None if ended > 0 => {

@@ -9,7 +9,10 @@ use std::{
 
 use lab_probes::requirements::{CATEGORIES, TOOLS};
 
-use crate::toolbox;
+use crate::{
+    screen::{Grid, Screen},
+    toolbox,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {}
@@ -67,34 +70,32 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    print!("{}", render(&by_cat));
+    let screen = Screen::stdout();
+    print!("{}", render(&by_cat, screen));
     println!();
-    println!("installed = ours on PATH; run `TOOL --help` for options and examples, `TOOL --man` for the man page.");
+    let mut notes = vec!["installed = ours on PATH; run TOOL --help for options and examples, TOOL --man for the man page.".to_string()];
     if let Some(dir) = starter_dir {
-        println!(
-            "*.bt = bpftrace starters in {}: run `sudo bpftrace {}/NAME.bt`.",
+        notes.push(format!(
+            "*.bt = bpftrace starters in {}: run sudo bpftrace {}/NAME.bt",
             dir.display(),
             dir.display()
-        );
+        ));
     }
     if by_cat
         .values()
         .flatten()
         .any(|l| l.status == Status::Missing)
     {
-        println!("missing tools: install them with `sudo provision/setup.sh`.");
+        notes.push("missing tools: install them with sudo provision/setup.sh".into());
+    }
+    for n in notes {
+        println!("{}", screen.indented(&n, ""));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(by_cat: &BTreeMap<String, Vec<Line>>) -> String {
-    let width = by_cat
-        .values()
-        .flatten()
-        .map(|l| l.name.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+/// One table: category (on its first row), tool, status, what it shows.
+fn render(by_cat: &BTreeMap<String, Vec<Line>>, screen: Screen) -> String {
     let mut order: Vec<&str> = CATEGORIES.to_vec();
     order.extend(
         by_cat
@@ -102,35 +103,38 @@ fn render(by_cat: &BTreeMap<String, Vec<Line>>) -> String {
             .map(String::as_str)
             .filter(|c| !CATEGORIES.contains(c)),
     );
-    let mut out = String::new();
+    let mut grid = Grid::new(screen, &["category", "tool", "status", "what it shows"]);
     for cat in order {
-        out.push_str(cat);
-        out.push('\n');
         let Some(lines) = by_cat.get(cat) else {
-            out.push_str("  (no tool yet)\n");
+            grid.row([cat, "", "", "(no tool yet)"]);
             continue;
         };
         let mut lines = lines.clone();
         lines.sort_by(|a, b| a.name.cmp(&b.name));
-        for l in lines {
-            let status = match &l.status {
-                Status::Installed(_) => "installed".to_owned(),
-                Status::Missing => "missing".to_owned(),
-                Status::Starter(_) => "bpftrace".to_owned(),
-                Status::Shadowed(p) => format!("NOT OURS: {} first on PATH", p.display()),
+        for (i, l) in lines.iter().enumerate() {
+            let (status, note) = match &l.status {
+                Status::Installed(_) => ("installed", String::new()),
+                Status::Missing => ("missing", String::new()),
+                Status::Starter(_) => ("bpftrace", String::new()),
+                Status::Shadowed(p) => (
+                    "shadowed",
+                    format!(" (NOT OURS: {} first on PATH)", p.display()),
+                ),
             };
-            let (status, note) = if status.len() > 9 {
-                (String::from("shadowed"), format!(" ({status})"))
-            } else {
-                (status, String::new())
+            let status = match status {
+                "missing" | "shadowed" => screen.style.warn(status),
+                s => s.to_string(),
             };
-            out.push_str(&format!(
-                "  {:<width$}  {:<9}  {}{}\n",
-                l.name, status, l.summary, note
-            ));
+            let cat = if i == 0 { cat } else { "" };
+            grid.row([
+                cat.to_string(),
+                l.name.clone(),
+                status,
+                format!("{}{note}", l.summary),
+            ]);
         }
     }
-    out
+    grid.keep(&[0, 1, 2]).render()
 }
 
 #[cfg(test)]
@@ -148,12 +152,14 @@ mod tests {
                 summary: "s".into(),
             }],
         );
-        let out = render(&m);
+        let out = render(&m, Screen::plain(80));
         let pos: Vec<usize> = CATEGORIES
             .iter()
-            .map(|c| out.find(&format!("{c}\n")).expect(c))
+            .map(|c| out.find(&format!("\n{c} ")).expect(c))
             .collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]), "{out}");
-        assert!(out.contains("  syscount  missing    s\n"), "{out}");
+        let row = out.lines().find(|l| l.contains("syscount")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells, ["cpu", "syscount", "missing", "s"], "{out}");
     }
 }

@@ -20,7 +20,7 @@ pub mod student_tool;
 mod syscalls;
 mod workload;
 
-pub use graded::Outcome;
+pub use graded::{Check, Outcome};
 pub use reference::{reference_run, solution_problems};
 pub use solutions::{broken, solution, solutions, Broken};
 

@@ -1,6 +1,6 @@
 //! Parsing students' answers in the forms people write them ("2ms", "2000 us", "2 MiB", "cpu1",
 //! "sys_fsync", a PID or a name) and judging them against the value the checker measured.
-use crate::lab::{Kind, Tolerance};
+use crate::lab::{choice, Kind, Tolerance};
 
 /// The value an answer is judged against: what the checker measured for one question.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,17 +170,29 @@ pub fn parse_cpu(s: &str) -> Result<u32, String> {
         .map_err(|_| format!("{s:?} is not a CPU number (write e.g. 1 or cpu1)"))
 }
 
+/// The number and its unit, lower case: "16 ms" -> (16, "ms"); "~4KiB." -> (4, "kib"); words
+/// around them ("about", "per I/O") are ignored.
 fn split_unit(s: &str) -> Result<(f64, String), String> {
-    let t = s.trim().replace('_', "");
+    let t = s.trim().replace('_', "").to_lowercase();
+    let t = ["about", "around", "approx.", "approx", "roughly", "~", "≈"]
+        .iter()
+        .fold(t.as_str(), |t, w| {
+            t.strip_prefix(w).unwrap_or(t).trim_start()
+        });
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
         .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
+    let (num, rest) = t.split_at(split);
     let v: f64 = num
         .trim()
         .parse()
         .map_err(|_| format!("{s:?} does not start with a number"))?;
-    Ok((v, unit.trim().to_ascii_lowercase()))
+    let unit: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    Ok((v, unit))
 }
 
 /// Bytes from "4096", "4k", "4K", "4 KiB", "4kb", "2M", "2 MiB", "1.5g", "512 bytes".
@@ -220,32 +232,47 @@ pub fn parse_duration_ns(s: &str) -> Result<f64, String> {
     Ok(v * mult)
 }
 
-/// One of `choices`: its 1-based number, its text, or a part of its text matching no other choice.
+/// Whether an answer to a question of `kind` can be graded: Ok(the answer to record, a note
+/// saying how it was read when that is not plain from what was typed: the choice it took, the
+/// value a size or time stands for); Err(why not, with the forms accepted or the choices).
+pub fn read(
+    kind: Kind,
+    choices: &[String],
+    answer: &str,
+) -> Result<(String, Option<String>), String> {
+    let a = answer.trim();
+    if a.is_empty() {
+        return Err("no answer".into());
+    }
+    let as_value = |shown: String| {
+        // "16.00 ms" -> "16 ms": the note names the value, not a precision.
+        let shown = match shown.split_once(' ') {
+            Some((n, unit)) if n.contains('.') => {
+                format!("{} {unit}", n.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => shown,
+        };
+        let squash = |s: &str| s.replace(' ', "").to_lowercase();
+        let note = (squash(&shown) != squash(a)).then(|| format!("read as {shown}"));
+        (a.to_string(), note)
+    };
+    match kind {
+        Kind::Choice => {
+            let i = choice::pick(a, choices)?;
+            let note = (a != choices[i]).then(|| format!("choice {}: {}", i + 1, choices[i]));
+            Ok((choices[i].clone(), note))
+        }
+        Kind::Size => parse_size(a).map(|b| as_value(show_size(b))),
+        Kind::Duration => parse_duration_ns(a).map(|ns| as_value(show_ns(ns))),
+        Kind::Cpu => parse_cpu(a).map(|c| as_value(format!("CPU {c}"))),
+        Kind::Number => parse_number(a).map(|n| as_value(format!("{n}"))),
+        _ => Ok((a.to_string(), None)),
+    }
+}
+
+/// The choice `s` names (lab::choice::pick).
 pub fn parse_choice<'a>(s: &str, choices: &'a [String]) -> Result<&'a str, String> {
-    let t = s.trim().to_lowercase();
-    if let Ok(n) = t.parse::<usize>() {
-        return choices
-            .get(n.wrapping_sub(1))
-            .map(String::as_str)
-            .ok_or_else(|| format!("choice {n} does not exist (1-{})", choices.len()));
-    }
-    if let Some(c) = choices.iter().find(|c| c.to_lowercase() == t) {
-        return Ok(c);
-    }
-    let hits: Vec<&String> = choices
-        .iter()
-        .filter(|c| c.to_lowercase().contains(&t))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(one),
-        [] => Err(format!(
-            "{s:?} matches none of the choices (answer with its number 1-{})",
-            choices.len()
-        )),
-        _ => Err(format!(
-            "{s:?} matches several choices; answer with its number"
-        )),
-    }
+    choice::pick(s, choices).map(|i| choices[i].as_str())
 }
 
 /// Human forms for explanations.
@@ -291,6 +318,56 @@ mod tests {
         assert_eq!(parse_duration_ns("2000 us").unwrap(), 2e6);
         assert!((parse_duration_ns("0.002 s").unwrap() - 2e6).abs() < 1.0);
         assert!(parse_duration_ns("2").is_err());
+    }
+
+    #[test]
+    fn the_units_students_type() {
+        for t in [
+            "16ms",
+            "16 ms",
+            "0.016s",
+            "16000us",
+            "16000 µs",
+            "~16 ms",
+            "about 16ms.",
+            "16 msecs",
+        ] {
+            assert_eq!(parse_duration_ns(t), Ok(16e6), "{t}");
+        }
+        for t in ["4K", "4KiB", "4096", "4 kB", "4 KiB per write", "~4k"] {
+            assert_eq!(parse_size(t), Ok(4096.0), "{t}");
+        }
+        assert!(parse_size("4 parsecs").unwrap_err().contains("4K, 2 MiB"));
+        assert!(parse_duration_ns("16").unwrap_err().contains("add a unit"));
+    }
+
+    #[test]
+    fn reading_says_how_it_read_the_answer() {
+        let r = |k, a| read(k, &[], a);
+        assert_eq!(
+            r(Kind::Duration, "16000us"),
+            Ok(("16000us".into(), Some("read as 16 ms".into())))
+        );
+        assert_eq!(r(Kind::Duration, "16 ms"), Ok(("16 ms".into(), None)));
+        assert_eq!(
+            r(Kind::Size, "4096"),
+            Ok(("4096".into(), Some("read as 4 KiB".into())))
+        );
+        assert!(r(Kind::Duration, "fast").is_err() && r(Kind::Size, " ").is_err());
+        let choices: Vec<String> = [
+            "faster disks",
+            "make the I/O asynchronous",
+            "eliminate the sync (fsync/fdatasync) per record",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (answer, note) =
+            read(Kind::Choice, &choices, "eliminate the fsync per record").unwrap();
+        assert_eq!(answer, choices[2]);
+        assert_eq!(
+            note.as_deref(),
+            Some("choice 3: eliminate the sync (fsync/fdatasync) per record")
+        );
     }
 
     #[test]

@@ -7,13 +7,17 @@ use anyhow::{Context as _, Result};
 use crate::lab::Lab;
 
 /// Answers from `--answer ID=VALUE`s and an `--answers FILE`, checked against the lab's
-/// question ids; a bad line or id is a usage error naming where it was given.
+/// question ids and read now (answer::read), so a typo fails before the tracing, naming the
+/// choices or the forms accepted; a bad line, id or answer is a usage error naming where it was
+/// given. With them, a note for each answer read other than as typed ("--answer fix: choice 3:
+/// ...").
 pub fn collect(
     lab: &Lab,
     answer: &[String],
     answers: Option<&Path>,
-) -> Result<BTreeMap<String, String>> {
+) -> Result<(BTreeMap<String, String>, Vec<String>)> {
     let mut out = BTreeMap::new();
+    let mut notes = Vec::new();
     let ids = || {
         lab.questions
             .iter()
@@ -23,14 +27,24 @@ pub fn collect(
     };
     let mut add = |id: &str, value: &str, from: &str| -> Result<()> {
         let id = id.trim();
-        if lab.question(id).is_none() {
+        let Some(q) = lab.question(id) else {
             return Err(crate::privilege::usage(format!(
                 "{from}: lab {} has no question {id:?} (questions: {})",
                 lab.id,
                 ids()
             )));
-        }
-        out.insert(id.to_string(), value.trim().trim_matches('"').to_string());
+        };
+        let value = value.trim().trim_matches('"');
+        let (value, note) = super::answer::read(q.kind, &q.choices, value).map_err(|why| {
+            let choices = if q.choices.is_empty() {
+                String::new()
+            } else {
+                format!("; the choices: {}", crate::lab::choice::list(&q.choices))
+            };
+            crate::privilege::usage(format!("{from}: {why}{choices}"))
+        })?;
+        notes.extend(note.map(|n| format!("{from}: {n}")));
+        out.insert(id.to_string(), value);
         Ok(())
     };
     if let Some(file) = answers {
@@ -59,5 +73,5 @@ pub fn collect(
         };
         add(id, value, &format!("--answer {a}"))?;
     }
-    Ok(out)
+    Ok((out, notes))
 }

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 mod catalog;
+pub mod choice;
 pub mod format;
-pub mod markdown;
 pub mod render;
 mod sections;
 pub mod seed;

@@ -1,8 +1,7 @@
-//! Unit tests: parsing (with file:line errors), seeded values, rendering, terminal markdown.
+//! Unit tests: parsing (with file:line errors), seeded values, rendering.
 use std::path::Path;
 
-use super::{format::parse, markdown, render::Context, Kind, SeedSpec, Tolerance};
-use crate::term::Style;
+use super::{format::parse, render::Context, Kind, SeedSpec, Tolerance};
 
 const GOOD: &str = r#"
 ```toml
@@ -324,25 +323,6 @@ fn tolerances() {
             && Tolerance::parse("+-3").unwrap().accepts(10.0, 13.0)
     );
     assert!(Tolerance::parse("0.5x").is_none() && Tolerance::parse("lots").is_none());
-}
-
-#[test]
-fn terminal_markdown_is_plain_without_color_and_styled_with() {
-    let md = "# Title\n\nSome `code` and **bold**.\n\n- one\n- two\n\n```\nls -l\n```\n";
-    let plain = markdown::to_terminal(md, Style::plain());
-    assert!(!plain.contains('\x1b'), "{plain}");
-    assert!(
-        plain.contains("Title")
-            && plain.contains("• one")
-            && plain.contains("    ls -l")
-            && plain.contains("Some `code` and bold."),
-        "{plain}"
-    );
-    let color = markdown::to_terminal(md, Style { color: true });
-    assert!(
-        color.contains("\x1b[1m") && color.contains("\x1b[33mcode\x1b[0m"),
-        "{color}"
-    );
 }
 
 #[test]

@@ -110,6 +110,25 @@ pub struct LabDoc {
     pub proctor: BTreeMap<String, u64>,
 }
 
+impl LabDoc {
+    /// The lab's progress in the words `lab list`, `lab status`, `lab stop` and `lab class`
+    /// share: "passed", "3/7 right" (required questions answered right at some check),
+    /// "started", "not started".
+    pub fn progress(&self) -> String {
+        match self.status.as_str() {
+            "passed" => "passed".into(),
+            _ if !self.answers.is_empty() => right(self.passed, self.required),
+            "running" | "started" => "started".into(),
+            _ => "not started".into(),
+        }
+    }
+}
+
+/// "3/7 right".
+pub fn right(passed: usize, of: usize) -> String {
+    format!("{passed}/{of} right")
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnswerDoc {
     pub id: String,

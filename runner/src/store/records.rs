@@ -112,20 +112,6 @@ impl LabProgress {
             .filter(|id| self.ever_passed.contains_key(*id))
             .count()
     }
-    /// "passed 7/7", "best 5/7, last check 2/7", "3/7 passed": the lab's progress in words.
-    /// `total` = the lab's required questions, `best` = passed_count of them.
-    pub fn summary(&self, best: usize, total: usize) -> String {
-        let last = self
-            .last_check
-            .filter(|l| l.passed < best && l.total == total)
-            .map(|l| format!(", last check {}/{total}", l.passed))
-            .unwrap_or_default();
-        match self.passed_at {
-            Some(_) => format!("passed {total}/{total}{last}"),
-            None if last.is_empty() => format!("{best}/{total} passed"),
-            None => format!("best {best}/{total}{last}"),
-        }
-    }
 }
 
 impl State {

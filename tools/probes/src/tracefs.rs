@@ -26,6 +26,15 @@ pub fn mount_if_missing() -> Result<(PathBuf, MountState)> {
     if let Some(p) = root() {
         return Ok((p, MountState::AlreadyMounted));
     }
+    // Mounted but root's alone (mode 700 on Debian): mounting again would fail too, with a
+    // message about mounts that hides the real problem.
+    for dir in [TRACEFS, LEGACY] {
+        if let Err(e) = std::fs::metadata(Path::new(dir).join("events")) {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                bail!("{dir} is readable by root only: run it with sudo");
+            }
+        }
+    }
     let target = std::ffi::CString::new(TRACEFS)?;
     let fstype = std::ffi::CString::new("tracefs")?;
     // SAFETY: plain mount(2) with NUL-terminated strings and no data.

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context as _, Result};
 
-use super::{p99, percentile_bucket, BUSY_SHARE, DEFAULT_WINDOW, MIN_WAITS, P99, STEADY_SECS};
+use super::{p99, runqlat_row, BUSY_SHARE, DEFAULT_WINDOW, MIN_WAITS, P99, STEADY_SECS};
 use crate::{
     checkers::{traces, window, Measured, Measurements},
     grading::answer::{show_ns, Expected},
@@ -13,8 +13,8 @@ use crate::{
 };
 
 type Found = std::result::Result<Measured, String>;
-/// runqlat's log2 rows (lo, hi, count) and its fine histogram, or why they are missing.
-type Waits = std::result::Result<(Vec<(f64, f64, u64)>, lab_probes::hist::Hist), String>;
+/// The spinner's run-queue waits (runqlat's probe, fine slots), or why they are missing.
+type Waits = std::result::Result<lab_probes::hist::Hist, String>;
 
 /// What one window traced of the spinner.
 struct Traced {
@@ -76,10 +76,7 @@ fn trace(pid: i32, comm: &str, dur: Duration) -> Result<Traced> {
         io_before,
         io_after,
         counts: syscalls.and_then(|s| s.counts().map_err(|e| format!("{e:#}"))),
-        hist: runq.and_then(|r| {
-            let rows = r.hist().map_err(|e| format!("{e:#}"))?;
-            Ok((rows, r.fine().map_err(|e| format!("{e:#}"))?))
-        }),
+        hist: runq.and_then(|r| r.fine().map_err(|e| format!("{e:#}"))),
     })
 }
 
@@ -200,7 +197,7 @@ impl IoRate {
 /// The p99 over the recorded last minute plus this window (just this window without a
 /// recording).
 fn runq_p99(live: &Live, t: &Traced) -> Found {
-    let (hist, fine) = t.hist.as_ref().map_err(Clone::clone)?;
+    let fine = t.hist.as_ref().map_err(Clone::clone)?;
     let s = &live.session;
     let recorded = crate::truth::History::load(&s.data_dir, s.started_at, crate::clock::now())
         .map(|h| h.merged_hist(P99, STEADY_SECS))
@@ -227,14 +224,11 @@ fn runq_p99(live: &Live, t: &Traced) -> Found {
             value,
             range: Some((lo, hi)),
         },
-        shown: match percentile_bucket(hist, 0.99) {
-            Some((lo, hi)) => format!(
-                "{} (this window's runqlat row: {} .. {})",
-                show_ns(value),
-                show_ns(lo),
-                show_ns(hi)
-            ),
-            None => show_ns(value),
+        // The row of runqlat's histogram this very value falls in, so the figure and the row
+        // named beside it always agree.
+        shown: {
+            let (lo, hi) = runqlat_row(value);
+            format!("{} (in runqlat's row {lo} -> {hi} usecs)", show_ns(value))
         },
         why: format!(
             "99% of {} waits for a CPU over {stretch} were shorter{} (runqlat's probe, this process only, in slots of 1/32 of the value); an idle CPU shows microseconds",

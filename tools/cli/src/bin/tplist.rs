@@ -47,7 +47,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = help::parse(EXAMPLES);
-    lab_tools::run("tplist", || list(&args))
+    lab_tools::run_loading_nothing("tplist", || list(&args))
 }
 
 fn list(args: &Args) -> Result<()> {
