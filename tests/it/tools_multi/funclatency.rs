@@ -66,8 +66,10 @@ fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
         .unwrap_or_else(|| panic!("{out}"));
     let mean: u64 = avg.split_whitespace().nth(2).unwrap().parse().unwrap();
     let truth = took.iter().sum::<u64>() / 20 / 1000;
+    // The workload's own clock also counts the uprobe and uretprobe traps (under qemu TCG in the
+    // guests, ~5% of a 3 ms call): the tool's mean is at most the measured one, and close below.
     assert!(
-        mean.abs_diff(truth) <= 20 && avg.ends_with("count: 20"),
+        mean <= truth + 20 && mean + 20 + truth / 10 >= truth && avg.ends_with("count: 20"),
         "{avg}, measured mean {truth} us"
     );
     if let Some(bt) = bt {
@@ -141,13 +143,20 @@ fn funclatency_per_function_and_per_process_sections() {
     let pattern = format!("{}:lab_timed", workload().display());
     let tool = Tool::start("funclatency", &["-m", &pattern], "Tracing 1 functions");
     w.go_and_stay();
+    let took = w.durations(4);
     let (out, _) = tool.stop();
     w.finish();
     assert!(
         out.contains(&format!("\nFunction = lab_timed [{pid}]\n     msecs  ")),
         "{out}"
     );
-    assert_eq!(rows(&out), [(0, 1, 4)], "{out}");
+    // The rows of the durations the workload measured (a slow guest may take 2 ms over one).
+    let mut want: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for d in &took {
+        *want.entry(super::log2_row(d / 1_000_000)).or_default() += 1;
+    }
+    let want: Vec<(u64, u64, u64)> = want.into_iter().map(|((lo, hi), n)| (lo, hi, n)).collect();
+    assert_eq!(rows(&out), want, "{out}\nmeasured: {took:?}");
 }
 
 #[test]
