@@ -385,5 +385,7 @@ fn tplist_passes_bccs_smoke_test_on_a_python_process() {
         return;
     }
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(" python:function__entry"), "{out}");
+    // BCC's rule is exit 0; ours: python's own probes are listed (3.12+ dropped
+    // function__entry: Debian 13's 3.13 has audit, gc__*, import__*).
+    assert!(out.contains(" python:"), "{out}");
 }

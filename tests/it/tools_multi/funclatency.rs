@@ -54,12 +54,11 @@ fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
     let took = w.durations(20);
     let (out, _) = tool.stop();
     w.finish();
-    let mut want: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-    for d in &took {
-        *want.entry(super::log2_row(d / 1000)).or_default() += 1;
-    }
-    let want: Vec<(u64, u64, u64)> = want.into_iter().map(|((lo, hi), n)| (lo, hi, n)).collect();
-    assert_eq!(rows(&out), want, "{out}\nmeasured: {took:?}");
+    let got: BTreeMap<(u64, u64), u64> = rows(&out)
+        .into_iter()
+        .map(|(lo, hi, n)| ((lo, hi), n))
+        .collect();
+    super::assert_hist_fits(&got, &took, &out);
     let avg = out
         .lines()
         .find(|l| l.starts_with("avg = "))
@@ -73,31 +72,31 @@ fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
         "{avg}, measured mean {truth} us"
     );
     if let Some(bt) = bt {
-        // bpftrace's rows are [lo, hi): the same counts in the same order.
+        // bpftrace's rows ("[1K, 2K)  8 |@@|") hold the same calls by the same rule.
         let o = bt.stop();
-        let counts: Vec<u64> = o
+        let got: BTreeMap<(u64, u64), u64> = o
             .stdout
             .lines()
             .filter(|l| l.starts_with('['))
             .map(|l| {
-                l.split('|')
-                    .next()
-                    .unwrap()
-                    .split_whitespace()
-                    .last()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
+                let lo = bpftrace_size(l[1..].split(',').next().unwrap().trim());
+                let n = l.split(')').nth(1).unwrap().split('|').next().unwrap();
+                (super::log2_row(lo.max(1)), n.trim().parse().unwrap())
             })
-            .filter(|&c| c > 0)
+            .filter(|&(_, n)| n > 0)
             .collect();
-        assert_eq!(
-            counts,
-            want.iter().map(|r| r.2).collect::<Vec<_>>(),
-            "{}",
-            o.stdout
-        );
+        super::assert_hist_fits(&got, &took, &o.stdout);
     }
+}
+
+/// bpftrace's "1K", "4M", "16": the value.
+fn bpftrace_size(s: &str) -> u64 {
+    let (num, mult) = match s.chars().last() {
+        Some('K') => (&s[..s.len() - 1], 1 << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().unwrap() * mult
 }
 
 #[test]
