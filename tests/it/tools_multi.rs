@@ -211,19 +211,19 @@ pub fn wait_attached(pid: u32) {
     panic!("process {pid} attached no probe within 60 s");
 }
 
-/// Check a tool's log2 histogram (µs rows) against the durations (ns) the workload measured
+/// Check a tool's log2 histogram (rows in units of `unit_ns`) against the durations (ns) the workload measured
 /// itself. The workload's clock also counts the probe traps, so the tool's value of each call
 /// lies in [d - margin, d]: a call measured just above a power of two may sit one row lower.
 /// The margin is the clock slack plus 2% of the call (15% in a TCG guest, where the first call
 /// also pays for the probe's page faults). For every row boundary B, the tool's count of calls
 /// at or above B must lie between the counts of the calls' lowest and highest possible values.
-pub fn assert_hist_fits(got: &BTreeMap<(u64, u64), u64>, took_ns: &[u64], out: &str) {
+pub fn assert_hist_fits(got: &BTreeMap<(u64, u64), u64>, took_ns: &[u64], unit_ns: u64, out: &str) {
     let slack = lab_tests::clock_slack_us();
     let share = if slack > 100.0 { 0.15 } else { 0.02 };
-    let high: Vec<u64> = took_ns.iter().map(|d| d / 1000).collect();
-    let low: Vec<u64> = high
+    let high: Vec<u64> = took_ns.iter().map(|d| d / unit_ns).collect();
+    let low: Vec<u64> = took_ns
         .iter()
-        .map(|&d| (d as f64 - slack - d as f64 * share).max(0.0) as u64)
+        .map(|&d| ((d as f64 - slack * 1000.0 - d as f64 * share).max(0.0) as u64) / unit_ns)
         .collect();
     let total: u64 = got.values().sum();
     assert_eq!(total, took_ns.len() as u64, "{out}\nmeasured: {took_ns:?}");
