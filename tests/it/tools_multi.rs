@@ -211,20 +211,28 @@ pub fn wait_attached(pid: u32) {
     panic!("process {pid} attached no probe within 60 s");
 }
 
-/// Check a tool's log2 histogram (rows in units of `unit_ns`) against the durations (ns) the workload measured
-/// itself. The workload's clock also counts the probe traps, so the tool's value of each call
-/// lies in [d - margin, d]: a call measured just above a power of two may sit one row lower.
-/// The margin is the clock slack plus 2% of the call (15% in a TCG guest, where the first call
-/// also pays for the probe's page faults). For every row boundary B, the tool's count of calls
-/// at or above B must lie between the counts of the calls' lowest and highest possible values.
-pub fn assert_hist_fits(got: &BTreeMap<(u64, u64), u64>, took_ns: &[u64], unit_ns: u64, out: &str) {
-    let slack = lab_tests::clock_slack_us();
-    let share = if slack > 100.0 { 0.15 } else { 0.02 };
+/// The durations (ns) "timed N A B" asks of lab_timed: A us for even calls, B us for odd ones.
+pub fn asked_ns(n: usize, a_us: u64, b_us: u64) -> Vec<u64> {
+    (0..n)
+        .map(|i| 1000 * if i % 2 == 1 { b_us } else { a_us })
+        .collect()
+}
+
+/// Check a tool's log2 histogram (rows in units of `unit_ns`) against what the workload asked
+/// and measured. A call sleeps at least what it asked between the probes, and the probes fire
+/// inside the workload's clock, so the tool's value of each call lies in [asked, measured]: a
+/// loaded machine stretches the measured one (a preemption around a trap) and the tool may see
+/// less of it. For every row boundary B, the tool's count of calls at or above B must lie
+/// between the counts of the calls' lowest and highest possible values.
+pub fn assert_hist_fits(
+    got: &BTreeMap<(u64, u64), u64>,
+    asked_ns: &[u64],
+    took_ns: &[u64],
+    unit_ns: u64,
+    out: &str,
+) {
     let high: Vec<u64> = took_ns.iter().map(|d| d / unit_ns).collect();
-    let low: Vec<u64> = took_ns
-        .iter()
-        .map(|&d| ((d as f64 - slack * 1000.0 - d as f64 * share).max(0.0) as u64) / unit_ns)
-        .collect();
+    let low: Vec<u64> = asked_ns.iter().map(|d| d / unit_ns).collect();
     let total: u64 = got.values().sum();
     assert_eq!(total, took_ns.len() as u64, "{out}\nmeasured: {took_ns:?}");
     let rows: Vec<(u64, u64)> = got
@@ -242,8 +250,8 @@ pub fn assert_hist_fits(got: &BTreeMap<(u64, u64), u64>, took_ns: &[u64], unit_n
             .sum();
         assert!(
             (at_least..=at_most).contains(&n),
-            "{n} calls in rows from {lo} up, the measured durations allow {at_least}..={at_most}:\n\
-             {out}\nmeasured: {took_ns:?}"
+            "{n} calls in rows from {lo} up, the asked and measured durations allow \
+             {at_least}..={at_most}:\n{out}\nasked: {asked_ns:?}\nmeasured: {took_ns:?}"
         );
     }
 }

@@ -134,7 +134,8 @@ fn argdist_latency_histogram_and_tracepoint_strings() {
     let (out, _) = tool.wait_exit();
     w.finish();
     let last = out.rsplit_once("\n[").map(|(_, l)| l).unwrap_or(&out);
-    super::assert_hist_fits(&hist(last, &spec), &took, 1000, last);
+    let asked = super::asked_ns(20, 1100, 4300);
+    super::assert_hist_fits(&hist(last, &spec), &asked, &took, 1000, last);
     assert!(last.contains("     $latency/1000       : count"), "{last}");
 
     let n = n_calls();

@@ -58,18 +58,20 @@ fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
         .into_iter()
         .map(|(lo, hi, n)| ((lo, hi), n))
         .collect();
-    super::assert_hist_fits(&got, &took, 1000, &out);
+    let asked = super::asked_ns(20, 1100, 4300);
+    super::assert_hist_fits(&got, &asked, &took, 1000, &out);
     let avg = out
         .lines()
         .find(|l| l.starts_with("avg = "))
         .unwrap_or_else(|| panic!("{out}"));
     let mean: u64 = avg.split_whitespace().nth(2).unwrap().parse().unwrap();
     let truth = took.iter().sum::<u64>() / 20 / 1000;
-    // The workload's own clock also counts the uprobe and uretprobe traps (under qemu TCG in the
-    // guests, ~5% of a 3 ms call): the tool's mean is at most the measured one, and close below.
+    let floor = asked.iter().sum::<u64>() / 20 / 1000;
+    // Each call lies between what it asked and what the workload's clock saw (see
+    // assert_hist_fits), so the mean does too (whole microseconds, rounded down).
     assert!(
-        mean <= truth + 20 && mean + 20 + truth / 10 >= truth && avg.ends_with("count: 20"),
-        "{avg}, measured mean {truth} us"
+        mean + 1 >= floor && mean <= truth + 1 && avg.ends_with("count: 20"),
+        "{avg}, asked mean {floor} us, measured mean {truth} us"
     );
     if let Some(bt) = bt {
         // bpftrace's rows ("[1K, 2K)  8 |@@|") hold the same calls by the same rule.
@@ -85,7 +87,7 @@ fn funclatency_histogram_is_the_durations_slept_like_bpftrace() {
             })
             .filter(|&(_, n)| n > 0)
             .collect();
-        super::assert_hist_fits(&got, &took, 1000, &o.stdout);
+        super::assert_hist_fits(&got, &asked, &took, 1000, &o.stdout);
     }
 }
 
@@ -154,7 +156,7 @@ fn funclatency_per_function_and_per_process_sections() {
         .into_iter()
         .map(|(lo, hi, n)| ((lo, hi), n))
         .collect();
-    super::assert_hist_fits(&got, &took, 1_000_000, &out);
+    super::assert_hist_fits(&got, &super::asked_ns(4, 100, 100), &took, 1_000_000, &out);
 }
 
 #[test]
@@ -177,31 +179,40 @@ fn funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks() {
     let (out, _) = tool.stop();
     w.finish();
     assert!(out.starts_with("Tracing function calls slower than 3000 us... Ctrl+C to quit.\nCOMM           PID    LAT(us)             RVAL FUNC ARGS\n"), "{out}");
-    // The calls the workload's clock saw last 3 ms or more (a loaded machine can stretch a
-    // 1.1 ms sleep past it: the truth is what was measured, not what was asked).
-    let slow: Vec<u64> = (0..10)
-        .filter(|&i| took[i] >= 3_000_000)
-        .map(|i| if i % 2 == 1 { 6000 } else { 1100 })
-        .collect();
+    let asked: Vec<u64> = super::asked_ns(10, 1100, 6000).iter().map(|ns| ns / 1000).collect();
     let calls: Vec<&str> = out.lines().filter(|l| l.starts_with("multee")).collect();
-    assert_eq!(calls.len(), slow.len(), "{out}\nmeasured: {took:?}");
-    for (c, asked) in calls.iter().zip(&slow) {
-        let f: Vec<&str> = c.split_whitespace().collect();
-        let lat: f64 = f[2].parse().unwrap();
-        assert!(lat >= 3000.0, "{c}");
-        let hex = format!("{asked:x}");
-        let arg = format!("0x{hex}");
-        assert_eq!(
-            (f[1], f[3], f[4], f[5]),
-            (pid.as_str(), hex.as_str(), pattern.as_str(), arg.as_str()),
-            "{c}"
-        );
-    }
+    assert!(
+        slow_calls_fit(&asked, &took, &calls, &pid, &pattern),
+        "the printed calls are not the slow ones:\n{out}\nasked (us): {asked:?}\nmeasured (ns): {took:?}"
+    );
     assert_eq!(
         out.lines().filter(|l| *l == "    main").count(),
-        slow.len(),
+        calls.len(),
         "{out}"
     );
+}
+
+/// Whether `lines` are exactly the calls over 3 ms, in order. A 6 ms sleep is printed always
+/// (it sleeps at least that long between the probes); a 1.1 ms sleep only if the workload's
+/// clock saw it stretched past 3 ms by a loaded machine, and then it may be missing, since the
+/// probes fire inside that clock and a delay outside them (the trap, a preemption) is not
+/// theirs. A printed latency is never over the workload's clock.
+fn slow_calls_fit(asked_us: &[u64], took_ns: &[u64], lines: &[&str], pid: &str, func: &str) -> bool {
+    let (Some(&asked), Some(&took)) = (asked_us.first(), took_ns.first()) else {
+        return lines.is_empty();
+    };
+    let printed_as_this_call = lines.first().is_some_and(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let lat: f64 = f[2].parse().unwrap();
+        let hex = format!("{asked:x}");
+        (f[1], f[3], f[4], f[5]) == (pid, hex.as_str(), func, format!("0x{hex}").as_str())
+            && lat >= 3000.0
+            && lat >= asked as f64
+            && lat <= took as f64 / 1000.0 + 0.01
+    });
+    let (rest_asked, rest_took) = (&asked_us[1..], &took_ns[1..]);
+    (printed_as_this_call && slow_calls_fit(rest_asked, rest_took, &lines[1..], pid, func))
+        || (asked < 3000 && slow_calls_fit(rest_asked, rest_took, lines, pid, func))
 }
 
 /// BCC's smoke-test commands and a kernel function's calls (guests); refused here.
