@@ -61,18 +61,9 @@ impl UsdtProbe {
     }
 }
 
-/// A read-only mapping of a file: only the pages the parser touches (headers, notes, the
-/// symbol table when a global is named) are read, so a 100 MB mysqld costs little memory.
-fn map(path: &Path) -> Result<memmap2::Mmap> {
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    // SAFETY: a private read-only mapping; a file rewritten under us could change the bytes
-    // parsed, which the parser bounds-checks like any untrusted input.
-    unsafe { memmap2::Mmap::map(&f) }.with_context(|| format!("mapping {}", path.display()))
-}
-
 /// Every USDT probe in the ELF file at `path`, in note order, locations grouped by probe.
 pub fn probes_in_file(path: &Path) -> Result<Vec<UsdtProbe>> {
-    let data = map(path)?;
+    let data = crate::funccount::elf::map(path)?;
     let elf = ElfFile64::<Endianness>::parse(&*data)
         .with_context(|| format!("{} is not a 64-bit ELF file", path.display()))?;
     let endian = elf.endian();

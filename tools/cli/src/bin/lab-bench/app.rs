@@ -6,7 +6,7 @@
 use std::{
     io::{BufRead as _, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStdout, Command, Stdio},
     sync::OnceLock,
 };
 
@@ -18,8 +18,10 @@ pub const TOOLS: &[&str] = &["tplist", "dbslower", "mysqld_qslower"];
 /// (pid, binary) of the running application, once started.
 static RUNNING: OnceLock<(u32, String)> = OnceLock::new();
 
-/// The running query server; killed when dropped.
-pub struct App(Child);
+/// The running query server and the read end of its stdout, kept open for its whole life: it
+/// writes "port N" after "ready", and a closed pipe made that write fail and the server exit
+/// (a zombie the USDT tools then found no probes in).
+pub struct App(Child, #[allow(dead_code)] BufReader<ChildStdout>);
 
 impl App {
     pub fn start(ours: &Path) -> Result<App> {
@@ -30,14 +32,16 @@ impl App {
             .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {} queryserve", exe.display()))?;
+        let mut out = BufReader::new(child.stdout.take().context("no stdout")?);
         let mut first = String::new();
-        BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut first)?;
+        out.read_line(&mut first)?;
         if first.trim() != "ready" {
             let _ = child.kill();
+            let _ = child.wait();
             bail!("{} queryserve did not start", exe.display());
         }
         let _ = RUNNING.set((child.id(), exe.display().to_string()));
-        Ok(App(child))
+        Ok(App(child, out))
     }
 }
 
