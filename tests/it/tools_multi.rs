@@ -138,9 +138,19 @@ impl Workload {
     /// Let it run and wait until it has made every call; it stays (its mappings readable)
     /// until [`Workload::finish`].
     pub fn go_and_stay(&mut self) {
+        self.send_go();
+        self.wait_done();
+    }
+
+    /// Tell it to start its calls (several workloads can then run at once).
+    pub fn send_go(&mut self) {
         let stdin = self.stdin.as_mut().unwrap();
         stdin.write_all(b"go\n").unwrap();
         stdin.flush().unwrap();
+    }
+
+    /// Wait until it has made every call.
+    pub fn wait_done(&mut self) {
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "done", "the workload did not finish its calls");

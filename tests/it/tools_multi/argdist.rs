@@ -115,6 +115,27 @@ fn argdist_counts_and_histograms_are_the_values_passed_and_match_bpftrace() {
     }
 }
 
+/// Two processes calling lab_leaf(i, 7) at once, one per CPU: the count of the key they share
+/// is exactly the calls of both (argdist counts in one hash for all CPUs, with an atomic add;
+/// a plain add there loses some of them).
+#[test]
+fn argdist_counts_exactly_when_two_cpus_hit_one_key_at_once() {
+    let Some(_g) = root_test("argdist_counts_exactly_when_two_cpus_hit_one_key_at_once") else {
+        return;
+    };
+    let n = 20_000 + n_calls();
+    let spec = format!("p:{}:lab_leaf(long a, long b):long:b", workload().display());
+    let mut both = [0, 1].map(|_| Workload::spawn(&["calls", &n.to_string()]));
+    let tool = Tool::start("argdist", &["-c", "-i", "1", "-n", "10", "-C", &spec], "[");
+    both.iter_mut().for_each(Workload::send_go);
+    both.iter_mut().for_each(Workload::wait_done);
+    let (out, _) = tool.wait_exit();
+    let last = out.rsplit_once("\n[").map(|(_, l)| l).unwrap_or(&out);
+    let want = BTreeMap::from([("b = 7".to_owned(), 2 * n)]);
+    assert_eq!(counts(last, &spec), want, "{out}");
+    both.into_iter().for_each(Workload::finish);
+}
+
 #[test]
 fn argdist_latency_histogram_and_tracepoint_strings() {
     let Some(_g) = root_test("argdist_latency_histogram_and_tracepoint_strings") else {

@@ -14,7 +14,7 @@ mod prog {
             generated::{bpf_get_attach_cookie, bpf_get_func_ip},
         },
         macros::{kprobe, kretprobe, map, uprobe, uretprobe},
-        maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+        maps::{HashMap, PerCpuArray, RingBuf, StackTrace},
         programs::{ProbeContext, RetProbeContext},
         EbpfContext,
     };
@@ -56,7 +56,7 @@ mod prog {
     #[map]
     static STARTS: HashMap<StartKey, Entry> = HashMap::with_max_entries(MAX_THREADS, 0);
     #[map]
-    static HIST: PerCpuHashMap<LatKey, u64> = PerCpuHashMap::with_max_entries(MAX_HIST_KEYS, 0);
+    static HIST: HashMap<LatKey, u64> = HashMap::with_max_entries(MAX_HIST_KEYS, 0);
     #[map]
     static AVG: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
     #[map]
@@ -123,7 +123,7 @@ mod prog {
             },
             slot: log2_slot(v) as u32,
         };
-        count::add_hash(&HIST, &key, 1);
+        count::add_shared(&HIST, &key, 1);
         0
     }
 

@@ -17,7 +17,7 @@ mod prog {
             bpf_get_smp_processor_id, bpf_ktime_get_ns,
         },
         macros::{kprobe, kretprobe, map, tracepoint, uprobe, uretprobe},
-        maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf, StackTrace},
+        maps::{HashMap, PerCpuArray, RingBuf, StackTrace},
         programs::{tracing::StackIdContext, ProbeContext, RetProbeContext, TracePointContext},
     };
     use lab_probes_common::{
@@ -87,8 +87,7 @@ mod prog {
     #[map]
     static ENTRIES: HashMap<u32, EntryData> = HashMap::with_max_entries(MAX_ENTRIES, 0);
     #[map]
-    static COUNTS: PerCpuHashMap<[u8; KEY_SIZE], u64> =
-        PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+    static COUNTS: HashMap<[u8; KEY_SIZE], u64> = HashMap::with_max_entries(MAX_KEYS, 0);
     #[map]
     static HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOG2_SLOTS as u32, 0);
     #[map]
@@ -159,7 +158,7 @@ mod prog {
             action::COUNT => {
                 // SAFETY: the first KEY_SIZE bytes of the scratch buffer, filled above.
                 let key = unsafe { &*(rec as *const [u8; KEY_SIZE]) };
-                count::add_hash(&COUNTS, key, 1);
+                count::add_shared(&COUNTS, key, 1);
             }
             action::HIST => {
                 let slot = log2_slot(value) as u32;

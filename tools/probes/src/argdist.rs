@@ -3,7 +3,7 @@
 //! value in r0 for the log2 histogram. One probevm per spec.
 use anyhow::{Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, PerCpuHashMap, PerCpuValues},
+    maps::{MapData, PerCpuArray, PerCpuValues},
     Ebpf,
 };
 use lab_probes_common::{
@@ -203,12 +203,11 @@ impl Probe {
 }
 
 fn take_counts(bpf: &mut Ebpf, keep: bool) -> Result<Vec<([u8; KEY_SIZE], u64)>> {
-    let mut map: PerCpuHashMap<&mut MapData, [u8; KEY_SIZE], u64> =
-        PerCpuHashMap::try_from(bpf.map_mut("COUNTS").context("map COUNTS missing")?)?;
+    let mut map: aya::maps::HashMap<&mut MapData, [u8; KEY_SIZE], u64> =
+        aya::maps::HashMap::try_from(bpf.map_mut("COUNTS").context("map COUNTS missing")?)?;
     let mut raw = Vec::new();
     for item in map.iter() {
-        let (k, per_cpu) = item.context("reading COUNTS")?;
-        raw.push((k, per_cpu.iter().sum::<u64>()));
+        raw.push(item.context("reading COUNTS")?);
     }
     if !keep {
         for (k, _) in &raw {

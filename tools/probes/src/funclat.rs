@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{HashMap as AyaHashMap, MapData, PerCpuArray, PerCpuValues, RingBuf},
     programs::{
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
         KProbe, UProbe,
@@ -158,15 +158,15 @@ impl FuncLat {
 
     /// Histograms per (function, process) since the last call; cleared.
     pub fn take_hists(&mut self) -> Result<BTreeMap<(u64, u32), Hist>> {
-        let mut map: PerCpuHashMap<&mut MapData, LatKey, u64> =
-            PerCpuHashMap::try_from(self.bpf.map_mut("HIST").context("map HIST missing")?)?;
+        let mut map: AyaHashMap<&mut MapData, LatKey, u64> =
+            AyaHashMap::try_from(self.bpf.map_mut("HIST").context("map HIST missing")?)?;
         let mut out: BTreeMap<(u64, u32), Hist> = BTreeMap::new();
         let mut keys = Vec::new();
         for item in map.iter() {
-            let (k, per_cpu) = item.context("reading HIST")?;
+            let (k, n) = item.context("reading HIST")?;
             out.entry((k.func, k.tgid))
                 .or_default()
-                .add(k.slot as usize, per_cpu.iter().sum());
+                .add(k.slot as usize, n);
             keys.push(k);
         }
         for k in keys {
