@@ -171,7 +171,12 @@ impl Tmux {
 /// The lines between command `n`'s markers in `history`, once its end marker is there.
 fn between(history: &str, n: usize) -> Option<Shown> {
     let lines: Vec<&str> = history.lines().collect();
-    let begin = lines.iter().rposition(|l| *l == format!("@begin-{n}@"))?;
+    // The begin marker ends its line; it starts one unless the typed command filled the last
+    // row exactly, when the joined capture glues it to the command (a PID one digit longer
+    // in a path did that: "... end-8 $?@begin-8@"). The typed line never holds the marker.
+    let begin = lines
+        .iter()
+        .rposition(|l| l.ends_with(&format!("@begin-{n}@")))?;
     let end_mark = format!("@end-{n}@ ");
     let end = begin
         + lines[begin..]
@@ -193,4 +198,14 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
     }
+}
+
+/// The capture of the CI failure: the typed command filled its last row exactly (160 columns at
+/// 80), so the begin marker was glued to it.
+#[test]
+fn a_begin_marker_glued_to_a_full_typed_row_is_found() {
+    let h = "$ printf '@%s@\\n' begin-8; biolatency; printf '\\n@%s@ %d\\n' end-8 $?@begin-8@\n\
+             biolatency: needs root\n\n@end-8@ 1\n$ ";
+    let shown = between(h, 8).expect("command 8's output");
+    assert_eq!((shown.text.as_str(), shown.code), ("biolatency: needs root", 1));
 }
