@@ -89,8 +89,8 @@ impl FuncLat {
             cfg.slow.unwrap_or(0),
         );
         let (kf, kt) = (u8::from(cfg.key_func), u8::from(cfg.key_tgid));
-        // Resolve first: the histogram map is sized to the functions found (preallocating a
-        // per-CPU entry costs ~1.5 us each, most of the start-up for the default 10240).
+        // Resolve first: a bad pattern fails before anything is loaded, and the histogram map
+        // is sized to the functions found (no memory for 10240 keys a run cannot use).
         let mut resolved = Vec::new();
         for (i, text) in patterns.iter().enumerate() {
             let pat = Pattern::parse(text, cfg.regex)?;
