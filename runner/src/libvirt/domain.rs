@@ -44,9 +44,11 @@ pub fn render(spec: &DomainSpec) -> anyhow::Result<String> {
 /// killed `up` may have left it half made); one without that mark is never touched.
 pub fn define(v: &Virsh, spec: &DomainSpec) -> anyhow::Result<()> {
     let xml = render(spec)?;
-    remove_if_ours(v, &spec.name, &spec.class_id, &spec.student)?;
-    v.run_with_file(&["define", "/dev/stdin"], xml.as_bytes())
-        .with_context(|| format!("{}: defining domain {}", v.host.uri, spec.name))?;
+    super::virsh::replacing(|| {
+        remove_if_ours(v, &spec.name, &spec.class_id, &spec.student)?;
+        v.run_with_file(&["define", "/dev/stdin"], xml.as_bytes())
+            .with_context(|| format!("{}: defining domain {}", v.host.uri, spec.name))
+    })?;
     Ok(())
 }
 

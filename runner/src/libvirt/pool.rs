@@ -64,16 +64,8 @@ pub fn upload(v: &Virsh, pool: &str, name: &str, file: &Path) -> anyhow::Result<
     let size = std::fs::metadata(file)
         .with_context(|| format!("reading {}", file.display()))?
         .len();
-    let _ = v.run(&["vol-delete", "--pool", pool, name]);
-    v.run(&[
-        "vol-create-as",
-        pool,
-        name,
-        &size.to_string(),
-        "--format",
-        "raw",
-    ])
-    .with_context(|| format!("{}: creating volume {name}", v.host.uri))?;
+    replace_volume(v, pool, name, &[&size.to_string(), "--format", "raw"])
+        .with_context(|| format!("{}: creating volume {name}", v.host.uri))?;
     let path = file.to_string_lossy();
     v.run_within(
         &["vol-upload", "--pool", pool, name, &path],
@@ -92,20 +84,30 @@ pub fn create_overlay(
     base_format: &str,
     size_bytes: u64,
 ) -> anyhow::Result<()> {
-    let _ = v.run(&["vol-delete", "--pool", pool, name]);
-    v.run(&[
-        "vol-create-as",
-        pool,
-        name,
-        &size_bytes.to_string(),
+    let size = size_bytes.to_string();
+    let spec = [
+        size.as_str(),
         "--format",
         "qcow2",
         "--backing-vol",
         base,
         "--backing-vol-format",
         base_format,
-    ])
-    .with_context(|| format!("{}: creating overlay {name} on {base}", v.host.uri))?;
+    ];
+    replace_volume(v, pool, name, &spec)
+        .with_context(|| format!("{}: creating overlay {name} on {base}", v.host.uri))?;
+    Ok(())
+}
+
+/// `vol-create-as POOL NAME SPEC...` in place of any volume of that name (a partial one a killed
+/// run left, even one whose create that run sent just before it was killed).
+fn replace_volume(v: &Virsh, pool: &str, name: &str, spec: &[&str]) -> anyhow::Result<()> {
+    super::virsh::replacing(|| {
+        let _ = v.run(&["vol-delete", "--pool", pool, name]);
+        let mut args = vec!["vol-create-as", pool, name];
+        args.extend_from_slice(spec);
+        v.run(&args)
+    })?;
     Ok(())
 }
 

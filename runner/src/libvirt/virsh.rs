@@ -102,6 +102,23 @@ impl Virsh {
     }
 }
 
+/// Run `make` (remove an object of ours, then create it) again while it fails because the object
+/// exists: a killed `lab class up` may have sent its own create just before the kill, and libvirtd
+/// carries it out later, even after our removal (seen: 48 s later, behind a QEMU probe). Three
+/// tries; an object that is not ours is refused inside `make`, never removed.
+pub fn replacing<T>(mut make: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut tries = 1;
+    loop {
+        match make() {
+            Err(e) if tries < 3 && format!("{e:#}").contains("already exists") => {
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// virsh's stderr ("error: failed to connect...\nerror: Cannot recv data: ...") as one line.
 pub fn one_line(stderr: &str) -> String {
     let parts: Vec<&str> = stderr
@@ -119,6 +136,37 @@ pub fn one_line(stderr: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replacing_tries_again_only_while_the_object_exists() {
+        let exists =
+            || anyhow::anyhow!("operation failed: domain 'c-lab-02' already exists with uuid d522");
+        let mut calls = 0;
+        let r = super::replacing(|| {
+            calls += 1;
+            if calls == 1 {
+                Err(exists())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 2, "made on the second try");
+        let mut calls = 0;
+        let r: anyhow::Result<()> = super::replacing(|| {
+            calls += 1;
+            Err(anyhow::anyhow!("Storage pool not found"))
+        });
+        assert!(r.is_err() && calls == 1, "another error is not retried");
+        let mut calls = 0;
+        let r: anyhow::Result<()> = super::replacing(|| {
+            calls += 1;
+            Err(exists())
+        });
+        assert!(
+            r.is_err() && calls == 3,
+            "three tries, then the error: {calls}"
+        );
+    }
+
     #[test]
     fn virsh_errors_in_one_line() {
         assert_eq!(

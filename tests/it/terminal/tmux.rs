@@ -207,5 +207,8 @@ fn a_begin_marker_glued_to_a_full_typed_row_is_found() {
     let h = "$ printf '@%s@\\n' begin-8; biolatency; printf '\\n@%s@ %d\\n' end-8 $?@begin-8@\n\
              biolatency: needs root\n\n@end-8@ 1\n$ ";
     let shown = between(h, 8).expect("command 8's output");
-    assert_eq!((shown.text.as_str(), shown.code), ("biolatency: needs root", 1));
+    assert_eq!(
+        (shown.text.as_str(), shown.code),
+        ("biolatency: needs root", 1)
+    );
 }

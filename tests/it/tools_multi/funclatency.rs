@@ -179,7 +179,10 @@ fn funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks() {
     let (out, _) = tool.stop();
     w.finish();
     assert!(out.starts_with("Tracing function calls slower than 3000 us... Ctrl+C to quit.\nCOMM           PID    LAT(us)             RVAL FUNC ARGS\n"), "{out}");
-    let asked: Vec<u64> = super::asked_ns(10, 1100, 6000).iter().map(|ns| ns / 1000).collect();
+    let asked: Vec<u64> = super::asked_ns(10, 1100, 6000)
+        .iter()
+        .map(|ns| ns / 1000)
+        .collect();
     let calls: Vec<&str> = out.lines().filter(|l| l.starts_with("multee")).collect();
     assert!(
         slow_calls_fit(&asked, &took, &calls, &pid, &pattern),
@@ -197,7 +200,13 @@ fn funcslower_prints_exactly_the_slow_calls_with_arguments_and_stacks() {
 /// clock saw it stretched past 3 ms by a loaded machine, and then it may be missing, since the
 /// probes fire inside that clock and a delay outside them (the trap, a preemption) is not
 /// theirs. A printed latency is never over the workload's clock.
-fn slow_calls_fit(asked_us: &[u64], took_ns: &[u64], lines: &[&str], pid: &str, func: &str) -> bool {
+fn slow_calls_fit(
+    asked_us: &[u64],
+    took_ns: &[u64],
+    lines: &[&str],
+    pid: &str,
+    func: &str,
+) -> bool {
     let (Some(&asked), Some(&took)) = (asked_us.first(), took_ns.first()) else {
         return lines.is_empty();
     };
