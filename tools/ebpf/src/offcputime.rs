@@ -10,7 +10,7 @@ mod prog {
         bindings::BPF_F_USER_STACK,
         helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
         macros::{map, tracepoint},
-        maps::{HashMap, PerCpuArray, PerCpuHashMap, StackTrace},
+        maps::{HashMap, PerCpuArray, StackTrace},
         programs::{tracing::StackIdContext, TracePointContext},
     };
     use lab_probes_common::offcputime::{
@@ -50,7 +50,7 @@ mod prog {
 
     /// Off-CPU nanoseconds per key.
     #[map]
-    static COUNTS: PerCpuHashMap<StackKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+    static COUNTS: HashMap<StackKey, u64> = HashMap::with_max_entries(MAX_KEYS, 0);
 
     /// Slots: lab_probes_common::profile::errors.
     #[map]
@@ -142,7 +142,7 @@ mod prog {
             ustack: s.ustack,
             comm: s.comm,
         };
-        if !count::add_hash(&COUNTS, &key, delta) {
+        if !count::add_shared(&COUNTS, &key, delta) {
             count::add_array(&ERRORS, errors::COUNTS_FULL, 1);
         }
     }

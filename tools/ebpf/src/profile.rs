@@ -8,7 +8,7 @@ mod prog {
     use aya_ebpf::{
         helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
         macros::{map, perf_event},
-        maps::{PerCpuArray, PerCpuHashMap, StackTrace},
+        maps::{HashMap, PerCpuArray, StackTrace},
         programs::PerfEventContext,
     };
     use lab_probes_common::profile::{
@@ -34,7 +34,7 @@ mod prog {
     static STACKS: StackTrace = StackTrace::with_max_entries(DEFAULT_STACK_STORAGE, 0);
 
     #[map]
-    static COUNTS: PerCpuHashMap<StackKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+    static COUNTS: HashMap<StackKey, u64> = HashMap::with_max_entries(MAX_KEYS, 0);
 
     /// Slots: lab_probes_common::profile::errors.
     #[map]
@@ -79,7 +79,7 @@ mod prog {
             ustack,
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         };
-        if !count::add_hash(&COUNTS, &key, 1) {
+        if !count::add_shared(&COUNTS, &key, 1) {
             count::add_array(&ERRORS, errors::COUNTS_FULL, 1);
         }
         0

@@ -19,7 +19,7 @@ mod prog {
     use aya_ebpf::{
         helpers::{bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel},
         macros::{map, raw_tracepoint, tracepoint},
-        maps::{LruHashMap, PerCpuHashMap},
+        maps::{HashMap, LruHashMap},
         programs::{RawTracePointContext, TracePointContext},
     };
     use lab_probes_common::{
@@ -63,12 +63,13 @@ mod prog {
     #[map]
     static START: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(MAX_TASKS, 0);
 
+    /// Both histograms are shared by the CPUs (atomic adds): as per-CPU hashes they took
+    /// 6-14 ms each to create, most of runqlat's start-up.
     #[map]
-    static HIST: PerCpuHashMap<HistKey, u64> = PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
+    static HIST: HashMap<HistKey, u64> = HashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
 
     #[map]
-    static FINE_HIST: PerCpuHashMap<HistKey, u64> =
-        PerCpuHashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
+    static FINE_HIST: HashMap<HistKey, u64> = HashMap::with_max_entries(MAX_HIST_ENTRIES, 0);
 
     #[inline(always)]
     fn global(g: &'static u32) -> usize {
@@ -192,9 +193,9 @@ mod prog {
         };
         if flag(&FINE) != 0 {
             let slot = fine_slot(ns);
-            count::add_hash(&FINE_HIST, &HistKey { id, slot }, 1);
+            count::add_shared(&FINE_HIST, &HistKey { id, slot }, 1);
         }
-        count::add_hash(
+        count::add_shared(
             &HIST,
             &HistKey {
                 id,

@@ -6,6 +6,7 @@
 //! semaphore raised while attached); a bare pattern or `k:func`/`p::func` → kprobes, one per
 //! function (aya 0.14 has no kprobe.multi link), at most [`MAX_PROBES`] as in BCC.
 pub mod elf;
+mod ldcache;
 mod pattern;
 
 use std::{

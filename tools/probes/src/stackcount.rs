@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 
 use anyhow::{Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuHashMap, StackTraceMap},
+    maps::{MapData, StackTraceMap},
     programs::{
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
         KProbe, TracePoint, UProbe,
@@ -66,12 +66,11 @@ impl StackCount {
     /// The stacks counted since the last call (the counts are cleared).
     pub fn take(&mut self) -> Result<Vec<RawStack>> {
         let raw = stacks::read_counts(&self.bpf)?;
-        let mut counts: PerCpuHashMap<&mut MapData, StackKey, u64> =
-            PerCpuHashMap::try_from(self.bpf.map_mut("COUNTS").context("map COUNTS missing")?)?;
-        let keys: Vec<StackKey> = counts.keys().filter_map(Result::ok).collect();
-        for k in &keys {
-            let _ = counts.remove(k);
-        }
+        let keys: Vec<StackKey> = crate::hist::read_counts::<StackKey>(&self.bpf, "COUNTS")?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        crate::hist::remove_counts(&mut self.bpf, "COUNTS", &keys)?;
         // Free the stack ids too, so a long run does not fill the stack storage.
         let mut ids: Vec<u32> = keys
             .iter()

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
+    maps::{MapData, PerCpuArray, StackTraceMap},
     Ebpf,
 };
 use lab_probes_common::profile::{errors, StackKey, EFAULT, NOT_COLLECTED};
@@ -75,10 +75,7 @@ impl StackErrors {
 
 /// Read every counted stack from `bpf`'s `COUNTS` and `STACKS` maps (summing the CPUs).
 pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
-    let counts: PerCpuHashMap<&MapData, StackKey, u64> = PerCpuHashMap::try_from(
-        bpf.map("COUNTS")
-            .context("map COUNTS missing from object")?,
-    )?;
+    let counts = crate::hist::read_counts::<StackKey>(bpf, "COUNTS")?;
     let stacks: StackTraceMap<&MapData> = StackTraceMap::try_from(
         bpf.map("STACKS")
             .context("map STACKS missing from object")?,
@@ -104,9 +101,7 @@ pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
         }
     };
     let mut out = Vec::new();
-    for item in counts.iter() {
-        let (k, per_cpu) = item.context("reading COUNTS")?;
-        let value: u64 = per_cpu.iter().sum();
+    for (k, value) in counts {
         if value == 0 {
             continue;
         }

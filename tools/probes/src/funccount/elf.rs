@@ -113,19 +113,12 @@ pub fn resolve_library(lib: &str, pid: Option<u32>) -> Result<PathBuf> {
             }
         }
     }
-    if let Ok(out) = std::process::Command::new("ldconfig").arg("-p").output() {
-        let text = String::from_utf8_lossy(&out.stdout);
-        for l in text.lines().skip(1) {
-            let l = l.trim();
-            let Some(name) = l.split_whitespace().next() else {
-                continue;
-            };
-            if is_it(name) && l.contains("x86-64") {
-                if let Some((_, path)) = l.rsplit_once("=> ") {
-                    return Ok(PathBuf::from(path));
-                }
-            }
-        }
+    let cache = std::fs::read("/etc/ld.so.cache").unwrap_or_default();
+    if let Some((_, path)) = super::ldcache::x86_64_libraries(&cache)
+        .into_iter()
+        .find(|(name, _)| is_it(name))
+    {
+        return Ok(PathBuf::from(path));
     }
     for dir in [
         "/lib/x86_64-linux-gnu",
