@@ -2,11 +2,8 @@
 //! them (`print_log2_hist` / `print_linear_hist`), plus percentiles for ground truth.
 use std::{collections::BTreeMap, fmt::Write as _, hash::Hash};
 
-use anyhow::{Context as _, Result};
-use aya::{
-    maps::{HashMap, MapData, PerCpuHashMap},
-    Ebpf, Pod,
-};
+use anyhow::Result;
+use aya::{Ebpf, Pod};
 use lab_probes_common::hist::{CommHistKey, HistKey};
 
 /// Width of BCC's distribution bar.
@@ -232,37 +229,6 @@ pub fn format_sections<'a>(
     out
 }
 
-/// Every (key, count) of a counting map: a hash shared by all CPUs (counted with an atomic add:
-/// many keys, cheap to create) or a per-CPU hash (summed here).
-pub fn read_counts<K: Pod>(bpf: &Ebpf, name: &str) -> Result<Vec<(K, u64)>> {
-    let map = bpf
-        .map(name)
-        .with_context(|| format!("map {name} missing"))?;
-    let reading = || format!("reading map {name}");
-    if let Ok(shared) = HashMap::<&MapData, K, u64>::try_from(map) {
-        return shared.iter().map(|kv| kv.with_context(reading)).collect();
-    }
-    let per_cpu: PerCpuHashMap<&MapData, K, u64> = PerCpuHashMap::try_from(map)?;
-    per_cpu
-        .iter()
-        .map(|kv| kv.map(|(k, v)| (k, v.iter().sum())).with_context(reading))
-        .collect()
-}
-
-/// Remove `keys` from a counting map of either kind (see `read_counts`).
-pub fn remove_counts<K: Pod>(bpf: &mut Ebpf, name: &str, keys: &[K]) -> Result<()> {
-    let map = bpf
-        .map_mut(name)
-        .with_context(|| format!("map {name} missing"))?;
-    if let Ok(mut shared) = HashMap::<&mut MapData, K, u64>::try_from(&mut *map) {
-        keys.iter().for_each(|k| drop(shared.remove(k)));
-        return Ok(());
-    }
-    let mut per_cpu: PerCpuHashMap<&mut MapData, K, u64> = PerCpuHashMap::try_from(map)?;
-    keys.iter().for_each(|k| drop(per_cpu.remove(k)));
-    Ok(())
-}
-
 /// Sum the (key, slot) counts of a histogram map into one `Hist` per key.
 pub fn read_map<K: Pod, G: Ord>(
     bpf: &Ebpf,
@@ -270,7 +236,7 @@ pub fn read_map<K: Pod, G: Ord>(
     split: impl Fn(&K) -> (G, usize),
 ) -> Result<BTreeMap<G, Hist>> {
     let mut out: BTreeMap<G, Hist> = BTreeMap::new();
-    for (k, n) in read_counts::<K>(bpf, name)? {
+    for (k, n) in crate::count_map::read::<K>(bpf, name)? {
         let (group, slot) = split(&k);
         out.entry(group).or_default().add(slot, n);
     }

@@ -9,6 +9,7 @@ pub mod bitesize;
 pub mod block;
 pub mod btf;
 pub mod capabilities;
+pub mod count_map;
 pub mod cpudist;
 pub mod dbslower;
 pub mod events;

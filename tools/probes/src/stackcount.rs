@@ -65,12 +65,10 @@ impl StackCount {
 
     /// The stacks counted since the last call (the counts are cleared).
     pub fn take(&mut self) -> Result<Vec<RawStack>> {
-        let raw = stacks::read_counts(&self.bpf)?;
-        let keys: Vec<StackKey> = crate::hist::read_counts::<StackKey>(&self.bpf, "COUNTS")?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        crate::hist::remove_counts(&mut self.bpf, "COUNTS", &keys)?;
+        let counts = crate::count_map::read::<StackKey>(&self.bpf, "COUNTS")?;
+        let keys: Vec<StackKey> = counts.iter().map(|(k, _)| *k).collect();
+        let raw = stacks::with_frames(&self.bpf, counts)?;
+        crate::count_map::remove(&mut self.bpf, "COUNTS", &keys)?;
         // Free the stack ids too, so a long run does not fill the stack storage.
         let mut ids: Vec<u32> = keys
             .iter()

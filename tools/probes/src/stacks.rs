@@ -73,9 +73,13 @@ impl StackErrors {
     }
 }
 
-/// Read every counted stack from `bpf`'s `COUNTS` and `STACKS` maps (summing the CPUs).
+/// Read every counted stack from `bpf`'s `COUNTS` and `STACKS` maps.
 pub fn read_counts(bpf: &Ebpf) -> Result<Vec<RawStack>> {
-    let counts = crate::hist::read_counts::<StackKey>(bpf, "COUNTS")?;
+    with_frames(bpf, crate::count_map::read::<StackKey>(bpf, "COUNTS")?)
+}
+
+/// `counts` (as read from `COUNTS`) with their frames from `bpf`'s `STACKS`.
+pub fn with_frames(bpf: &Ebpf, counts: Vec<(StackKey, u64)>) -> Result<Vec<RawStack>> {
     let stacks: StackTraceMap<&MapData> = StackTraceMap::try_from(
         bpf.map("STACKS")
             .context("map STACKS missing from object")?,
